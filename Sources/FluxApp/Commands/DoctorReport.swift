@@ -1,0 +1,65 @@
+import Foundation
+import FluxSecurity
+
+/// The lines `flux doctor` prints, one per check, and how many failed. Also used by `flux` itself when the
+/// configuration is too broken to build an application, so both paths print the same shape.
+struct DoctorReport {
+    private(set) var lines: [String] = []
+    private(set) var failures = 0
+
+    var text: String { (lines + [failures == 0 ? "flux doctor: all checks passed" : "flux doctor: \(failures) check(s) failed"]).joined(separator: "\n") }
+
+    mutating func pass(_ subject: String, _ detail: String) { lines.append("ok    \(subject): \(detail)") }
+    mutating func warn(_ subject: String, _ detail: String) { lines.append("warn  \(subject): \(detail)") }
+    mutating func fail(_ subject: String, _ detail: String) {
+        lines.append("FAIL  \(subject): \(detail)")
+        failures += 1
+    }
+
+    mutating func configuration(_ config: AppConfig) {
+        pass("FLUX_ENV", config.environment.rawValue)
+        let secret = AppConfig.secretStrength.evaluate(config.sessionSecret.value)
+        pass("SESSION_SECRET", secret.isAcceptable ? "set" : "weak (\(secret.explanation))")
+        switch config.database {
+        case .sqlite(let path): pass("DATABASE_URL", "not set: SQLite at \(path)")
+        case .postgres: pass("DATABASE_URL", "set (PostgreSQL)")
+        }
+        if let token = config.metricsToken {
+            let verdict = AppConfig.secretStrength.evaluate(token.value)
+            pass("METRICS_TOKEN", verdict.isAcceptable ? "set" : "weak (\(verdict.explanation))")
+        } else {
+            pass("METRICS_TOKEN", "missing: /metrics answers loopback clients only")
+        }
+        pass("listen", "\(config.host):\(config.port), public URL \(config.publicURL.absoluteString)")
+        for warning in config.warnings { warn("configuration", warning) }
+    }
+
+    mutating func configuration(_ error: ConfigError) {
+        for problem in error.problems { fail(problem.variable, problem.message) }
+    }
+
+    mutating func migrations(pending: Result<[String], any Error>) {
+        switch pending {
+        case .success(let names) where names.isEmpty: pass("migrations", "all applied")
+        case .success(let names): fail("migrations", "\(names.count) pending (run: flux migrate): \(names.joined(separator: ", "))")
+        case .failure(let error): fail("migrations", "state unreadable: \(error)")
+        }
+    }
+
+    mutating func dataDirectory(_ directory: URL) {
+        do {
+            try DataDirectory.prepare(directory)
+        } catch {
+            fail("DATA_DIR", "\(directory.path) is not writable: \(error.reason)")
+            return
+        }
+        let secretFile = directory.appendingPathComponent("secret").path
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: secretFile),
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0
+        {
+            fail("DATA_DIR", "\(secretFile) is readable by other users (mode \(String(mode, radix: 8))); run: chmod 600 \(secretFile)")
+            return
+        }
+        pass("DATA_DIR", "\(directory.path) is writable")
+    }
+}

@@ -1,0 +1,159 @@
+import FluxSecurity
+import Foundation
+import Logging
+
+/// Every environment variable Flux reads, parsed and validated once at boot, before anything listens.
+public struct AppConfig: Sendable {
+    public enum Environment: String, Sendable, CaseIterable {
+        case development, production, testing
+    }
+
+    public enum DatabaseLocation: Sendable, Equatable {
+        case sqlite(path: String)
+        case postgres(url: SecretValue)
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            switch (lhs, rhs) {
+            case let (.sqlite(a), .sqlite(b)): a == b
+            case let (.postgres(a), .postgres(b)): a.value == b.value
+            default: false
+            }
+        }
+    }
+
+    public var environment: Environment
+    public var sessionSecret: SecretValue
+    public var database: DatabaseLocation
+    public var publicURL: URL
+    public var host: String
+    public var port: Int
+    public var dataDirectory: URL
+    public var logLevel: Logger.Level
+    public var metricsToken: SecretValue?
+    /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
+    public var warnings: [String]
+
+    /// The placeholder shipped in `.env.example`: public, so it must never pass as a real secret.
+    public static let envExamplePlaceholder = "replace-with-output-of-openssl-rand-base64-48"
+    /// Secrets published by the systems Flux replaces, refused for the same reason.
+    static let publishedSecrets: Set<String> = [envExamplePlaceholder, "FLUX_SUPER_SECRET_KEY_2026_ARCHITECTURE"]
+    static let secretStrength = SecretStrength(minimumLength: 32, knownPublic: publishedSecrets)
+    static let secretAdvice = "Generate one with: openssl rand -base64 48"
+
+    /// Reads and validates `environment`. In development and testing a missing SESSION_SECRET is generated
+    /// once into DATA_DIR/secret (mode 0600); in production every problem is collected and thrown together.
+    public static func load(from environment: [String: String]) throws(ConfigError) -> AppConfig {
+        var problems: [ConfigError.Problem] = []
+        var warnings: [String] = []
+        func problem(_ variable: String, _ message: String) {
+            problems.append(.init(variable: variable, message: message))
+        }
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            return raw
+        }
+
+        let env: Environment
+        if let raw = value("FLUX_ENV") {
+            if let parsed = Environment(rawValue: raw.lowercased()) {
+                env = parsed
+            } else {
+                problem("FLUX_ENV", "must be one of \(Environment.allCases.map(\.rawValue).joined(separator: ", "))")
+                env = .production
+            }
+        } else {
+            env = .development
+        }
+
+        let host = value("HOST") ?? "127.0.0.1"
+        var port = 8080
+        if let raw = value("PORT") {
+            if let parsed = Int(raw), (1...65_535).contains(parsed) {
+                port = parsed
+            } else {
+                problem("PORT", "must be a whole number from 1 to 65535")
+            }
+        }
+
+        var logLevel: Logger.Level = .info
+        if let raw = value("LOG_LEVEL") {
+            if let parsed = Logger.Level(rawValue: raw.lowercased()) {
+                logLevel = parsed
+            } else {
+                problem("LOG_LEVEL", "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        var publicURL = URL(string: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")!
+        if let raw = value("PUBLIC_URL") {
+            if let parsed = URL(string: raw), ["http", "https"].contains(parsed.scheme?.lowercased()), parsed.host != nil {
+                publicURL = parsed
+            } else {
+                problem("PUBLIC_URL", "must be an absolute http:// or https:// URL")
+            }
+        }
+
+        let dataDirectory = URL(fileURLWithPath: value("DATA_DIR") ?? "data", isDirectory: true).standardizedFileURL
+        let dataDirectoryUsable: Bool
+        do {
+            try DataDirectory.prepare(dataDirectory)
+            dataDirectoryUsable = true
+        } catch {
+            problem("DATA_DIR", "(\(dataDirectory.path)) is not a writable directory: \(error.reason)")
+            dataDirectoryUsable = false
+        }
+
+        var database = DatabaseLocation.sqlite(path: dataDirectory.appendingPathComponent("flux.sqlite").path)
+        if let raw = value("DATABASE_URL") {
+            if let parsed = URLComponents(string: raw), ["postgres", "postgresql"].contains(parsed.scheme?.lowercased()),
+                let dbHost = parsed.host, !dbHost.isEmpty
+            {
+                database = .postgres(url: SecretValue(raw))
+            } else {
+                problem("DATABASE_URL", "must be a postgres:// or postgresql:// URL with a host (unset it to use SQLite)")
+            }
+        }
+
+        var sessionSecret = SecretValue("")
+        let verdict = secretStrength.evaluate(value("SESSION_SECRET"))
+        switch (env, verdict) {
+        case (_, .strong):
+            sessionSecret = SecretValue(value("SESSION_SECRET")!)
+        case (.production, _):
+            problem("SESSION_SECRET", "\(verdict.explanation). \(secretAdvice)")
+        case (_, .missing):
+            if dataDirectoryUsable {
+                do {
+                    let (secret, created) = try DataDirectory.developmentSecret(in: dataDirectory)
+                    sessionSecret = SecretValue(secret)
+                    if created {
+                        warnings.append("SESSION_SECRET is not set: generated a development secret in \(dataDirectory.path)/secret (mode 0600). Set SESSION_SECRET in production.")
+                    }
+                } catch {
+                    problem("SESSION_SECRET", "is not set and no development secret could be written to DATA_DIR: \(error.reason)")
+                }
+            }
+        case (_, _):
+            sessionSecret = SecretValue(value("SESSION_SECRET")!)
+            warnings.append("SESSION_SECRET \(verdict.explanation); production would refuse it. \(secretAdvice)")
+        }
+
+        var metricsToken: SecretValue?
+        if let raw = value("METRICS_TOKEN") {
+            let tokenVerdict = secretStrength.evaluate(raw)
+            if tokenVerdict.isAcceptable || env != .production {
+                metricsToken = SecretValue(raw)
+                if !tokenVerdict.isAcceptable { warnings.append("METRICS_TOKEN \(tokenVerdict.explanation).") }
+            } else {
+                problem("METRICS_TOKEN", "\(tokenVerdict.explanation). Generate one with: openssl rand -hex 32")
+            }
+        }
+
+        guard problems.isEmpty else { throw ConfigError(problems: problems) }
+        return AppConfig(
+            environment: env, sessionSecret: sessionSecret, database: database, publicURL: publicURL, host: host,
+            port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken,
+            warnings: warnings
+        )
+    }
+}

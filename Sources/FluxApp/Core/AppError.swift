@@ -1,0 +1,31 @@
+import Vapor
+
+/// An error a client is meant to see: status, a stable machine-readable code, a human message and,
+/// for bad input, the offending fields. Rendered as `{"error":{"code","message","fields"?}}`.
+public struct AppError: Error, Sendable {
+    public let status: HTTPResponseStatus
+    public let code: String
+    public let message: String
+    public let fields: [String: String]?
+    public let headers: HTTPHeaders
+
+    public init(_ status: HTTPResponseStatus, code: String, message: String, fields: [String: String]? = nil,
+                headers: HTTPHeaders = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.headers = headers
+    }
+}
+
+/// The JSON body of every error response.
+struct ErrorEnvelope: Content {
+    struct Body: Codable {
+        let code: String
+        let message: String
+        let fields: [String: String]?
+    }
+
+    let error: Body
+}

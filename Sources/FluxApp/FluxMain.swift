@@ -1,0 +1,55 @@
+import Foundation
+import Logging
+import Vapor
+
+/// The `flux` executable: read the configuration, start logging, build the application and run the command
+/// (`serve` by default, `migrate`, `doctor`, `routes`). Exit status is non-zero on any failure.
+public enum FluxMain {
+    public static func run(arguments: [String] = CommandLine.arguments,
+                           environment: [String: String] = ProcessInfo.processInfo.environment) async -> Int32 {
+        let command = arguments.dropFirst().first
+        let config: AppConfig
+        do {
+            config = try AppConfig.load(from: environment)
+        } catch {
+            if command == "doctor" {
+                var report = DoctorReport()
+                report.configuration(error)
+                print(report.text)
+            } else {
+                FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            }
+            return 1
+        }
+
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: config.logLevel) }
+        let logger = Logger(label: "flux")
+        for warning in config.warnings { logger.warning("\(warning)") }
+
+        let app: Application
+        do {
+            app = try await Application.make(Vapor.Environment(name: config.environment.rawValue, arguments: arguments))
+        } catch {
+            logger.critical("cannot create the application", metadata: ["error": .string(String(describing: error))])
+            return 1
+        }
+        var status: Int32 = 0
+        do {
+            try await configure(app, config)
+            try await app.execute()
+        } catch let error as DoctorCommand.Failed {
+            logger.error("\(error.description)")
+            status = 1
+        } catch {
+            logger.critical("flux stopped on an error", metadata: ["error": .string(String(describing: error))])
+            status = 1
+        }
+        do {
+            try await app.asyncShutdown()
+        } catch {
+            logger.error("shutdown failed", metadata: ["error": .string(String(describing: error))])
+            status = 1
+        }
+        return status
+    }
+}

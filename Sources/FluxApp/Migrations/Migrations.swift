@@ -1,0 +1,9 @@
+import Fluent
+
+/// Every migration, in the order it is applied. Migrations only add; each may run again safely.
+enum FluxMigrations {
+    static let all: [any Migration] = [
+        // 001: the audit trail.
+        CreateAuditEvent(),
+    ]
+}

@@ -1,0 +1,52 @@
+import Fluent
+import Vapor
+import NIOCore
+
+/// `GET /api/health` (readiness: the database answers) and `GET /api/health/live` (the process answers).
+struct HealthController: RouteCollection {
+    /// Below the 1 s a load balancer or monitor is promised an answer in.
+    static let databaseTimeout: TimeAmount = .milliseconds(800)
+
+    struct Readiness: Content {
+        let ok: Bool
+        let db: String
+        let latencyMs: Int?
+        let ts: Date
+    }
+
+    struct Liveness: Content {
+        let ok: Bool
+        let ts: Date
+    }
+
+    func boot(routes: any RoutesBuilder) throws {
+        let health = routes.grouped("api", "health")
+        health.get(use: readiness)
+        health.get("live", use: liveness)
+    }
+
+    @Sendable
+    func readiness(req: Request) async throws -> Response {
+        let outcome = await DatabaseProbe.ping(req.db, timeout: Self.databaseTimeout)
+        let body: Readiness
+        let status: HTTPResponseStatus
+        switch outcome {
+        case .up(let latency):
+            body = Readiness(ok: true, db: "up", latencyMs: Int(latency / .milliseconds(1)), ts: Date())
+            status = .ok
+        case .down(let reason):
+            req.logger.warning("health check: database down", metadata: ["reason": .string(reason)])
+            body = Readiness(ok: false, db: "down", latencyMs: nil, ts: Date())
+            status = .serviceUnavailable
+        }
+        let response = Response(status: status)
+        try response.content.encode(body)
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return response
+    }
+
+    @Sendable
+    func liveness(req: Request) async throws -> Liveness {
+        Liveness(ok: true, ts: Date())
+    }
+}

@@ -1,0 +1,49 @@
+import FluxSecurity
+import Vapor
+import NIOCore
+
+/// `GET /metrics` in Prometheus text. With METRICS_TOKEN set it needs `Authorization: Bearer <token>`;
+/// without one it answers only clients connected from the loopback interface.
+struct MetricsController: RouteCollection {
+    let metrics: HTTPMetrics
+    let token: SecretValue?
+
+    func boot(routes: any RoutesBuilder) throws {
+        routes.get("metrics", use: scrape)
+    }
+
+    @Sendable
+    func scrape(req: Request) async throws -> Response {
+        try authorize(req)
+        var headers = HTTPHeaders()
+        headers.contentType = HTTPMediaType(type: "text", subType: "plain", parameters: ["version": "0.0.4", "charset": "utf-8"])
+        headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return Response(status: .ok, headers: headers, body: .init(string: metrics.exposition()))
+    }
+
+    private func authorize(_ req: Request) throws {
+        if let token {
+            // Constant time: the comparison must not reveal how much of a guessed token was right.
+            guard let presented = req.headers.bearerAuthorization?.token,
+                ConstantTimeComparison.equals(presented, token.value)
+            else {
+                throw AppError(.unauthorized, code: "unauthorized", message: "A valid metrics token is required.",
+                               headers: ["WWW-Authenticate": "Bearer"])
+            }
+            return
+        }
+        // The direct peer, never X-Forwarded-For: a forwarded address is whatever the client wrote.
+        guard let peer = req.remoteAddress, Self.isLoopback(peer) else {
+            throw AppError(.forbidden, code: "forbidden",
+                           message: "Metrics are served to loopback clients only unless METRICS_TOKEN is set.")
+        }
+    }
+
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4(let v4): v4.address.sin_addr.s_addr.bigEndian >> 24 == 127
+        case .v6: address.ipAddress == "::1"
+        case .unixDomainSocket: true
+        }
+    }
+}

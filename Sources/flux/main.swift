@@ -1,0 +1,4 @@
+import FluxApp
+import Foundation
+
+exit(await FluxMain.run())

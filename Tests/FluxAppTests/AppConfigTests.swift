@@ -1,0 +1,130 @@
+@testable import FluxApp
+import Foundation
+import Testing
+
+@Suite struct AppConfigTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    private func load(_ environment: [String: String]) throws(ConfigError) -> AppConfig {
+        try AppConfig.load(from: ["DATA_DIR": directory.url.path].merging(environment) { _, new in new })
+    }
+
+    private func problems(_ environment: [String: String]) -> [ConfigError.Problem] {
+        do {
+            _ = try load(environment)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test func emptyEnvironmentGivesDevelopmentDefaultsOnSQLite() throws {
+        // MUT
+        let config = try load([:])
+        // validate
+        #expect(config.environment == .development)
+        #expect(config.host == "127.0.0.1")
+        #expect(config.port == 8080)
+        #expect(config.database == .sqlite(path: directory.url.appendingPathComponent("flux.sqlite").path))
+        #expect(config.publicURL.absoluteString == "http://127.0.0.1:8080")
+        #expect(config.metricsToken == nil)
+    }
+
+    @Test func developmentSecretIsGeneratedOncePrivateAndReused() throws {
+        let first = try load([:])
+        let file = directory.url.appendingPathComponent("secret").path
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        #expect(first.sessionSecret.value.count >= 64)
+        #expect(first.warnings.contains { $0.contains("SESSION_SECRET") })
+
+        let second = try load([:])
+        #expect(second.sessionSecret.value == first.sessionSecret.value)
+        #expect(second.warnings.isEmpty)
+    }
+
+    @Test(arguments: [
+        (nil, "is not set"),
+        ("too-short-secret", "shorter than 32"),
+        (AppConfig.envExamplePlaceholder, "publicly known"),
+        ("FLUX_SUPER_SECRET_KEY_2026_ARCHITECTURE", "publicly known"),
+        (String(repeating: "ab", count: 24), "too little randomness"),
+    ] as [(String?, String)])
+    func productionRefusesBadSessionSecret(secret: String?, reason: String) {
+        var environment = ["FLUX_ENV": "production"]
+        environment["SESSION_SECRET"] = secret
+        let found = problems(environment)
+        #expect(found.count == 1)
+        #expect(found.first?.variable == "SESSION_SECRET")
+        #expect(found.first?.message.contains(reason) == true)
+        #expect(found.first?.message.contains("openssl rand -base64 48") == true)
+        if let secret { #expect(found.first?.message.contains(secret) == false) }
+    }
+
+    @Test func envExamplePlaceholderIsTheOneRefused() throws {
+        // The shipped .env.example must carry exactly the value production refuses as public.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let example = try String(contentsOf: root.appendingPathComponent(".env.example"), encoding: .utf8)
+        let line = example.split(separator: "\n").first { $0.hasPrefix("SESSION_SECRET=") }
+        #expect(line.map { String($0.dropFirst("SESSION_SECRET=".count)) } == AppConfig.envExamplePlaceholder)
+    }
+
+    @Test func productionAcceptsStrongSecretAndPostgres() throws {
+        let config = try load([
+            "FLUX_ENV": "production", "SESSION_SECRET": "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe",
+            "DATABASE_URL": "postgres://flux:pw@db.internal:5432/flux", "PORT": "9000", "HOST": "0.0.0.0",
+            "PUBLIC_URL": "https://www.example.com", "LOG_LEVEL": "warning",
+        ])
+        #expect(config.environment == .production)
+        #expect(config.database == .postgres(url: SecretValue("postgres://flux:pw@db.internal:5432/flux")))
+        #expect(config.port == 9000)
+        #expect(config.logLevel == .warning)
+        #expect(config.publicURL.host == "www.example.com")
+    }
+
+    @Test func unknownEnvironmentIsRefusedAndJudgedAsProduction() {
+        // An unknown name must not fall back to the lenient development rules.
+        #expect(problems(["FLUX_ENV": "staging"]).map(\.variable) == ["FLUX_ENV", "SESSION_SECRET"])
+    }
+
+    @Test(arguments: ["0", "65536", "eighty", "80.5"])
+    func invalidPortIsRefused(port: String) {
+        #expect(problems(["PORT": port]).map(\.variable) == ["PORT"])
+    }
+
+    @Test(arguments: ["mysql://u:hunter2pass@h/db", "postgres:///hunter2pass", "not a url at all hunter2pass", "sqlite:///tmp/hunter2pass"])
+    func malformedDatabaseURLIsRefusedWithoutEchoingIt(url: String) {
+        let found = problems(["DATABASE_URL": url])
+        #expect(found.map(\.variable) == ["DATABASE_URL"])
+        #expect(found.allSatisfy { !$0.message.contains("hunter2pass") })
+    }
+
+    @Test func unwritableDataDirectoryIsRefused() throws {
+        let file = directory.url.appendingPathComponent("a-file")
+        FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
+        let found = problems(["DATA_DIR": file.appendingPathComponent("data").path])
+        #expect(found.map(\.variable).contains("DATA_DIR"))
+        let notADirectory = problems(["DATA_DIR": file.path])
+        #expect(notADirectory.first?.message.contains("not a directory") == true)
+    }
+
+    @Test func invalidLogLevelAndPublicURLAreRefused() {
+        #expect(Set(problems(["LOG_LEVEL": "loud", "PUBLIC_URL": "ftp://x"]).map(\.variable)) == ["LOG_LEVEL", "PUBLIC_URL"])
+    }
+
+    @Test func weakMetricsTokenIsRefusedInProduction() {
+        let found = problems(["FLUX_ENV": "production", "SESSION_SECRET": "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe",
+                              "METRICS_TOKEN": "token"])
+        #expect(found.map(\.variable) == ["METRICS_TOKEN"])
+    }
+
+    @Test func secretsAreRedactedWhenInterpolated() throws {
+        let config = try load(["SESSION_SECRET": "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"])
+        #expect(!"\(config)".contains("q4Jm7X1c2ZrV"))
+        #expect(!String(reflecting: config).contains("q4Jm7X1c2ZrV"))
+    }
+}

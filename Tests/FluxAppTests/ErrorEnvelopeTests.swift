@@ -1,0 +1,106 @@
+@testable import FluxApp
+import Foundation
+import Testing
+import VaporTesting
+
+private struct Greeting: Content {
+    let name: String
+    let count: Int
+}
+
+private struct LeakyFailure: Error, CustomStringConvertible {
+    var description: String { "SELECT password_hash FROM users at /srv/flux/Sources/Secret.swift:42" }
+}
+
+/// Routes only the tests register, to drive the real middleware with bodies and failures.
+private func testRoutes(_ app: Application) throws {
+    app.post("test", "greeting") { req in try req.content.decode(Greeting.self).name }
+    app.get("test", "crash") { _ -> String in throw LeakyFailure() }
+}
+
+private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, message: String, fields: [String: String]?) {
+    #expect(res.headers.contentType == .json)
+    let json = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as? [String: Any]
+    let error = try #require(json?["error"] as? [String: Any])
+    return (try #require(error["code"] as? String), try #require(error["message"] as? String), error["fields"] as? [String: String])
+}
+
+@Suite struct ErrorEnvelopeTests {
+    @Test func unknownPathIs404Envelope() async throws {
+        try await withFlux { app, _ in
+            try await app.testing().test(.GET, "/api/nothing-here") { res async throws in
+                #expect(res.status == .notFound)
+                #expect(try envelope(res).code == "not_found")
+            }
+        }
+    }
+
+    @Test func wrongMethodIs405WithAllow() async throws {
+        try await withFlux { app, _ in
+            try await app.testing().test(.DELETE, "/api/health") { res async throws in
+                #expect(res.status == .methodNotAllowed)
+                #expect(res.headers.first(name: .allow) == "GET")
+                #expect(try envelope(res).code == "method_not_allowed")
+            }
+        }
+    }
+
+    @Test func oversizedJSONBodyIs413() async throws {
+        try await withFlux(routes: testRoutes) { app, _ in
+            let big = #"{"name":""# + String(repeating: "x", count: 1_048_577) + #"","count":1}"#
+            try await app.testing(method: .running(port: 0)).test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
+                                                                 body: ByteBuffer(string: big)) { res async throws in
+                #expect(res.status == .payloadTooLarge)
+                #expect(try envelope(res).code == "payload_too_large")
+            }
+        }
+    }
+
+    @Test func malformedJSONIs400() async throws {
+        try await withFlux(routes: testRoutes) { app, _ in
+            try await app.testing().test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
+                                         body: ByteBuffer(string: #"{"name": "Ada", "#)) { res async throws in
+                #expect(res.status == .badRequest)
+                #expect(try envelope(res).code == "malformed_json")
+            }
+        }
+    }
+
+    @Test func missingAndMistypedFieldsAreNamed() async throws {
+        try await withFlux(routes: testRoutes) { app, _ in
+            try await app.testing().test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
+                                         body: ByteBuffer(string: #"{"count": 2}"#)) { res async throws in
+                #expect(res.status == .badRequest)
+                let body = try envelope(res)
+                #expect(body.code == "invalid_body")
+                #expect(body.fields == ["name": "is required"])
+            }
+            try await app.testing().test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
+                                         body: ByteBuffer(string: #"{"name": "Ada", "count": "two"}"#)) { res async throws in
+                #expect(res.status == .badRequest)
+                #expect(try envelope(res).fields?.keys.sorted() == ["count"])
+            }
+        }
+    }
+
+    @Test func internalErrorHidesDetailsOutsideDevelopment() async throws {
+        try await withFlux(routes: testRoutes) { app, _ in
+            try await app.testing().test(.GET, "/test/crash") { res async throws in
+                #expect(res.status == .internalServerError)
+                let body = try envelope(res)
+                #expect(body.code == "internal_error")
+                #expect(!body.message.contains("SELECT"))
+                #expect(!body.message.contains("/srv/flux"))
+            }
+        }
+    }
+
+    @Test func internalErrorIsExplainedInDevelopment() async throws {
+        try await withFlux(environment: ["FLUX_ENV": "development"], routes: testRoutes) { app, _ in
+            try await app.testing().test(.GET, "/test/crash") { res async throws in
+                #expect(res.status == .internalServerError)
+                #expect(try envelope(res).message.contains("SELECT password_hash"))
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+@testable import FluxApp
+import Foundation
+import Testing
+import VaporTesting
+
+@Suite struct RequestTelemetryTests {
+    @Test func wellFormedRequestIDIsEchoed() async throws {
+        try await withFlux { app, _ in
+            try await app.testing().test(.GET, "/api/health/live", headers: ["X-Request-Id": "edge-7f3a.42_b"]) { res async throws in
+                #expect(res.headers.first(name: .xRequestId) == "edge-7f3a.42_b")
+            }
+        }
+    }
+
+    @Test(arguments: ["bad id with spaces", "line\\nbreak\"}", String(repeating: "a", count: 129), ""])
+    func malformedRequestIDIsReplaced(candidate: String) async throws {
+        try await withFlux { app, _ in
+            try await app.testing().test(.GET, "/api/health/live", headers: ["X-Request-Id": candidate]) { res async throws in
+                let echoed = try #require(res.headers.first(name: .xRequestId))
+                #expect(echoed != candidate)
+                #expect(UUID(uuidString: echoed) != nil)
+            }
+        }
+    }
+
+    @Test func missingRequestIDIsGenerated() async throws {
+        try await withFlux { app, _ in
+            try await app.testing().test(.GET, "/api/nothing-here") { res async throws in
+                #expect(UUID(uuidString: res.headers.first(name: .xRequestId) ?? "") != nil)
+            }
+        }
+    }
+
+    @Test func oneAccessLineWithoutQueryValues() async throws {
+        try await withFlux { app, _ in
+            let requestID = "access-\(UUID().uuidString)"
+            try await app.testing().test(.GET, "/api/health/live?token=s3cr3t-query-value&page=2",
+                                         headers: ["X-Request-Id": requestID]) { res async throws in
+                #expect(res.status == .ok)
+            }
+            let access = LogCapture.shared.entries(forRequestID: requestID).filter { $0["message"] as? String == "request" }
+            #expect(access.count == 1)
+            let line = try #require(access.first)
+            #expect(line["request_id"] as? String == requestID)
+            #expect(line["method"] as? String == "GET")
+            #expect(line["path"] as? String == "/api/health/live")
+            #expect(line["status"] as? Int == 200)
+            #expect((line["duration_ms"] as? Double).map { $0 >= 0 } == true)
+            #expect(line["query_keys"] as? String == "token,page")
+            #expect(line["level"] as? String == "info")
+            #expect(line["ts"] is String)
+            #expect(!LogCapture.shared.all.contains { $0.contains("s3cr3t-query-value") })
+        }
+    }
+
+    @Test func rejectedRequestIsLoggedWithItsCode() async throws {
+        try await withFlux { app, _ in
+            let requestID = "rejected-\(UUID().uuidString)"
+            try await app.testing().test(.GET, "/api/missing", headers: ["X-Request-Id": requestID]) { _ in }
+            let lines = LogCapture.shared.entries(forRequestID: requestID)
+            #expect(lines.contains { $0["message"] as? String == "request rejected" && $0["code"] as? String == "not_found" })
+        }
+    }
+}

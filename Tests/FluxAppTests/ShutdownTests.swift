@@ -1,0 +1,38 @@
+@testable import FluxApp
+import AsyncHTTPClient
+import Foundation
+import NIOPosix
+import Testing
+import VaporTesting
+
+@Suite struct ShutdownTests {
+    @Test func shutdownFinishesTheRequestInFlight() async throws {
+        try await withFlux(routes: { app in
+            app.get("test", "slow") { _ async throws -> String in
+                try await Task.sleep(for: .milliseconds(700))
+                return "finished"
+            }
+        }) { app, _ in
+            app.http.server.configuration.port = 0
+            try await app.server.start()
+            let port = try #require(app.http.server.shared.localAddress?.port)
+            let inFlight = Task {
+                let started = ContinuousClock.now
+                let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/test/slow").get()
+                return (response, ContinuousClock.now - started)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            // MUT: what SIGTERM triggers in `flux serve`.
+            await app.server.shutdown()
+            let (response, elapsed) = try await inFlight.value
+            #expect(response.status == .ok)
+            #expect(elapsed < .seconds(5))
+            #expect(response.body.map { String(buffer: $0) } == "finished")
+
+            // And nothing new is accepted: the listening socket is closed.
+            await #expect(throws: (any Error).self) {
+                try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            }
+        }
+    }
+}
