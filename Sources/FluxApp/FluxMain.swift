@@ -44,6 +44,9 @@ public enum FluxMain {
             logger.critical("flux stopped on an error", metadata: ["error": .string(String(describing: error))])
             status = 1
         }
+        // Drain the HTTP server before anything else stops: Vapor's own shutdown closes the databases first,
+        // and a request still in flight (or arriving on a kept-alive connection) would then find none.
+        await app.server.shutdown()
         do {
             try await app.asyncShutdown()
         } catch {

@@ -4,8 +4,8 @@ import NIOCore
 
 /// `GET /api/health` (readiness: the database answers) and `GET /api/health/live` (the process answers).
 struct HealthController: RouteCollection {
-    /// Below the 1 s a load balancer or monitor is promised an answer in.
-    static let databaseTimeout: TimeAmount = .milliseconds(800)
+    /// Half the 1 s a load balancer or monitor is promised an answer in, leaving room for a loaded machine.
+    static let databaseTimeout: TimeAmount = .milliseconds(500)
 
     struct Readiness: Content {
         let ok: Bool

@@ -1,0 +1,44 @@
+"""`flux doctor` catches the two outages in the product's history: a deploy without its configuration,
+and a database the app cannot reach. It never prints a secret."""
+from conftest import STRONG_SECRET, clean_env, free_port, run_flux
+
+
+def test_doctor_passes_on_a_migrated_sqlite_install(workdir):
+    assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
+    env = clean_env(SESSION_SECRET=STRONG_SECRET, METRICS_TOKEN="mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU")
+    result = run_flux(["doctor"], env, workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all checks passed" in result.stdout
+    assert "ok    SESSION_SECRET: set" in result.stdout
+    assert "ok    METRICS_TOKEN: set" in result.stdout
+    assert STRONG_SECRET not in result.stdout + result.stderr
+    assert "mT9vQ2xK7wR4" not in result.stdout + result.stderr
+
+
+def test_doctor_fails_on_a_missing_production_secret(workdir):
+    result = run_flux(["doctor"], clean_env(FLUX_ENV="production"), workdir)
+    assert result.returncode != 0
+    assert "FAIL  SESSION_SECRET: is not set" in result.stdout
+
+
+def test_doctor_fails_on_an_unreachable_database_without_printing_its_password(workdir):
+    url = f"postgres://flux:hunter2pass@127.0.0.1:{free_port()}/flux"
+    result = run_flux(["doctor"], clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=url), workdir)
+    assert result.returncode != 0
+    assert "FAIL  database: unreachable" in result.stdout
+    assert "ok    DATABASE_URL: set (PostgreSQL)" in result.stdout
+    assert "hunter2pass" not in result.stdout + result.stderr
+
+
+def test_doctor_reports_pending_migrations(workdir):
+    result = run_flux(["doctor"], clean_env(), workdir)
+    assert result.returncode != 0
+    assert "FAIL  migrations: 1 pending" in result.stdout
+
+
+def test_doctor_reports_a_world_readable_secret_file(workdir):
+    assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
+    (workdir / "data" / "secret").chmod(0o644)
+    result = run_flux(["doctor"], clean_env(), workdir)
+    assert result.returncode != 0
+    assert "readable by other users" in result.stdout
