@@ -16,6 +16,7 @@ private struct LeakyFailure: Error, CustomStringConvertible {
 private func testRoutes(_ app: Application) throws {
     app.post("test", "greeting") { req in try req.content.decode(Greeting.self).name }
     app.get("test", "crash") { _ -> String in throw LeakyFailure() }
+    app.get("test", "unavailable") { _ -> String in throw Abort(.serviceUnavailable, reason: "pool exhausted at 10.0.0.7:5432") }
 }
 
 private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, message: String, fields: [String: String]?) {
@@ -91,6 +92,17 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
                 #expect(body.code == "internal_error")
                 #expect(!body.message.contains("SELECT"))
                 #expect(!body.message.contains("/srv/flux"))
+            }
+        }
+    }
+
+    @Test func serverSideAbortKeepsItsStatusButNotItsReason() async throws {
+        try await withFlux(routes: testRoutes) { app, _ in
+            try await app.testing().test(.GET, "/test/unavailable") { res async throws in
+                #expect(res.status == .serviceUnavailable)
+                let body = try envelope(res)
+                #expect(body.code == "unavailable")
+                #expect(!body.message.contains("10.0.0.7"))
             }
         }
     }

@@ -41,12 +41,20 @@ struct JSONErrorMiddleware: AsyncMiddleware {
             return translate(error)
         case let error as any AbortError where error.status.code < 500:
             return AppError(error.status, code: Self.code(for: error.status), message: error.reason, headers: error.headers)
+        case let error as any AbortError:
+            return AppError(error.status, code: Self.code(for: error.status), message: internalMessage(error),
+                            headers: error.headers)
         default:
-            let message = environment == .development
-                ? "An internal error occurred: \(String(reflecting: error))"
-                : "An internal error occurred."
-            return AppError(.internalServerError, code: "internal_error", message: message)
+            return AppError(.internalServerError, code: "internal_error", message: internalMessage(error))
         }
+    }
+
+    /// Server-side failures are explained to the client only in development; elsewhere the details
+    /// (SQL, paths, driver messages) stay in the log.
+    private func internalMessage(_ error: any Error) -> String {
+        environment == .development
+            ? "An internal error occurred: \(String(reflecting: error))"
+            : "An internal error occurred."
     }
 
     private func translate(_ error: DecodingError) -> AppError {
@@ -78,6 +86,8 @@ struct JSONErrorMiddleware: AsyncMiddleware {
         case .unsupportedMediaType: "unsupported_media_type"
         case .unprocessableEntity: "unprocessable_entity"
         case .tooManyRequests: "rate_limited"
+        case .internalServerError: "internal_error"
+        case .serviceUnavailable: "unavailable"
         default: "http_\(status.code)"
         }
     }
