@@ -15,13 +15,19 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
 
     let metrics = HTTPMetrics()
     let allowedMethods = AllowedMethodsIndex()
+    let security = SecurityServices(config: config, app: app)
+    // Outermost first: every response, errors included, gets a request id and the security headers, and
+    // CORS answers preflights. CSRF sits on the root route group instead (see `routes`), so a request for
+    // a path or method Flux does not serve still gets its 404 or 405.
     app.middleware = Middlewares()
     app.middleware.use(RequestTelemetryMiddleware(metrics: metrics))
+    app.middleware.use(security.headers)
     app.middleware.use(JSONErrorMiddleware(environment: config.environment, methods: allowedMethods))
+    if let cors = config.cors { app.middleware.use(cors.middleware) }
     app.lifecycle.use(AllowedMethodsIndex.Builder(index: allowedMethods))
 
     app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand), as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
 
-    try routes(app, config: config, metrics: metrics)
+    try routes(app, config: config, metrics: metrics, security: security)
 }

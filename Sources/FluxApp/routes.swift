@@ -1,6 +1,21 @@
+import FluxSecurity
 import Vapor
 
-func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics) throws {
-    try app.register(collection: HealthController())
-    try app.register(collection: MetricsController(metrics: metrics, token: config.metricsToken))
+/// Every route hangs off `root`, which carries the CSRF check, so no unsafe route can be added without it
+/// (`EveryUnsafeRouteRequiresCSRF` in the tests walks the route table to hold that).
+func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: SecurityServices) throws {
+    app.storage[RootMiddlewareKey.self] = security.csrf.middleware
+    let root = app.rootRoutes
+    try root.register(collection: HealthController())
+    try root.register(collection: MetricsController(metrics: metrics, token: config.metricsToken))
+    root.grouped(security.rateLimit(RateLimits.csrf)).get("api", "csrf") { req in try security.csrf.response(for: req) }
+}
+
+struct RootMiddlewareKey: StorageKey {
+    typealias Value = CSRFMiddleware
+}
+
+extension Application {
+    /// The route group every Flux route belongs to (CSRF-checked); later features register here.
+    var rootRoutes: any RoutesBuilder { grouped(storage[RootMiddlewareKey.self]!) }
 }

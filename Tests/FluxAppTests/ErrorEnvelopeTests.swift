@@ -13,7 +13,7 @@ private struct LeakyFailure: Error, CustomStringConvertible {
 }
 
 /// Routes only the tests register, to drive the real middleware with bodies and failures.
-private func testRoutes(_ app: Application) throws {
+private func testRoutes(_ app: any RoutesBuilder) throws {
     app.post("test", "greeting") { req in try req.content.decode(Greeting.self).name }
     app.get("test", "crash") { _ -> String in throw LeakyFailure() }
     app.get("test", "unavailable") { _ -> String in throw Abort(.serviceUnavailable, reason: "pool exhausted at 10.0.0.7:5432") }
@@ -49,8 +49,9 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
     @Test func oversizedJSONBodyIs413() async throws {
         try await withFlux(routes: testRoutes) { app, _ in
             let big = #"{"name":""# + String(repeating: "x", count: 1_048_577) + #"","count":1}"#
-            try await app.testing(method: .running(port: 0)).test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
-                                                                 body: ByteBuffer(string: big)) { res async throws in
+            let live = try app.testing(method: .running(port: 0))
+            try await live.test(.POST, "/test/greeting", headers: try await csrfHeaders(live),
+                                body: ByteBuffer(string: big)) { res async throws in
                 #expect(res.status == .payloadTooLarge)
                 #expect(try envelope(res).code == "payload_too_large")
             }
@@ -59,8 +60,9 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
 
     @Test func malformedJSONIs400() async throws {
         try await withFlux(routes: testRoutes) { app, _ in
-            try await app.testing().test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
-                                         body: ByteBuffer(string: #"{"name": "Ada", "#)) { res async throws in
+            let tester = try app.testing()
+            try await tester.test(.POST, "/test/greeting", headers: try await csrfHeaders(tester),
+                                  body: ByteBuffer(string: #"{"name": "Ada", "#)) { res async throws in
                 #expect(res.status == .badRequest)
                 #expect(try envelope(res).code == "malformed_json")
             }
@@ -69,15 +71,17 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
 
     @Test func missingAndMistypedFieldsAreNamed() async throws {
         try await withFlux(routes: testRoutes) { app, _ in
-            try await app.testing().test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
-                                         body: ByteBuffer(string: #"{"count": 2}"#)) { res async throws in
+            let tester = try app.testing()
+            let headers = try await csrfHeaders(tester)
+            try await tester.test(.POST, "/test/greeting", headers: headers,
+                                  body: ByteBuffer(string: #"{"count": 2}"#)) { res async throws in
                 #expect(res.status == .badRequest)
                 let body = try envelope(res)
                 #expect(body.code == "invalid_body")
                 #expect(body.fields == ["name": "is required"])
             }
-            try await app.testing().test(.POST, "/test/greeting", headers: ["Content-Type": "application/json"],
-                                         body: ByteBuffer(string: #"{"name": "Ada", "count": "two"}"#)) { res async throws in
+            try await tester.test(.POST, "/test/greeting", headers: headers,
+                                  body: ByteBuffer(string: #"{"name": "Ada", "count": "two"}"#)) { res async throws in
                 #expect(res.status == .badRequest)
                 #expect(try envelope(res).fields?.keys.sorted() == ["count"])
             }

@@ -7,8 +7,8 @@ import VaporTesting
 
 @Suite struct ShutdownTests {
     @Test func shutdownFinishesTheRequestInFlight() async throws {
-        try await withFlux(routes: { app in
-            app.get("test", "slow") { _ async throws -> String in
+        try await withFlux(routes: { routes in
+            routes.get("test", "slow") { _ async throws -> String in
                 try await Task.sleep(for: .milliseconds(700))
                 return "finished"
             }

@@ -30,8 +30,18 @@ public struct AppConfig: Sendable {
     public var dataDirectory: URL
     public var logLevel: Logger.Level
     public var metricsToken: SecretValue?
+    /// Cross-origin readers; `nil` when CORS_ORIGINS is empty (same-origin only).
+    public var cors: CORSPolicy?
+    public var trustedProxies: TrustedProxies
+    public var rateLimitStore: RateLimitStoreKind
+    /// Extra `connect-src` origins for the Content-Security-Policy.
+    public var connectSources: [String]
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
+
+    public enum RateLimitStoreKind: String, Sendable, CaseIterable {
+        case memory, database
+    }
 
     /// The placeholder shipped in `.env.example`: public, so it must never pass as a real secret.
     public static let envExamplePlaceholder = "replace-with-output-of-openssl-rand-base64-48"
@@ -39,6 +49,10 @@ public struct AppConfig: Sendable {
     static let publishedSecrets: Set<String> = [envExamplePlaceholder, "FLUX_SUPER_SECRET_KEY_2026_ARCHITECTURE"]
     static let secretStrength = SecretStrength(minimumLength: 32, knownPublic: publishedSecrets)
     static let secretAdvice = "Generate one with: openssl rand -base64 48"
+
+    private static func list(_ raw: String?) -> [String] {
+        (raw ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     /// Reads and validates `environment`. In development and testing a missing SESSION_SECRET is generated
     /// once into DATA_DIR/secret (mode 0600); in production every problem is collected and thrown together.
@@ -149,10 +163,44 @@ public struct AppConfig: Sendable {
             }
         }
 
+        var cors: CORSPolicy?
+        let origins = list(value("CORS_ORIGINS"))
+        if !origins.isEmpty {
+            do {
+                cors = try CORSPolicy(origins: origins, allowCredentials: true)
+            } catch {
+                problem("CORS_ORIGINS", "is invalid: \(error.description)")
+            }
+        }
+
+        var trustedProxies = TrustedProxies()
+        switch TrustedProxies.parse(value("TRUSTED_PROXIES") ?? "") {
+        case .success(let parsed): trustedProxies = parsed
+        case .failure(let invalid): problem("TRUSTED_PROXIES", "has \"\(invalid.entry)\", which is not an address or CIDR")
+        }
+
+        // One process can count alone; replicas on one PostgreSQL must share their buckets.
+        var rateLimitStore: RateLimitStoreKind = if case .postgres = database { .database } else { .memory }
+        if let raw = value("RATE_LIMIT_STORE") {
+            if let parsed = RateLimitStoreKind(rawValue: raw.lowercased()) {
+                rateLimitStore = parsed
+            } else {
+                problem("RATE_LIMIT_STORE", "must be memory or database")
+            }
+        }
+
+        let connectSources = list(value("CSP_CONNECT_SOURCES"))
+        for source in connectSources where URLComponents(string: source)?.scheme.map({ ["https", "wss"].contains($0) }) != true
+            || source.contains(";") || source.contains("'")
+        {
+            problem("CSP_CONNECT_SOURCES", "has \"\(source)\"; each entry must be an https:// or wss:// origin")
+        }
+
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         return AppConfig(
             environment: env, sessionSecret: sessionSecret, database: database, publicURL: publicURL, host: host,
-            port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken,
+            port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
+            trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             warnings: warnings
         )
     }

@@ -1,3 +1,4 @@
+import FluxSecurity
 import Vapor
 
 /// Turns every error into the JSON envelope with the right status: 404 and 405 from routing, 413 from body
@@ -18,8 +19,13 @@ struct JSONErrorMiddleware: AsyncMiddleware {
                 ])
             } else {
                 var metadata: Logger.Metadata = ["code": .string(appError.code), "status": .stringConvertible(appError.status.code)]
-                if let fields = appError.fields { metadata["fields"] = .array(fields.keys.sorted().map { .string($0) }) }
-                request.logger.info("request rejected", metadata: metadata)
+                // Field names only: the values are the client's input and may be personal or hostile.
+                if let fields = appError.fields {
+                    metadata["fields"] = .array(fields.keys.sorted().map { .string($0) })
+                    request.logger.warning("input rejected", metadata: metadata)
+                } else {
+                    request.logger.info("request rejected", metadata: metadata)
+                }
             }
             return try render(appError)
         }
@@ -29,6 +35,8 @@ struct JSONErrorMiddleware: AsyncMiddleware {
         switch error {
         case let error as AppError:
             return error
+        case let error as SecurityFailure:
+            return AppError(error.status, code: error.code, message: error.reason, fields: error.fields, headers: error.headers)
         case is RouteNotFound:
             let allowed = methods.methods(for: request.url.path)
             guard !allowed.isEmpty else {

@@ -5,5 +5,7 @@ enum FluxMigrations {
     static let all: [any Migration] = [
         // 001: the audit trail.
         CreateAuditEvent(),
+        // 002: rate-limit buckets shared by replicas.
+        CreateRateLimitBucket(),
     ]
 }

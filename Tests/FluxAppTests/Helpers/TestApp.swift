@@ -8,7 +8,7 @@ import VaporTesting
 /// a fresh SQLite file, or, when FLUX_TEST_DATABASE_URL names a PostgreSQL server, a fresh database on it.
 func withFlux(
     environment extra: [String: String] = [:],
-    routes: (Application) throws -> Void = { _ in },
+    routes: (any RoutesBuilder) throws -> Void = { _ in },
     _ test: (Application, AppConfig) async throws -> Void
 ) async throws {
     _ = LogCapture.shared
@@ -22,7 +22,7 @@ func withFlux(
     let app = try await Application.make(.testing)
     do {
         try await configure(app, config)
-        try routes(app)
+        try routes(app.rootRoutes)
         try await app.autoMigrate()
         try await test(app, config)
     } catch {
@@ -82,4 +82,19 @@ struct TestDatabase {
         }
         try await connection.close()
     }
+}
+
+/// Headers carrying a fresh CSRF token pair (cookie and X-CSRF-Token), fetched from `GET /api/csrf`.
+func csrfHeaders(_ tester: any TestingApplicationTester, json: Bool = true) async throws -> HTTPHeaders {
+    let response = try await tester.sendRequest(.GET, "/api/csrf")
+    let token = try response.content.decode(CSRFTokenBody.self).token
+    let cookie = try #require(response.headers.setCookie?["csrf"])
+    var headers: HTTPHeaders = ["X-CSRF-Token": token, "Cookie": "csrf=\(cookie.string)"]
+    if json { headers.contentType = .json }
+    return headers
+}
+
+struct CSRFTokenBody: Decodable {
+    let token: String
+    let expiresAt: String
 }

@@ -1,0 +1,106 @@
+import Vapor
+
+/// Cross-origin access from an explicit list of origins. `*` is accepted only without credentials, and
+/// that combination is refused at construction: a wildcard that also sends cookies would let any site
+/// read signed-in responses.
+public struct CORSPolicy: Sendable {
+    public enum Origins: Sendable, Equatable {
+        case list(Set<String>)
+        case any
+    }
+
+    public let origins: Origins
+    public let allowCredentials: Bool
+    public let allowedMethods: [HTTPMethod]
+    public let allowedHeaders: [String]
+    public let maxAge: Int
+
+    public struct InvalidConfiguration: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// - Parameter origins: each `scheme://host[:port]`, or the single entry `*`.
+    public init(origins: [String], allowCredentials: Bool = true,
+                allowedMethods: [HTTPMethod] = [.GET, .POST, .PUT, .PATCH, .DELETE],
+                allowedHeaders: [String] = ["Content-Type", "Authorization", "X-CSRF-Token", "X-Request-Id"],
+                maxAge: Int = 600) throws(InvalidConfiguration) {
+        if origins.contains("*") {
+            guard origins.count == 1 else { throw InvalidConfiguration(description: "`*` cannot be combined with other origins") }
+            guard !allowCredentials else {
+                throw InvalidConfiguration(description: "`*` cannot be allowed with credentials; list the origins explicitly")
+            }
+            self.origins = .any
+        } else {
+            var normalized = Set<String>()
+            for origin in origins {
+                guard let canonical = Self.canonicalOrigin(origin) else {
+                    throw InvalidConfiguration(description: "\"\(origin)\" is not an origin (scheme://host[:port], no path)")
+                }
+                normalized.insert(canonical)
+            }
+            self.origins = .list(normalized)
+        }
+        self.allowCredentials = allowCredentials
+        self.allowedMethods = allowedMethods
+        self.allowedHeaders = allowedHeaders
+        self.maxAge = maxAge
+    }
+
+    /// Whether a request from `origin` may read responses.
+    public func allows(_ origin: String) -> Bool {
+        switch origins {
+        case .any: true
+        case .list(let list): Self.canonicalOrigin(origin).map(list.contains) ?? false
+        }
+    }
+
+    static func canonicalOrigin(_ text: String) -> String? {
+        guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)),
+            let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = components.host?.lowercased(), !host.isEmpty,
+            components.path.isEmpty || components.path == "/", components.query == nil, components.fragment == nil,
+            components.user == nil
+        else { return nil }
+        let defaultPort = scheme == "https" ? 443 : 80
+        let port = components.port.flatMap { $0 == defaultPort ? nil : ":\($0)" } ?? ""
+        return "\(scheme)://\(host)\(port)"
+    }
+
+    public var middleware: CORSMiddleware { CORSMiddleware(policy: self) }
+}
+
+/// Answers preflights and adds CORS headers for allowed origins. A disallowed origin gets no CORS
+/// header at all, so the browser withholds the response from the calling page.
+public struct CORSMiddleware: AsyncMiddleware {
+    let policy: CORSPolicy
+
+    public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        guard let origin = request.headers.first(name: .origin) else {
+            return try await next.respond(to: request)
+        }
+        let allowed = policy.allows(origin)
+        if request.method == .OPTIONS, request.headers.contains(name: .accessControlRequestMethod) {
+            let response = Response(status: .noContent)
+            response.headers.add(name: .vary, value: "Origin")
+            if allowed {
+                addOriginHeaders(origin, to: response)
+                response.headers.add(name: .accessControlAllowMethods, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
+                response.headers.add(name: .accessControlAllowHeaders, value: policy.allowedHeaders.joined(separator: ", "))
+                response.headers.add(name: .accessControlMaxAge, value: String(policy.maxAge))
+            }
+            return response
+        }
+        let response = try await next.respond(to: request)
+        response.headers.add(name: .vary, value: "Origin")
+        if allowed { addOriginHeaders(origin, to: response) }
+        return response
+    }
+
+    private func addOriginHeaders(_ origin: String, to response: Response) {
+        response.headers.replaceOrAdd(name: .accessControlAllowOrigin, value: policy.origins == .any ? "*" : origin)
+        if policy.allowCredentials {
+            response.headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true")
+        }
+        response.headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+    }
+}

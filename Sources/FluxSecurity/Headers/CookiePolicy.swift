@@ -1,0 +1,31 @@
+import Vapor
+
+/// How FluxSecurity sets and reads its cookies: always HttpOnly, SameSite=Lax unless asked otherwise, and on
+/// HTTPS both Secure and `__Host-`-prefixed (no Domain, Path=/), which stops a sibling subdomain or a
+/// plain-HTTP response from planting a cookie of the same name.
+public struct CookiePolicy: Sendable {
+    public let trustedProxies: TrustedProxies
+
+    public init(trustedProxies: TrustedProxies = TrustedProxies()) {
+        self.trustedProxies = trustedProxies
+    }
+
+    /// The name this request's scheme gives the cookie `base`.
+    public func name(_ base: String, for request: Request) -> String {
+        trustedProxies.isHTTPS(request) ? "__Host-" + base : base
+    }
+
+    /// Sets cookie `base` on `response`.
+    public func set(_ base: String, value: String, maxAge: Int?, sameSite: HTTPCookies.SameSitePolicy = .lax,
+                    on response: Response, for request: Request) {
+        let secure = trustedProxies.isHTTPS(request)
+        response.cookies[name(base, for: request)] = HTTPCookies.Value(
+            string: value, expires: maxAge.map { Date().addingTimeInterval(TimeInterval($0)) }, maxAge: maxAge,
+            domain: nil, path: "/", isSecure: secure, isHTTPOnly: true, sameSite: sameSite)
+    }
+
+    /// The value of cookie `base` as this request's scheme names it (only the `__Host-` form over HTTPS).
+    public func read(_ base: String, from request: Request) -> String? {
+        request.cookies[name(base, for: request)]?.string
+    }
+}

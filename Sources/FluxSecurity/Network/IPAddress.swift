@@ -1,0 +1,75 @@
+import Foundation
+
+/// An IPv4 or IPv6 address as bytes; IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are stored as IPv4 so
+/// one client is one key whichever way the socket reports it.
+public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init?(_ text: some StringProtocol) {
+        var trimmed = String(text).trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("["), let close = trimmed.firstIndex(of: "]") {
+            trimmed = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
+        }
+        if let zone = trimmed.firstIndex(of: "%") { trimmed = String(trimmed[..<zone]) }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, trimmed, &v4) == 1 {
+            bytes = withUnsafeBytes(of: &v4) { Array($0) }
+        } else if inet_pton(AF_INET6, trimmed, &v6) == 1 {
+            let raw = withUnsafeBytes(of: &v6) { Array($0) }
+            bytes = raw.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) ? Array(raw.suffix(4)) : raw
+        } else {
+            return nil
+        }
+    }
+
+    public var isIPv4: Bool { bytes.count == 4 }
+
+    public var isLoopback: Bool {
+        isIPv4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
+    }
+
+    public var description: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        var copy = bytes
+        return copy.withUnsafeMutableBytes { raw in
+            guard inet_ntop(isIPv4 ? AF_INET : AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
+            else { return "" }
+            return String(cString: buffer)
+        }
+    }
+}
+
+/// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`); a bare address is a network of one.
+public struct CIDR: Sendable, Hashable, CustomStringConvertible {
+    public let network: IPAddress
+    public let prefixLength: Int
+
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard let first = parts.first, let address = IPAddress(first) else { return nil }
+        let maximum = address.bytes.count * 8
+        var length = maximum
+        if parts.count == 2 {
+            guard let parsed = Int(parts[1]), (0...maximum).contains(parsed) else { return nil }
+            // A v4-mapped v6 network narrows to its v4 part.
+            length = address.isIPv4 && first.contains(":") ? max(0, parsed - 96) : parsed
+        }
+        network = address
+        prefixLength = length
+    }
+
+    public func contains(_ address: IPAddress) -> Bool {
+        guard address.bytes.count == network.bytes.count else { return false }
+        var remaining = prefixLength
+        for (a, b) in zip(address.bytes, network.bytes) where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if a & mask != b & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
+    public var description: String { "\(network)/\(prefixLength)" }
+}

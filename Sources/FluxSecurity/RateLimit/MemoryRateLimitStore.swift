@@ -1,0 +1,49 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Buckets in this process's memory, bounded: at most `capacity` keys. A bucket that has refilled completely
+/// is the same as no bucket, so those are evicted first; under a flood of new keys beyond that, the
+/// buckets closest to full go next. Sharded so concurrent requests rarely wait on one lock.
+public final class MemoryRateLimitStore: RateLimitStore {
+    private struct Bucket {
+        var tokens: Double
+        var updated: Date
+        /// When the bucket is full again and can be forgotten.
+        var fullAt: Date
+    }
+
+    private struct Shard {
+        var buckets: [String: Bucket] = [:]
+    }
+
+    private let shards: [NIOLockedValueBox<Shard>]
+    private let shardCapacity: Int
+
+    public init(capacity: Int = 100_000, shardCount: Int = 16) {
+        shards = (0..<shardCount).map { _ in NIOLockedValueBox(Shard()) }
+        shardCapacity = max(1, capacity / shardCount)
+    }
+
+    /// Keys currently held, for tests and metrics.
+    public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.buckets.count } } }
+
+    public func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision {
+        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        return shard.withLockedValue { shard in
+            let existing = shard.buckets[key]
+            if existing == nil, shard.buckets.count >= shardCapacity { evict(from: &shard, now: now) }
+            let (decision, tokens) = RateLimitDecision.consume(
+                tokens: existing?.tokens ?? Double(policy.limit), updated: existing?.updated ?? now, now: now, policy: policy)
+            shard.buckets[key] = Bucket(tokens: tokens, updated: now, fullAt: now.addingTimeInterval(decision.resetAfter))
+            return decision
+        }
+    }
+
+    private func evict(from shard: inout Shard, now: Date) {
+        shard.buckets = shard.buckets.filter { $0.value.fullAt > now }
+        guard shard.buckets.count >= shardCapacity else { return }
+        // Still full of live buckets: drop the eighth nearest to full, so the sort is paid once per many inserts.
+        let victims = shard.buckets.sorted { $0.value.fullAt < $1.value.fullAt }.prefix(max(1, shardCapacity / 8))
+        for (key, _) in victims { shard.buckets.removeValue(forKey: key) }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// A token bucket: `limit` requests, refilled evenly over `period` (so 5 per minute is one every 12 s,
+/// with a burst of 5).
+public struct RateLimitPolicy: Sendable, Hashable {
+    /// Names the bucket family; two policies with different names never share a bucket.
+    public let name: String
+    public let limit: Int
+    public let period: TimeInterval
+
+    public init(name: String, limit: Int, period: TimeInterval) {
+        precondition(limit > 0 && period > 0, "a rate limit needs a positive limit and period")
+        self.name = name
+        self.limit = limit
+        self.period = period
+    }
+
+    public static func perMinute(_ limit: Int, name: String) -> RateLimitPolicy {
+        RateLimitPolicy(name: name, limit: limit, period: 60)
+    }
+
+    /// Tokens added per second.
+    public var refillRate: Double { Double(limit) / period }
+}
+
+/// What a store decided for one request.
+public struct RateLimitDecision: Sendable, Equatable {
+    public let allowed: Bool
+    /// Whole tokens left after this request.
+    public let remaining: Int
+    /// Seconds until a request would be allowed (0 when allowed).
+    public let retryAfter: TimeInterval
+    /// Seconds until the bucket is full again.
+    public let resetAfter: TimeInterval
+
+    /// Applies one request to a bucket holding `tokens` at `updated`, as of `now`; returns the decision and
+    /// the bucket's new token count. Every store uses this arithmetic (the SQL store in one statement), so
+    /// they agree to the token.
+    public static func consume(tokens: Double, updated: Date, now: Date, policy: RateLimitPolicy) -> (RateLimitDecision, Double) {
+        let elapsed = max(0, now.timeIntervalSince(updated))
+        let available = min(Double(policy.limit), tokens + elapsed * policy.refillRate)
+        let allowed = available >= 1
+        let left = allowed ? available - 1 : available
+        return (after(tokens: left, allowed: allowed, policy: policy), left)
+    }
+
+    /// The decision for a bucket left holding `tokens` after a request that was (or was not) `allowed`.
+    public static func after(tokens: Double, allowed: Bool, policy: RateLimitPolicy) -> RateLimitDecision {
+        let resetAfter = (Double(policy.limit) - tokens) / policy.refillRate
+        return allowed
+            ? RateLimitDecision(allowed: true, remaining: Int(tokens), retryAfter: 0, resetAfter: resetAfter)
+            : RateLimitDecision(allowed: false, remaining: 0, retryAfter: (1 - tokens) / policy.refillRate, resetAfter: resetAfter)
+    }
+}
+
+/// Where buckets live. Implementations must apply a request atomically, so concurrent requests (or
+/// replicas sharing a database) can never both spend the last token.
+public protocol RateLimitStore: Sendable {
+    func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision
+}

@@ -1,0 +1,19 @@
+import Crypto
+import Foundation
+
+/// Derives independent keys from one application secret (HKDF-SHA256, one `purpose` per use), so the
+/// raw secret is never used directly and a key leaked from one use (say, CSRF) says nothing about another
+/// (say, access tokens).
+public struct SecretKeys: Sendable {
+    private let root: SymmetricKey
+
+    public init(secret: String) {
+        root = SymmetricKey(data: Data(secret.utf8))
+    }
+
+    /// The 256-bit key for `purpose`, for example `"csrf"` or `"ip-hash"`. Same secret and purpose, same key.
+    public func key(for purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: root, salt: Data("flux-security/v1".utf8),
+                               info: Data(purpose.utf8), outputByteCount: 32)
+    }
+}

@@ -1,0 +1,29 @@
+import Vapor
+
+/// Collects every invalid field of one input, then throws them together as `400 invalid_input` with
+/// `fields` naming each (the message describes the rule, never echoes the value).
+///
+///     var errors = FieldErrors()
+///     errors.check("name", name.count <= 120, "must be at most 120 characters")
+///     try errors.throwIfAny()
+public struct FieldErrors: Sendable {
+    public private(set) var fields: [String: String] = [:]
+
+    public init() {}
+
+    /// Records `message` for `field` unless `condition` holds; the first message per field wins.
+    public mutating func check(_ field: String, _ condition: Bool, _ message: @autoclosure () -> String) {
+        if !condition, fields[field] == nil { fields[field] = message() }
+    }
+
+    public mutating func add(_ field: String, _ message: String) {
+        if fields[field] == nil { fields[field] = message }
+    }
+
+    public var isEmpty: Bool { fields.isEmpty }
+
+    public func throwIfAny() throws(SecurityFailure) {
+        guard !fields.isEmpty else { return }
+        throw SecurityFailure(.badRequest, code: "invalid_input", reason: "Some fields are invalid.", fields: fields)
+    }
+}
