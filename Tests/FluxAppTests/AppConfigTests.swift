@@ -127,4 +127,27 @@ import Testing
         #expect(!"\(config)".contains("q4Jm7X1c2ZrV"))
         #expect(!String(reflecting: config).contains("q4Jm7X1c2ZrV"))
     }
+
+    @Test func wildcardCORSWithCredentialsStopsTheBoot() {
+        let found = problems(["CORS_ORIGINS": "*"])
+        #expect(found.map(\.variable) == ["CORS_ORIGINS"])
+        #expect(found.first?.message.contains("credentials") == true)
+    }
+
+    @Test func securityListsAreParsedAndChecked() throws {
+        let config = try load(["CORS_ORIGINS": "https://www.example.com, http://localhost:3000",
+                               "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8", "CSP_CONNECT_SOURCES": "https://api.example.com"])
+        #expect(config.cors?.allows("http://localhost:3000") == true)
+        #expect(config.trustedProxies.networks.count == 2)
+        #expect(config.connectSources == ["https://api.example.com"])
+        #expect(config.rateLimitStore == .memory)
+        #expect(Set(problems(["TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal", "RATE_LIMIT_STORE": "redis",
+                              "CSP_CONNECT_SOURCES": "https://x.example; script-src *"]).map(\.variable))
+                == ["TRUSTED_PROXIES", "RATE_LIMIT_STORE", "CSP_CONNECT_SOURCES"])
+    }
+
+    @Test func postgresDefaultsToTheSharedRateLimitStore() throws {
+        #expect(try load(["DATABASE_URL": "postgres://flux@db/flux"]).rateLimitStore == .database)
+        #expect(try load(["DATABASE_URL": "postgres://flux@db/flux", "RATE_LIMIT_STORE": "memory"]).rateLimitStore == .memory)
+    }
 }

@@ -1,0 +1,143 @@
+@testable import FluxApp
+import FluxSecurity
+import Foundation
+import SQLKit
+import Testing
+import VaporTesting
+
+@Suite struct SecurityWiringTests {
+    @Test func csrfEndpointIssuesTokenAndCookie() async throws {
+        try await withFlux { app, _ in
+            let res = try await app.testing().sendRequest(.GET, "/api/csrf")
+            #expect(res.status == .ok)
+            let body = try res.content.decode(CSRFTokenBody.self)
+            #expect(res.headers.setCookie?["csrf"]?.string == body.token)
+            #expect(res.headers.first(name: "RateLimit-Limit") == "60")
+        }
+    }
+
+    @Test func everyUnsafeRouteRequiresCSRF() async throws {
+        try await withFlux(routes: { routes in
+            routes.post("test", "submit") { _ in "ok" }
+            routes.delete("test", "thing", ":id") { _ in "ok" }
+        }) { app, _ in
+            let tester = try app.testing()
+            let unsafe = app.routes.all.filter { ![.GET, .HEAD, .OPTIONS].contains($0.method) }
+            #expect(unsafe.count >= 2)
+            for route in unsafe {
+                let path = "/" + route.path.map { $0.description.hasPrefix(":") ? "x" : $0.description }.joined(separator: "/")
+                let res = try await tester.sendRequest(route.method, path, headers: ["Cookie": "session=1"])
+                #expect(res.status == .forbidden, "\(route.method) \(path)")
+                #expect(res.body.string.contains("csrf_failed"))
+            }
+            let ok = try await tester.sendRequest(.POST, "/test/submit", headers: try await csrfHeaders(tester))
+            #expect(ok.status == .ok)
+        }
+    }
+
+    @Test func securityHeadersOnSuccessAndErrorResponses() async throws {
+        try await withFlux { app, _ in
+            for path in ["/api/health", "/api/nope"] {
+                let res = try await app.testing().sendRequest(.GET, path)
+                #expect(res.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true, "\(path)")
+                #expect(res.headers.first(name: "X-Content-Type-Options") == "nosniff")
+            }
+        }
+    }
+
+    @Test func rateLimitedRouteAnswers429Envelope() async throws {
+        try await withFlux { app, _ in
+            let tester = try app.testing(method: .running(port: 0))
+            // The bucket refills one token a second while the loop runs, so count until the first refusal.
+            var successes = 0
+            var res = try await tester.sendRequest(.GET, "/api/csrf")
+            while res.status == .ok, successes < 200 {
+                successes += 1
+                res = try await tester.sendRequest(.GET, "/api/csrf")
+            }
+            #expect(successes >= 60 && successes < 200)
+            #expect(res.status == .tooManyRequests)
+            #expect(res.body.string.contains(#""code":"rate_limited""#))
+            #expect(res.headers.first(name: .retryAfter) == "1")
+        }
+    }
+
+    @Test func fieldErrorsBecomeA400EnvelopeAndOneWarning() async throws {
+        try await withFlux(routes: { routes in
+            routes.get("test", "validate") { req -> String in
+                var errors = FieldErrors()
+                errors.check("name", (req.query[String.self, at: "name"] ?? "").count <= 5, "must be at most 5 characters")
+                errors.check("email", false, "must be an email address")
+                try errors.throwIfAny()
+                return "ok"
+            }
+        }) { app, _ in
+            let requestID = "validate-\(UUID().uuidString)"
+            let res = try await app.testing().sendRequest(.GET, "/test/validate?name=secret-value-too-long",
+                                                         headers: ["X-Request-Id": requestID])
+            #expect(res.status == .badRequest)
+            let json = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: [String: Any]]
+            #expect(json["error"]?["code"] as? String == "invalid_input")
+            #expect(json["error"]?["fields"] as? [String: String] == ["name": "must be at most 5 characters", "email": "must be an email address"])
+            let warnings = LogCapture.shared.entries(forRequestID: requestID).filter { $0["level"] as? String == "warning" }
+            #expect(warnings.count == 1)
+            #expect(warnings.first?["fields"] as? [String] == ["email", "name"])
+            #expect(!LogCapture.shared.all.contains { $0.contains("secret-value-too-long") })
+        }
+    }
+
+    @Test func configuredCORSOriginIsServed() async throws {
+        try await withFlux(environment: ["CORS_ORIGINS": "https://www.example.com"]) { app, _ in
+            let res = try await app.testing().sendRequest(.OPTIONS, "/api/csrf", headers: [
+                "Origin": "https://www.example.com", "Access-Control-Request-Method": "GET",
+            ])
+            #expect(res.status == .noContent)
+            #expect(res.headers.first(name: .accessControlAllowOrigin) == "https://www.example.com")
+        }
+    }
+}
+
+@Suite struct SQLRateLimitStoreTests {
+    let policy = RateLimitPolicy.perMinute(5, name: "sql-test")
+
+    @Test func concurrentRequestsSpendExactlyTheLimit() async throws {
+        try await withFlux { app, _ in
+            let store = SQLRateLimitStore(database: { app.db as! any SQLDatabase })
+            let now = Date()
+            let allowed = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<40 { group.addTask { try await store.consume(key: "shared", policy: policy, now: now).allowed } }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(allowed == 5)
+            let refused = try await store.consume(key: "shared", policy: policy, now: now)
+            #expect(refused.retryAfter > 11.9 && refused.retryAfter <= 12)
+            #expect(try await store.consume(key: "other", policy: policy, now: now).remaining == 4)
+        }
+    }
+
+    @Test func agreesWithTheMemoryStoreToTheToken() async throws {
+        try await withFlux { app, _ in
+            let sql = SQLRateLimitStore(database: { app.db as! any SQLDatabase })
+            let memory = MemoryRateLimitStore()
+            let start = Date(timeIntervalSince1970: 2_000_000)
+            for offset in [0.0, 0, 0, 1, 2, 2, 2, 2, 5, 13, 14, 30, 31, 31, 31, 31, 31, 95] {
+                let now = start.addingTimeInterval(offset)
+                let expected = try await memory.consume(key: "k", policy: policy, now: now)
+                let actual = try await sql.consume(key: "k", policy: policy, now: now)
+                #expect(actual.allowed == expected.allowed, "at +\(offset) s")
+                #expect(actual.remaining == expected.remaining, "at +\(offset) s")
+                #expect(abs(actual.retryAfter - expected.retryAfter) < 0.001, "at +\(offset) s")
+            }
+        }
+    }
+
+    @Test func databaseStoreIsUsedWhenConfigured() async throws {
+        try await withFlux(environment: ["RATE_LIMIT_STORE": "database"]) { app, _ in
+            _ = try await app.testing().sendRequest(.GET, "/api/csrf")
+            let sql = app.db as! any SQLDatabase
+            let rows = try await sql.raw("SELECT count(*) AS n FROM rate_limit_buckets WHERE key LIKE 'csrf|%'")
+                .first(decodingColumn: "n", as: Int.self)
+            #expect(rows == 1)
+        }
+    }
+}

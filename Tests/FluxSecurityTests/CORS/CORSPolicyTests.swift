@@ -1,0 +1,52 @@
+import Testing
+import VaporTesting
+@testable import FluxSecurity
+
+@Suite struct CORSPolicyTests {
+    @Test func wildcardWithCredentialsIsRefused() {
+        #expect(throws: CORSPolicy.InvalidConfiguration.self) { try CORSPolicy(origins: ["*"], allowCredentials: true) }
+        #expect(throws: CORSPolicy.InvalidConfiguration.self) { try CORSPolicy(origins: ["https://a.example", "*"], allowCredentials: false) }
+        #expect(throws: CORSPolicy.InvalidConfiguration.self) { try CORSPolicy(origins: ["https://a.example/path"]) }
+        #expect(throws: Never.self) { try CORSPolicy(origins: ["*"], allowCredentials: false) }
+    }
+
+    private func configure(_ app: Application) throws {
+        app.middleware.use(try CORSPolicy(origins: ["https://www.example.com", "http://localhost:3000"]).middleware)
+        app.post("api", "thing") { _ in "ok" }
+    }
+
+    @Test func allowedPreflightIsAnswered() async throws {
+        try await withBareApp(configure) { app async throws in
+            let res = try await app.testing().sendRequest(.OPTIONS, "/api/thing", headers: [
+                "Origin": "https://www.example.com", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, x-csrf-token",
+            ])
+            #expect(res.status == .noContent)
+            #expect(res.headers.first(name: .accessControlAllowOrigin) == "https://www.example.com")
+            #expect(res.headers.first(name: .accessControlAllowCredentials) == "true")
+            #expect(res.headers.first(name: .accessControlAllowMethods)?.contains("POST") == true)
+            #expect(res.headers.first(name: .accessControlAllowHeaders)?.contains("X-CSRF-Token") == true)
+            #expect(res.headers.first(name: .vary) == "Origin")
+        }
+    }
+
+    @Test func disallowedOriginGetsNoCORSHeaders() async throws {
+        try await withBareApp(configure) { app async throws in
+            for method in [HTTPMethod.OPTIONS, .POST] {
+                let res = try await app.testing().sendRequest(method, "/api/thing", headers: [
+                    "Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
+                ])
+                #expect(res.headers.first(name: .accessControlAllowOrigin) == nil)
+                #expect(res.headers.first(name: .accessControlAllowCredentials) == nil)
+            }
+        }
+    }
+
+    @Test func allowedSimpleRequestEchoesTheOrigin() async throws {
+        try await withBareApp(configure) { app async throws in
+            let res = try await app.testing().sendRequest(.POST, "/api/thing", headers: ["Origin": "http://localhost:3000"])
+            #expect(res.status == .ok)
+            #expect(res.headers.first(name: .accessControlAllowOrigin) == "http://localhost:3000")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Testing
+import VaporTesting
+@testable import FluxSecurity
+
+@Suite struct TrustedProxiesTests {
+    @Test func cidrMembership() throws {
+        let v4 = try #require(CIDR("10.1.0.0/16"))
+        #expect(v4.contains(IPAddress("10.1.200.3")!))
+        #expect(!v4.contains(IPAddress("10.2.0.1")!))
+        let v6 = try #require(CIDR("fd00::/8"))
+        #expect(v6.contains(IPAddress("fd12:3456::1")!))
+        #expect(!v6.contains(IPAddress("fe80::1")!))
+        #expect(CIDR("127.0.0.1")!.contains(IPAddress("::ffff:127.0.0.1")!))
+        #expect(CIDR("10.0.0.0/33") == nil)
+        #expect(CIDR("not-an-ip") == nil)
+        #expect(IPAddress("::1")!.isLoopback)
+    }
+
+    @Test func parseNamesTheBadEntry() {
+        guard case .failure(let invalid) = TrustedProxies.parse("10.0.0.0/8, banana") else {
+            Issue.record("parsed")
+            return
+        }
+        #expect(invalid.entry == "banana")
+    }
+
+    private func clientAddress(trusting proxies: TrustedProxies, forwardedFor: String?) async throws -> String {
+        try await withBareApp({ app in
+            app.get("who") { req in proxies.clientAddress(of: req)?.description ?? "none" }
+        }) { app async throws in
+            var headers = HTTPHeaders()
+            if let forwardedFor { headers.add(name: .xForwardedFor, value: forwardedFor) }
+            return try await app.testing(method: .running(port: 0)).sendRequest(.GET, "/who", headers: headers).body.string
+        }
+    }
+
+    @Test func forwardedForIsIgnoredFromAnUntrustedPeer() async throws {
+        #expect(try await clientAddress(trusting: TrustedProxies(), forwardedFor: "203.0.113.9") == "127.0.0.1")
+    }
+
+    @Test func forwardedForIsBelievedFromATrustedPeer() async throws {
+        let proxies = TrustedProxies([CIDR("127.0.0.0/8")!, CIDR("10.0.0.0/8")!])
+        #expect(try await clientAddress(trusting: proxies, forwardedFor: "203.0.113.9") == "203.0.113.9")
+        // A client-written entry left of the real client is not believed: the walk stops at the first untrusted hop.
+        #expect(try await clientAddress(trusting: proxies, forwardedFor: "6.6.6.6, 203.0.113.9, 10.0.0.2") == "203.0.113.9")
+        // Garbage stops the walk at the last hop that could be believed.
+        #expect(try await clientAddress(trusting: proxies, forwardedFor: "not-an-ip") == "127.0.0.1")
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import VaporTesting
+@testable import FluxSecurity
+
+@Suite struct RateLimitTests {
+    let policy = RateLimitPolicy.perMinute(5, name: "test")
+
+    @Test func bucketAllowsBurstThenRefillsEvenly() {
+        let start = Date(timeIntervalSince1970: 1_000)
+        var tokens = 5.0
+        var updated = start
+        for expectedRemaining in [4, 3, 2, 1, 0] {
+            let (decision, left) = RateLimitDecision.consume(tokens: tokens, updated: updated, now: start, policy: policy)
+            #expect(decision.allowed && decision.remaining == expectedRemaining)
+            (tokens, updated) = (left, start)
+        }
+        let (refused, left) = RateLimitDecision.consume(tokens: tokens, updated: updated, now: start, policy: policy)
+        #expect(!refused.allowed)
+        #expect(abs(refused.retryAfter - 12) < 0.001)
+        let (later, _) = RateLimitDecision.consume(tokens: left, updated: start, now: start.addingTimeInterval(12), policy: policy)
+        #expect(later.allowed)
+    }
+
+    @Test func memoryStoreCountsPerKey() async throws {
+        let store = MemoryRateLimitStore()
+        let now = Date()
+        for _ in 0..<5 { #expect(try await store.consume(key: "a", policy: policy, now: now).allowed) }
+        #expect(try await !store.consume(key: "a", policy: policy, now: now).allowed)
+        #expect(try await store.consume(key: "b", policy: policy, now: now).allowed)
+    }
+
+    @Test func memoryStoreStaysBoundedUnderAFloodOfKeys() async throws {
+        let store = MemoryRateLimitStore(capacity: 1_600, shardCount: 16)
+        let now = Date()
+        for index in 0..<20_000 { _ = try await store.consume(key: "k\(index)", policy: policy, now: now) }
+        #expect(store.count <= 1_600)
+    }
+
+    @Test func memoryStoreForgetsRefilledBucketsFirst() async throws {
+        let store = MemoryRateLimitStore(capacity: 16, shardCount: 1)
+        let start = Date()
+        for _ in 0..<6 { _ = try await store.consume(key: "busy", policy: policy, now: start) }
+        for index in 0..<15 { _ = try await store.consume(key: "idle\(index)", policy: policy, now: start) }
+        // Twelve seconds later every idle bucket is full again (one token spent, one refilled); "busy" is not.
+        _ = try await store.consume(key: "new", policy: policy, now: start.addingTimeInterval(12))
+        #expect(store.count == 2)
+        // "busy" kept its state: one token regained since it emptied, so this request leaves none (a
+        // forgotten bucket would start full and leave four).
+        let busy = try await store.consume(key: "busy", policy: policy, now: start.addingTimeInterval(12))
+        #expect(busy.allowed && busy.remaining == 0)
+    }
+
+    @Test func concurrentRequestsNeverSpendMoreThanTheLimit() async throws {
+        let store = MemoryRateLimitStore()
+        let now = Date()
+        let allowed = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<200 { group.addTask { try await store.consume(key: "shared", policy: policy, now: now).allowed } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(allowed == 5)
+    }
+
+    @Test func middlewareAnswers429WithRetryAfterAndRateLimitHeaders() async throws {
+        let store = MemoryRateLimitStore()
+        try await withBareApp({ app in
+            app.grouped(RateLimitMiddleware(policy: policy, store: store, trustedProxies: TrustedProxies())).get("limited") { _ in "ok" }
+        }) { app async throws in
+            let live = try app.testing(method: .running(port: 0))
+            for remaining in (0..<5).reversed() {
+                let res = try await live.sendRequest(.GET, "/limited")
+                #expect(res.status == .ok)
+                #expect(res.headers.first(name: "RateLimit-Limit") == "5")
+                #expect(res.headers.first(name: "RateLimit-Remaining") == String(remaining))
+            }
+            let refused = try await live.sendRequest(.GET, "/limited")
+            #expect(refused.status == .tooManyRequests)
+            #expect(refused.headers.first(name: .retryAfter) == "12")
+            #expect(refused.headers.first(name: "RateLimit-Remaining") == "0")
+        }
+    }
+
+    struct FailingStore: RateLimitStore {
+        struct Down: Error {}
+        func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision { throw Down() }
+    }
+
+    @Test func aFailingStoreLetsRequestsThrough() async throws {
+        try await withBareApp({ app in
+            app.grouped(RateLimitMiddleware(policy: policy, store: FailingStore()) { _ in "k" }).get("limited") { _ in "ok" }
+        }) { app async throws in
+            #expect(try await app.testing().sendRequest(.GET, "/limited").status == .ok)
+        }
+    }
+}
