@@ -37,8 +37,8 @@ public enum FluxMain {
         do {
             try await configure(app, config)
             try await app.execute()
-        } catch let error as DoctorCommand.Failed {
-            logger.error("\(error.description)")
+        } catch let error as any ReportedFailure {
+            logger.notice("\(error.description)")
             status = 1
         } catch {
             logger.critical("flux stopped on an error", metadata: ["error": .string(String(describing: error))])
@@ -56,3 +56,7 @@ public enum FluxMain {
         return status
     }
 }
+
+/// A command failure the command has already reported on its output: the process exits non-zero with
+/// a one-line notice instead of a crash report.
+protocol ReportedFailure: Error, CustomStringConvertible {}

@@ -9,7 +9,7 @@ import NIOCore
 struct DoctorCommand: AsyncCommand {
     struct Signature: CommandSignature {}
 
-    struct Failed: Error, CustomStringConvertible {
+    struct Failed: ReportedFailure {
         let count: Int
         var description: String { "flux doctor: \(count) check(s) failed" }
     }
