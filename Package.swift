@@ -55,7 +55,8 @@ let package = Package(
             dependencies: [
                 "FluxSecurity",
                 .product(name: "VaporTesting", package: "vapor"),
-            ]
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "FluxAppTests",

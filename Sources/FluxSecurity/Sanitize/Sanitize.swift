@@ -1,0 +1,83 @@
+import Foundation
+
+/// Context-aware escaping and sanitizing. Each function is for one output context: choosing the function
+/// for the place the value goes is the whole defence, so the names say where.
+public enum Sanitize {
+    /// Escapes text for an HTML element's content: `& < > " '`.
+    public static func htmlText(_ text: String) -> String {
+        var output = ""
+        output.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&#39;"
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output
+    }
+
+    /// Escapes text for an HTML attribute value: every ASCII character that is not a letter or digit becomes
+    /// a numeric reference, so the value cannot end its attribute even when unquoted.
+    public static func htmlAttribute(_ text: String) -> String {
+        var output = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 128, !(scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) {
+                output += "&#x\(String(scalar.value, radix: 16, uppercase: true));"
+            } else {
+                output.unicodeScalars.append(scalar)
+            }
+        }
+        return output
+    }
+
+    /// Escapes text for a JavaScript string literal inside a `<script>` block: quotes, backslash, line
+    /// terminators and `<`, `>`, `&` as `\uXXXX`, so `</script>` or `<!--` cannot appear.
+    public static func javaScriptString(_ text: String) -> String {
+        var output = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\", "\"", "'", "<", ">", "&", "/", "`", "\u{2028}", "\u{2029}":
+                output += String(format: "\\u%04X", scalar.value)
+            case _ where scalar.value < 0x20:
+                output += String(format: "\\u%04X", scalar.value)
+            default:
+                output.unicodeScalars.append(scalar)
+            }
+        }
+        return output
+    }
+
+    /// A CSV cell that a spreadsheet will not run as a formula: a cell starting with `= + - @`, tab or
+    /// carriage return is prefixed with `'`, then the cell is quoted when it needs to be.
+    public static func csvCell(_ text: String) -> String {
+        var cell = text
+        if let first = cell.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { cell = "'" + cell }
+        guard cell.contains(where: { [",", "\"", "\n", "\r"].contains($0) }) else { return cell }
+        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Removes C0 and C1 control characters (and DEL), keeping newlines and tabs when asked.
+    static func removingControlCharacters(_ text: String, keepNewlines: Bool) -> String {
+        var output = ""
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            if keepNewlines, scalar == "\n" || scalar == "\t" {
+                output.unicodeScalars.append(scalar)
+            } else if value < 0x20 || (0x7F...0x9F).contains(value) || [0x2028, 0x2029, 0xFEFF].contains(value) {
+                continue
+            } else {
+                output.unicodeScalars.append(scalar)
+            }
+        }
+        return output
+    }
+
+    /// Cuts `text` to at most `limit` characters without splitting a grapheme.
+    static func bounded(_ text: String, _ limit: Int) -> String {
+        text.count <= limit ? text : String(text.prefix(limit))
+    }
+}
