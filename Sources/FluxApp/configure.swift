@@ -1,4 +1,5 @@
 import Fluent
+import FluxSecurity
 import Vapor
 
 /// Wires Flux into `app` from `config`. The one entry used by `flux` and by every test, so tests exercise
@@ -15,7 +16,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
 
     let metrics = HTTPMetrics()
     let allowedMethods = AllowedMethodsIndex()
-    let security = SecurityServices(config: config, app: app)
+    let security = Hardening(config: config, app: app)
     // Outermost first: every response, errors included, gets a request id and the security headers, and
     // CORS answers preflights. CSRF sits on the root route group instead (see `routes`), so a request for
     // a path or method Flux does not serve still gets its 404 or 405.

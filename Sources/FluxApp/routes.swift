@@ -3,7 +3,7 @@ import Vapor
 
 /// Every route hangs off `root`, which carries the CSRF check, so no unsafe route can be added without it
 /// (`EveryUnsafeRouteRequiresCSRF` in the tests walks the route table to hold that).
-func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: SecurityServices) throws {
+func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: Hardening) throws {
     app.storage[RootMiddlewareKey.self] = security.csrf.middleware
     let root = app.rootRoutes
     try root.register(collection: HealthController())

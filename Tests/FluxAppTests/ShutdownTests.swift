@@ -14,7 +14,7 @@ import VaporTesting
             }
         }) { app, _ in
             app.http.server.configuration.port = 0
-            try await app.server.start()
+            try app.server.start()
             let port = try #require(app.http.server.shared.localAddress?.port)
             let inFlight = Task {
                 let started = ContinuousClock.now

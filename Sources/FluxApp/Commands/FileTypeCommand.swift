@@ -22,8 +22,8 @@ struct FileTypeCommand: AsyncCommand {
         let detector = FileTypeDetector()
         var rejected = 0
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: signature.path, isDirectory: &isDirectory)
-        let paths = isDirectory.boolValue
+        let exists = FileManager.default.fileExists(atPath: signature.path, isDirectory: &isDirectory)
+        let paths = exists && isDirectory.boolValue
             ? try FileManager.default.contentsOfDirectory(atPath: signature.path).sorted().map { "\(signature.path)/\($0)" }
             : [signature.path]
         for path in paths {

@@ -10,6 +10,12 @@ final class HTTPMetrics: Sendable {
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
     ]
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "http_requests", unitName: "total", helpText: "HTTP requests served.")
+    }
+    private static var durations: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "http_request_duration", unitName: "seconds", helpText: "Time to produce the response.")
+    }
     private let residentMemory: Gauge
     private let virtualMemory: Gauge
     private let cpuSeconds: Gauge
@@ -17,19 +23,18 @@ final class HTTPMetrics: Sendable {
     private let startTime: Gauge
 
     init() {
-        residentMemory = registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
-        virtualMemory = registry.makeGauge(name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
-        cpuSeconds = registry.makeGauge(name: "process_cpu_seconds_total", help: "User and system CPU time in seconds.")
-        openFileDescriptors = registry.makeGauge(name: "process_open_fds", help: "Open file descriptors.")
-        startTime = registry.makeGauge(name: "process_start_time_seconds", help: "Start time since the Unix epoch in seconds.")
+        residentMemory = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_resident_memory", unitName: "bytes", helpText: "Resident memory size in bytes."))
+        virtualMemory = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_virtual_memory", unitName: "bytes", helpText: "Virtual memory size in bytes."))
+        cpuSeconds = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_cpu_seconds", unitName: "total", helpText: "User and system CPU time in seconds."))
+        openFileDescriptors = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_open", unitName: "fds", helpText: "Open file descriptors."))
+        startTime = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_start_time", unitName: "seconds", helpText: "Start time since the Unix epoch in seconds."))
         startTime.set(Date().timeIntervalSince1970)
     }
 
     func record(method: String, route: String, status: UInt, duration: Duration) {
         let labels = [("method", method), ("route", route), ("status", String(status))]
-        registry.makeCounter(name: "http_requests_total", labels: labels, help: "HTTP requests served.").increment()
-        registry.makeDurationHistogram(name: "http_request_duration_seconds", labels: labels, buckets: Self.buckets,
-                                       help: "Time to produce the response.").record(duration)
+        registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
+        registry.makeDurationHistogram(descriptor: Self.durations, labels: labels, buckets: Self.buckets).record(duration)
     }
 
     /// The Prometheus text exposition, with process figures read just now.

@@ -35,7 +35,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         return copy.withUnsafeMutableBytes { raw in
             guard inet_ntop(isIPv4 ? AF_INET : AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
             else { return "" }
-            return String(cString: buffer)
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
     }
 }

@@ -1,0 +1,21 @@
+import FluxSecurity
+import SQLKit
+import Vapor
+
+extension Hardening {
+    /// FluxSecurity as Flux configures it: keys from SESSION_SECRET, TRUSTED_PROXIES, CSP_CONNECT_SOURCES,
+    /// and the rate-limit store RATE_LIMIT_STORE names.
+    init(config: AppConfig, app: Application) {
+        let store: any RateLimitStore = switch config.rateLimitStore {
+        case .memory: MemoryRateLimitStore()
+        case .database: SQLRateLimitStore(database: { app.db as! any SQLDatabase })
+        }
+        self.init(secret: config.sessionSecret.value, trustedProxies: config.trustedProxies,
+                  connectSources: config.connectSources, rateLimitStore: store)
+    }
+}
+
+/// Flux's limits, per client address.
+enum RateLimits {
+    static let csrf = RateLimitPolicy.perMinute(60, name: "csrf")
+}

@@ -1,0 +1,40 @@
+import Vapor
+
+/// FluxSecurity's controls built from one secret, ready to install in any Vapor app:
+///
+///     let hardening = Hardening(secret: secret)
+///     app.middleware.use(hardening.headers, at: .beginning)
+///     app.middleware.use(hardening.rateLimit(.perMinute(120, name: "site")))
+///     app.grouped(hardening.csrf.middleware).post("contact", use: contact)
+///     app.get("csrf") { req in try hardening.csrf.response(for: req) }
+public struct Hardening: Sendable {
+    public let trustedProxies: TrustedProxies
+    public let cookies: CookiePolicy
+    public let csrf: CSRFProtection
+    public let headers: SecurityHeadersMiddleware
+    public let addressHasher: AddressHasher
+    public let rateLimitStore: any RateLimitStore
+
+    /// - Parameters:
+    ///   - secret: the application secret every key is derived from (check it with ``SecretStrength``).
+    ///   - trustedProxies: proxies whose forwarded address and scheme are believed; none by default.
+    ///   - connectSources: extra `connect-src` origins for the Content-Security-Policy.
+    ///   - rateLimitStore: where buckets live; in memory by default, a shared store for several replicas.
+    ///   - sessionBinding: the signed-in session's id for a request, to bind CSRF tokens to it.
+    public init(secret: String, trustedProxies: TrustedProxies = TrustedProxies(), connectSources: [String] = [],
+                rateLimitStore: any RateLimitStore = MemoryRateLimitStore(),
+                sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
+        let keys = SecretKeys(secret: secret)
+        self.trustedProxies = trustedProxies
+        cookies = CookiePolicy(trustedProxies: trustedProxies)
+        csrf = CSRFProtection(keys: keys, cookies: cookies, sessionBinding: sessionBinding)
+        headers = SecurityHeadersMiddleware(connectSources: connectSources, trustedProxies: trustedProxies)
+        addressHasher = AddressHasher(keys: keys)
+        self.rateLimitStore = rateLimitStore
+    }
+
+    /// A rate limit of `policy` per client address.
+    public func rateLimit(_ policy: RateLimitPolicy) -> RateLimitMiddleware {
+        RateLimitMiddleware(policy: policy, store: rateLimitStore, trustedProxies: trustedProxies)
+    }
+}
