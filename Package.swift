@@ -50,6 +50,11 @@ let package = Package(
             name: "flux",
             dependencies: ["FluxApp"]
         ),
+        .executableTarget(
+            name: "SecurityBench",
+            dependencies: ["FluxSecurity", .product(name: "Vapor", package: "vapor")],
+            path: "bench/SecurityBench"
+        ),
         .testTarget(
             name: "FluxSecurityTests",
             dependencies: [

@@ -180,7 +180,8 @@ public struct AppConfig: Sendable {
         }
 
         // One process can count alone; replicas on one PostgreSQL must share their buckets.
-        var rateLimitStore: RateLimitStoreKind = if case .postgres = database { .database } else { .memory }
+        var rateLimitStore = RateLimitStoreKind.memory
+        if case .postgres = database { rateLimitStore = .database }
         if let raw = value("RATE_LIMIT_STORE") {
             if let parsed = RateLimitStoreKind(rawValue: raw.lowercased()) {
                 rateLimitStore = parsed

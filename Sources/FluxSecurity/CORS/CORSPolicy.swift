@@ -50,7 +50,8 @@ public struct CORSPolicy: Sendable {
     public func allows(_ origin: String) -> Bool {
         switch origins {
         case .any: true
-        case .list(let list): Self.canonicalOrigin(origin).map(list.contains) ?? false
+        // Browsers send origins in canonical form; parsing is only for the odd spelling.
+        case .list(let list): list.contains(origin) || (Self.canonicalOrigin(origin).map(list.contains) ?? false)
         }
     }
 
@@ -71,12 +72,12 @@ public struct CORSPolicy: Sendable {
 
 /// Answers preflights and adds CORS headers for allowed origins. A disallowed origin gets no CORS
 /// header at all, so the browser withholds the response from the calling page.
-public struct CORSMiddleware: AsyncMiddleware {
+public struct CORSMiddleware: Middleware {
     let policy: CORSPolicy
 
-    public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+    public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         guard let origin = request.headers.first(name: .origin) else {
-            return try await next.respond(to: request)
+            return next.respond(to: request)
         }
         let allowed = policy.allows(origin)
         if request.method == .OPTIONS, request.headers.contains(name: .accessControlRequestMethod) {
@@ -88,12 +89,13 @@ public struct CORSMiddleware: AsyncMiddleware {
                 response.headers.add(name: .accessControlAllowHeaders, value: policy.allowedHeaders.joined(separator: ", "))
                 response.headers.add(name: .accessControlMaxAge, value: String(policy.maxAge))
             }
+            return request.eventLoop.makeSucceededFuture(response)
+        }
+        return next.respond(to: request).map { response in
+            response.headers.add(name: .vary, value: "Origin")
+            if allowed { addOriginHeaders(origin, to: response) }
             return response
         }
-        let response = try await next.respond(to: request)
-        response.headers.add(name: .vary, value: "Origin")
-        if allowed { addOriginHeaders(origin, to: response) }
-        return response
     }
 
     private func addOriginHeaders(_ origin: String, to response: Response) {

@@ -14,7 +14,8 @@ public struct CSRFProtection: Sendable {
     private static let version: UInt8 = 1
     private static let encodedLength = 76  // base64url of 1 + 16 + 8 + 32 bytes
 
-    private let key: SymmetricKey
+    /// An HMAC already keyed: copying it skips hashing the key pads on every request.
+    private let keyedMAC: HMAC<SHA256>
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
@@ -23,7 +24,7 @@ public struct CSRFProtection: Sendable {
     ///   - sessionBinding: the signed-in session's id for a request, `nil` for anonymous visitors.
     public init(keys: SecretKeys, cookies: CookiePolicy = CookiePolicy(), lifetime: TimeInterval = 3600,
                 sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
-        key = keys.key(for: "csrf")
+        keyedMAC = HMAC<SHA256>(key: keys.key(for: "csrf"))
         self.lifetime = lifetime
         self.cookies = cookies
         self.sessionBinding = sessionBinding
@@ -61,26 +62,25 @@ public struct CSRFProtection: Sendable {
             let cookie = cookies.read(Self.cookieName, from: request),
             header.utf8.count == Self.encodedLength, cookie.utf8.count == Self.encodedLength,
             ConstantTimeComparison.equals(header, cookie),
-            let bytes = Data(base64URLEncoded: header), bytes.count == 57, bytes.first == Self.version
+            let decoded = Data(base64URLEncoded: header), decoded.count == 57, decoded.first == Self.version
         else { throw Self.failure }
-        let payload = bytes.prefix(25)
-        guard HMAC<SHA256>.isValidAuthenticationCode(bytes.suffix(32), authenticating: Self.signed(payload, sessionBinding(request)),
-                                                     using: key)
-        else { throw Self.failure }
-        let expiry = payload.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let bytes = Array(decoded)
+        let expected = mac(bytes[..<25], binding: sessionBinding(request))
+        guard ConstantTimeComparison.equals(expected, bytes[25...]) else { throw Self.failure }
+        let expiry = bytes[17..<25].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
     }
 
     /// The middleware that calls ``verify(_:now:)`` on unsafe methods.
     public var middleware: CSRFMiddleware { CSRFMiddleware(protection: self) }
 
-    private func mac(_ payload: [UInt8], binding: String?) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.signed(payload, binding), using: key))
-    }
-
-    private static func signed(_ payload: some Sequence<UInt8>, _ binding: String?) -> Data {
-        // A separator byte keeps "payload + binding" unambiguous.
-        Data(payload) + [0] + Data((binding ?? "").utf8)
+    /// HMAC over the payload, a zero byte (so "payload + binding" is unambiguous) and the session binding.
+    private func mac(_ payload: some Collection<UInt8>, binding: String?) -> [UInt8] {
+        var mac = keyedMAC
+        mac.update(data: Array(payload))
+        mac.update(data: [0])
+        if let binding { mac.update(data: Array(binding.utf8)) }
+        return Array(mac.finalize())
     }
 
     private static let failure = SecurityFailure(.forbidden, code: "csrf_failed",
@@ -96,28 +96,50 @@ public struct CSRFProtection: Sendable {
 /// Enforces ``CSRFProtection`` on POST, PUT, PATCH and DELETE (every method but GET, HEAD, OPTIONS, TRACE).
 /// A request with `Authorization: Bearer` and no cookie at all is exempt: nothing ambient authenticates it,
 /// so a forged cross-site request could not carry its credentials.
-public struct CSRFMiddleware: AsyncMiddleware {
+public struct CSRFMiddleware: Middleware {
     let protection: CSRFProtection
     private static let safeMethods: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .TRACE]
 
-    public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+    public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         let exempt = Self.safeMethods.contains(request.method)
             || (request.headers.bearerAuthorization != nil && !request.headers.contains(name: .cookie))
-        if !exempt { try protection.verify(request) }
-        return try await next.respond(to: request)
+        if !exempt {
+            do {
+                try protection.verify(request)
+            } catch {
+                return request.eventLoop.makeFailedFuture(error)
+            }
+        }
+        return next.respond(to: request)
     }
 }
 
 extension Data {
+    /// Decodes unpadded base64url; `nil` on any character outside its alphabet.
     init?(base64URLEncoded text: String) {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        guard base64.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/") }) else { return nil }
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        self.init(base64Encoded: base64)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(text.utf8.count + 3)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "-"): bytes.append(UInt8(ascii: "+"))
+            case UInt8(ascii: "_"): bytes.append(UInt8(ascii: "/"))
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                bytes.append(byte)
+            default: return nil
+            }
+        }
+        while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
+        self.init(base64Encoded: Data(bytes))
     }
 
+    /// Unpadded base64url.
     func base64URLEncodedString() -> String {
-        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var bytes = Array(base64EncodedData())
+        while bytes.last == UInt8(ascii: "=") { bytes.removeLast() }
+        for index in bytes.indices {
+            if bytes[index] == UInt8(ascii: "+") { bytes[index] = UInt8(ascii: "-") }
+            else if bytes[index] == UInt8(ascii: "/") { bytes[index] = UInt8(ascii: "_") }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -25,7 +25,29 @@ public struct CookiePolicy: Sendable {
     }
 
     /// The value of cookie `base` as this request's scheme names it (only the `__Host-` form over HTTPS).
+    /// Reads the one cookie straight from the header rather than parsing every cookie, as it runs on every
+    /// unsafe request.
     public func read(_ base: String, from request: Request) -> String? {
-        request.cookies[name(base, for: request)]?.string
+        let wanted = Array(name(base, for: request).utf8)
+        for header in request.headers[.cookie] {
+            let bytes = Array(header.utf8)
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+                var nameStart = start
+                while nameStart < end, bytes[nameStart] == UInt8(ascii: " ") { nameStart += 1 }
+                let equals = nameStart + wanted.count
+                if equals < end, bytes[equals] == UInt8(ascii: "="), bytes[nameStart..<equals].elementsEqual(wanted) {
+                    var value = bytes[(equals + 1)..<end]
+                    if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
+                        value = value.dropFirst().dropLast()
+                    }
+                    return String(decoding: value, as: UTF8.self)
+                }
+                start = end + 1
+            }
+        }
+        return nil
     }
 }

@@ -6,11 +6,14 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     public init?(_ text: some StringProtocol) {
-        var trimmed = String(text).trimmingCharacters(in: .whitespaces)
-        if trimmed.hasPrefix("["), let close = trimmed.firstIndex(of: "]") {
-            trimmed = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
+        // Runs per request (peer and forwarded addresses), so it trims bytes instead of using Foundation.
+        var utf8 = Substring(text).utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        while let last = utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { utf8 = utf8.dropLast() }
+        if utf8.first == UInt8(ascii: "["), let close = utf8.firstIndex(of: UInt8(ascii: "]")) {
+            utf8 = utf8[utf8.index(after: utf8.startIndex)..<close]
         }
-        if let zone = trimmed.firstIndex(of: "%") { trimmed = String(trimmed[..<zone]) }
+        if let zone = utf8.firstIndex(of: UInt8(ascii: "%")) { utf8 = utf8[..<zone] }
+        let trimmed = String(Substring(utf8))
         var v4 = in_addr()
         var v6 = in6_addr()
         if inet_pton(AF_INET, trimmed, &v4) == 1 {

@@ -5,9 +5,13 @@ import Vapor
 /// client wrote is never taken for its address, or it could pick its own rate-limit key.
 public struct TrustedProxies: Sendable {
     public let networks: [CIDR]
+    /// True when this server itself terminates TLS (Vapor configured with a certificate). Given once here
+    /// rather than read from the server configuration per request, which copies the whole configuration.
+    public let terminatesTLS: Bool
 
-    public init(_ networks: [CIDR] = []) {
+    public init(_ networks: [CIDR] = [], terminatesTLS: Bool = false) {
         self.networks = networks
+        self.terminatesTLS = terminatesTLS
     }
 
     /// Parses a comma-separated CIDR list; a failure names the first entry that is not a CIDR.
@@ -45,8 +49,8 @@ public struct TrustedProxies: Sendable {
     /// True when the client's connection was HTTPS: TLS terminated by this server, or by a trusted proxy
     /// that says so in `X-Forwarded-Proto`.
     public func isHTTPS(_ request: Request) -> Bool {
-        if request.application.http.server.configuration.tlsConfiguration != nil { return true }
-        guard let peer = request.remoteAddress?.ipAddress.flatMap({ IPAddress($0) }), isTrusted(peer),
+        if terminatesTLS { return true }
+        guard !networks.isEmpty, let peer = request.remoteAddress?.ipAddress.flatMap({ IPAddress($0) }), isTrusted(peer),
             let proto = request.headers.first(name: .xForwardedProto)?.split(separator: ",").first
         else { return false }
         return proto.trimmingCharacters(in: .whitespaces).lowercased() == "https"

@@ -28,6 +28,14 @@ public final class MemoryRateLimitStore: RateLimitStore {
     public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.buckets.count } } }
 
     public func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision {
+        consumeNow(key: key, policy: policy, now: now)
+    }
+
+    public func consumeImmediately(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision? {
+        consumeNow(key: key, policy: policy, now: now)
+    }
+
+    private func consumeNow(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision {
         let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
         return shard.withLockedValue { shard in
             let existing = shard.buckets[key]

@@ -4,7 +4,7 @@ import Vapor
 /// it). Allowed responses carry `RateLimit-Limit/-Remaining/-Reset`; refused ones are `429 rate_limited`
 /// with `Retry-After`. When the store itself fails the request goes through and the failure is logged:
 /// an unavailable limiter must not take the site down with it.
-public struct RateLimitMiddleware: AsyncMiddleware {
+public struct RateLimitMiddleware: Middleware {
     public let policy: RateLimitPolicy
     let store: any RateLimitStore
     let key: @Sendable (Request) -> String
@@ -22,30 +22,46 @@ public struct RateLimitMiddleware: AsyncMiddleware {
         }
     }
 
-    public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        let decision: RateLimitDecision
-        do {
-            decision = try await store.consume(key: "\(policy.name)|\(key(request))", policy: policy, now: Date())
-        } catch {
+    public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
+        let bucket = "\(policy.name)|\(key(request))"
+        let now = Date()
+        if let decision = store.consumeImmediately(key: bucket, policy: policy, now: now) {
+            return apply(decision, request, next)
+        }
+        let store = store
+        let policy = policy
+        return request.eventLoop.makeFutureWithTask {
+            try await store.consume(key: bucket, policy: policy, now: now)
+        }.map(Optional.some).recover { error in
+            // Only the store's failure is caught here; the route's own errors pass through untouched.
             request.logger.error("rate limit store failed; request allowed", metadata: [
                 "policy": .string(policy.name), "error": .string(String(describing: error)),
             ])
-            return try await next.respond(to: request)
+            return nil
+        }.flatMap { decision in
+            decision.map { apply($0, request, next) } ?? next.respond(to: request)
         }
-        var headers: HTTPHeaders = [
-            "RateLimit-Limit": String(policy.limit),
-            "RateLimit-Remaining": String(decision.remaining),
-            "RateLimit-Reset": String(Int(decision.resetAfter.rounded(.up))),
-            "RateLimit-Policy": "\(policy.limit);w=\(Int(policy.period))",
+    }
+
+    private func apply(_ decision: RateLimitDecision, _ request: Request, _ next: any Responder) -> EventLoopFuture<Response> {
+        let reset = String(Int(decision.resetAfter.rounded(.up)))
+        let headers: [(String, String)] = [
+            ("RateLimit-Limit", String(policy.limit)),
+            ("RateLimit-Remaining", String(decision.remaining)),
+            ("RateLimit-Reset", reset),
+            ("RateLimit-Policy", "\(policy.limit);w=\(Int(policy.period))"),
         ]
         guard decision.allowed else {
-            headers.add(name: .retryAfter, value: String(max(1, Int(decision.retryAfter.rounded(.up)))))
-            throw SecurityFailure(.tooManyRequests, code: "rate_limited",
-                                  reason: "Too many requests. Try again in \(max(1, Int(decision.retryAfter.rounded(.up)))) s.",
-                                  headers: headers)
+            let retryAfter = String(max(1, Int(decision.retryAfter.rounded(.up))))
+            var refusal = HTTPHeaders(headers)
+            refusal.add(name: .retryAfter, value: retryAfter)
+            return request.eventLoop.makeFailedFuture(SecurityFailure(
+                .tooManyRequests, code: "rate_limited", reason: "Too many requests. Try again in \(retryAfter) s.",
+                headers: refusal))
         }
-        let response = try await next.respond(to: request)
-        for (name, value) in headers { response.headers.replaceOrAdd(name: name, value: value) }
-        return response
+        return next.respond(to: request).map { response in
+            for (name, value) in headers { response.headers.replaceOrAdd(name: name, value: value) }
+            return response
+        }
     }
 }

@@ -57,4 +57,12 @@ public struct RateLimitDecision: Sendable, Equatable {
 /// replicas sharing a database) can never both spend the last token.
 public protocol RateLimitStore: Sendable {
     func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision
+
+    /// The decision when the store can give it without waiting (an in-memory store), else `nil`; it spares
+    /// the middleware a task per request.
+    func consumeImmediately(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision?
+}
+
+extension RateLimitStore {
+    public func consumeImmediately(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision? { nil }
 }

@@ -1,20 +1,19 @@
-import Crypto
 import Foundation
 
 /// Compares secrets without leaking, through timing, how many leading bytes matched.
 public enum ConstantTimeComparison {
-    /// True when `a` and `b` are equal. Both sides are first reduced to SHA-256 digests so the comparison
-    /// takes the same time whatever the lengths, then compared byte by byte without an early exit.
-    public static func equals(_ a: some DataProtocol, _ b: some DataProtocol) -> Bool {
-        let left = SHA256.hash(data: a)
-        let right = SHA256.hash(data: b)
+    /// True when `a` and `b` are equal. Values of different lengths are unequal at once: only the length,
+    /// which a token's format makes public anyway, can be learnt from the time taken; equal-length values
+    /// are compared byte by byte with no early exit.
+    public static func equals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
         var difference: UInt8 = 0
-        for (x, y) in zip(left, right) { difference |= x ^ y }
+        for (x, y) in zip(a, b) { difference |= x ^ y }
         return difference == 0
     }
 
-    /// String convenience over ``equals(_:_:)-(DataProtocol,DataProtocol)``, comparing UTF-8 bytes.
+    /// String convenience over ``equals(_:_:)-(Collection<UInt8>,Collection<UInt8>)``, comparing UTF-8 bytes.
     public static func equals(_ a: String, _ b: String) -> Bool {
-        equals(Data(a.utf8), Data(b.utf8))
+        equals(a.utf8, b.utf8)
     }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# FluxSecurity's cost and its flood memory, on release builds:
+#   1. wrk against one trivial POST route, bare and behind the whole FluxSecurity stack (headers with a CSP
+#      nonce, CORS, a rate limit, CSRF verified on every request), in one run; prints the ratio. STACK (for
+#      example STACK=csrf) limits the stack to some parts, to see what each costs.
+#      Target: the stack keeps >= 80 % of the bare route's requests/s.
+#   2. flux itself with 100k distinct client addresses hitting a rate-limited route; prints peak RSS above
+#      idle. Target: <= 64 MB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+swift build -c release --product flux --scratch-path .build-release >/dev/null
+swift build -c release --product SecurityBench --scratch-path .build-release >/dev/null
+bin=.build-release/release
+duration=${DURATION:-5s}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rps() { awk '/Requests\/sec/ { print $2 }'; }
+kib() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$2/status"; }
+
+# The server gets core 0 and wrk core 1, so the ratio compares the server's own cost, not how the two
+# share a core; rounds alternate bare and hardened and the median ratio is reported.
+bare_port=$(free_port); hardened_port=$(free_port)
+PORT_BARE=$bare_port PORT_HARDENED=$hardened_port STACK=${STACK:-headers,cors,ratelimit,csrf} taskset -c 0 "$bin/SecurityBench" > /tmp/security-bench.log 2>&1 &
+bench_pid=$!
+trap 'kill $bench_pid 2>/dev/null || true' EXIT
+until grep -q ready /tmp/security-bench.log 2>/dev/null; do sleep 0.1; done
+token=$(curl -s "http://127.0.0.1:$hardened_port/csrf" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+load() { CSRF_TOKEN=$token taskset -c 1 wrk -t1 -c32 -d"$duration" -s bench/csrf-post.lua "http://127.0.0.1:$1/submit"; }
+ratios=()
+for round in 1 2 3; do
+  bare=$(load "$bare_port" | rps)
+  hardened_out=$(load "$hardened_port")
+  hardened=$(echo "$hardened_out" | rps)
+  non2xx=$(echo "$hardened_out" | awk '/Non-2xx/ { print $NF }')
+  ratio=$(python3 -c "print(f'{float($hardened) / float($bare):.3f}')")
+  ratios+=("$ratio")
+  echo "round $round: bare $bare requests/s, FluxSecurity stack $hardened requests/s (non-2xx: ${non2xx:-0}), ratio $ratio"
+done
+kill $bench_pid; wait $bench_pid 2>/dev/null || true
+python3 -c "import statistics; print(f'ratio (median of 3): {statistics.median([$(IFS=,; echo "${ratios[*]}")]):.1%} of the bare route (target >= 80%)')"
+
+data=$(mktemp -d); port=$(free_port)
+(cd "$data" && PORT=$port TRUSTED_PROXIES=127.0.0.1 LOG_LEVEL=error RATE_LIMIT_STORE=memory "$OLDPWD/$bin/flux" serve > flux.log 2>&1) &
+sleep 0.2
+flux_pid=$(pgrep -n -f "$bin/flux serve")
+trap 'kill $flux_pid 2>/dev/null || true; rm -rf "$data"' EXIT
+until curl -sf "http://127.0.0.1:$port/api/health/live" >/dev/null; do sleep 0.1; done
+sleep 1
+idle=$(kib VmRSS "$flux_pid")
+flood=$(ADDRESSES=100000 wrk -t2 -c64 -d"${FLOOD_DURATION:-20s}" -s bench/distinct-addresses.lua "http://127.0.0.1:$port/api/csrf")
+peak=$(kib VmHWM "$flux_pid")
+echo "flood: $(echo "$flood" | awk '/requests in/ { print $1 }') requests from 100000 addresses, $(echo "$flood" | rps) requests/s"
+python3 -c "print(f'flood memory: idle {$idle / 1024:.1f} MiB, peak {$peak / 1024:.1f} MiB, peak above idle {($peak - $idle) / 1024:.1f} MiB (target <= 64 MB)')"
