@@ -81,28 +81,31 @@ public struct CORSMiddleware: Middleware {
         }
         let allowed = policy.allows(origin)
         if request.method == .OPTIONS, request.headers.contains(name: .accessControlRequestMethod) {
-            let response = Response(status: .noContent)
-            response.headers.add(name: .vary, value: "Origin")
+            var headers: HTTPHeaders = [:]
+            headers.add(name: .vary, value: "Origin")
             if allowed {
-                addOriginHeaders(origin, to: response)
-                response.headers.add(name: .accessControlAllowMethods, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
-                response.headers.add(name: .accessControlAllowHeaders, value: policy.allowedHeaders.joined(separator: ", "))
-                response.headers.add(name: .accessControlMaxAge, value: String(policy.maxAge))
+                addOriginHeaders(origin, to: &headers)
+                headers.add(name: .accessControlAllowMethods, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
+                headers.add(name: .accessControlAllowHeaders, value: policy.allowedHeaders.joined(separator: ", "))
+                headers.add(name: .accessControlMaxAge, value: String(policy.maxAge))
             }
-            return request.eventLoop.makeSucceededFuture(response)
+            return request.eventLoop.makeSucceededFuture(Response(status: .noContent, headers: headers))
         }
         return next.respond(to: request).map { response in
-            response.headers.add(name: .vary, value: "Origin")
-            if allowed { addOriginHeaders(origin, to: response) }
+            // One read and one write of the response's headers: each access copies them.
+            var headers = response.headers
+            headers.add(name: .vary, value: "Origin")
+            if allowed { addOriginHeaders(origin, to: &headers) }
+            response.headers = headers
             return response
         }
     }
 
-    private func addOriginHeaders(_ origin: String, to response: Response) {
-        response.headers.replaceOrAdd(name: .accessControlAllowOrigin, value: policy.origins == .any ? "*" : origin)
+    private func addOriginHeaders(_ origin: String, to headers: inout HTTPHeaders) {
+        headers.replaceOrAdd(name: .accessControlAllowOrigin, value: policy.origins == .any ? "*" : origin)
         if policy.allowCredentials {
-            response.headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true")
+            headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true")
         }
-        response.headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+        headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
     }
 }

@@ -60,7 +60,10 @@ public struct RateLimitMiddleware: Middleware {
                 headers: refusal))
         }
         return next.respond(to: request).map { response in
-            for (name, value) in headers { response.headers.replaceOrAdd(name: name, value: value) }
+            // One read and one write of the response's headers: each access copies them.
+            var merged = response.headers
+            for (name, value) in headers { merged.replaceOrAdd(name: name, value: value) }
+            response.headers = merged
             return response
         }
     }
