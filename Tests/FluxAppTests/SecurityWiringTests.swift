@@ -86,6 +86,31 @@ import VaporTesting
         }
     }
 
+    struct Signup: Content, Validatable {
+        let email: String
+        let name: String
+
+        static func validations(_ validations: inout Validations) {
+            validations.add("email", as: String.self, is: .email)
+            validations.add("name", as: String.self, is: .count(1...5))
+        }
+    }
+
+    @Test func vaporValidationsBecomeTheSameEnvelope() async throws {
+        try await withFlux(routes: { routes in
+            routes.get("test", "signup") { req -> String in
+                try Signup.validate(query: req)
+                return "ok"
+            }
+        }) { app, _ in
+            let res = try await app.testing().sendRequest(.GET, "/test/signup?email=nope&name=toolongname")
+            #expect(res.status == .badRequest)
+            let json = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: [String: Any]]
+            #expect(json["error"]?["code"] as? String == "invalid_input")
+            #expect((json["error"]?["fields"] as? [String: String])?.keys.sorted() == ["email", "name"])
+        }
+    }
+
     @Test func configuredCORSOriginIsServed() async throws {
         try await withFlux(environment: ["CORS_ORIGINS": "https://www.example.com"]) { app, _ in
             let res = try await app.testing().sendRequest(.OPTIONS, "/api/csrf", headers: [

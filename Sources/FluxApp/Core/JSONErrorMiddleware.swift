@@ -37,6 +37,8 @@ struct JSONErrorMiddleware: AsyncMiddleware {
             return error
         case let error as SecurityFailure:
             return AppError(error.status, code: error.code, message: error.reason, fields: error.fields, headers: error.headers)
+        case let error as ValidationsError:
+            return translate(FieldErrors(error).failure, for: request)
         case is RouteNotFound:
             let allowed = methods.methods(for: request.url.path)
             guard !allowed.isEmpty else {

@@ -11,6 +11,13 @@ public struct FieldErrors: Sendable {
 
     public init() {}
 
+    /// The fields Vapor's `Validatable` rejected, so both styles end in the same answer.
+    public init(_ error: ValidationsError) {
+        for failure in error.failures where failure.result.isFailure {
+            add(failure.key.description, failure.customFailureDescription ?? failure.result.failureDescription ?? "is invalid")
+        }
+    }
+
     /// Records `message` for `field` unless `condition` holds; the first message per field wins.
     public mutating func check(_ field: String, _ condition: Bool, _ message: @autoclosure () -> String) {
         if !condition, fields[field] == nil { fields[field] = message() }
@@ -24,6 +31,11 @@ public struct FieldErrors: Sendable {
 
     public func throwIfAny() throws(SecurityFailure) {
         guard !fields.isEmpty else { return }
-        throw SecurityFailure(.badRequest, code: "invalid_input", reason: "Some fields are invalid.", fields: fields)
+        throw failure
+    }
+
+    /// The `400 invalid_input` these fields make.
+    public var failure: SecurityFailure {
+        SecurityFailure(.badRequest, code: "invalid_input", reason: "Some fields are invalid.", fields: fields)
     }
 }
