@@ -31,7 +31,7 @@ def test_systemd_unit_verifies(tmp_path):
         assert directive in unit
 
 
-def nginx_site(tmp_path, replica_ports):
+def nginx_site(tmp_path, replica_ports, workers="1"):
     """The shipped site with only what a machine changes: replica ports, listen ports, certificate paths."""
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
                     "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
@@ -46,7 +46,7 @@ def nginx_site(tmp_path, replica_ports):
     site = site.replace("/etc/letsencrypt/live/www.example.com/privkey.pem", str(tmp_path / "key.pem"))
     (tmp_path / "flux.conf").write_text(site)
     user = "user root;\n" if os.geteuid() == 0 else ""
-    (tmp_path / "nginx.conf").write_text(f"""{user}worker_processes 1;
+    (tmp_path / "nginx.conf").write_text(f"""{user}worker_processes {workers};
 pid {tmp_path}/nginx.pid;
 error_log {tmp_path}/error.log;
 events {{ worker_connections 256; }}
