@@ -22,6 +22,21 @@ public enum FluxMain {
             return 1
         }
 
+        if command == "restore" {
+            guard arguments.count == 3 else {
+                FileHandle.standardError.write(Data("usage: flux restore BACKUP_DIRECTORY\n".utf8))
+                return 1
+            }
+            do {
+                try Restore.run(from: URL(fileURLWithPath: arguments[2]), config: config)
+                print("restored \(arguments[2])")
+                return 0
+            } catch {
+                FileHandle.standardError.write(Data("flux restore: \(error)\n".utf8))
+                return 1
+            }
+        }
+
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: config.logLevel) }
         let logger = Logger(label: "flux")
         for warning in config.warnings { logger.warning("\(warning)") }

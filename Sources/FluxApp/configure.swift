@@ -30,6 +30,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand), as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
     app.asyncCommands.use(FileTypeCommand(), as: "filetype")
+    app.asyncCommands.use(BackupCommand(config: config), as: "backup")
 
     try routes(app, config: config, metrics: metrics, security: security)
 }

@@ -1,0 +1,97 @@
+import Fluent
+import Foundation
+import SQLKit
+import Vapor
+
+/// `flux backup [--output DIR]`: a consistent snapshot while the server keeps serving. SQLite through
+/// `VACUUM INTO` (one read transaction, so writers are not blocked and the copy is consistent);
+/// PostgreSQL through `pg_dump` (custom format). Uploads under DATA_DIR/uploads are copied beside it, and
+/// `manifest.json` records what the backup holds. `flux restore DIR` brings it back.
+struct BackupCommand: AsyncCommand {
+    struct Signature: CommandSignature {
+        @Option(name: "output", help: "Directory to create (default: DATA_DIR/backups/<time>).")
+        var output: String?
+    }
+
+    struct Manifest: Codable {
+        let createdAt: Date
+        let database: String
+        let migrations: [String]
+    }
+
+    let help = "Writes a consistent backup (database and uploads) while the server keeps serving."
+    let config: AppConfig
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let target = URL(fileURLWithPath: signature.output
+            ?? config.dataDirectory.appendingPathComponent("backups/\(stamp)").path)
+        guard !FileManager.default.fileExists(atPath: target.path) else {
+            throw BackupFailure(description: "\(target.path) already exists; backups never overwrite")
+        }
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let sql = context.application.db as! any SQLDatabase
+        let kind: String
+        switch config.database {
+        case .sqlite:
+            kind = "sqlite"
+            let file = target.appendingPathComponent("flux.sqlite").path
+            try await sql.raw("VACUUM INTO \(bind: file)").run()
+        case .postgres(let url):
+            kind = "postgres"
+            try PostgresTool.run("pg_dump", ["--format=custom", "--no-owner", "--file",
+                                             target.appendingPathComponent("flux.pgdump").path], url: url)
+        }
+        try UploadsDirectory.copy(from: config.dataDirectory, to: target)
+        let migrations = try await sql.select().column("name").from("_fluent_migrations")
+            .all(decodingColumn: "name", as: String.self).sorted()
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(Manifest(createdAt: Date(), database: kind, migrations: migrations))
+            .write(to: target.appendingPathComponent("manifest.json"))
+        context.console.output("backup written to \(target.path)".consoleText())
+    }
+}
+
+struct BackupFailure: ReportedFailure {
+    let description: String
+}
+
+/// Runs a PostgreSQL client tool against the configured database, passing the connection through the
+/// libpq environment so the password never appears in a process listing.
+enum PostgresTool {
+    static func run(_ tool: String, _ arguments: [String], url: SecretValue) throws {
+        guard let components = URLComponents(string: url.value) else {
+            throw BackupFailure(description: "DATABASE_URL is not a valid URL")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGHOST"] = components.host
+        environment["PGPORT"] = components.port.map(String.init) ?? "5432"
+        environment["PGUSER"] = components.user
+        environment["PGPASSWORD"] = components.password
+        environment["PGDATABASE"] = String(components.path.dropFirst())
+        process.environment = environment.compactMapValues { $0 }
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BackupFailure(description: "\(tool) failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}
+
+/// The uploads directory, copied into or out of a backup when it exists.
+enum UploadsDirectory {
+    static func copy(from source: URL, to destination: URL) throws {
+        let uploads = source.appendingPathComponent("uploads")
+        guard FileManager.default.fileExists(atPath: uploads.path) else { return }
+        try FileManager.default.copyItem(at: uploads, to: destination.appendingPathComponent("uploads"))
+    }
+}
