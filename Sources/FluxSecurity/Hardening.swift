@@ -17,17 +17,20 @@ public struct Hardening: Sendable {
 
     /// - Parameters:
     ///   - secret: the application secret every key is derived from (check it with ``SecretStrength``).
+    ///   - previousSecrets: secrets rotated out; what they signed stays valid until it expires.
     ///   - trustedProxies: proxies whose forwarded address and scheme are believed; none by default.
     ///   - connectSources: extra `connect-src` origins for the Content-Security-Policy.
     ///   - rateLimitStore: where buckets live; in memory by default, a shared store for several replicas.
     ///   - sessionBinding: the signed-in session's id for a request, to bind CSRF tokens to it.
-    public init(secret: String, trustedProxies: TrustedProxies = TrustedProxies(), connectSources: [String] = [],
+    public init(secret: String, previousSecrets: [String] = [], trustedProxies: TrustedProxies = TrustedProxies(),
+                connectSources: [String] = [],
                 rateLimitStore: any RateLimitStore = MemoryRateLimitStore(),
                 sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         let keys = SecretKeys(secret: secret)
         self.trustedProxies = trustedProxies
         cookies = CookiePolicy(trustedProxies: trustedProxies)
-        csrf = CSRFProtection(keys: keys, cookies: cookies, sessionBinding: sessionBinding)
+        csrf = CSRFProtection(keys: keys, previousKeys: previousSecrets.map(SecretKeys.init(secret:)), cookies: cookies,
+                              sessionBinding: sessionBinding)
         headers = SecurityHeadersMiddleware(connectSources: connectSources, trustedProxies: trustedProxies)
         addressHasher = AddressHasher(keys: keys)
         self.rateLimitStore = rateLimitStore

@@ -150,4 +150,15 @@ import Testing
         #expect(try load(["DATABASE_URL": "postgres://flux@db/flux"]).rateLimitStore == .database)
         #expect(try load(["DATABASE_URL": "postgres://flux@db/flux", "RATE_LIMIT_STORE": "memory"]).rateLimitStore == .memory)
     }
+
+    @Test func previousSecretIsCheckedLikeTheCurrentOne() throws {
+        let strong = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
+        let other = "Zk8rT2vN6pQ1wY4mB9cX3jH7fL0sD5gA8eU2iO6nR1tV4yK7qW3zP9x"
+        let config = try load(["FLUX_ENV": "production", "SESSION_SECRET": strong, "SESSION_SECRET_PREVIOUS": other])
+        #expect(config.previousSessionSecret?.value == other)
+        #expect(problems(["FLUX_ENV": "production", "SESSION_SECRET": strong, "SESSION_SECRET_PREVIOUS": strong])
+            .map(\.variable) == ["SESSION_SECRET_PREVIOUS"])
+        #expect(problems(["FLUX_ENV": "production", "SESSION_SECRET": strong, "SESSION_SECRET_PREVIOUS": "changeme"])
+            .map(\.variable) == ["SESSION_SECRET_PREVIOUS"])
+    }
 }

@@ -166,3 +166,34 @@ import VaporTesting
         }
     }
 }
+
+@Suite struct SecretRotationTests {
+    static let old = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
+    static let new = "Zk8rT2vN6pQ1wY4mB9cX3jH7fL0sD5gA8eU2iO6nR1tV4yK7qW3zP9x"
+
+    private static func routes(_ routes: any RoutesBuilder) throws {
+        routes.post("test", "submit") { _ in "ok" }
+    }
+
+    @Test func csrfTokensFromTheOldSecretSurviveARotatedRestartUntilTheyExpire() async throws {
+        let dataDirectory = try TemporaryDirectory()
+        var headers = HTTPHeaders()
+        // Before the rotation: a visitor gets a token.
+        try await withFlux(environment: ["SESSION_SECRET": Self.old, "DATA_DIR": dataDirectory.url.path], routes: Self.routes) { app, _ async throws in
+            headers = try await csrfHeaders(try app.testing())
+        }
+        // Restarted with the new secret and the old one as previous: the token still works, new ones use the new key.
+        try await withFlux(environment: ["SESSION_SECRET": Self.new, "SESSION_SECRET_PREVIOUS": Self.old,
+                                         "DATA_DIR": dataDirectory.url.path], routes: Self.routes) { app, _ async throws in
+            let tester = try app.testing()
+            #expect(try await tester.sendRequest(.POST, "/test/submit", headers: headers).status == .ok)
+            let fresh = try await csrfHeaders(tester)
+            #expect(fresh.first(name: "X-CSRF-Token") != headers.first(name: "X-CSRF-Token"))
+            #expect(try await tester.sendRequest(.POST, "/test/submit", headers: fresh).status == .ok)
+        }
+        // Once the previous secret is dropped, the old token is refused.
+        try await withFlux(environment: ["SESSION_SECRET": Self.new, "DATA_DIR": dataDirectory.url.path], routes: Self.routes) { app, _ async throws in
+            #expect(try await app.testing().sendRequest(.POST, "/test/submit", headers: headers).status == .forbidden)
+        }
+    }
+}

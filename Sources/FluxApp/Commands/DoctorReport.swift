@@ -20,6 +20,10 @@ struct DoctorReport {
         pass("FLUX_ENV", config.environment.rawValue)
         let secret = AppConfig.secretStrength.evaluate(config.sessionSecret.value)
         pass("SESSION_SECRET", secret.isAcceptable ? "set" : "weak (\(secret.explanation))")
+        if let previous = config.previousSessionSecret {
+            let verdict = AppConfig.secretStrength.evaluate(previous.value)
+            pass("SESSION_SECRET_PREVIOUS", verdict.isAcceptable ? "set (rotation in progress)" : "weak (\(verdict.explanation))")
+        }
         switch config.database {
         case .sqlite(let path): pass("DATABASE_URL", "not set: SQLite at \(path)")
         case .postgres: pass("DATABASE_URL", "set (PostgreSQL)")

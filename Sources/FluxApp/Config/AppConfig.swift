@@ -23,6 +23,9 @@ public struct AppConfig: Sendable {
 
     public var environment: Environment
     public var sessionSecret: SecretValue
+    /// The secret before the last rotation: what it signed (CSRF tokens, later access tokens) stays valid
+    /// until it expires.
+    public var previousSessionSecret: SecretValue?
     public var database: DatabaseLocation
     public var publicURL: URL
     public var host: String
@@ -152,6 +155,18 @@ public struct AppConfig: Sendable {
             warnings.append("SESSION_SECRET \(verdict.explanation); production would refuse it. \(secretAdvice)")
         }
 
+        var previousSessionSecret: SecretValue?
+        if let raw = value("SESSION_SECRET_PREVIOUS") {
+            let previousVerdict = secretStrength.evaluate(raw)
+            if raw == sessionSecret.value {
+                problem("SESSION_SECRET_PREVIOUS", "equals SESSION_SECRET; it must be the secret before the rotation")
+            } else if previousVerdict.isAcceptable || env != .production {
+                previousSessionSecret = SecretValue(raw)
+            } else {
+                problem("SESSION_SECRET_PREVIOUS", "\(previousVerdict.explanation)")
+            }
+        }
+
         var metricsToken: SecretValue?
         if let raw = value("METRICS_TOKEN") {
             let tokenVerdict = secretStrength.evaluate(raw)
@@ -199,7 +214,7 @@ public struct AppConfig: Sendable {
 
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         return AppConfig(
-            environment: env, sessionSecret: sessionSecret, database: database, publicURL: publicURL, host: host,
+            environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             warnings: warnings

@@ -5,26 +5,35 @@ import Vapor
 ///
 /// `GET` the token (``response(for:)``): it comes back in the JSON body and as an HttpOnly cookie. Unsafe
 /// requests then send it in `X-CSRF-Token`; ``CSRFMiddleware`` checks that header and cookie match, that the
-/// HMAC is valid and that the token has not expired. A token is `version ‖ 128-bit nonce ‖ expiry ‖
+/// HMAC is valid and that the token has not expired. A token is `version ‖ key id ‖ 128-bit nonce ‖ expiry ‖
 /// HMAC-SHA256`, the MAC keyed by a key derived for CSRF alone and covering the signed-in session when there
-/// is one, so a token minted for one session is refused in another.
+/// is one, so a token minted for one session is refused in another. After a secret rotation, tokens signed
+/// with a previous secret (`previousKeys`) stay valid until they expire; new ones use the current secret.
 public struct CSRFProtection: Sendable {
     public static let headerName = "X-CSRF-Token"
     public static let cookieName = "csrf"
-    private static let version: UInt8 = 1
-    private static let encodedLength = 76  // base64url of 1 + 16 + 8 + 32 bytes
+    private static let version: UInt8 = 2
+    private static let payloadLength = 1 + 4 + 16 + 8
+    private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
-    /// An HMAC already keyed: copying it skips hashing the key pads on every request.
-    private let keyedMAC: HMAC<SHA256>
+    /// The current key id and, per accepted key id, an HMAC already keyed (copying one skips hashing the
+    /// key pads on every request).
+    private let currentKeyID: [UInt8]
+    private let keyedMACs: [[UInt8]: HMAC<SHA256>]
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
 
     /// - Parameters:
     ///   - sessionBinding: the signed-in session's id for a request, `nil` for anonymous visitors.
-    public init(keys: SecretKeys, cookies: CookiePolicy = CookiePolicy(), lifetime: TimeInterval = 3600,
-                sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
-        keyedMAC = HMAC<SHA256>(key: keys.key(for: "csrf"))
+    public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
+                lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
+        currentKeyID = keys.id
+        var macs: [[UInt8]: HMAC<SHA256>] = [:]
+        for accepted in [keys] + previousKeys where macs[accepted.id] == nil {
+            macs[accepted.id] = HMAC<SHA256>(key: accepted.key(for: "csrf"))
+        }
+        keyedMACs = macs
         self.lifetime = lifetime
         self.cookies = cookies
         self.sessionBinding = sessionBinding
@@ -38,10 +47,10 @@ public struct CSRFProtection: Sendable {
     /// A fresh token for `request`.
     public func issue(for request: Request, now: Date = Date()) -> IssuedToken {
         let expiresAt = Date(timeIntervalSince1970: (now.timeIntervalSince1970 + lifetime).rounded(.down))
-        var payload = [Self.version]
+        var payload = [Self.version] + currentKeyID
         payload += SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
         payload += withUnsafeBytes(of: UInt64(expiresAt.timeIntervalSince1970).bigEndian) { Array($0) }
-        payload += mac(payload, binding: sessionBinding(request))
+        payload += mac(payload, keyID: currentKeyID, binding: sessionBinding(request))!
         return IssuedToken(token: Data(payload).base64URLEncodedString(), expiresAt: expiresAt)
     }
 
@@ -62,21 +71,24 @@ public struct CSRFProtection: Sendable {
             let cookie = cookies.read(Self.cookieName, from: request),
             header.utf8.count == Self.encodedLength, cookie.utf8.count == Self.encodedLength,
             ConstantTimeComparison.equals(header, cookie),
-            let decoded = Data(base64URLEncoded: header), decoded.count == 57, decoded.first == Self.version
+            let decoded = Data(base64URLEncoded: header), decoded.count == Self.payloadLength + 32,
+            decoded.first == Self.version
         else { throw Self.failure }
         let bytes = Array(decoded)
-        let expected = mac(bytes[..<25], binding: sessionBinding(request))
-        guard ConstantTimeComparison.equals(expected, bytes[25...]) else { throw Self.failure }
-        let expiry = bytes[17..<25].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard let expected = mac(bytes[..<Self.payloadLength], keyID: Array(bytes[1..<5]), binding: sessionBinding(request)),
+            ConstantTimeComparison.equals(expected, bytes[Self.payloadLength...])
+        else { throw Self.failure }
+        let expiry = bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
     }
 
     /// The middleware that calls ``verify(_:now:)`` on unsafe methods.
     public var middleware: CSRFMiddleware { CSRFMiddleware(protection: self) }
 
-    /// HMAC over the payload, a zero byte (so "payload + binding" is unambiguous) and the session binding.
-    private func mac(_ payload: some Collection<UInt8>, binding: String?) -> [UInt8] {
-        var mac = keyedMAC
+    /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
+    /// unambiguous) and the session binding; `nil` for a key this server does not hold.
+    private func mac(_ payload: some Collection<UInt8>, keyID: [UInt8], binding: String?) -> [UInt8]? {
+        guard var mac = keyedMACs[keyID] else { return nil }
         mac.update(data: Array(payload))
         mac.update(data: [0])
         if let binding { mac.update(data: Array(binding.utf8)) }

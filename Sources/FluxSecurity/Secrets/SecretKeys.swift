@@ -7,8 +7,15 @@ import Foundation
 public struct SecretKeys: Sendable {
     private let root: SymmetricKey
 
+    /// Names this secret without revealing it: 4 bytes of a key derived for naming alone. Tokens carry it,
+    /// so after a rotation each token is checked with the key that signed it.
+    public let id: [UInt8]
+
     public init(secret: String) {
-        root = SymmetricKey(data: Data(secret.utf8))
+        let root = SymmetricKey(data: Data(secret.utf8))
+        self.root = root
+        id = Array(HKDF<SHA256>.deriveKey(inputKeyMaterial: root, salt: Data("flux-security/v1".utf8),
+                                          info: Data("key-id".utf8), outputByteCount: 4).withUnsafeBytes { Array($0) })
     }
 
     /// The 256-bit key for `purpose`, for example `"csrf"` or `"ip-hash"`. Same secret and purpose, same key.
