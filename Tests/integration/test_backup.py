@@ -30,16 +30,17 @@ class Writer(threading.Thread):
 def backup_under_load(insert, env, cwd):
     writer = Writer(insert)
     writer.start()
-    time.sleep(0.5)
+    time.sleep(1.0)
     started = time.monotonic()
     result = run_flux(["backup", "--output", str(cwd / "backup")], env, cwd)
-    time.sleep(0.3)
+    time.sleep(0.5)
     writer.stop.set()
     writer.join()
     assert result.returncode == 0, result.stdout + result.stderr
     before = [row for at, row in writer.acknowledged if at < started]
     after = [row for at, row in writer.acknowledged if at >= started]
-    assert len(before) > 10 and len(after) > 0
+    # Rows were acknowledged before the backup and writes went on during it.
+    assert len(before) >= 3 and len(after) > 0
     manifest = json.loads((cwd / "backup" / "manifest.json").read_text())
     assert manifest["migrations"]
     return before
