@@ -39,11 +39,9 @@ struct MetricsController: RouteCollection {
         }
     }
 
+    /// A local peer: a loopback address (IPv4-mapped included) or a Unix socket.
     static func isLoopback(_ address: SocketAddress) -> Bool {
-        switch address {
-        case .v4(let v4): v4.address.sin_addr.s_addr.bigEndian >> 24 == 127
-        case .v6: address.ipAddress == "::1"
-        case .unixDomainSocket: true
-        }
+        if case .unixDomainSocket = address { return true }
+        return address.ipAddress.flatMap { IPAddress($0) }?.isLoopback ?? false
     }
 }

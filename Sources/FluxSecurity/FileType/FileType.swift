@@ -27,7 +27,4 @@ public enum FileType: String, Sendable, CaseIterable {
         case .pdf: ["pdf"]
         }
     }
-
-    public var isImage: Bool { [.jpeg, .png, .webp, .gif].contains(self) }
-    public var isVideo: Bool { [.mp4, .mov].contains(self) }
 }
