@@ -62,6 +62,11 @@ struct BackupFailure: ReportedFailure {
 /// Runs a PostgreSQL client tool against the configured database, passing the connection through the
 /// libpq environment so the password never appears in a process listing.
 enum PostgresTool {
+    /// The database a PostgreSQL URL names (its path without the slash).
+    static func databaseName(_ url: SecretValue) -> String {
+        String(URLComponents(string: url.value)?.path.dropFirst() ?? "")
+    }
+
     static func run(_ tool: String, _ arguments: [String], url: SecretValue) throws {
         guard let components = URLComponents(string: url.value) else {
             throw BackupFailure(description: "DATABASE_URL is not a valid URL")
@@ -74,7 +79,7 @@ enum PostgresTool {
         environment["PGPORT"] = components.port.map(String.init) ?? "5432"
         environment["PGUSER"] = components.user
         environment["PGPASSWORD"] = components.password
-        environment["PGDATABASE"] = String(components.path.dropFirst())
+        environment["PGDATABASE"] = databaseName(url)
         process.environment = environment.compactMapValues { $0 }
         let errors = Pipe()
         process.standardError = errors

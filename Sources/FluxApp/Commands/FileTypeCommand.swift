@@ -27,10 +27,10 @@ struct FileTypeCommand: AsyncCommand {
             ? try FileManager.default.contentsOfDirectory(atPath: signature.path).sorted().map { "\(signature.path)/\($0)" }
             : [signature.path]
         for path in paths {
-            let prefix = FileHandle(forReadingAtPath: path).map { handle in
+            let prefix = FileHandle(forReadingAtPath: path).flatMap { handle in
                 defer { try? handle.close() }
-                return (try? handle.read(upToCount: FileTypeDetector.prefixLength)) ?? nil
-            } ?? nil
+                return try? handle.read(upToCount: FileTypeDetector.prefixLength)
+            }
             let type = prefix.flatMap { detector.detect($0) }
             if type == nil { rejected += 1 }
             context.console.output("\(path)\t\(type?.mimeType ?? "rejected")".consoleText())

@@ -25,7 +25,8 @@ enum Restore {
                 throw BackupFailure(description: "the backup holds no PostgreSQL dump")
             }
             // --exit-on-error with no --clean: restoring over existing tables fails instead of merging.
-            try PostgresTool.run("pg_restore", ["--no-owner", "--exit-on-error", "--dbname", postgresDatabaseName(url), dump.path], url: url)
+            try PostgresTool.run("pg_restore", ["--no-owner", "--exit-on-error", "--dbname", PostgresTool.databaseName(url),
+                                                dump.path], url: url)
         }
         let uploads = config.dataDirectory.appendingPathComponent("uploads")
         if FileManager.default.fileExists(atPath: backup.appendingPathComponent("uploads").path) {
@@ -34,9 +35,5 @@ enum Restore {
             }
             try UploadsDirectory.copy(from: backup, to: config.dataDirectory)
         }
-    }
-
-    private static func postgresDatabaseName(_ url: SecretValue) -> String {
-        String(URLComponents(string: url.value)?.path.dropFirst() ?? "")
     }
 }

@@ -10,12 +10,12 @@ final class HTTPMetrics: Sendable {
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
     ]
-    private static var requests: MetricNameDescriptor {
+    // Built once, not per request. The type is an immutable struct of strings that swift-prometheus does not
+    // mark Sendable, hence nonisolated(unsafe) on constants that are never written.
+    private nonisolated(unsafe) static let requests =
         MetricNameDescriptor(metricName: "http_requests", unitName: "total", helpText: "HTTP requests served.")
-    }
-    private static var durations: MetricNameDescriptor {
+    private nonisolated(unsafe) static let durations =
         MetricNameDescriptor(metricName: "http_request_duration", unitName: "seconds", helpText: "Time to produce the response.")
-    }
     private let residentMemory: Gauge
     private let virtualMemory: Gauge
     private let cpuSeconds: Gauge

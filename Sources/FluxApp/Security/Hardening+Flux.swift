@@ -4,8 +4,7 @@ import Vapor
 
 extension Hardening {
     /// FluxSecurity as Flux configures it: keys from SESSION_SECRET (and SESSION_SECRET_PREVIOUS during a
-    /// rotation), TRUSTED_PROXIES, CSP_CONNECT_SOURCES,
-    /// and the rate-limit store RATE_LIMIT_STORE names.
+    /// rotation), TRUSTED_PROXIES, CSP_CONNECT_SOURCES, and the rate-limit store RATE_LIMIT_STORE names.
     init(config: AppConfig, app: Application) {
         let store: any RateLimitStore = switch config.rateLimitStore {
         case .memory: MemoryRateLimitStore()
