@@ -10,6 +10,9 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.logger.logLevel = config.logLevel
     // Bounded bodies by default: a route that needs more (uploads) streams and sets its own limit.
     app.routes.defaultMaxBodySize = "1mb"
+    // Keys in a fixed order: without it, Foundation on Linux writes the same value in varying orders, and
+    // answers that must not differ (an unknown email and a wrong password) would differ byte for byte.
+    ContentConfiguration.global.use(encoder: JSONEncoder.custom(dates: .iso8601, format: .sortedKeys), for: .json)
 
     try DatabaseSetup.use(config.database, on: app)
     app.migrations.add(FluxMigrations.all)
@@ -27,10 +30,16 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     if let cors = config.cors { app.middleware.use(cors.middleware) }
     app.lifecycle.use(AllowedMethodsIndex.Builder(index: allowedMethods))
 
-    app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand), as: "serve", isDefault: true)
+    let identity = await Identity(config: config, app: app, security: security)
+    app.identity = identity
+    app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))
+
+    app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, publicURL: config.publicURL),
+                          as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
     app.asyncCommands.use(FileTypeCommand(), as: "filetype")
     app.asyncCommands.use(BackupCommand(config: config), as: "backup")
+    app.asyncCommands.use(CreateAdminCommand(passwords: identity.passwords), as: "create-admin")
 
-    try routes(app, config: config, metrics: metrics, security: security)
+    try routes(app, config: config, metrics: metrics, security: security, identity: identity)
 }

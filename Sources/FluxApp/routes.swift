@@ -3,12 +3,15 @@ import Vapor
 
 /// Every route hangs off `root`, which carries the CSRF check, so no unsafe route can be added without it
 /// (`EveryUnsafeRouteRequiresCSRF` in the tests walks the route table to hold that).
-func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: Hardening) throws {
+func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: Hardening, identity: Identity) throws {
     app.storage[RootMiddlewareKey.self] = security.csrf.middleware
     let root = app.rootRoutes
     try root.register(collection: HealthController())
     try root.register(collection: MetricsController(metrics: metrics, token: config.metricsToken))
     root.grouped(security.rateLimit(RateLimits.csrf)).get("api", "csrf") { req in try security.csrf.response(for: req) }
+    AuthController(identity: identity, security: security).register(on: root)
+    TenantController(identity: identity, security: security).register(on: root)
+    AuditController(identity: identity, security: security).register(on: root)
 }
 
 struct RootMiddlewareKey: StorageKey {

@@ -45,8 +45,9 @@ import VaporTesting
         }
     }
 
-    /// The 1 s promise itself is measured on the real binary, alone, by Tests/integration; here, beside dozens
-    /// of parallel tests, the bound only proves the answer does not wait for the driver's own 3-5 s timeouts.
+    /// The 1 s promise itself is measured on the real binary, alone, by Tests/integration; here the bound only
+    /// proves the answer does not wait for the driver's own 3-5 s timeouts. scripts/test runs this suite after
+    /// the others, since dozens of parallel tests hashing passwords can starve it past any fixed bound.
     static let loadedMachineBound: Duration = .milliseconds(2_500)
 
     @Test func silentDatabaseAnswers503WithoutHanging() async throws {

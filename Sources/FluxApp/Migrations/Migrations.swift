@@ -7,5 +7,8 @@ enum FluxMigrations {
         CreateAuditEvent(),
         // 002: rate-limit buckets shared by replicas.
         CreateRateLimitBucket(),
+        // 003: accounts, tenants, sessions and refresh tokens; the user agent on audit events.
+        CreateIdentity(),
+        AddAuditUserAgent(),
     ]
 }

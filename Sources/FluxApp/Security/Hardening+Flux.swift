@@ -12,11 +12,21 @@ extension Hardening {
         }
         self.init(secret: config.sessionSecret.value, previousSecrets: config.previousSessionSecret.map { [$0.value] } ?? [],
                   trustedProxies: config.trustedProxies,
-                  connectSources: config.connectSources, rateLimitStore: store)
+                  connectSources: config.connectSources, rateLimitStore: store,
+                  sessionBinding: { request in
+                      // A browser's CSRF token is bound to its signed-in session, named in its access cookie.
+                      CookiePolicy(trustedProxies: config.trustedProxies).read(Identity.accessCookie, from: request)
+                          .flatMap(AccessTokens.unverifiedSessionID)
+                  })
     }
 }
 
 /// Flux's limits, per client address.
 enum RateLimits {
     static let csrf = RateLimitPolicy.perMinute(60, name: "csrf")
+    static let login = RateLimitPolicy.perMinute(10, name: "login")
+    static let register = RateLimitPolicy.perMinute(5, name: "register")
+    static let refresh = RateLimitPolicy.perMinute(30, name: "refresh")
+    /// Signed-in API use.
+    static let account = RateLimitPolicy.perMinute(300, name: "account")
 }

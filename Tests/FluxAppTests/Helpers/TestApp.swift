@@ -98,3 +98,18 @@ struct CSRFTokenBody: Decodable {
     let token: String
     let expiresAt: String
 }
+
+/// Another Flux instance on the same database and data directory as a running test's, built from `config`
+/// (a replica, or the same deployment after a configuration change); shut down when `body` returns.
+func withAnotherInstance(_ config: AppConfig, _ body: (Application) async throws -> Void) async throws {
+    let app = try await Application.make(.testing)
+    do {
+        try await configure(app, config)
+        try await app.asyncBoot()
+        try await body(app)
+    } catch {
+        try? await app.asyncShutdown()
+        throw error
+    }
+    try await app.asyncShutdown()
+}

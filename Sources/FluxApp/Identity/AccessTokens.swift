@@ -1,0 +1,118 @@
+import FluxSecurity
+import Foundation
+import JWT
+import Vapor
+
+/// The claims of a Flux access token.
+struct AccessClaims: JWTPayload, Content {
+    let sub: SubjectClaim
+    let sid: UUID
+    let tid: UUID
+    let role: Role
+    let iat: IssuedAtClaim
+    let exp: ExpirationClaim
+    let iss: IssuerClaim
+    let aud: AudienceClaim
+    let jti: IDClaim
+    /// Not a claim Flux issues, but a token that carries one is held to it.
+    var nbf: NotBeforeClaim?
+
+    /// Expiry is checked by ``AccessTokens/verify(_:now:)``, which holds the clock and the leeway.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// Signs and verifies access tokens: HS256 JWTs (vapor/jwt) for 15 minutes, under a key derived from
+/// SESSION_SECRET for this purpose alone and named by a key id, so a previous secret's tokens verify during
+/// a rotation.
+///
+/// Verification pins everything an attacker could choose: the header must say HS256 and name a key id Flux
+/// holds (no `none`, no RS/HS confusion, no fallback to a default key), the token must be at most 2 KiB
+/// and three base64url parts, and iss, aud, exp, iat and nbf are checked with 30 s of leeway.
+struct AccessTokens: Sendable {
+    static let lifetime: TimeInterval = 15 * 60
+    static let audience = "flux-api"
+    static let leeway: TimeInterval = 30
+    static let maximumLength = 2048
+
+    let keys: JWTKeyCollection
+    let currentKeyID: String
+    let acceptedKeyIDs: Set<String>
+    let issuer: String
+
+    init(keys: JWTKeyCollection, secrets: [SecretKeys], issuer: String) async {
+        self.keys = keys
+        currentKeyID = Self.keyID(secrets[0])
+        acceptedKeyIDs = Set(secrets.map(Self.keyID))
+        for secret in secrets {
+            await keys.add(hmac: HMACKey(key: secret.key(for: "access-token")), digestAlgorithm: .sha256,
+                           kid: JWKIdentifier(string: Self.keyID(secret)))
+        }
+        self.issuer = issuer
+    }
+
+    private static func keyID(_ keys: SecretKeys) -> String {
+        "hs-" + keys.id.map { String(format: "%02x", $0) }.joined()
+    }
+
+    struct Issued: Sendable {
+        let token: String
+        let claims: AccessClaims
+    }
+
+    func issue(userID: UUID, sessionID: UUID, tenantID: UUID, role: Role, now: Date = Date()) async throws -> Issued {
+        let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        let claims = AccessClaims(
+            sub: .init(value: userID.uuidString), sid: sessionID, tid: tenantID, role: role,
+            iat: .init(value: issuedAt), exp: .init(value: issuedAt.addingTimeInterval(Self.lifetime)),
+            iss: .init(value: issuer), aud: .init(value: Self.audience), jti: .init(value: UUID().uuidString))
+        var header = JWTHeader()
+        header.typ = "JWT"
+        header.kid = currentKeyID
+        header.alg = "HS256"
+        let token = try await keys.sign(claims, kid: JWKIdentifier(string: currentKeyID), header: header)
+        return Issued(token: token, claims: claims)
+    }
+
+    /// The claims of `token`, or `nil` when anything about it is wrong.
+    func verify(_ token: String, now: Date = Date()) async -> AccessClaims? {
+        guard token.utf8.count <= Self.maximumLength else { return nil }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }),
+            let headerData = Data(base64URLEncoded: String(parts[0])),
+            let header = try? JSONDecoder().decode(PinnedHeader.self, from: headerData),
+            header.alg == "HS256", header.typ == nil || header.typ == "JWT", header.crit == nil,
+            let kid = header.kid, acceptedKeyIDs.contains(kid)
+        else { return nil }
+        guard let claims = try? await keys.verify(token, as: AccessClaims.self) else { return nil }
+        guard claims.iss.value == issuer, claims.aud.value == [Self.audience],
+            claims.exp.value > now.addingTimeInterval(-Self.leeway),
+            claims.iat.value <= now.addingTimeInterval(Self.leeway),
+            claims.exp.value.timeIntervalSince(claims.iat.value) <= Self.lifetime,
+            UUID(uuidString: claims.sub.value) != nil
+        else { return nil }
+        if let notBefore = claims.nbf?.value, notBefore > now.addingTimeInterval(Self.leeway) { return nil }
+        return claims
+    }
+
+    /// The session a token names, read without checking it: only for binding CSRF tokens to a session,
+    /// where a forged value gains nothing (the request is still authenticated by ``verify(_:now:)``).
+    static func unverifiedSessionID(_ token: String) -> String? {
+        guard token.utf8.count <= maximumLength else { return nil }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Data(base64URLEncoded: String(parts[1])),
+            let body = try? JSONDecoder().decode(SessionOnly.self, from: payload)
+        else { return nil }
+        return body.sid
+    }
+
+    private struct SessionOnly: Decodable {
+        let sid: String
+    }
+
+    private struct PinnedHeader: Decodable {
+        let alg: String?
+        let kid: String?
+        let typ: String?
+        let crit: [String]?
+    }
+}

@@ -1,0 +1,18 @@
+/// What a member may do. Staff roles belong to the operator tenant (the company running Flux) and work in HQ;
+/// client roles belong to a client organization and work in the portal.
+enum Role: String, Codable, CaseIterable, Sendable {
+    case owner, admin, engineer, sales
+    case clientAdmin = "client_admin"
+    case clientMember = "client_member"
+
+    var isStaff: Bool {
+        switch self {
+        case .owner, .admin, .engineer, .sales: true
+        case .clientAdmin, .clientMember: false
+        }
+    }
+
+    static let staff: Set<Role> = [.owner, .admin, .engineer, .sales]
+    static let client: Set<Role> = [.clientAdmin, .clientMember]
+    static let everyone = Set(Role.allCases)
+}

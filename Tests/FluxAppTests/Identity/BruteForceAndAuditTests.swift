@@ -1,0 +1,99 @@
+@testable import FluxApp
+import Fluent
+import Foundation
+import Testing
+import VaporTesting
+
+@Suite struct BruteForceAndAuditTests {
+    @Test func failuresSlowTheAccountDownWithoutLockingItForever() async throws {
+        // Each phase comes from its own address (through a trusted proxy), so the per-address bucket
+        // (10 a minute) never answers for the per-account delay under test.
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
+            let tester = try app.testing(method: .running(port: 0))
+            let first: HTTPHeaders = ["X-Forwarded-For": "198.51.100.1"]
+            let second: HTTPHeaders = ["X-Forwarded-For": "198.51.100.2"]
+            _ = try await registerAndSignIn(tester, email: "target@example.com")
+            for _ in 0..<LoginThrottle.freeFailures {
+                let failed = try await login(tester, email: "target@example.com", password: "guess guess guess", headers: first)
+                #expect(failed.status == .unauthorized)
+            }
+            // Now even the right password waits: the delay is per account, not a verdict on the password.
+            let held = try await login(tester, email: "target@example.com", headers: first)
+            #expect(held.status == .tooManyRequests)
+            #expect(held.body.string.contains("for this account"))
+            let retryAfter = try #require(held.headers.first(name: "Retry-After").flatMap(Int.init))
+            #expect((1...Int(LoginThrottle.maximumDelay)).contains(retryAfter))
+            // An unknown email is throttled exactly the same way, so the delay reveals nothing.
+            for _ in 0..<LoginThrottle.freeFailures {
+                _ = try await login(tester, email: "ghost@example.com", password: "guess guess guess", headers: second)
+            }
+            let ghost = try await login(tester, email: "ghost@example.com", headers: second)
+            #expect(ghost.status == .tooManyRequests)
+            #expect(ghost.body.string.contains("for this account"))
+            // The delay is capped, and once it has passed the owner may sign in again.
+            #expect(LoginThrottle.delay(afterFailures: 1_000) == LoginThrottle.maximumDelay)
+            let throttle = app.identity.throttle
+            #expect(try await throttle.retryAfter("target@example.com", on: app.db,
+                                                  now: Date().addingTimeInterval(LoginThrottle.maximumDelay + 1)) == nil)
+            let failures = try await AuditEvent.query(on: app.db).filter(\.$action == "login.failure").count()
+            #expect(failures == 2 * LoginThrottle.freeFailures)
+        }
+    }
+
+    @Test func perAddressBucketAnswers429WithRetryAfter() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let clock = ContinuousClock()
+            let started = clock.now
+            var refused: TestingHTTPResponse?
+            var attempts = 0
+            while refused == nil, attempts < 30 {
+                let response = try await login(tester, email: "spray\(attempts)@example.com", password: "guess guess guess")
+                if response.status == .tooManyRequests { refused = response } else { attempts += 1 }
+            }
+            // 10 a minute: the bucket holds 10 and refills one every 6 s while the loop runs.
+            let elapsed = Double((clock.now - started).components.seconds)
+            #expect(attempts >= 10 && attempts <= 10 + Int(elapsed / 6) + 1, "\(attempts) attempts in \(elapsed) s")
+            let response = try #require(refused)
+            #expect(errorCode(response) == "rate_limited")
+            #expect(response.headers.first(name: "Retry-After") != nil)
+        }
+    }
+
+    @Test func auditLogIsForAdminsAndFilters() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            _ = try await registerAndSignIn(tester, email: "audited@example.com")
+            _ = try await login(tester, email: "audited@example.com", password: "wrong wrong wrong")
+            let admin = try await mintSignedIn(app, role: .admin)
+            let all = try await tester.sendRequest(.GET, "/api/admin/audit?per=2", headers: admin.bearer)
+            #expect(all.status == .ok)
+            let page = try all.content.decode(AuditPage.self)
+            #expect(page.total == 3)
+            #expect(page.items.count == 2)
+            let failures = try await tester.sendRequest(.GET, "/api/admin/audit?action=login.failure", headers: admin.bearer)
+            let failure = try #require(try failures.content.decode(AuditPage.self).items.first)
+            #expect(failure.action == "login.failure")
+            #expect(failure.target == "audited@example.com")
+            #expect(failure.ipHash?.count == 32)
+            #expect(failure.requestId != nil)
+            let bad = try await tester.sendRequest(.GET, "/api/admin/audit?per=1000&from=yesterday", headers: admin.bearer)
+            #expect(bad.status == .badRequest)
+            #expect(bad.body.string.contains(#""per""#) && bad.body.string.contains(#""from""#))
+            let client = try await mintSignedIn(app, role: .clientAdmin)
+            #expect(try await tester.sendRequest(.GET, "/api/admin/audit", headers: client.bearer).status == .forbidden)
+        }
+    }
+}
+
+struct AuditPage: Decodable {
+    struct Item: Decodable {
+        let action: String
+        let target: String?
+        let ipHash: String?
+        let requestId: String?
+    }
+
+    let items: [Item]
+    let total: Int
+}
