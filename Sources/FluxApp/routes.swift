@@ -12,6 +12,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     AuthController(identity: identity, security: security).register(on: root)
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
+    StaffSetupPage.register(on: root)
 }
 
 struct RootMiddlewareKey: StorageKey {

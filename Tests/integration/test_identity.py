@@ -1,0 +1,105 @@
+"""Operators' side of identity on the real binary: the one-time staff setup link logged at boot, and
+`flux create-admin`, which takes the password from standard input, never from the command line."""
+import subprocess
+
+import requests
+
+from conftest import FLUX_BIN, clean_env
+
+PASSWORD = "operator passphrase 2026"
+
+
+def csrf_session(server):
+    session = requests.Session()
+    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    session.headers["X-CSRF-Token"] = token
+    return session
+
+
+def login(server, email, password):
+    return csrf_session(server).post(server.url + "/api/auth/login", json={"email": email, "password": password}, timeout=10)
+
+
+def setup_links(server):
+    return [entry["setupLink"] for entry in server.log_entries() if "setupLink" in entry]
+
+
+def test_setup_link_creates_the_owner_once(workdir, serve):
+    server = serve()
+    links = setup_links(server)
+    assert len(links) == 1 and links[0].startswith(server.url + "/hq-command/setup#token=")
+    token = links[0].split("#token=", 1)[1]
+
+    created = csrf_session(server).post(server.url + "/api/auth/setup", timeout=10,
+                                        json={"token": token, "email": "Owner@Example.com", "password": PASSWORD})
+    assert created.status_code == 201, created.text
+    again = csrf_session(server).post(server.url + "/api/auth/setup", timeout=10,
+                                      json={"token": token, "email": "second@example.com", "password": PASSWORD})
+    assert again.status_code == 403 and again.json()["error"]["code"] == "invalid_setup_token"
+
+    signed_in = login(server, "owner@example.com", PASSWORD)
+    assert signed_in.status_code == 200
+    me = requests.get(server.url + "/api/auth/me", timeout=5,
+                      headers={"Authorization": "Bearer " + signed_in.json()["accessToken"]})
+    assert me.json()["role"] == "owner"
+
+    # With staff present, the next boot logs no link.
+    server.stop()
+    restarted = serve(env=server.env)
+    assert setup_links(restarted) == []
+
+
+def test_create_admin_reads_the_password_from_stdin(workdir, serve):
+    env = clean_env()
+    done = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "ops@example.com", "--role", "admin"],
+                          input=PASSWORD + "\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Created admin ops@example.com" in done.stdout
+    assert PASSWORD not in done.stdout + done.stderr
+
+    weak = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "weak@example.com"],
+                          input="qwertyuiop\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert weak.returncode == 1
+    assert "too common" in weak.stdout + weak.stderr
+
+    taken = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "ops@example.com"],
+                           input=PASSWORD + "\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert taken.returncode == 1
+
+    server = serve(env=env)
+    assert setup_links(server) == []
+    signed_in = login(server, "ops@example.com", PASSWORD)
+    assert signed_in.status_code == 200
+    me = requests.get(server.url + "/api/auth/me", timeout=5,
+                      headers={"Authorization": "Bearer " + signed_in.json()["accessToken"]})
+    assert me.json()["role"] == "admin" and me.json()["tenant"]["kind"] == "operator"
+
+
+def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):
+    """The link logged at boot, opened in headless Chromium: the page's script runs under the strict CSP
+    (its nonce), reads the token from the fragment and creates the owner."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = serve()
+    link = setup_links(server)[0]
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        browser.get(link)
+        browser.find_element(By.ID, "email").send_keys("browser-owner@example.com")
+        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        status = WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "status").text or None)
+        assert "owner account exists" in status, status
+        assert "#token=" not in browser.current_url
+        csp_errors = [entry for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+        assert csp_errors == []
+    finally:
+        browser.quit()
+    assert login(server, "browser-owner@example.com", PASSWORD).status_code == 200
