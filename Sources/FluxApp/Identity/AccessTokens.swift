@@ -1,6 +1,7 @@
 import FluxSecurity
 import Foundation
 import JWT
+import NIOConcurrencyHelpers
 import Vapor
 
 /// The claims of a Flux access token.
@@ -35,6 +36,10 @@ struct AccessTokens: Sendable {
     static let maximumLength = 2048
 
     let keys: JWTKeyCollection
+    /// Tokens already verified, by their exact text: a client sends the same token for up to 15 minutes,
+    /// and parsing and MACing it each time was most of what an authenticated request cost (bench/auth.sh).
+    /// Only an identical string hits, and its expiry is still checked on every use.
+    private let verified = VerifiedTokenCache(capacity: 20_000)
     let currentKeyID: String
     let acceptedKeyIDs: Set<String>
     let issuer: String
@@ -75,6 +80,15 @@ struct AccessTokens: Sendable {
 
     /// The claims of `token`, or `nil` when anything about it is wrong.
     func verify(_ token: String, now: Date = Date()) async -> AccessClaims? {
+        if let claims = verified.claims(for: token) {
+            return claims.exp.value > now.addingTimeInterval(-Self.leeway) ? claims : nil
+        }
+        guard let claims = await verifyUncached(token, now: now) else { return nil }
+        verified.insert(claims, for: token)
+        return claims
+    }
+
+    private func verifyUncached(_ token: String, now: Date) async -> AccessClaims? {
         guard token.utf8.count <= Self.maximumLength else { return nil }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }),
@@ -114,5 +128,27 @@ struct AccessTokens: Sendable {
         let kid: String?
         let typ: String?
         let crit: [String]?
+    }
+}
+
+/// A bounded map from token text to its verified claims; emptied when full rather than keeping an eviction
+/// order on the hot path.
+final class VerifiedTokenCache: Sendable {
+    private let capacity: Int
+    private let entries = NIOLockedValueBox<[String: AccessClaims]>([:])
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func claims(for token: String) -> AccessClaims? {
+        entries.withLockedValue { $0[token] }
+    }
+
+    func insert(_ claims: AccessClaims, for token: String) {
+        entries.withLockedValue { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[token] = claims
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Fluent
 import FluxSecurity
 import Foundation
+import SQLKit
 import Vapor
 
 /// `/api/auth/…`: registration, sign-in, refresh, sign-out, device sessions and token introspection.
@@ -23,6 +24,7 @@ struct AuthController: Sendable {
         signedIn.secured(.GET, "token-info", roles: Role.everyone, identity: identity, use: tokenInfo)
         signedIn.secured(.GET, "me", roles: Role.everyone, identity: identity, use: me)
         signedIn.secured(.GET, "verify", roles: Role.everyone, identity: identity, use: verify)
+        signedIn.secured(.POST, "password", roles: Role.everyone, identity: identity, use: changePassword)
     }
 
     // MARK: registration and sign-in
@@ -233,6 +235,42 @@ struct AuthController: Sendable {
         return .noContent
     }
 
+    struct PasswordChangeBody: Content {
+        let currentPassword: String
+        let newPassword: String
+    }
+
+    /// Changes the password after checking the current one (throttled like a login, since a stolen access
+    /// token must not become a password oracle), and ends every other session of the account.
+    @Sendable func changePassword(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let body = try request.content.decode(PasswordChangeBody.self)
+        var errors = FieldErrors()
+        errors.check("currentPassword", body.currentPassword.count <= PasswordPolicy.maximumLength,
+                     "must be at most \(PasswordPolicy.maximumLength) characters")
+        PasswordPolicy.check(body.newPassword, field: "newPassword", into: &errors)
+        try errors.throwIfAny()
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw Self.invalidCredentials }
+        if let wait = try await identity.throttle.retryAfter(user.email, on: request.db) {
+            throw AppError(.tooManyRequests, code: "rate_limited",
+                           message: "Too many failed attempts for this account. Try again in \(wait) s.",
+                           headers: ["Retry-After": String(wait)])
+        }
+        guard try await identity.passwords.verify(body.currentPassword, against: user.passwordHash) else {
+            try await identity.throttle.recordFailure(user.email, on: request.db)
+            try await identity.audit.record("password.change_failed", actor: user.id, tenant: principal.tenantID, request: request)
+            throw Self.invalidCredentials
+        }
+        user.passwordHash = try await identity.passwords.hash(body.newPassword)
+        user.passwordChangedAt = Date()
+        try await user.update(on: request.db)
+        let others = try await AuthSession.query(on: request.db)
+            .filter(\.$userID == principal.userID).filter(\.$revokedAt == nil).filter(\.$id != principal.sessionID).all(\.$id)
+        try await identity.revocations.revoke(others, reason: "password_changed", on: request.db)
+        try await identity.audit.record("password.changed", actor: user.id, tenant: principal.tenantID,
+                                        metadata: ["sessionsEnded": String(others.count)], request: request)
+        return .noContent
+    }
+
     // MARK: introspection
 
     struct TokenInfo: Content {
@@ -283,12 +321,24 @@ struct AuthController: Sendable {
         let sessionId: UUID
     }
 
+    private struct MeRow: Decodable {
+        let email: String
+        let display_name: String?
+        let name: String
+        let kind: Tenant.Kind
+        let status: String
+    }
+
+    /// One query for the account and its tenant: this route is what a signed-in page calls first.
     @Sendable func me(_ request: Request, _ principal: Principal) async throws -> MeView {
-        guard let user = try await User.find(principal.userID, on: request.db),
-            let tenant = try await Tenant.find(principal.tenantID, on: request.db)
+        guard let row = try await (request.db as! any SQLDatabase).raw("""
+            SELECT users.email, users.display_name, tenants.name, tenants.kind, tenants.status
+            FROM users JOIN tenants ON tenants.id = \(bind: principal.tenantID)
+            WHERE users.id = \(bind: principal.userID)
+            """).first(decoding: MeRow.self)
         else { throw AppError(.unauthorized, code: "unauthenticated", message: "Sign in to continue.") }
-        return MeView(id: user.id!, email: user.email, displayName: user.displayName, role: principal.role,
-                      tenant: .init(id: tenant.id!, name: tenant.name, kind: tenant.kind, status: tenant.status),
+        return MeView(id: principal.userID, email: row.email, displayName: row.display_name, role: principal.role,
+                      tenant: .init(id: principal.tenantID, name: row.name, kind: row.kind, status: row.status),
                       sessionId: principal.sessionID)
     }
 

@@ -144,6 +144,33 @@ import VaporTesting
         }
     }
 
+    @Test func passwordChangeKeepsThisSessionAndEndsTheOthers() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let here = try await registerAndSignIn(tester, email: "change@example.com")
+            let elsewhere = try await login(tester, email: "change@example.com").content.decode(TokenPair.self)
+            func change(_ current: String, _ new: String) async throws -> TestingHTTPResponse {
+                try await tester.sendRequest(.POST, "/api/auth/password", headers: here.bearer) { req in
+                    try req.content.encode(["currentPassword": current, "newPassword": new])
+                }
+            }
+            let wrongCurrent = try await change("not the passphrase", "a brand new passphrase")
+            #expect(wrongCurrent.status == .unauthorized)
+            #expect(errorCode(wrongCurrent) == "invalid_credentials")
+            let weak = try await change(testPassword, "qwertyuiop")
+            #expect(weak.status == .badRequest)
+            #expect(try await change(testPassword, "a brand new passphrase").status == .noContent)
+
+            #expect(try await tester.sendRequest(.GET, "/api/auth/me", headers: here.bearer).status == .ok)
+            let other: HTTPHeaders = ["Authorization": "Bearer \(elsewhere.accessToken)"]
+            #expect(try await tester.sendRequest(.GET, "/api/auth/me", headers: other).status == .unauthorized)
+            #expect(try await login(tester, email: "change@example.com").status == .unauthorized)
+            #expect(try await login(tester, email: "change@example.com", password: "a brand new passphrase").status == .ok)
+            let audit = try #require(try await AuditEvent.query(on: app.db).filter(\.$action == "password.changed").first())
+            #expect(audit.actorID == here.userID)
+        }
+    }
+
     @Test func tokenInfoAndVerifyDescribeTheToken() async throws {
         try await withFlux { app, config async throws in
             let tester = try app.testing()
