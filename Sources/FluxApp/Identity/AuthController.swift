@@ -86,11 +86,7 @@ struct AuthController: Sendable {
         try errors.throwIfAny()
         let email = EmailAddress.normalized(body.email) ?? body.email.lowercased()
 
-        if let wait = try await identity.throttle.retryAfter(email, on: request.db) {
-            throw AppError(.tooManyRequests, code: "rate_limited",
-                           message: "Too many failed sign-ins for this account. Try again in \(wait) s.",
-                           headers: ["Retry-After": String(wait)])
-        }
+        try await identity.throttle.requireReady(email, on: request.db)
         let user = try await User.query(on: request.db).filter(\.$email == email).first()
         let passwordMatches = try await identity.passwords.verify(body.password, against: user?.passwordHash)
         var membership: Membership?
@@ -250,11 +246,7 @@ struct AuthController: Sendable {
         PasswordPolicy.check(body.newPassword, field: "newPassword", into: &errors)
         try errors.throwIfAny()
         guard let user = try await User.find(principal.userID, on: request.db) else { throw Self.invalidCredentials }
-        if let wait = try await identity.throttle.retryAfter(user.email, on: request.db) {
-            throw AppError(.tooManyRequests, code: "rate_limited",
-                           message: "Too many failed attempts for this account. Try again in \(wait) s.",
-                           headers: ["Retry-After": String(wait)])
-        }
+        try await identity.throttle.requireReady(user.email, on: request.db)
         guard try await identity.passwords.verify(body.currentPassword, against: user.passwordHash) else {
             try await identity.throttle.recordFailure(user.email, on: request.db)
             try await identity.audit.record("password.change_failed", actor: user.id, tenant: principal.tenantID, request: request)

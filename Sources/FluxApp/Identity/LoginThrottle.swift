@@ -39,6 +39,14 @@ struct LoginThrottle: Sendable {
         return Int(readyAt.timeIntervalSince(now).rounded(.up))
     }
 
+    /// Throws `429 rate_limited` with `Retry-After` while `email` must wait.
+    func requireReady(_ email: String, on database: any Database) async throws {
+        guard let wait = try await retryAfter(email, on: database) else { return }
+        throw AppError(.tooManyRequests, code: "rate_limited",
+                       message: "Too many failed sign-ins for this account. Try again in \(wait) s.",
+                       headers: ["Retry-After": String(wait)])
+    }
+
     func recordFailure(_ email: String, on database: any Database, now: Date = Date()) async throws {
         try await (database as! any SQLDatabase).raw("""
             INSERT INTO login_failures (account_key, failures, last_failed_at) VALUES (\(bind: accountKey(email)), 1, \(bind: now))
