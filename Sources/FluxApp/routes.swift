@@ -10,6 +10,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     try root.register(collection: MetricsController(metrics: metrics, token: config.metricsToken))
     root.grouped(security.rateLimit(RateLimits.csrf)).get("api", "csrf") { req in try security.csrf.response(for: req) }
     AuthController(identity: identity, security: security).register(on: root)
+    MFAController(identity: identity, security: security).register(on: root)
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
     StaffSetupPage.register(on: root)

@@ -1,7 +1,9 @@
-"""Operators' side of identity on the real binary: the one-time staff setup link logged at boot, and
-`flux create-admin`, which takes the password from standard input, never from the command line."""
+"""Identity on the real binary: the one-time staff setup link logged at boot, `flux create-admin` (password
+from standard input, never the command line), and TOTP enrolment and sign-in with codes from pyotp."""
 import subprocess
+import time
 
+import pyotp
 import requests
 
 from conftest import FLUX_BIN, clean_env
@@ -18,6 +20,22 @@ def csrf_session(server):
 
 def login(server, email, password):
     return csrf_session(server).post(server.url + "/api/auth/login", json={"email": email, "password": password}, timeout=10)
+
+
+def enrol_and_sign_in(server, signed_in):
+    """Owners and admins must enrol a second factor at their first sign-in: set up TOTP with the challenge,
+    confirm with a code pyotp computes from the secret Flux handed out, and get the tokens."""
+    body = signed_in.json()
+    assert body["enrollmentRequired"] is True and "accessToken" not in body
+    setup = csrf_session(server).post(server.url + "/api/auth/mfa/totp/setup", json={"challenge": body["challenge"]}, timeout=10)
+    assert setup.status_code == 200, setup.text
+    totp = pyotp.parse_uri(setup.json()["otpauthUri"])
+    assert totp.secret == setup.json()["secret"] and totp.digits == 6 and totp.interval == 30
+    confirmed = csrf_session(server).post(server.url + "/api/auth/mfa/totp/confirm", timeout=10,
+                                          json={"challenge": body["challenge"], "code": totp.now()})
+    assert confirmed.status_code == 200, confirmed.text
+    assert len(confirmed.json()["recoveryCodes"]) == 10
+    return confirmed.json()["accessToken"], totp
 
 
 def setup_links(server):
@@ -39,8 +57,8 @@ def test_setup_link_creates_the_owner_once(workdir, serve):
 
     signed_in = login(server, "owner@example.com", PASSWORD)
     assert signed_in.status_code == 200
-    me = requests.get(server.url + "/api/auth/me", timeout=5,
-                      headers={"Authorization": "Bearer " + signed_in.json()["accessToken"]})
+    access, totp = enrol_and_sign_in(server, signed_in)
+    me = requests.get(server.url + "/api/auth/me", timeout=5, headers={"Authorization": "Bearer " + access})
     assert me.json()["role"] == "owner"
 
     # With staff present, the next boot logs no link.
@@ -70,9 +88,28 @@ def test_create_admin_reads_the_password_from_stdin(workdir, serve):
     assert setup_links(server) == []
     signed_in = login(server, "ops@example.com", PASSWORD)
     assert signed_in.status_code == 200
-    me = requests.get(server.url + "/api/auth/me", timeout=5,
-                      headers={"Authorization": "Bearer " + signed_in.json()["accessToken"]})
+    access, _ = enrol_and_sign_in(server, signed_in)
+    me = requests.get(server.url + "/api/auth/me", timeout=5, headers={"Authorization": "Bearer " + access})
     assert me.json()["role"] == "admin" and me.json()["tenant"]["kind"] == "operator"
+
+
+def test_pyotp_codes_complete_a_sign_in_and_a_replayed_code_is_refused(workdir, serve):
+    env = clean_env()
+    subprocess.run([str(FLUX_BIN), "create-admin", "--email", "mfa@example.com", "--role", "owner"],
+                   input=PASSWORD + "\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60, check=True)
+    server = serve(env=env)
+    _, totp = enrol_and_sign_in(server, login(server, "mfa@example.com", PASSWORD))
+    challenge = login(server, "mfa@example.com", PASSWORD).json()
+    assert challenge["mfaRequired"] is True
+    # The code that confirmed enrolment is spent; the next window's code (pyotp's, 30 s on) passes once.
+    code = totp.at(time.time() + 30)
+    verified = csrf_session(server).post(server.url + "/api/auth/mfa/verify", timeout=10,
+                                         json={"challenge": challenge["challenge"], "code": code})
+    assert verified.status_code == 200, verified.text
+    again = login(server, "mfa@example.com", PASSWORD).json()
+    replayed = csrf_session(server).post(server.url + "/api/auth/mfa/verify", timeout=10,
+                                         json={"challenge": again["challenge"], "code": code})
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "invalid_code"
 
 
 def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):

@@ -22,6 +22,33 @@ struct AccessClaims: JWTPayload, Content {
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
+/// The claims of a sign-in that waits for its second factor.
+struct MFAChallengeClaims: JWTPayload {
+    static let audience = "flux-mfa-challenge"
+    static let lifetime: TimeInterval = 5 * 60
+
+    enum Purpose: String, Codable, Sendable {
+        /// The account has a factor: a code completes the sign-in.
+        case verify
+        /// The role requires a factor the account does not have yet: enrol one, then the sign-in completes.
+        case enroll
+    }
+
+    let sub: SubjectClaim
+    let tid: UUID
+    let role: Role
+    let purpose: Purpose
+    let cookies: Bool
+    let iat: IssuedAtClaim
+    let exp: ExpirationClaim
+    let iss: IssuerClaim
+    let aud: AudienceClaim
+    let jti: IDClaim
+
+    /// Checked by ``AccessTokens/verifyChallenge(_:purpose:now:)``.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
 /// Signs and verifies access tokens: HS256 JWTs (vapor/jwt) for 15 minutes, under a key derived from
 /// SESSION_SECRET for this purpose alone and named by a key id, so a previous secret's tokens verify during
 /// a rotation.
@@ -89,15 +116,7 @@ struct AccessTokens: Sendable {
     }
 
     private func verifyUncached(_ token: String, now: Date) async -> AccessClaims? {
-        guard token.utf8.count <= Self.maximumLength else { return nil }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }),
-            let headerData = Data(base64URLEncoded: String(parts[0])),
-            let header = try? JSONDecoder().decode(PinnedHeader.self, from: headerData),
-            header.alg == "HS256", header.typ == nil || header.typ == "JWT", header.crit == nil,
-            let kid = header.kid, acceptedKeyIDs.contains(kid)
-        else { return nil }
-        guard let claims = try? await keys.verify(token, as: AccessClaims.self) else { return nil }
+        guard hasPinnedShape(token), let claims = try? await keys.verify(token, as: AccessClaims.self) else { return nil }
         guard claims.iss.value == issuer, claims.aud.value == [Self.audience],
             claims.exp.value > now.addingTimeInterval(-Self.leeway),
             claims.iat.value <= now.addingTimeInterval(Self.leeway),
@@ -105,6 +124,44 @@ struct AccessTokens: Sendable {
             UUID(uuidString: claims.sub.value) != nil
         else { return nil }
         if let notBefore = claims.nbf?.value, notBefore > now.addingTimeInterval(Self.leeway) { return nil }
+        return claims
+    }
+
+    /// At most 2 KiB, three non-empty parts, and a header saying HS256 with a key id this server holds.
+    private func hasPinnedShape(_ token: String) -> Bool {
+        guard token.utf8.count <= Self.maximumLength else { return false }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }),
+            let headerData = Data(base64URLEncoded: String(parts[0])),
+            let header = try? JSONDecoder().decode(PinnedHeader.self, from: headerData),
+            header.alg == "HS256", header.typ == nil || header.typ == "JWT", header.crit == nil,
+            let kid = header.kid
+        else { return false }
+        return acceptedKeyIDs.contains(kid)
+    }
+
+    /// A short-lived token that a password sign-in hands out when a second factor must follow (or be
+    /// enrolled): same keys as access tokens, but its own audience, so neither passes for the other.
+    func issueChallenge(userID: UUID, tenantID: UUID, role: Role, purpose: MFAChallengeClaims.Purpose, cookies: Bool,
+                        now: Date = Date()) async throws -> String {
+        let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        let claims = MFAChallengeClaims(
+            sub: .init(value: userID.uuidString), tid: tenantID, role: role, purpose: purpose, cookies: cookies,
+            iat: .init(value: issuedAt), exp: .init(value: issuedAt.addingTimeInterval(MFAChallengeClaims.lifetime)),
+            iss: .init(value: issuer), aud: .init(value: MFAChallengeClaims.audience), jti: .init(value: UUID().uuidString))
+        var header = JWTHeader()
+        header.typ = "JWT"
+        header.kid = currentKeyID
+        header.alg = "HS256"
+        return try await keys.sign(claims, kid: JWKIdentifier(string: currentKeyID), header: header)
+    }
+
+    func verifyChallenge(_ token: String, purpose: MFAChallengeClaims.Purpose, now: Date = Date()) async -> MFAChallengeClaims? {
+        guard hasPinnedShape(token), let claims = try? await keys.verify(token, as: MFAChallengeClaims.self),
+            claims.iss.value == issuer, claims.aud.value == [MFAChallengeClaims.audience], claims.purpose == purpose,
+            claims.exp.value > now, claims.iat.value <= now.addingTimeInterval(Self.leeway),
+            UUID(uuidString: claims.sub.value) != nil
+        else { return nil }
         return claims
     }
 

@@ -101,16 +101,28 @@ struct AuthController: Sendable {
             throw Self.invalidCredentials
         }
         try await identity.throttle.recordSuccess(email, on: request.db)
-        let now = Date()
-        let session = AuthSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
-                                  deviceLabel: DeviceLabel.from(userAgent: request.headers.first(name: .userAgent)),
-                                  ipHash: identity.clientAddressHash(request), now: now, lifetime: RefreshTokenRotation.lifetime)
-        try await session.create(on: request.db)
-        let refresh = try await identity.refreshTokens.start(session: session, on: request.db, now: now)
-        try await identity.audit.record("login.success", actor: user.id, tenant: membership.tenantID,
-                                        target: session.id?.uuidString, request: request)
-        return try await tokenResponse(session: session, refreshToken: refresh, cookies: body.useCookies ?? false,
-                                       request: request, now: now)
+        let cookies = body.useCookies ?? false
+        let mfaEnabled = try await MultiFactor(identity: identity).isEnabled(user.id!, on: request.db)
+        if mfaEnabled || Role.requiringMFA.contains(membership.role) {
+            let challenge = try await identity.accessTokens.issueChallenge(
+                userID: user.id!, tenantID: membership.tenantID, role: membership.role,
+                purpose: mfaEnabled ? .verify : .enroll, cookies: cookies)
+            try await identity.audit.record(mfaEnabled ? "login.mfa_challenge" : "login.mfa_enrollment_required",
+                                            actor: user.id, tenant: membership.tenantID, request: request)
+            return try await MFAChallengeBody(mfaRequired: mfaEnabled, enrollmentRequired: !mfaEnabled, challenge: challenge,
+                                        expiresIn: Int(MFAChallengeClaims.lifetime)).encodeResponse(status: .ok, for: request)
+        }
+        return try await identity.startSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
+                                               cookies: cookies, request: request)
+    }
+
+    /// A password sign-in that needs a second factor: no tokens yet, only the challenge to present to
+    /// `POST /api/auth/mfa/verify` (or, for `enrollmentRequired`, to the TOTP setup and confirm routes).
+    struct MFAChallengeBody: Content {
+        let mfaRequired: Bool
+        let enrollmentRequired: Bool
+        let challenge: String
+        let expiresIn: Int
     }
 
     static let invalidCredentials = AppError(.unauthorized, code: "invalid_credentials", message: "Email or password is incorrect.")
@@ -136,46 +148,13 @@ struct AuthController: Sendable {
         case .rotated(let session, let token):
             try await identity.audit.record("refresh", actor: session.userID, tenant: session.tenantID,
                                             target: session.id?.uuidString, request: request)
-            return try await tokenResponse(session: session, refreshToken: token, cookies: fromBody == nil,
-                                           request: request, now: Date())
+            return try await identity.tokenResponse(session: session, refreshToken: token, cookies: fromBody == nil,
+                                                    request: request, now: Date())
         }
     }
 
     static let invalidRefresh = AppError(.unauthorized, code: "invalid_refresh_token",
                                          message: "The refresh token is invalid, expired or already used. Sign in again.")
-
-    struct TokenBody: Content {
-        let tokenType: String
-        let accessToken: String?
-        let refreshToken: String?
-        let expiresIn: Int
-        let sessionId: UUID
-    }
-
-    /// Tokens in the body for API clients; for browsers (`cookies`), HttpOnly cookies and no token in the body.
-    private func tokenResponse(session: AuthSession, refreshToken: String, cookies: Bool, request: Request,
-                               now: Date) async throws -> Response {
-        let access = try await identity.accessTokens.issue(userID: session.userID, sessionID: session.id!,
-                                                           tenantID: session.tenantID, role: session.role, now: now)
-        let response = Response(status: .ok)
-        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-        let expiresIn = Int(AccessTokens.lifetime)
-        if cookies {
-            // The access cookie outlives its token so its session id can still bind CSRF tokens while a
-            // browser refreshes; the token inside is worthless after its 15 minutes.
-            let maxAge = Int(RefreshTokenRotation.lifetime)
-            identity.cookies.set(Identity.accessCookie, value: access.token, maxAge: maxAge, sameSite: .lax,
-                                 on: response, for: request)
-            identity.cookies.set(Identity.refreshCookie, value: refreshToken, maxAge: maxAge, sameSite: .strict,
-                                 on: response, for: request)
-            try response.content.encode(TokenBody(tokenType: "cookie", accessToken: nil, refreshToken: nil,
-                                                  expiresIn: expiresIn, sessionId: session.id!))
-        } else {
-            try response.content.encode(TokenBody(tokenType: "Bearer", accessToken: access.token, refreshToken: refreshToken,
-                                                  expiresIn: expiresIn, sessionId: session.id!))
-        }
-        return response
-    }
 
     // MARK: sign-out and sessions
 

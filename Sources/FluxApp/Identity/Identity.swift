@@ -10,6 +10,7 @@ struct Identity: Sendable {
     let passwords: PasswordHasher
     let accessTokens: AccessTokens
     let refreshTokens: RefreshTokenRotation
+    let secretBox: SecretBox
     let revocations: SessionRevocations
     let throttle: LoginThrottle
     let audit: AuditLog
@@ -28,6 +29,7 @@ struct Identity: Sendable {
         while issuer.hasSuffix("/") { issuer.removeLast() }
         accessTokens = await AccessTokens(keys: app.jwt.keys, secrets: secrets, issuer: issuer)
         refreshTokens = RefreshTokenRotation(keys: secrets[0])
+        secretBox = SecretBox(secrets: secrets)
         if case .postgres = config.database {
             revocations = SessionRevocations(needsListener: true)
         } else {

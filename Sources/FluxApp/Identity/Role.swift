@@ -15,4 +15,6 @@ enum Role: String, Codable, CaseIterable, Sendable {
     static let staff: Set<Role> = [.owner, .admin, .engineer, .sales]
     static let client: Set<Role> = [.clientAdmin, .clientMember]
     static let everyone = Set(Role.allCases)
+    /// Roles that cannot sign in without a second factor: enrolment is forced at their first sign-in.
+    static let requiringMFA: Set<Role> = [.owner, .admin]
 }

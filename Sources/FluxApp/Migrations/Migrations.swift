@@ -10,5 +10,7 @@ enum FluxMigrations {
         // 003: accounts, tenants, sessions and refresh tokens; the user agent on audit events.
         CreateIdentity(),
         AddAuditUserAgent(),
+        // 004: TOTP factors and recovery codes.
+        CreateMFA(),
     ]
 }

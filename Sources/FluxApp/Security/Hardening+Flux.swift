@@ -26,6 +26,8 @@ enum RateLimits {
     static let csrf = RateLimitPolicy.perMinute(60, name: "csrf")
     static let login = RateLimitPolicy.perMinute(10, name: "login")
     static let register = RateLimitPolicy.perMinute(5, name: "register")
+    /// Second-factor codes, per address (each account also has its own delay).
+    static let mfa = RateLimitPolicy.perMinute(10, name: "mfa")
     static let refresh = RateLimitPolicy.perMinute(30, name: "refresh")
     /// Signed-in API use.
     static let account = RateLimitPolicy.perMinute(300, name: "account")

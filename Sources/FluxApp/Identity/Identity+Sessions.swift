@@ -1,0 +1,52 @@
+import Foundation
+import Vapor
+
+extension Identity {
+    /// Creates a device session for a sign-in that passed every factor, with its first refresh token, and
+    /// answers with the tokens.
+    func startSession(userID: UUID, tenantID: UUID, role: Role, cookies: Bool, recoveryCodes: [String]? = nil,
+                      request: Request) async throws -> Response {
+        let now = Date()
+        let session = AuthSession(userID: userID, tenantID: tenantID, role: role,
+                                  deviceLabel: DeviceLabel.from(userAgent: request.headers.first(name: .userAgent)),
+                                  ipHash: clientAddressHash(request), now: now, lifetime: RefreshTokenRotation.lifetime)
+        try await session.create(on: request.db)
+        let refresh = try await refreshTokens.start(session: session, on: request.db, now: now)
+        try await audit.record("login.success", actor: userID, tenant: tenantID, target: session.id?.uuidString, request: request)
+        return try await tokenResponse(session: session, refreshToken: refresh, cookies: cookies, recoveryCodes: recoveryCodes,
+                                       request: request, now: now)
+    }
+
+    struct TokenBody: Content {
+        let tokenType: String
+        let accessToken: String?
+        let refreshToken: String?
+        let expiresIn: Int
+        let sessionId: UUID
+        /// Only when the sign-in just enrolled a second factor: shown this once.
+        var recoveryCodes: [String]?
+    }
+
+    /// Tokens in the body for API clients; for browsers (`cookies`), HttpOnly cookies and no token in the body.
+    func tokenResponse(session: AuthSession, refreshToken: String, cookies asCookies: Bool, recoveryCodes: [String]? = nil,
+                       request: Request, now: Date) async throws -> Response {
+        let access = try await accessTokens.issue(userID: session.userID, sessionID: session.id!,
+                                                  tenantID: session.tenantID, role: session.role, now: now)
+        let response = Response(status: .ok)
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        let expiresIn = Int(AccessTokens.lifetime)
+        if asCookies {
+            // The access cookie outlives its token so its session id can still bind CSRF tokens while a
+            // browser refreshes; the token inside is worthless after its 15 minutes.
+            let maxAge = Int(RefreshTokenRotation.lifetime)
+            cookies.set(Identity.accessCookie, value: access.token, maxAge: maxAge, sameSite: .lax, on: response, for: request)
+            cookies.set(Identity.refreshCookie, value: refreshToken, maxAge: maxAge, sameSite: .strict, on: response, for: request)
+            try response.content.encode(TokenBody(tokenType: "cookie", accessToken: nil, refreshToken: nil,
+                                                  expiresIn: expiresIn, sessionId: session.id!, recoveryCodes: recoveryCodes))
+        } else {
+            try response.content.encode(TokenBody(tokenType: "Bearer", accessToken: access.token, refreshToken: refreshToken,
+                                                  expiresIn: expiresIn, sessionId: session.id!, recoveryCodes: recoveryCodes))
+        }
+        return response
+    }
+}
