@@ -30,6 +30,14 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     if let cors = config.cors { app.middleware.use(cors.middleware) }
     app.lifecycle.use(AllowedMethodsIndex.Builder(index: allowedMethods))
 
+    let mailClient: any MailClient = if let smtp = config.smtp {
+        SMTPMailClient(settings: smtp, group: app.eventLoopGroup, heloName: config.publicURL.host ?? "localhost")
+    } else {
+        FileMailClient(directory: config.dataDirectory.appendingPathComponent("mail"), logger: app.logger)
+    }
+    app.outboxWorker = OutboxWorker(client: mailClient, from: config.mailFrom)
+    app.lifecycle.use(app.outboxWorker)
+
     let identity = await Identity(config: config, app: app, security: security)
     app.identity = identity
     app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))

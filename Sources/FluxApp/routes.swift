@@ -11,6 +11,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     root.grouped(security.rateLimit(RateLimits.csrf)).get("api", "csrf") { req in try security.csrf.response(for: req) }
     AuthController(identity: identity, security: security).register(on: root)
     MFAController(identity: identity, security: security).register(on: root)
+    AccountRecovery(identity: identity, security: security).register(on: root)
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
     StaffSetupPage.register(on: root)

@@ -1,7 +1,8 @@
 import Fluent
 import Vapor
 
-/// `flux serve`: applies pending migrations, logs the staff setup link while no staff account exists, then hands over to Vapor's serve command, which listens and
+/// `flux serve`: applies pending migrations, logs the staff setup link while no staff account exists, starts
+/// the mail outbox, then hands over to Vapor's serve command, which listens and
 /// drains in-flight requests on SIGTERM and SIGINT.
 struct FluxServeCommand: AsyncCommand {
     typealias Signature = ServeCommand.Signature
@@ -18,6 +19,7 @@ struct FluxServeCommand: AsyncCommand {
     func run(using context: CommandContext, signature: Signature) async throws {
         try await context.application.autoMigrate()
         try await StaffSetup.announceIfNeeded(on: context.application, publicURL: publicURL)
+        context.application.outboxWorker.start(on: context.application)
         try await serve.run(using: context, signature: signature)
     }
 }

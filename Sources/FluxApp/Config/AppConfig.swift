@@ -39,6 +39,10 @@ public struct AppConfig: Sendable {
     public var rateLimitStore: RateLimitStoreKind
     /// Extra `connect-src` origins for the Content-Security-Policy.
     public var connectSources: [String]
+    /// The mail server (SMTP_URL, SMTP_CA_FILE); `nil` writes mail to DATA_DIR/mail instead.
+    public var smtp: SMTPSettings?
+    /// The sender of every message (MAIL_FROM).
+    var mailFrom: MailAddress
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
 
@@ -212,12 +216,33 @@ public struct AppConfig: Sendable {
             problem("CSP_CONNECT_SOURCES", "has \"\(source)\"; each entry must be an https:// or wss:// origin")
         }
 
+        var smtp: SMTPSettings?
+        if let raw = value("SMTP_URL") {
+            if let parsed = SMTPSettings(url: raw, caFile: value("SMTP_CA_FILE")) {
+                smtp = parsed
+                if let caFile = parsed.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+                    problem("SMTP_CA_FILE", "names a file that cannot be read")
+                }
+            } else {
+                // The URL carries the password, so it is never quoted back.
+                problem("SMTP_URL", "must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://… (TLS)")
+            }
+        } else if env == .production {
+            warnings.append("SMTP_URL is not set: mail is written to DATA_DIR/mail instead of being sent.")
+        }
+        let defaultSender = MailAddress(name: "Flux", address: "no-reply@\(publicURL.host ?? "")")
+            ?? MailAddress(name: "Flux", address: "no-reply@localhost.localdomain")!
+        var mailFrom = defaultSender
+        if let raw = value("MAIL_FROM") {
+            if let parsed = MailAddress(parsing: raw) { mailFrom = parsed } else { problem("MAIL_FROM", "must be an email address, optionally as Name <address>") }
+        }
+
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         return AppConfig(
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
-            warnings: warnings
+            smtp: smtp, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

@@ -36,9 +36,11 @@ struct Accounts: Sendable {
         }
     }
 
-    /// A client account as the administrator of a new client organization named `organization`.
+    /// A client account as the administrator of a new client organization named `organization`; `also` runs in
+    /// the same transaction (the verification mail is queued there, so it exists exactly when the account does).
     func createClient(email: String, passwordHash: String, displayName: String?, organization: String,
-                      on database: any Database) async throws -> (User, Tenant) {
+                      on database: any Database,
+                      also: @escaping @Sendable (User, any Database) async throws -> Void = { _, _ in }) async throws -> (User, Tenant) {
         try await database.transaction { transaction in
             guard try await User.query(on: transaction).filter(\.$email == email).first() == nil else { throw Failure.emailTaken }
             let user = User(email: email, passwordHash: passwordHash, displayName: displayName)
@@ -46,6 +48,7 @@ struct Accounts: Sendable {
             let tenant = Tenant(name: organization, kind: .client, status: "onboarding")
             try await tenant.create(on: transaction)
             try await Membership(userID: user.id!, tenantID: tenant.id!, role: .clientAdmin).create(on: transaction)
+            try await also(user, transaction)
             return (user, tenant)
         }
     }

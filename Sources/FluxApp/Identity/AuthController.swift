@@ -52,12 +52,28 @@ struct AuthController: Sendable {
         let hash = try await identity.passwords.hash(body.password)
         let name = Self.oneLine(body.name)
         let organization = Self.oneLine(body.company) ?? email!
+        let links = identity.links
         do {
             let (user, tenant) = try await Accounts(passwords: identity.passwords).createClient(
-                email: email!, passwordHash: hash, displayName: name, organization: organization, on: request.db)
+                email: email!, passwordHash: hash, displayName: name, organization: organization, on: request.db
+            ) { user, transaction in
+                let token = try await OneTimeTokens.issue(purpose: AccountRecovery.verifyEmail, userID: user.id,
+                                                          lifetime: AccountRecovery.lifetime, on: transaction)
+                let to = MailAddress(name: user.displayName, address: user.email)!
+                try await Outbox.enqueue(MailTemplates.verifyEmail(to: to, link: links.verifyEmail(token)), kind: "verify-email",
+                                         on: transaction)
+            }
             try await identity.audit.record("register", actor: user.id, tenant: tenant.id, target: email, request: request)
         } catch {
-            guard try await User.query(on: request.db).filter(\.$email == email!).first() != nil else { throw error }
+            guard let existing = try await User.query(on: request.db).filter(\.$email == email!).first() else { throw error }
+            // The owner of the address hears about it; the caller learns nothing.
+            try await request.db.transaction { transaction in
+                let token = try await OneTimeTokens.issue(purpose: AccountRecovery.passwordReset, userID: existing.id,
+                                                          lifetime: AccountRecovery.lifetime, on: transaction)
+                let to = MailAddress(name: existing.displayName, address: existing.email)!
+                try await Outbox.enqueue(MailTemplates.accountExists(to: to, resetLink: links.resetPassword(token)),
+                                         kind: "account-exists", on: transaction)
+            }
             try await identity.audit.record("register.email_taken", actor: nil, tenant: nil, target: email, request: request)
         }
         let response = Response(status: .accepted)

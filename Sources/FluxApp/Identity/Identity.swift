@@ -17,6 +17,7 @@ struct Identity: Sendable {
     let cookies: CookiePolicy
     let addressHasher: AddressHasher
     let trustedProxies: TrustedProxies
+    let links: AccountLinks
 
     static let accessCookie = "access"
     static let refreshCookie = "refresh"
@@ -40,6 +41,7 @@ struct Identity: Sendable {
         cookies = security.cookies
         addressHasher = security.addressHasher
         trustedProxies = security.trustedProxies
+        links = AccountLinks(publicURL: config.publicURL)
     }
 
     /// The signed-in caller, from `Authorization: Bearer` or else the access cookie; `nil` when there is no

@@ -1,6 +1,5 @@
 import Fluent
 import Foundation
-import SQLKit
 import Vapor
 
 /// The first staff account without a default password: while no staff account exists, each boot logs a
@@ -12,26 +11,16 @@ enum StaffSetup {
     /// A new setup token, or `nil` when staff exists already.
     static func issueIfNeeded(on database: any Database, now: Date = Date()) async throws -> String? {
         guard try await !Accounts.staffExists(on: database) else { return nil }
-        let token = [UInt8].random(count: 32).base64URL
-        try await database.transaction { transaction in
-            try await OneTimeToken.query(on: transaction).filter(\.$purpose == purpose).filter(\.$usedAt == nil).delete()
-            try await OneTimeToken(purpose: purpose, tokenHash: RefreshTokenRotation.hash(token), userID: nil,
-                                   now: now, lifetime: lifetime).create(on: transaction)
+        return try await database.transaction { transaction in
+            try await OneTimeTokens.voidAll(purpose: purpose, on: transaction)
+            return try await OneTimeTokens.issue(purpose: purpose, userID: nil, lifetime: lifetime, on: transaction, now: now)
         }
-        return token
     }
 
     /// Spends `token`; true when it was a live setup token and no staff account exists yet.
     static func redeem(_ token: String, on database: any Database, now: Date = Date()) async throws -> Bool {
-        guard token.utf8.count == 43, try await !Accounts.staffExists(on: database) else { return false }
-        // One conditional statement, so two concurrent redemptions cannot both succeed.
-        let claimed = try await (database as! any SQLDatabase).raw("""
-            UPDATE one_time_tokens SET used_at = \(bind: now)
-            WHERE purpose = \(bind: purpose) AND token_hash = \(bind: RefreshTokenRotation.hash(token))
-                AND used_at IS NULL AND expires_at > \(bind: now)
-            RETURNING id
-            """).first()
-        return claimed != nil
+        guard try await !Accounts.staffExists(on: database) else { return false }
+        return try await OneTimeTokens.redeem(token, purpose: purpose, on: database, now: now) != nil
     }
 
     /// Logs a fresh setup link when no staff account exists.

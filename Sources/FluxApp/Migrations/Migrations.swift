@@ -12,5 +12,7 @@ enum FluxMigrations {
         AddAuditUserAgent(),
         // 004: TOTP factors and recovery codes.
         CreateMFA(),
+        // 005: the mail outbox; verified email addresses.
+        CreateOutbox(),
     ]
 }

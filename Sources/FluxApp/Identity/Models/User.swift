@@ -12,6 +12,7 @@ final class User: Model, @unchecked Sendable {
     @OptionalField(key: "display_name") var displayName: String?
     @Field(key: "created_at") var createdAt: Date
     @OptionalField(key: "password_changed_at") var passwordChangedAt: Date?
+    @OptionalField(key: "email_verified_at") var emailVerifiedAt: Date?
 
     init() {}
 

@@ -93,21 +93,42 @@ struct CreateIdentity: AsyncMigration {
 /// The audit trail gains the client's user agent (the identity events need it).
 struct AddAuditUserAgent: AsyncMigration {
     func prepare(on database: any Database) async throws {
-        guard let sql = database as? any SQLDatabase else { return }
-        // PostgreSQL can say IF NOT EXISTS; SQLite cannot, so look first: the migration may run again.
-        let present: Bool
-        if sql.dialect.name == "sqlite" {
-            present = try await sql.raw("SELECT 1 AS found FROM pragma_table_info('audit_events') WHERE name = 'user_agent'").first() != nil
-        } else {
-            present = try await sql.raw("""
-                SELECT 1 AS found FROM information_schema.columns
-                WHERE table_schema = current_schema() AND table_name = 'audit_events' AND column_name = 'user_agent'
-                """).first() != nil
-        }
-        if !present { try await sql.raw("ALTER TABLE audit_events ADD COLUMN user_agent TEXT").run() }
+        try await AddColumn(table: "audit_events", column: "user_agent", type: .text).apply(on: database)
     }
 
     func revert(on database: any Database) async throws {
         try await database.schema("audit_events").deleteField("user_agent").update()
+    }
+}
+
+/// Adds a nullable column unless it is there: PostgreSQL can say IF NOT EXISTS, SQLite cannot, so look
+/// first, since a migration may run again.
+struct AddColumn {
+    enum ColumnType {
+        case text, timestamp
+    }
+
+    let table: String
+    let column: String
+    let type: ColumnType
+
+    func apply(on database: any Database) async throws {
+        guard let sql = database as? any SQLDatabase else { return }
+        let present: Bool
+        if sql.dialect.name == "sqlite" {
+            present = try await sql.raw("SELECT 1 AS found FROM pragma_table_info(\(bind: table)) WHERE name = \(bind: column)").first() != nil
+        } else {
+            present = try await sql.raw("""
+                SELECT 1 AS found FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = \(bind: table) AND column_name = \(bind: column)
+                """).first() != nil
+        }
+        // As Fluent spells these types on each database, so the column reads back like its siblings.
+        let spelled = switch (type, sql.dialect.name == "sqlite") {
+        case (.text, _): "TEXT"
+        case (.timestamp, true): "REAL"
+        case (.timestamp, false): "TIMESTAMPTZ"
+        }
+        if !present { try await sql.raw("ALTER TABLE \(ident: table) ADD COLUMN \(ident: column) \(unsafeRaw: spelled)").run() }
     }
 }

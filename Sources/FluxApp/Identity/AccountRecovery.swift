@@ -1,0 +1,113 @@
+import Fluent
+import FluxSecurity
+import Foundation
+import Vapor
+
+/// The links mailed to people: pages under PUBLIC_URL with the token in the fragment, which browsers never
+/// send to a server or in a Referer.
+struct AccountLinks: Sendable {
+    let publicURL: URL
+
+    func verifyEmail(_ token: String) -> URL { link("account/verify-email", token) }
+    func resetPassword(_ token: String) -> URL { link("account/reset-password", token) }
+
+    private func link(_ path: String, _ token: String) -> URL {
+        URL(string: publicURL.appendingPathComponent(path).absoluteString + "#token=" + token)!
+    }
+}
+
+/// `POST /api/auth/email/verify`, `/api/auth/password/forgot` and `/api/auth/password/reset`.
+struct AccountRecovery: Sendable {
+    static let verifyEmail = "verify-email"
+    static let passwordReset = "password-reset"
+    static let lifetime: TimeInterval = 60 * 60
+
+    let identity: Identity
+    let security: Hardening
+
+    func register(on root: any RoutesBuilder) {
+        let auth = root.grouped("api", "auth").grouped(security.rateLimit(RateLimits.register))
+        auth.post("email", "verify", use: verify)
+        auth.post("password", "forgot", use: forgot)
+        auth.post("password", "reset", use: reset)
+    }
+
+    struct TokenBody: Content {
+        let token: String
+    }
+
+    static let invalidToken = AppError(.badRequest, code: "invalid_token", message: "The link is invalid, used or expired.")
+
+    @Sendable func verify(_ request: Request) async throws -> HTTPStatus {
+        let body = try request.content.decode(TokenBody.self)
+        guard let spent = try await OneTimeTokens.redeem(body.token, purpose: Self.verifyEmail, on: request.db),
+            let userID = spent.user_id, let user = try await User.find(userID, on: request.db)
+        else { throw Self.invalidToken }
+        user.emailVerifiedAt = Date()
+        try await user.update(on: request.db)
+        try await identity.audit.record("email.verified", actor: userID, tenant: nil, target: user.email, request: request)
+        return .noContent
+    }
+
+    struct ForgotBody: Content {
+        let email: String
+    }
+
+    struct Accepted: Content {
+        var status = "accepted"
+        var message = "If an account uses this email, a link to choose a new password is on its way."
+    }
+
+    /// Always `202` with the same body: whether the address has an account is never said.
+    @Sendable func forgot(_ request: Request) async throws -> Response {
+        let body = try request.content.decode(ForgotBody.self)
+        guard body.email.utf8.count <= 254 else {
+            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
+                           fields: ["email": "must be at most 254 characters"])
+        }
+        if let email = EmailAddress.normalized(body.email),
+            let user = try await User.query(on: request.db).filter(\.$email == email).first() {
+            let links = identity.links
+            try await request.db.transaction { transaction in
+                let token = try await OneTimeTokens.issue(purpose: Self.passwordReset, userID: user.id, lifetime: Self.lifetime,
+                                                          on: transaction)
+                try await Outbox.enqueue(MailTemplates.passwordReset(to: MailAddress(name: user.displayName, address: user.email)!,
+                                                                     link: links.resetPassword(token)),
+                                         kind: "password-reset", on: transaction)
+            }
+            try await identity.audit.record("password.reset_requested", actor: user.id, tenant: nil, target: email, request: request)
+        }
+        return try await Accepted().encodeResponse(status: .accepted, for: request)
+    }
+
+    struct ResetBody: Content {
+        let token: String
+        let password: String
+    }
+
+    /// Sets a new password from a reset link and ends every session of the account. A link is void once the
+    /// password has changed by any means after it was sent.
+    @Sendable func reset(_ request: Request) async throws -> HTTPStatus {
+        let body = try request.content.decode(ResetBody.self)
+        var errors = FieldErrors()
+        PasswordPolicy.check(body.password, into: &errors)
+        try errors.throwIfAny()
+        let hash = try await identity.passwords.hash(body.password)
+        guard let spent = try await OneTimeTokens.redeem(body.token, purpose: Self.passwordReset, on: request.db),
+            let userID = spent.user_id, let user = try await User.find(userID, on: request.db),
+            (user.passwordChangedAt ?? .distantPast) < spent.created_at
+        else { throw Self.invalidToken }
+        let now = Date()
+        user.passwordHash = hash
+        user.passwordChangedAt = now
+        try await user.update(on: request.db)
+        try await OneTimeTokens.voidAll(purpose: Self.passwordReset, userID: userID, on: request.db)
+        let sessions = try await AuthSession.query(on: request.db)
+            .filter(\.$userID == userID).filter(\.$revokedAt == nil).all(\.$id)
+        try await identity.revocations.revoke(sessions, reason: "password_reset", on: request.db)
+        try await identity.throttle.recordSuccess(user.email, on: request.db)
+        try await identity.audit.record("password.reset", actor: userID, tenant: nil,
+                                        metadata: ["sessionsEnded": String(sessions.count)], request: request)
+        return .noContent
+    }
+}

@@ -1,0 +1,155 @@
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import SQLKit
+import Vapor
+
+/// A message waiting for delivery (or delivered), written in the same transaction as the event that causes
+/// it, so an SMTP outage or a crash between the two loses nothing.
+final class OutboxMessage: Model, @unchecked Sendable {
+    static let schema = "outbox_messages"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "kind") var kind: String
+    @Field(key: "recipient") var recipient: String
+    /// The ``MailMessage`` as JSON.
+    @Field(key: "payload") var payload: String
+    /// pending, sent, or failed (gave up after ``Outbox/maximumAttempts``).
+    @Field(key: "status") var status: String
+    @Field(key: "attempts") var attempts: Int
+    @Field(key: "created_at") var createdAt: Date
+    @Field(key: "next_attempt_at") var nextAttemptAt: Date
+    @OptionalField(key: "claimed_until") var claimedUntil: Date?
+    @OptionalField(key: "sent_at") var sentAt: Date?
+    @OptionalField(key: "last_error") var lastError: String?
+
+    init() {}
+}
+
+enum Outbox {
+    static let maximumAttempts = 16
+
+    /// Queues `message` on `database`: pass the transaction that writes the event the message is about.
+    static func enqueue(_ message: MailMessage, kind: String, on database: any Database, now: Date = Date()) async throws {
+        let row = OutboxMessage()
+        row.id = UUID()
+        row.kind = kind
+        row.recipient = message.to.address
+        row.payload = String(decoding: try JSONEncoder().encode(message), as: UTF8.self)
+        row.status = "pending"
+        row.attempts = 0
+        row.createdAt = now
+        row.nextAttemptAt = now
+        try await row.create(on: database)
+    }
+
+    /// After `attempts` failures: 2 s, 4 s, 8 s … capped at an hour.
+    static func backoff(afterAttempts attempts: Int) -> TimeInterval {
+        min(3600, pow(2, Double(min(attempts, 12))))
+    }
+}
+
+/// Delivers the outbox in the background: every second it claims up to ten due messages with one atomic
+/// statement (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so replicas never take the same row), sends each, and
+/// marks it sent, or schedules a retry with exponential backoff. A claim lapses after 2 minutes, so a
+/// replica that dies mid-send leaves its messages to the others; the price is that such a message may go
+/// out twice, which is why a claim is only taken right before sending. Each message is marked sent right
+/// after the server accepted it, so a retry never repeats a delivered one.
+final class OutboxWorker: LifecycleHandler, Sendable {
+    private let client: any MailClient
+    private let from: MailAddress
+    private let interval: Duration
+    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    init(client: any MailClient, from: MailAddress, interval: Duration = .seconds(1)) {
+        self.client = client
+        self.from = from
+        self.interval = interval
+    }
+
+    /// Starts the background loop (`flux serve` does, after migrations); it stops at shutdown.
+    func start(on application: Application) {
+        let logger = application.logger
+        task.withLockedValue {
+            $0 = Task { [self] in
+                while !Task.isCancelled {
+                    do {
+                        _ = try await deliverDue(on: application.db, logger: logger)
+                    } catch {
+                        logger.warning("outbox pass failed", metadata: ["error": .string(String(describing: error))])
+                    }
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+    }
+
+    func shutdownAsync(_ application: Application) async {
+        let running = task.withLockedValue { task in
+            defer { task = nil }
+            return task
+        }
+        running?.cancel()
+        await running?.value
+    }
+
+    private struct Claimed: Decodable {
+        let id: UUID
+        let payload: String
+        let attempts: Int
+    }
+
+    /// One pass: claims and sends what is due; returns how many were delivered.
+    func deliverDue(on database: any Database, logger: Logger, now: Date = Date()) async throws -> Int {
+        let sql = database as! any SQLDatabase
+        let skipLocked: SQLQueryString = sql.dialect.name == "postgresql" ? " FOR UPDATE SKIP LOCKED" : ""
+        let claimed = try await sql.raw("""
+            UPDATE outbox_messages SET claimed_until = \(bind: now.addingTimeInterval(120))
+            WHERE id IN (
+                SELECT id FROM outbox_messages
+                WHERE status = 'pending' AND next_attempt_at <= \(bind: now)
+                    AND (claimed_until IS NULL OR claimed_until < \(bind: now))
+                ORDER BY next_attempt_at LIMIT 10\(skipLocked)
+            )
+            RETURNING id, payload, attempts
+            """).all(decoding: Claimed.self)
+        var delivered = 0
+        for row in claimed {
+            do {
+                let message = try JSONDecoder().decode(MailMessage.self, from: Data(row.payload.utf8))
+                try await client.send(message, from: from, messageID: "\(row.id.uuidString.lowercased())@flux")
+                try await sql.raw("""
+                    UPDATE outbox_messages SET status = 'sent', sent_at = \(bind: Date()), attempts = \(bind: row.attempts + 1),
+                        claimed_until = NULL, last_error = NULL
+                    WHERE id = \(bind: row.id)
+                    """).run()
+                delivered += 1
+            } catch {
+                let attempts = row.attempts + 1
+                let status = attempts >= Outbox.maximumAttempts ? "failed" : "pending"
+                let reason = String(String(describing: error).prefix(300))
+                try await sql.raw("""
+                    UPDATE outbox_messages SET status = \(bind: status), attempts = \(bind: attempts),
+                        next_attempt_at = \(bind: now.addingTimeInterval(Outbox.backoff(afterAttempts: attempts))),
+                        claimed_until = NULL, last_error = \(bind: reason)
+                    WHERE id = \(bind: row.id)
+                    """).run()
+                logger.warning("mail delivery failed; will retry", metadata: [
+                    "outbox_id": .string(row.id.uuidString), "attempts": .stringConvertible(attempts), "error": .string(reason),
+                ])
+            }
+        }
+        return delivered
+    }
+}
+
+extension Application {
+    private struct OutboxWorkerKey: StorageKey {
+        typealias Value = OutboxWorker
+    }
+
+    var outboxWorker: OutboxWorker {
+        get { storage[OutboxWorkerKey.self]! }
+        set { storage[OutboxWorkerKey.self] = newValue }
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Where and how to reach the mail server, from SMTP_URL: `smtp://` requires STARTTLS (a server that does
+/// not offer it is refused, never spoken to in clear), `smtps://` is TLS from the first byte. Certificates
+/// are verified against the system roots, or the PEM file SMTP_CA_FILE names (a private relay).
+public struct SMTPSettings: Sendable {
+    public enum Security: Sendable {
+        case startTLS, implicitTLS
+    }
+
+    public let host: String
+    public let port: Int
+    public let security: Security
+    public let username: String?
+    public let password: SecretValue?
+    public let caFile: String?
+
+    /// `nil` unless `url` is `smtp://` or `smtps://` with a host.
+    init?(url: String, caFile: String?) {
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty,
+            let scheme = components.scheme?.lowercased(), ["smtp", "smtps"].contains(scheme)
+        else { return nil }
+        self.host = host
+        security = scheme == "smtps" ? .implicitTLS : .startTLS
+        port = components.port ?? (scheme == "smtps" ? 465 : 587)
+        username = components.user?.removingPercentEncoding
+        password = components.password?.removingPercentEncoding.map(SecretValue.init)
+        self.caFile = caFile
+    }
+}
+
+/// An SMTP client on SwiftNIO and swift-nio-ssl: EHLO, STARTTLS or implicit TLS, AUTH PLAIN or LOGIN
+/// (whichever the server offers, PLAIN first), one message per connection, 30 s for the whole exchange.
+struct SMTPMailClient: MailClient {
+    let settings: SMTPSettings
+    let group: any EventLoopGroup
+    let heloName: String
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func send(_ message: MailMessage, from: MailAddress, messageID: String) async throws {
+        let tls = try makeTLSContext()
+        let handler = SMTPReplyHandler()
+        let implicit = settings.security == .implicitTLS
+        let host = settings.host
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if implicit {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: settings.host, port: settings.port).get()
+        let session = SMTPSession(channel: channel, handler: handler)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await converse(session, tls: tls, message: message, from: from, messageID: messageID) }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(30))
+                    throw Failure(description: "the SMTP exchange took longer than 30 s")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        try? await channel.close()
+    }
+
+    private func converse(_ session: SMTPSession, tls: NIOSSLContext, message: MailMessage, from: MailAddress,
+                          messageID: String) async throws {
+        try await session.expect(220, after: nil)
+        var features = try await session.expect(250, after: "EHLO \(heloName)")
+        if settings.security == .startTLS {
+            guard features.contains(where: { $0.uppercased().hasPrefix("STARTTLS") }) else {
+                throw Failure(description: "the server does not offer STARTTLS; refusing to send in clear")
+            }
+            try await session.expect(220, after: "STARTTLS")
+            try await session.channel.pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: settings.host),
+                                                          position: .first).get()
+            features = try await session.expect(250, after: "EHLO \(heloName)")
+        }
+        if let username = settings.username, let password = settings.password?.value {
+            let mechanisms = features.first { $0.uppercased().hasPrefix("AUTH") }?.uppercased().split(separator: " ") ?? []
+            if mechanisms.contains("PLAIN") {
+                let credentials = Data(([0] + Array(username.utf8) + [0] + Array(password.utf8))).base64EncodedString()
+                try await session.expect(235, after: "AUTH PLAIN \(credentials)", secret: true)
+            } else if mechanisms.contains("LOGIN") {
+                try await session.expect(334, after: "AUTH LOGIN")
+                try await session.expect(334, after: Data(username.utf8).base64EncodedString(), secret: true)
+                try await session.expect(235, after: Data(password.utf8).base64EncodedString(), secret: true)
+            } else {
+                throw Failure(description: "the server offers neither AUTH PLAIN nor AUTH LOGIN")
+            }
+        }
+        try await session.expect(250, after: "MAIL FROM:<\(from.address)>")
+        try await session.expect([250, 251], after: "RCPT TO:<\(message.to.address)>")
+        try await session.expect(354, after: "DATA")
+        let body = MIME.render(message, from: from, messageID: messageID, date: Date())
+            .split(separator: "\r\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix(".") ? "." + $0 : String($0) }  // dot-stuffing (RFC 5321 4.5.2)
+            .joined(separator: "\r\n")
+        try await session.expect(250, after: body + "\r\n.")
+        _ = try? await session.expect(221, after: "QUIT")
+    }
+
+    private func makeTLSContext() throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let caFile = settings.caFile {
+            configuration.trustRoots = .file(caFile)
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// One SMTP connection: write a command, wait for its (possibly multi-line) reply.
+private struct SMTPSession {
+    let channel: any Channel
+    let handler: SMTPReplyHandler
+
+    /// Sends `command` (unless `nil`: the greeting) and returns the reply's text lines when its code is one
+    /// of `codes`. With `secret`, a failure does not quote the command.
+    @discardableResult
+    func expect(_ codes: Set<Int>, after command: String?, secret: Bool = false) async throws -> [String] {
+        let reply: EventLoopFuture<SMTPReply> = channel.eventLoop.flatSubmit { [handler, channel] in
+            let next = handler.nextReply(on: channel.eventLoop)
+            if let command {
+                channel.writeAndFlush(channel.allocator.buffer(string: command + "\r\n"), promise: nil)
+            }
+            return next
+        }
+        let answer = try await reply.get()
+        guard codes.contains(answer.code) else {
+            let sent = secret ? "(credentials)" : String((command ?? "greeting").prefix(20))
+            throw SMTPMailClient.Failure(description: "SMTP \(sent) answered \(answer.code) \(answer.lines.last ?? "")")
+        }
+        return answer.lines
+    }
+
+    @discardableResult
+    func expect(_ code: Int, after command: String?, secret: Bool = false) async throws -> [String] {
+        try await expect([code], after: command, secret: secret)
+    }
+}
+
+struct SMTPReply: Sendable {
+    let code: Int
+    let lines: [String]
+}
+
+/// Splits the server's bytes into replies (`250-…` continues one, `250 …` ends it) and hands each to the
+/// oldest waiting request. Runs on the channel's event loop only.
+private final class SMTPReplyHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    private var pending = ""
+    private var lines: [String] = []
+    private var waiting: [EventLoopPromise<SMTPReply>] = []
+    private var ready: [SMTPReply] = []
+    private var failure: (any Error)?
+
+    func nextReply(on eventLoop: any EventLoop) -> EventLoopFuture<SMTPReply> {
+        if !ready.isEmpty { return eventLoop.makeSucceededFuture(ready.removeFirst()) }
+        if let failure { return eventLoop.makeFailedFuture(failure) }
+        let promise = eventLoop.makePromise(of: SMTPReply.self)
+        waiting.append(promise)
+        return promise.futureResult
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        pending += buffer.readString(length: buffer.readableBytes) ?? ""
+        while let end = pending.range(of: "\r\n") {
+            let line = String(pending[..<end.lowerBound])
+            pending.removeSubrange(..<end.upperBound)
+            lines.append(String(line.dropFirst(4)))
+            let separator = line.dropFirst(3).first
+            guard separator != "-" else { continue }
+            let reply = SMTPReply(code: Int(line.prefix(3)) ?? 0, lines: lines)
+            lines = []
+            if waiting.isEmpty { ready.append(reply) } else { waiting.removeFirst().succeed(reply) }
+        }
+        if pending.utf8.count > 4096 { fail(SMTPMailClient.Failure(description: "SMTP reply line too long")) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(SMTPMailClient.Failure(description: "the SMTP server closed the connection"))
+    }
+
+    private func fail(_ error: any Error) {
+        failure = failure ?? error
+        let promises = waiting
+        waiting = []
+        for promise in promises { promise.fail(error) }
+    }
+}

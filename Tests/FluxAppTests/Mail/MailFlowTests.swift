@@ -1,0 +1,154 @@
+@testable import FluxApp
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import VaporTesting
+
+/// A mail client that records what it is asked to send, and fails while `down` is set.
+final class RecordingMailClient: MailClient {
+    let sent = NIOLockedValueBox<[MailMessage]>([])
+    let down = NIOLockedValueBox(false)
+
+    struct Outage: Error {}
+
+    func send(_ message: MailMessage, from: MailAddress, messageID: String) async throws {
+        if down.withLockedValue({ $0 }) { throw Outage() }
+        sent.withLockedValue { $0.append(message) }
+    }
+}
+
+@Suite struct MailFlowTests {
+    func queued(_ app: Application, kind: String) async throws -> [MailMessage] {
+        try await OutboxMessage.query(on: app.db).filter(\.$kind == kind).all().map {
+            try JSONDecoder().decode(MailMessage.self, from: Data($0.payload.utf8))
+        }
+    }
+
+    func token(in message: MailMessage) throws -> String {
+        let range = try #require(message.text.range(of: "#token="))
+        return String(message.text[range.upperBound...].prefix(43))
+    }
+
+    func post(_ tester: any TestingApplicationTester, _ path: String, _ body: [String: String]) async throws -> TestingHTTPResponse {
+        try await tester.sendRequest(.POST, path, headers: try await csrfHeaders(tester)) { req in try req.content.encode(body) }
+    }
+
+    @Test func registrationQueuesAVerificationLinkThatWorksOnce() async throws {
+        try await withFlux { app, config async throws in
+            let tester = try app.testing()
+            _ = try await registerAndSignIn(tester, email: "verify@example.com")
+            let mails = try await queued(app, kind: "verify-email")
+            #expect(mails.count == 1)
+            let mail = try #require(mails.first)
+            #expect(mail.to.address == "verify@example.com")
+            #expect(mail.text.contains(config.publicURL.appendingPathComponent("account/verify-email").absoluteString + "#token="))
+            #expect(mail.html.contains("<a href="))
+            let token = try token(in: mail)
+            #expect(try await post(tester, "/api/auth/email/verify", ["token": token]).status == .noContent)
+            #expect(try await User.query(on: app.db).filter(\.$email == "verify@example.com").first()?.emailVerifiedAt != nil)
+            let again = try await post(tester, "/api/auth/email/verify", ["token": token])
+            #expect(again.status == .badRequest)
+            #expect(errorCode(again) == "invalid_token")
+        }
+    }
+
+    @Test func aTakenEmailMailsItsOwnerAndTellsTheCallerNothing() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            _ = try await registerAndSignIn(tester, email: "owner-of@example.com")
+            _ = try await post(tester, "/api/auth/register", ["email": "owner-of@example.com", "password": "another passphrase!"])
+            let notices = try await queued(app, kind: "account-exists")
+            #expect(notices.map(\.to.address) == ["owner-of@example.com"])
+        }
+    }
+
+    @Test func forgotPasswordAnswersTheSameForKnownAndUnknownEmails() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            _ = try await registerAndSignIn(tester, email: "known@example.com")
+            let known = try await post(tester, "/api/auth/password/forgot", ["email": "Known@Example.com"])
+            let unknown = try await post(tester, "/api/auth/password/forgot", ["email": "unknown@example.com"])
+            #expect(known.status == .accepted)
+            #expect(unknown.status == known.status)
+            #expect(unknown.body.string == known.body.string)
+            #expect(try await queued(app, kind: "password-reset").map(\.to.address) == ["known@example.com"])
+        }
+    }
+
+    @Test func resetSetsThePasswordOnceAndEndsEverySession() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let account = try await registerAndSignIn(tester, email: "reset@example.com")
+            _ = try await post(tester, "/api/auth/password/forgot", ["email": "reset@example.com"])
+            let token = try token(in: try #require(try await queued(app, kind: "password-reset").first))
+            let weak = try await post(tester, "/api/auth/password/reset", ["token": token, "password": "qwertyuiop"])
+            #expect(weak.status == .badRequest)
+            #expect(try await post(tester, "/api/auth/password/reset", ["token": token, "password": "a fresh passphrase"]).status == .noContent)
+            #expect(try await tester.sendRequest(.GET, "/api/auth/me", headers: account.bearer).status == .unauthorized)
+            #expect(try await login(tester, email: "reset@example.com", password: "a fresh passphrase").status == .ok)
+            #expect(try await post(tester, "/api/auth/password/reset", ["token": token, "password": "a third passphrase"]).status == .badRequest)
+        }
+    }
+
+    @Test func expiredForeignAndSupersededResetTokensAreRefused() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let account = try await registerAndSignIn(tester, email: "tokens@example.com")
+            let verification = try token(in: try #require(try await queued(app, kind: "verify-email").first))
+            let expired = try await OneTimeTokens.issue(purpose: AccountRecovery.passwordReset, userID: account.userID,
+                                                        lifetime: AccountRecovery.lifetime, on: app.db,
+                                                        now: Date().addingTimeInterval(-2 * AccountRecovery.lifetime))
+            // Issued, then the password changed some other way: the link is void.
+            let superseded = try await OneTimeTokens.issue(purpose: AccountRecovery.passwordReset, userID: account.userID,
+                                                           lifetime: AccountRecovery.lifetime, on: app.db,
+                                                           now: Date().addingTimeInterval(-5))
+            let changed = try await tester.sendRequest(.POST, "/api/auth/password", headers: account.bearer) { req in
+                try req.content.encode(["currentPassword": testPassword, "newPassword": "changed passphrase"])
+            }
+            #expect(changed.status == .noContent)
+            for candidate in [verification, expired, superseded, "x"] {
+                let response = try await post(tester, "/api/auth/password/reset", ["token": candidate, "password": "a fresh passphrase"])
+                #expect(response.status == .badRequest)
+                #expect(errorCode(response) == "invalid_token")
+            }
+            #expect(try await login(tester, email: "tokens@example.com", password: "changed passphrase").status == .ok)
+        }
+    }
+
+    @Test func anOutageLeavesMailPendingAndItIsDeliveredOnceLater() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            _ = try await registerAndSignIn(tester, email: "outage@example.com")
+            let client = RecordingMailClient()
+            let worker = OutboxWorker(client: client, from: MailAddress(address: "no-reply@example.com")!)
+            client.down.withLockedValue { $0 = true }
+            #expect(try await worker.deliverDue(on: app.db, logger: app.logger) == 0)
+            let row = try #require(try await OutboxMessage.query(on: app.db).first())
+            #expect(row.status == "pending" && row.attempts == 1 && row.lastError != nil)
+            #expect(row.nextAttemptAt > Date())
+            // Not due yet: nothing is retried early.
+            client.down.withLockedValue { $0 = false }
+            #expect(try await worker.deliverDue(on: app.db, logger: app.logger) == 0)
+            let later = Date().addingTimeInterval(Outbox.backoff(afterAttempts: 1) + 1)
+            #expect(try await worker.deliverDue(on: app.db, logger: app.logger, now: later) == 1)
+            #expect(try await worker.deliverDue(on: app.db, logger: app.logger, now: later.addingTimeInterval(3600)) == 0)
+            #expect(client.sent.withLockedValue { $0.map(\.to.address) } == ["outage@example.com"])
+            #expect(try await OutboxMessage.query(on: app.db).first()?.status == "sent")
+        }
+    }
+
+    @Test func headersCannotBeInjectedAndHTMLIsEscaped() throws {
+        let to = try #require(MailAddress(name: "Eve\r\nBcc: victim@example.com <b>", address: "eve@example.com"))
+        let message = MailTemplates.passwordReset(to: to, link: URL(string: "https://flux.example/account/reset-password#token=abc")!)
+        let evil = MailMessage(to: to, subject: "Hi\r\nBcc: victim@example.com", text: message.text, html: message.html)
+        let rendered = MIME.render(evil, from: MailAddress(address: "no-reply@example.com")!, messageID: "id@flux", date: Date())
+        let headers = rendered.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        #expect(!headers.contains { $0.lowercased().hasPrefix("bcc:") })
+        #expect(headers.filter { $0.hasPrefix("Subject:") }.count == 1)
+        #expect(headers.contains { $0.hasPrefix("To: =?UTF-8?B?") && $0.hasSuffix(" <eve@example.com>") })
+        #expect(MailAddress(address: "eve@example.com\r\nBcc: x@example.com") == nil)
+        #expect(!message.html.contains("<b>"))
+        #expect(message.html.contains("&lt;b&gt;"))
+    }
+}
