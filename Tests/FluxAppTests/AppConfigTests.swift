@@ -151,6 +151,20 @@ import Testing
         #expect(try load(["DATABASE_URL": "postgres://flux@db/flux", "RATE_LIMIT_STORE": "memory"]).rateLimitStore == .memory)
     }
 
+    @Test func mailSettingsAreParsedWithoutQuotingTheirPassword() throws {
+        let starttls = try #require(try load(["SMTP_URL": "smtp://mailer:p%40ss@mail.example.com", "MAIL_FROM": "Flux <hi@flux.example>"]).smtp)
+        #expect(starttls.security == .startTLS && starttls.port == 587 && starttls.host == "mail.example.com")
+        #expect(starttls.username == "mailer" && starttls.password?.value == "p@ss")
+        let implicit = try #require(try load(["SMTP_URL": "smtps://mail.example.com"]).smtp)
+        #expect(implicit.security == .implicitTLS && implicit.port == 465 && implicit.username == nil)
+        #expect(try load(["MAIL_FROM": "Flux <hi@flux.example>"]).mailFrom.header == "\"Flux\" <hi@flux.example>")
+        let refused = problems(["SMTP_URL": "http://mailer:hunter2secret@mail.example.com", "MAIL_FROM": "not an address",
+                                "SMTP_CA_FILE": "/nonexistent/ca.pem"])
+        #expect(Set(refused.map(\.variable)) == ["SMTP_URL", "MAIL_FROM"])
+        #expect(!refused.contains { $0.message.contains("hunter2secret") })
+        #expect(problems(["SMTP_URL": "smtp://mail.example.com", "SMTP_CA_FILE": "/nonexistent/ca.pem"]).map(\.variable) == ["SMTP_CA_FILE"])
+    }
+
     @Test func previousSecretIsCheckedLikeTheCurrentOne() throws {
         let strong = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
         let other = "Zk8rT2vN6pQ1wY4mB9cX3jH7fL0sD5gA8eU2iO6nR1tV4yK7qW3zP9x"

@@ -25,10 +25,14 @@ struct MailAddress: Sendable, Equatable, Codable {
         }
     }
 
-    /// The header form: the name always as an RFC 2047 encoded word, so no character of it can be read as
-    /// syntax (quotes, commas, angle brackets) by a mail client.
+    /// The header form: an ASCII name as a quoted string (quotes and backslashes escaped), any other as an
+    /// RFC 2047 encoded word, so no character of it is read as syntax (commas, angle brackets) by a client.
     var header: String {
         guard let name else { return "<\(address)>" }
+        if name.unicodeScalars.allSatisfy({ $0.isASCII }) {
+            let quoted = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            return "\"\(quoted)\" <\(address)>"
+        }
         return "=?UTF-8?B?\(Data(name.utf8).base64EncodedString())?= <\(address)>"
     }
 }

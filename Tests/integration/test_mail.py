@@ -1,0 +1,199 @@
+"""Mail from the real binary to a real SMTP server (aiosmtpd) on loopback: STARTTLS or implicit TLS with
+certificate verification against a private CA, AUTH PLAIN and LOGIN, both MIME parts, and an outage that
+leaves mail pending until the server is back, then delivers it once."""
+import datetime
+import email
+import email.policy
+import html as html_module
+import ipaddress
+import re
+import sqlite3
+import ssl
+import time
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import clean_env, free_port
+
+PASSWORD = "mail test passphrase"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost, which Flux trusts through SMTP_CA_FILE."""
+    directory = tmp_path_factory.mktemp("smtp-tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return cert_path, context
+
+
+class Recorder:
+    def __init__(self):
+        self.envelopes = []
+        self.logins = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"flux" and auth_data.password == b"s3cret pass"
+        if ok:
+            self.logins.append(mechanism)
+        return AuthResult(success=ok)
+
+
+def smtp_server(port, context, implicit=False, exclude=()):
+    recorder = Recorder()
+    options = dict(hostname="127.0.0.1", port=port, authenticator=recorder.authenticate, auth_require_tls=True,
+                   auth_exclude_mechanism=list(exclude))
+    if implicit:
+        # aiosmtpd cannot tell an implicit-TLS connection is encrypted and would hide AUTH from it.
+        options.update(ssl_context=context, auth_require_tls=False)
+    else:
+        options.update(tls_context=context, require_starttls=True)
+    controller = Controller(recorder, **options)
+    controller.start()
+    return controller, recorder
+
+
+def register(server, address):
+    session = requests.Session()
+    session.headers["X-CSRF-Token"] = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    response = session.post(server.url + "/api/auth/register", json={"email": address, "password": PASSWORD, "name": "Ada <Admin>"}, timeout=10)
+    assert response.status_code == 202, response.text
+
+
+def wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def outbox(workdir):
+    with sqlite3.connect(workdir / "data" / "flux.sqlite") as db:
+        return db.execute("SELECT status, attempts FROM outbox_messages").fetchall()
+
+
+@pytest.mark.parametrize("scheme, implicit, exclude, mechanism", [
+    ("smtp", False, (), "PLAIN"),
+    ("smtp", False, ("PLAIN",), "LOGIN"),
+    ("smtps", True, (), "PLAIN"),
+])
+def test_verification_mail_reaches_a_real_smtp_server(workdir, serve, certificate, scheme, implicit, exclude, mechanism):
+    cert_path, context = certificate
+    port = free_port()
+    controller, recorder = smtp_server(port, context, implicit, exclude)
+    try:
+        server = serve(env=clean_env(SMTP_URL=f"{scheme}://flux:s3cret%20pass@localhost:{port}", SMTP_CA_FILE=cert_path,
+                                     MAIL_FROM="Flux Site <hello@flux.example>", PUBLIC_URL="https://flux.example"))
+        register(server, "ada@example.com")
+        assert wait_for(lambda: recorder.envelopes, 15), server.log_text()
+    finally:
+        controller.stop()
+    envelope = recorder.envelopes[0]
+    assert recorder.logins == [mechanism]
+    assert envelope.mail_from == "hello@flux.example" and envelope.rcpt_tos == ["ada@example.com"]
+    message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+    assert message["Subject"] == "Confirm your email address for Flux"
+    assert message["From"].addresses[0].display_name == "Flux Site"
+    assert message["To"].addresses[0].display_name == "Ada <Admin>"
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "https://flux.example/account/verify-email#token=" in text
+    link = html_module.unescape(re.search(r'href="([^"]+)"', html).group(1))
+    assert link.startswith("https://flux.example/account/verify-email#token=") and link in text
+    assert "Ada &lt;Admin&gt;" in html and "<Admin>" not in html
+    assert outbox(workdir) == [("sent", 1)]
+    assert "s3cret" not in server.log_text()
+
+
+def test_an_smtp_outage_delays_mail_and_loses_nothing(workdir, serve, certificate):
+    cert_path, context = certificate
+    port = free_port()
+    server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}", SMTP_CA_FILE=cert_path))
+    register(server, "later@example.com")
+    assert wait_for(lambda: outbox(workdir) and outbox(workdir)[0][1] >= 1, 10)
+    assert outbox(workdir)[0][0] == "pending"
+    controller, recorder = smtp_server(port, context)
+    try:
+        assert wait_for(lambda: recorder.envelopes, 30), server.log_text()
+        time.sleep(3)
+    finally:
+        controller.stop()
+    assert [envelope.rcpt_tos for envelope in recorder.envelopes] == [["later@example.com"]]
+    status, attempts = outbox(workdir)[0]
+    assert status == "sent" and attempts >= 2
+
+
+def test_without_smtp_url_mail_is_written_to_files(workdir, serve):
+    server = serve()
+    register(server, "files@example.com")
+    assert wait_for(lambda: list((workdir / "data" / "mail").glob("*.eml")), 10), server.log_text()
+    written = next((workdir / "data" / "mail").glob("*.eml"))
+    message = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == "files@example.com"
+    assert any("mail written to a file" in entry.get("message", "") for entry in server.log_entries())
+
+
+def last_error(workdir):
+    with sqlite3.connect(workdir / "data" / "flux.sqlite") as db:
+        return db.execute("SELECT status, last_error FROM outbox_messages").fetchone()
+
+
+def test_no_mail_is_sent_in_clear_or_to_an_unverified_server(workdir, serve, certificate):
+    cert_path, context = certificate
+    # A server without STARTTLS: refused before any credential or message is sent.
+    port = free_port()
+    recorder = Recorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, auth_require_tls=False,
+                            authenticator=recorder.authenticate)
+    controller.start()
+    try:
+        server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}"))
+        register(server, "clear@example.com")
+        assert wait_for(lambda: last_error(workdir) and last_error(workdir)[1], 10)
+    finally:
+        controller.stop()
+        server.stop()
+    assert recorder.envelopes == [] and recorder.logins == []
+    assert last_error(workdir)[0] == "pending" and "STARTTLS" in last_error(workdir)[1]
+
+    # A server whose certificate nothing vouches for (no SMTP_CA_FILE): the TLS handshake fails.
+    untrusted = workdir / "untrusted"
+    untrusted.mkdir()
+    port = free_port()
+    controller, recorder = smtp_server(port, context)
+    try:
+        server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}", DATA_DIR=untrusted / "data"))
+        register(server, "unverified@example.com")
+        with_error = lambda: sqlite3.connect(untrusted / "data" / "flux.sqlite").execute(
+            "SELECT last_error FROM outbox_messages WHERE last_error IS NOT NULL").fetchone()
+        assert wait_for(with_error, 10)
+    finally:
+        controller.stop()
+    assert recorder.envelopes == [] and recorder.logins == []
