@@ -14,7 +14,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     AccountRecovery(identity: identity, security: security).register(on: root)
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
-    StaffSetupPage.register(on: root)
+    AccountPages.register(on: root)
 }
 
 struct RootMiddlewareKey: StorageKey {

@@ -112,16 +112,14 @@ def test_pyotp_codes_complete_a_sign_in_and_a_replayed_code_is_refused(workdir, 
     assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "invalid_code"
 
 
-def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):
-    """The link logged at boot, opened in headless Chromium: the page's script runs under the strict CSP
-    (its nonce), reads the token from the fragment and creates the owner."""
+def fill_in_browser(link, values):
+    """Opens `link` in headless Chromium, types `values` into the inputs with those ids, submits, and returns
+    the status line the page's script writes. The script only runs if the strict CSP allows it (its nonce)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    server = serve()
-    link = setup_links(server)[0]
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
@@ -129,14 +127,60 @@ def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):
     browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
         browser.get(link)
-        browser.find_element(By.ID, "email").send_keys("browser-owner@example.com")
-        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        for element_id, value in values.items():
+            browser.find_element(By.ID, element_id).send_keys(value)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         status = WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "status").text or None)
-        assert "owner account exists" in status, status
         assert "#token=" not in browser.current_url
         csp_errors = [entry for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
         assert csp_errors == []
+        return status
     finally:
         browser.quit()
+
+
+def mailed_link(workdir, kind_path):
+    """The link in the newest .eml file Flux wrote (no SMTP_URL) that points at `kind_path`."""
+    import email
+    import email.policy
+    files = sorted((workdir / "data" / "mail").glob("*.eml"), key=lambda path: path.stat().st_mtime)
+    for path in reversed(files):
+        text = email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+        for line in text.splitlines():
+            if kind_path in line:
+                return line.strip()
+    raise AssertionError(f"no mail with {kind_path}")
+
+
+def wait_for_mail(workdir, kind_path, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return mailed_link(workdir, kind_path)
+        except AssertionError:
+            time.sleep(0.1)
+    return mailed_link(workdir, kind_path)
+
+
+def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):
+    server = serve()
+    status = fill_in_browser(setup_links(server)[0], {"email": "browser-owner@example.com", "password": PASSWORD})
+    assert "owner account exists" in status, status
     assert login(server, "browser-owner@example.com", PASSWORD).status_code == 200
+
+
+def test_mailed_links_verify_the_email_and_reset_the_password_in_a_real_browser(workdir, serve):
+    server = serve()
+    registered = csrf_session(server).post(server.url + "/api/auth/register", timeout=10,
+                                           json={"email": "reader@example.com", "password": PASSWORD})
+    assert registered.status_code == 202
+    verify = wait_for_mail(workdir, "/account/verify-email#token=")
+    assert verify.startswith(server.url + "/account/verify-email#token=")
+    assert "confirmed" in fill_in_browser(verify, {})
+
+    forgot = csrf_session(server).post(server.url + "/api/auth/password/forgot", json={"email": "reader@example.com"}, timeout=10)
+    assert forgot.status_code == 202
+    reset = wait_for_mail(workdir, "/account/reset-password#token=")
+    assert "password is set" in fill_in_browser(reset, {"password": "a password from the browser"})
+    assert login(server, "reader@example.com", "a password from the browser").status_code == 200
+    assert login(server, "reader@example.com", PASSWORD).status_code == 401
