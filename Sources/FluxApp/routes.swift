@@ -12,6 +12,10 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     AuthController(identity: identity, security: security).register(on: root)
     MFAController(identity: identity, security: security).register(on: root)
     AccountRecovery(identity: identity, security: security).register(on: root)
+    if let google = config.googleSignIn {
+        OIDCController(identity: identity, security: security, oidc: OIDCProvider(settings: google),
+                       publicURL: config.publicURL).register(on: root)
+    }
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
     AccountPages.register(on: root)

@@ -165,6 +165,17 @@ import Testing
         #expect(problems(["SMTP_URL": "smtp://mail.example.com", "SMTP_CA_FILE": "/nonexistent/ca.pem"]).map(\.variable) == ["SMTP_CA_FILE"])
     }
 
+    @Test func googleSignInNeedsBothCredentialsAndAnHTTPSIssuer() throws {
+        #expect(try load([:]).googleSignIn == nil)
+        let google = try #require(try load(["OIDC_GOOGLE_CLIENT_ID": "id", "OIDC_GOOGLE_CLIENT_SECRET": "secret"]).googleSignIn)
+        #expect(google.issuer.absoluteString == "https://accounts.google.com")
+        #expect(problems(["OIDC_GOOGLE_CLIENT_ID": "id"]).map(\.variable) == ["OIDC_GOOGLE_CLIENT_SECRET"])
+        #expect(problems(["OIDC_GOOGLE_CLIENT_ID": "id", "OIDC_GOOGLE_CLIENT_SECRET": "secret",
+                          "OIDC_GOOGLE_ISSUER": "http://idp.example.com"]).map(\.variable) == ["OIDC_GOOGLE_ISSUER"])
+        #expect(try load(["OIDC_GOOGLE_CLIENT_ID": "id", "OIDC_GOOGLE_CLIENT_SECRET": "secret",
+                          "OIDC_GOOGLE_ISSUER": "http://127.0.0.1:9000"]).googleSignIn != nil)
+    }
+
     @Test func previousSecretIsCheckedLikeTheCurrentOne() throws {
         let strong = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
         let other = "Zk8rT2vN6pQ1wY4mB9cX3jH7fL0sD5gA8eU2iO6nR1tV4yK7qW3zP9x"

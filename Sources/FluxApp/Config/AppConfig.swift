@@ -41,6 +41,8 @@ public struct AppConfig: Sendable {
     public var connectSources: [String]
     /// The mail server (SMTP_URL, SMTP_CA_FILE); `nil` writes mail to DATA_DIR/mail instead.
     public var smtp: SMTPSettings?
+    /// Google sign-in (or any OpenID Connect provider at OIDC_GOOGLE_ISSUER); `nil` when not configured.
+    public var googleSignIn: OIDCSettings?
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
@@ -237,12 +239,30 @@ public struct AppConfig: Sendable {
             if let parsed = MailAddress(parsing: raw) { mailFrom = parsed } else { problem("MAIL_FROM", "must be an email address, optionally as Name <address>") }
         }
 
+        var googleSignIn: OIDCSettings?
+        switch (value("OIDC_GOOGLE_CLIENT_ID"), value("OIDC_GOOGLE_CLIENT_SECRET")) {
+        case let (clientID?, clientSecret?):
+            let issuerText = value("OIDC_GOOGLE_ISSUER") ?? "https://accounts.google.com"
+            if let issuer = URL(string: issuerText), let host = issuer.host,
+                issuer.scheme == "https" || (issuer.scheme == "http" && ["127.0.0.1", "localhost", "::1"].contains(host)) {
+                googleSignIn = OIDCSettings(issuer: issuer, clientID: clientID, clientSecret: SecretValue(clientSecret))
+            } else {
+                problem("OIDC_GOOGLE_ISSUER", "must be an https:// URL (http:// only on loopback, for tests)")
+            }
+        case (nil, nil):
+            break
+        case (nil, _):
+            problem("OIDC_GOOGLE_CLIENT_ID", "must be set with OIDC_GOOGLE_CLIENT_SECRET")
+        case (_, nil):
+            problem("OIDC_GOOGLE_CLIENT_SECRET", "must be set with OIDC_GOOGLE_CLIENT_ID")
+        }
+
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         return AppConfig(
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
-            smtp: smtp, mailFrom: mailFrom, warnings: warnings
+            smtp: smtp, googleSignIn: googleSignIn, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

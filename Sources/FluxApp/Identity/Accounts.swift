@@ -38,7 +38,7 @@ struct Accounts: Sendable {
 
     /// A client account as the administrator of a new client organization named `organization`; `also` runs in
     /// the same transaction (the verification mail is queued there, so it exists exactly when the account does).
-    func createClient(email: String, passwordHash: String, displayName: String?, organization: String,
+    func createClient(email: String, passwordHash: String?, displayName: String?, organization: String,
                       on database: any Database,
                       also: @escaping @Sendable (User, any Database) async throws -> Void = { _, _ in }) async throws -> (User, Tenant) {
         try await database.transaction { transaction in

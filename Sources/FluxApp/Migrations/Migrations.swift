@@ -14,5 +14,7 @@ enum FluxMigrations {
         CreateMFA(),
         // 005: the mail outbox; verified email addresses.
         CreateOutbox(),
+        // 006: accounts linked to an OpenID Connect provider.
+        CreateExternalIdentity(),
     ]
 }

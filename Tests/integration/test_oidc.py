@@ -1,0 +1,96 @@
+"""Google sign-in (OpenID Connect code flow with PKCE) end to end against a local provider with real RSA
+keys: new and returning accounts, key rotation mid-test, and every token or callback that must be refused."""
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from conftest import FluxServer, clean_env
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+
+
+@pytest.fixture
+def provider():
+    running = Provider()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def flux(workdir, provider):
+    server = FluxServer(workdir, clean_env(OIDC_GOOGLE_ISSUER=provider.url, OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
+                                           OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET))
+    server.env["PUBLIC_URL"] = server.url
+    server.start()
+    yield server
+    server.stop()
+
+
+def sign_in(flux, return_to="/"):
+    """Runs the browser's part of the flow; returns the browser session and Flux's answer to the callback."""
+    browser = requests.Session()
+    started = browser.get(flux.url + "/api/auth/oidc/google/start", params={"returnTo": return_to}, allow_redirects=False, timeout=10)
+    assert started.status_code in (302, 303), started.text
+    authorized = browser.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    assert authorized.status_code == 302, authorized.text
+    return browser, browser.get(authorized.headers["Location"], allow_redirects=False, timeout=10)
+
+
+def me(flux, browser):
+    return browser.get(flux.url + "/api/auth/me", timeout=5)
+
+
+def test_new_then_returning_account_and_key_rotation(flux, provider):
+    browser, callback = sign_in(flux)
+    assert callback.status_code == 303, callback.text
+    assert callback.headers["Location"] == "/portal/onboarding"
+    assert me(flux, browser).json()["email"] == "oidc-user@example.com"
+    assert me(flux, browser).json()["role"] == "client_admin"
+    authorize = provider.authorize_requests[-1]
+    assert authorize["code_challenge_method"] == "S256" and authorize["scope"] == "openid email profile"
+    assert authorize["redirect_uri"] == flux.url + "/api/auth/oidc/google/callback"
+
+    # The provider rotates its signing key; Flux fetches the new JWKS when it meets the new key id.
+    provider.rotate()
+    time.sleep(2.1)
+    browser, callback = sign_in(flux, return_to="/welcome?tab=1")
+    assert callback.status_code == 303, callback.text
+    assert callback.headers["Location"] == "/welcome?tab=1"
+    assert me(flux, browser).json()["email"] == "oidc-user@example.com"
+
+
+@pytest.mark.parametrize("mode", ["forged", "expired", "wrong_audience", "wrong_nonce", "unverified_email", "wrong_issuer"])
+def test_bad_id_tokens_are_refused(flux, provider, mode):
+    provider.mode = mode
+    browser, callback = sign_in(flux)
+    assert callback.status_code == 401, callback.text
+    assert callback.json()["error"]["code"] == "oidc_token_rejected"
+    assert me(flux, browser).status_code == 401
+
+
+def test_state_mismatch_and_a_callback_without_the_flow_are_refused(flux, provider):
+    browser = requests.Session()
+    started = browser.get(flux.url + "/api/auth/oidc/google/start", allow_redirects=False, timeout=10)
+    authorized = browser.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    callback = urllib.parse.urlparse(authorized.headers["Location"])
+    code = dict(urllib.parse.parse_qsl(callback.query))["code"]
+    forged = browser.get(flux.url + "/api/auth/oidc/google/callback", params={"code": code, "state": "attacker-state"},
+                         allow_redirects=False, timeout=10)
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "oidc_state_mismatch"
+    # An attacker's own callback URL, opened in a victim's browser that never started a sign-in.
+    stranger = requests.get(authorized.headers["Location"], allow_redirects=False, timeout=10)
+    assert stranger.status_code == 401 and stranger.json()["error"]["code"] == "oidc_flow_missing"
+    assert provider.token_requests == []
+
+
+def test_a_verified_email_links_an_existing_password_account(flux, provider):
+    session = requests.Session()
+    session.headers["X-CSRF-Token"] = session.get(flux.url + "/api/csrf", timeout=5).json()["token"]
+    registered = session.post(flux.url + "/api/auth/register", json={"email": "oidc-user@example.com",
+                                                                     "password": "a password account"}, timeout=10)
+    assert registered.status_code == 202
+    browser, callback = sign_in(flux, return_to="https://evil.example/steal")
+    assert callback.status_code == 303
+    assert callback.headers["Location"] == "/"  # an off-site returnTo is dropped
+    assert me(flux, browser).json()["email"] == "oidc-user@example.com"
