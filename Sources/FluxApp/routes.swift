@@ -18,6 +18,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     }
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
+    PortalController(identity: identity, security: security).register(on: root)
     AccountPages.register(on: root)
 }
 

@@ -42,11 +42,17 @@ def me(flux, browser):
 
 
 def test_new_then_returning_account_and_key_rotation(flux, provider):
-    browser, callback = sign_in(flux)
+    browser, callback = sign_in(flux, return_to="/welcome")
     assert callback.status_code == 303, callback.text
-    assert callback.headers["Location"] == "/portal/onboarding"
+    # A new organization goes to onboarding until it has a setup request, whatever it asked for.
+    assert callback.headers["Location"] == "/app/onboarding"
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
     assert me(flux, browser).json()["role"] == "client_admin"
+    assert me(flux, browser).json()["hasSetupRequest"] is False
+    token = browser.get(flux.url + "/api/csrf", timeout=5).json()["token"]
+    created = browser.post(flux.url + "/api/portal/setup-request", headers={"X-CSRF-Token": token}, timeout=5,
+                           json={"templateType": "restaurant", "contactNumber": "+39 02 1234 5678"})
+    assert created.status_code == 201, created.text
     authorize = provider.authorize_requests[-1]
     assert authorize["code_challenge_method"] == "S256" and authorize["scope"] == "openid email profile"
     assert authorize["redirect_uri"] == flux.url + "/api/auth/oidc/google/callback"
@@ -58,6 +64,8 @@ def test_new_then_returning_account_and_key_rotation(flux, provider):
     assert callback.status_code == 303, callback.text
     assert callback.headers["Location"] == "/welcome?tab=1"
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
+    _, callback = sign_in(flux, return_to="https://evil.example/steal")
+    assert callback.headers["Location"] == "/"  # an off-site returnTo is dropped
 
 
 @pytest.mark.parametrize("mode", ["forged", "expired", "wrong_audience", "wrong_nonce", "unverified_email", "wrong_issuer"])
@@ -90,7 +98,15 @@ def test_a_verified_email_links_an_existing_password_account(flux, provider):
     registered = session.post(flux.url + "/api/auth/register", json={"email": "oidc-user@example.com",
                                                                      "password": "a password account"}, timeout=10)
     assert registered.status_code == 202
-    browser, callback = sign_in(flux, return_to="https://evil.example/steal")
+    browser, callback = sign_in(flux)
     assert callback.status_code == 303
-    assert callback.headers["Location"] == "/"  # an off-site returnTo is dropped
+    assert callback.headers["Location"] == "/app/onboarding"
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
+    # The one account, now reachable both ways.
+    assert login_status(flux, "oidc-user@example.com", "a password account") == 200
+
+
+def login_status(flux, address, password):
+    session = requests.Session()
+    session.headers["X-CSRF-Token"] = session.get(flux.url + "/api/csrf", timeout=5).json()["token"]
+    return session.post(flux.url + "/api/auth/login", json={"email": address, "password": password}, timeout=10).status_code

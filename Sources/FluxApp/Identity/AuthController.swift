@@ -306,6 +306,9 @@ struct AuthController: Sendable {
         let role: Role
         let tenant: TenantView
         let sessionId: UUID
+        /// Clients: whether their organization has a (not rejected) setup request; until then the portal
+        /// sends them to onboarding. Always true for staff.
+        let hasSetupRequest: Bool
     }
 
     private struct MeRow: Decodable {
@@ -314,19 +317,23 @@ struct AuthController: Sendable {
         let name: String
         let kind: Tenant.Kind
         let status: String
+        let has_setup_request: Int
     }
 
-    /// One query for the account and its tenant: this route is what a signed-in page calls first.
+    /// One query for the account, its tenant and whether the tenant has asked to be set up: this route is
+    /// what a signed-in page calls first.
     @Sendable func me(_ request: Request, _ principal: Principal) async throws -> MeView {
         guard let row = try await (request.db as! any SQLDatabase).raw("""
-            SELECT users.email, users.display_name, tenants.name, tenants.kind, tenants.status
+            SELECT users.email, users.display_name, tenants.name, tenants.kind, tenants.status,
+                CASE WHEN EXISTS (SELECT 1 FROM setup_requests WHERE setup_requests.tenant_id = tenants.id
+                    AND setup_requests.status <> 'rejected') THEN 1 ELSE 0 END AS has_setup_request
             FROM users JOIN tenants ON tenants.id = \(bind: principal.tenantID)
             WHERE users.id = \(bind: principal.userID)
             """).first(decoding: MeRow.self)
         else { throw AppError(.unauthorized, code: "unauthenticated", message: "Sign in to continue.") }
         return MeView(id: principal.userID, email: row.email, displayName: row.display_name, role: principal.role,
                       tenant: .init(id: principal.tenantID, name: row.name, kind: row.kind, status: row.status),
-                      sessionId: principal.sessionID)
+                      sessionId: principal.sessionID, hasSetupRequest: principal.role.isStaff || row.has_setup_request == 1)
     }
 
     /// A name as stored: control characters removed, trimmed, `nil` when nothing is left.

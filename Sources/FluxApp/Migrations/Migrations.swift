@@ -16,5 +16,7 @@ enum FluxMigrations {
         CreateOutbox(),
         // 006: accounts linked to an OpenID Connect provider.
         CreateExternalIdentity(),
+        // 007: clients' setup requests (onboarding).
+        CreateSetupRequest(),
     ]
 }

@@ -7,7 +7,8 @@ import Vapor
 /// `GET /api/auth/oidc/google/start` and `…/callback`: the OpenID Connect authorization code flow with PKCE
 /// (S256). State, nonce and the PKCE verifier travel in a short-lived cookie sealed with AES-GCM, so the
 /// callback only completes the flow this browser started. Accounts are linked by the provider's subject, or
-/// by a verified email the first time.
+/// by a verified email the first time. A client whose organization has no setup request yet lands on
+/// onboarding (`/app/onboarding`), whatever it asked to return to.
 struct OIDCController: Sendable {
     static let provider = "google"
     static let flowCookie = "oidc"
@@ -127,7 +128,9 @@ struct OIDCController: Sendable {
         response.status = .seeOther
         response.body = .empty
         response.headers.remove(name: .contentType)
-        response.headers.replaceOrAdd(name: .location, value: isNew ? "/portal/onboarding" : flow.returnTo)
+        let setUp = try await SetupRequest.exists(for: membership.tenantID, on: request.db)
+        let onboarding = !membership.role.isStaff && !setUp
+        response.headers.replaceOrAdd(name: .location, value: onboarding ? "/app/onboarding" : flow.returnTo)
         identity.cookies.set(Self.flowCookie, value: "", maxAge: 0, on: response, for: request)
         return response
     }
