@@ -60,7 +60,8 @@ class Recorder:
         ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"flux" and auth_data.password == b"s3cret pass"
         if ok:
             self.logins.append(mechanism)
-        return AuthResult(success=ok)
+        # handled=False makes aiosmtpd answer 535 itself; with its default it answers nothing at all.
+        return AuthResult(success=ok, handled=False)
 
 
 def smtp_server(port, context, implicit=False, exclude=()):
@@ -197,3 +198,23 @@ def test_no_mail_is_sent_in_clear_or_to_an_unverified_server(workdir, serve, cer
     finally:
         controller.stop()
     assert recorder.envelopes == [] and recorder.logins == []
+
+
+def test_doctor_checks_the_mail_server_without_printing_its_password(workdir, certificate):
+    from conftest import run_flux
+    cert_path, context = certificate
+    assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
+    port = free_port()
+    controller, recorder = smtp_server(port, context)
+    try:
+        good = run_flux(["doctor"], clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}", SMTP_CA_FILE=cert_path), workdir)
+        wrong = run_flux(["doctor"], clean_env(SMTP_URL=f"smtp://flux:wrong-hunter2@localhost:{port}", SMTP_CA_FILE=cert_path), workdir)
+    finally:
+        controller.stop()
+    assert good.returncode == 0, good.stdout
+    assert f"ok    mail: SMTP localhost:{port} answers; TLS verified, login accepted" in good.stdout
+    assert recorder.envelopes == []  # a probe sends nothing
+    assert wrong.returncode != 0 and f"FAIL  mail: SMTP localhost:{port}" in wrong.stdout
+    assert "hunter2" not in wrong.stdout + wrong.stderr and "s3cret" not in good.stdout + good.stderr
+    down = run_flux(["doctor"], clean_env(SMTP_URL=f"smtp://localhost:{free_port()}"), workdir)
+    assert down.returncode != 0 and "FAIL  mail" in down.stdout

@@ -4,7 +4,8 @@ import Vapor
 import NIOCore
 
 /// `flux doctor`: checks what a deploy needs before it takes traffic: configuration, the database answering,
-/// migrations applied, the data directory private and writable. Secrets are reported only as
+/// migrations applied, the data directory private and writable, the mail server reachable over verified TLS
+/// and accepting the login. Secrets are reported only as
 /// set / missing / weak. Exits non-zero when any check fails.
 struct DoctorCommand: AsyncCommand {
     struct Signature: CommandSignature {}
@@ -30,6 +31,16 @@ struct DoctorCommand: AsyncCommand {
             report.fail("database", "unreachable: \(Self.redacted(reason, config))")
         }
         report.dataDirectory(config.dataDirectory)
+        if let smtp = config.smtp {
+            do {
+                try await SMTPMailClient(settings: smtp, group: app.eventLoopGroup, heloName: config.publicURL.host ?? "localhost").probe()
+                report.pass("mail", "SMTP \(smtp.host):\(smtp.port) answers; TLS verified\(smtp.username == nil ? "" : ", login accepted")")
+            } catch {
+                report.fail("mail", "SMTP \(smtp.host):\(smtp.port): \(String(describing: error))")
+            }
+        } else {
+            report.pass("mail", "no SMTP_URL: messages are written to \(config.dataDirectory.path)/mail")
+        }
 
         context.console.output(report.text.consoleText())
         if report.failures > 0 { throw Failed(count: report.failures) }

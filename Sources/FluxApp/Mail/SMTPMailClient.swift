@@ -38,12 +38,38 @@ struct SMTPMailClient: MailClient {
     let settings: SMTPSettings
     let group: any EventLoopGroup
     let heloName: String
+    var timeout: Duration = .seconds(30)
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
     func send(_ message: MailMessage, from: MailAddress, messageID: String) async throws {
+        try await withSession { session, tls in
+            try await handshake(session, tls: tls)
+            try await session.expect(250, after: "MAIL FROM:<\(from.address)>")
+            try await session.expect([250, 251], after: "RCPT TO:<\(message.to.address)>")
+            try await session.expect(354, after: "DATA")
+            let body = MIME.render(message, from: from, messageID: messageID, date: Date())
+                .split(separator: "\r\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix(".") ? "." + $0 : String($0) }  // dot-stuffing (RFC 5321 4.5.2)
+                .joined(separator: "\r\n")
+            try await session.expect(250, after: body + "\r\n.")
+            _ = try? await session.expect(221, after: "QUIT")
+        }
+    }
+
+    /// Connects, secures and authenticates as a delivery would, then quits: what `flux doctor` checks.
+    func probe() async throws {
+        try await withSession { session, tls in
+            try await handshake(session, tls: tls)
+            _ = try? await session.expect(221, after: "QUIT")
+        }
+    }
+
+    /// One connection, bounded to ``timeout`` in all (a server that stops answering cannot hold a delivery
+    /// or `flux doctor` longer), closed whatever happens.
+    private func withSession(_ body: @escaping @Sendable (SMTPSession, NIOSSLContext) async throws -> Void) async throws {
         let tls = try makeTLSContext()
         let handler = SMTPReplyHandler()
         let implicit = settings.security == .implicitTLS
@@ -62,10 +88,12 @@ struct SMTPMailClient: MailClient {
         let session = SMTPSession(channel: channel, handler: handler)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await converse(session, tls: tls, message: message, from: from, messageID: messageID) }
+                group.addTask { try await body(session, tls) }
                 group.addTask {
-                    try await Task.sleep(for: .seconds(30))
-                    throw Failure(description: "the SMTP exchange took longer than 30 s")
+                    try await Task.sleep(for: timeout)
+                    // Closing fails the reply the exchange waits for; an event-loop future ignores cancellation.
+                    channel.close(promise: nil)
+                    throw Failure(description: "the SMTP exchange took longer than \(timeout)")
                 }
                 try await group.next()
                 group.cancelAll()
@@ -77,8 +105,8 @@ struct SMTPMailClient: MailClient {
         try? await channel.close()
     }
 
-    private func converse(_ session: SMTPSession, tls: NIOSSLContext, message: MailMessage, from: MailAddress,
-                          messageID: String) async throws {
+    /// Greeting, EHLO, STARTTLS (required for smtp://) and AUTH when credentials are configured.
+    private func handshake(_ session: SMTPSession, tls: NIOSSLContext) async throws {
         try await session.expect(220, after: nil)
         var features = try await session.expect(250, after: "EHLO \(heloName)")
         if settings.security == .startTLS {
@@ -103,15 +131,6 @@ struct SMTPMailClient: MailClient {
                 throw Failure(description: "the server offers neither AUTH PLAIN nor AUTH LOGIN")
             }
         }
-        try await session.expect(250, after: "MAIL FROM:<\(from.address)>")
-        try await session.expect([250, 251], after: "RCPT TO:<\(message.to.address)>")
-        try await session.expect(354, after: "DATA")
-        let body = MIME.render(message, from: from, messageID: messageID, date: Date())
-            .split(separator: "\r\n", omittingEmptySubsequences: false)
-            .map { $0.hasPrefix(".") ? "." + $0 : String($0) }  // dot-stuffing (RFC 5321 4.5.2)
-            .joined(separator: "\r\n")
-        try await session.expect(250, after: body + "\r\n.")
-        _ = try? await session.expect(221, after: "QUIT")
     }
 
     private func makeTLSContext() throws -> NIOSSLContext {
@@ -125,7 +144,7 @@ struct SMTPMailClient: MailClient {
 }
 
 /// One SMTP connection: write a command, wait for its (possibly multi-line) reply.
-private struct SMTPSession {
+private struct SMTPSession: Sendable {
     let channel: any Channel
     let handler: SMTPReplyHandler
 

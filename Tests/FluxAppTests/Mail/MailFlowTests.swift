@@ -2,6 +2,7 @@
 import Fluent
 import Foundation
 import NIOConcurrencyHelpers
+import NIOPosix
 import Testing
 import VaporTesting
 
@@ -151,5 +152,25 @@ final class RecordingMailClient: MailClient {
         #expect(MailAddress(address: "eve@example.com\r\nBcc: x@example.com") == nil)
         #expect(!message.html.contains("<b>"))
         #expect(message.html.contains("&lt;b&gt;"))
+    }
+}
+
+@Suite struct SMTPClientTests {
+    @Test func aServerThatNeverAnswersCannotHoldADelivery() async throws {
+        // A listener that accepts and never speaks: only the client's own bound ends the exchange.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let silent = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let settings = try #require(SMTPSettings(url: "smtp://127.0.0.1:\(silent.localAddress!.port!)", caFile: nil))
+        var client = SMTPMailClient(settings: settings, group: group, heloName: "flux.test")
+        client.timeout = .milliseconds(300)
+        let message = MailMessage(to: MailAddress(address: "a@example.com")!, subject: "s", text: "t", html: "h")
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect(throws: SMTPMailClient.Failure.self) {
+            try await client.send(message, from: MailAddress(address: "b@example.com")!, messageID: "x@flux")
+        }
+        #expect(clock.now - started < .seconds(10))
+        try await silent.close()
+        try await group.shutdownGracefully()
     }
 }
