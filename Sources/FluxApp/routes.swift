@@ -19,6 +19,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
     PortalController(identity: identity, security: security).register(on: root)
+    ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
     AccountPages.register(on: root)
 }
 

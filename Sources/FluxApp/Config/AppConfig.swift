@@ -43,6 +43,8 @@ public struct AppConfig: Sendable {
     public var smtp: SMTPSettings?
     /// Google sign-in (or any OpenID Connect provider at OIDC_GOOGLE_ISSUER); `nil` when not configured.
     public var googleSignIn: OIDCSettings?
+    /// Who hears of each consultation request (NOTIFY_EMAIL); `nil` stores tickets without mailing anyone.
+    var notifyEmail: MailAddress?
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
@@ -239,6 +241,14 @@ public struct AppConfig: Sendable {
             if let parsed = MailAddress(parsing: raw) { mailFrom = parsed } else { problem("MAIL_FROM", "must be an email address, optionally as Name <address>") }
         }
 
+        var notifyEmail: MailAddress?
+        if let raw = value("NOTIFY_EMAIL") {
+            notifyEmail = MailAddress(parsing: raw)
+            if notifyEmail == nil { problem("NOTIFY_EMAIL", "must be an email address, optionally as Name <address>") }
+        } else if env == .production {
+            warnings.append("NOTIFY_EMAIL is not set: consultation requests become tickets, but nobody is mailed.")
+        }
+
         var googleSignIn: OIDCSettings?
         switch (value("OIDC_GOOGLE_CLIENT_ID"), value("OIDC_GOOGLE_CLIENT_SECRET")) {
         case let (clientID?, clientSecret?):
@@ -262,7 +272,7 @@ public struct AppConfig: Sendable {
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
-            smtp: smtp, googleSignIn: googleSignIn, mailFrom: mailFrom, warnings: warnings
+            smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

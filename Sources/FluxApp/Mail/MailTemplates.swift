@@ -26,6 +26,29 @@ enum MailTemplates {
                 footer: "If you did not ask for this, ignore this message: your password has not changed.")
     }
 
+    /// The notification for a new consultation ticket: every value the visitor typed is escaped, and the
+    /// reply link is a mailto of the validated address, percent-encoded.
+    static func consultation(to: MailAddress, signal: OperationsSignal) -> MailMessage {
+        let insights = (try? JSONDecoder().decode([String].self, from: Data(signal.conversationInsights.utf8))) ?? []
+        let topics = (try? JSONDecoder().decode([String].self, from: Data(signal.suggestedTopics.utf8))) ?? []
+        let rows: [(String, String)] = [
+            ("Ticket", signal.id!.uuidString), ("Name", signal.name), ("Company", signal.company), ("Email", signal.email),
+            ("Phone", signal.phone ?? "—"), ("Preferred contact", signal.preferredContact.rawValue),
+            ("Timeframe", signal.timeframe ?? "—"), ("Message", signal.message ?? "—"),
+            ("Conversation insights", insights.joined(separator: "; ")), ("Suggested topics", topics.joined(separator: "; ")),
+            ("Page", signal.pageURL ?? "—"), ("FluxAI session", signal.sessionID ?? "—"),
+        ]
+        let text = rows.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
+        let mailto = "mailto:" + (signal.email.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "@.-_"))) ?? "")
+        let table = rows.map { "<tr><th align=\"left\">\(Sanitize.htmlText($0.0))</th><td>\(Sanitize.htmlText($0.1))</td></tr>" }.joined()
+        let html = """
+            <!doctype html><html><body style="font-family: sans-serif"><h2>New consultation request</h2>\
+            <table>\(table)</table><p><a href="\(Sanitize.htmlAttribute(mailto))">Reply to \(Sanitize.htmlText(signal.name))</a></p>\
+            </body></html>
+            """
+        return MailMessage(to: to, subject: "Consultation request from \(signal.company)", text: text, html: html)
+    }
+
     private static func message(to: MailAddress, subject: String, lines: [String], link: URL, linkLabel: String,
                                 footer: String) -> MailMessage {
         let greeting = "Hello\(to.name.map { " " + $0 } ?? ""),"

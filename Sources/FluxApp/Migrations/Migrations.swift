@@ -18,5 +18,7 @@ enum FluxMigrations {
         CreateExternalIdentity(),
         // 007: clients' setup requests (onboarding).
         CreateSetupRequest(),
+        // 008: consultation tickets.
+        CreateOperationsSignal(),
     ]
 }

@@ -29,6 +29,8 @@ enum RateLimits {
     /// Second-factor codes, per address (each account also has its own delay).
     static let mfa = RateLimitPolicy.perMinute(10, name: "mfa")
     static let refresh = RateLimitPolicy.perMinute(30, name: "refresh")
+    /// The public consultation form.
+    static let consultation = RateLimitPolicy.perMinute(5, name: "consultation")
     /// Signed-in API use.
     static let account = RateLimitPolicy.perMinute(300, name: "account")
 }

@@ -1,0 +1,119 @@
+import Fluent
+import FluxSecurity
+import Foundation
+import Vapor
+
+/// `POST /api/consultation`: the public site's consultation form. CSRF double-submit (the root group), 5
+/// a minute per address, every field validated; a valid request becomes an OperationsSignal ticket and, in
+/// the same transaction, a notification for NOTIFY_EMAIL in the outbox.
+struct ConsultationController: Sendable {
+    let identity: Identity
+    let security: Hardening
+    let notify: MailAddress?
+
+    func register(on root: any RoutesBuilder) {
+        root.grouped(security.rateLimit(RateLimits.consultation)).post("api", "consultation", use: create)
+    }
+
+    struct Body: Content {
+        let name: String
+        let company: String
+        let email: String
+        let phone: String?
+        let message: String?
+        let timeframe: String?
+        let preferredContact: String
+        let conversationInsights: [String]?
+        let suggestedTopics: [String]?
+        let pageUrl: String?
+        let referrerUrl: String?
+        let sessionId: String?
+    }
+
+    struct Created: Content {
+        let ticketId: UUID
+    }
+
+    static let maximumListItems = 20
+
+    @Sendable func create(_ request: Request) async throws -> Response {
+        let body = try request.content.decode(Body.self)
+        var errors = FieldErrors()
+        let name = Self.text(body.name)
+        errors.check("name", (1...120).contains(name.count), "is required, at most 120 characters")
+        let company = Self.text(body.company)
+        errors.check("company", (1...160).contains(company.count), "is required, at most 160 characters")
+        let email = body.email.utf8.count <= 254 ? Sanitize.email(body.email) : nil
+        errors.check("email", email != nil, "must be an email address (RFC 5321, at most 254 characters)")
+        let phone = body.phone.flatMap { $0.isEmpty ? nil : $0 }
+        let normalizedPhone = phone.flatMap(Sanitize.phone)
+        errors.check("phone", phone == nil || normalizedPhone != nil, "must be a phone number (7 to 15 digits, optionally with +)")
+        errors.check("message", (body.message ?? "").count <= 5000, "must be at most 5000 characters")
+        errors.check("timeframe", (body.timeframe ?? "").count <= 100, "must be at most 100 characters")
+        let preferred = OperationsSignal.PreferredContact(rawValue: body.preferredContact)
+        errors.check("preferredContact", preferred != nil, "must be one of email, phone, whatsapp")
+        if preferred == .phone || preferred == .whatsapp {
+            errors.check("phone", normalizedPhone != nil, "is required when the preferred contact is \(body.preferredContact)")
+        }
+        let insights = body.conversationInsights ?? []
+        errors.check("conversationInsights", insights.count <= Self.maximumListItems && insights.allSatisfy { (1...500).contains($0.count) },
+                     "must be at most \(Self.maximumListItems) items of 1 to 500 characters")
+        let topics = body.suggestedTopics ?? []
+        errors.check("suggestedTopics", topics.count <= Self.maximumListItems && topics.allSatisfy { (1...200).contains($0.count) },
+                     "must be at most \(Self.maximumListItems) items of 1 to 200 characters")
+        let pageURL = body.pageUrl.map { Sanitize.url($0, schemes: ["http", "https"]) }
+        errors.check("pageUrl", pageURL != .some(nil), "must be an http(s) URL")
+        let referrerURL = body.referrerUrl.map { Sanitize.url($0, schemes: ["http", "https"]) }
+        errors.check("referrerUrl", referrerURL != .some(nil), "must be an http(s) URL")
+        let sessionID = body.sessionId
+        errors.check("sessionId", sessionID.map { (1...100).contains($0.count) && $0.unicodeScalars.allSatisfy(Self.isTokenCharacter) } ?? true,
+                     "must be 1 to 100 letters, digits, - or _")
+        try errors.throwIfAny()
+
+        let now = Date()
+        let signal = OperationsSignal()
+        signal.id = UUID()
+        signal.status = .new
+        signal.name = name
+        signal.company = company
+        signal.email = email!
+        signal.phone = normalizedPhone
+        signal.message = body.message.map(Self.multiline)
+        signal.timeframe = body.timeframe.map(Self.text)
+        signal.preferredContact = preferred!
+        signal.conversationInsights = String(decoding: try JSONEncoder().encode(insights.map(Self.text)), as: UTF8.self)
+        signal.suggestedTopics = String(decoding: try JSONEncoder().encode(topics.map(Self.text)), as: UTF8.self)
+        signal.pageURL = pageURL ?? nil
+        signal.referrerURL = referrerURL ?? nil
+        signal.sessionID = sessionID
+        signal.ipHash = identity.clientAddressHash(request)
+        signal.createdAt = now
+        signal.updatedAt = now
+        let notify = notify
+        try await request.db.transaction { transaction in
+            try await signal.create(on: transaction)
+            if let notify {
+                try await Outbox.enqueue(MailTemplates.consultation(to: notify, signal: signal), kind: "consultation", on: transaction)
+            }
+        }
+        request.logger.info("consultation received", metadata: ["ticket_id": .string(signal.id!.uuidString)])
+        return try await Created(ticketId: signal.id!).encodeResponse(status: .created, for: request)
+    }
+
+    static func isTokenCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "-" || scalar == "_")
+    }
+
+    /// Free text as stored: what the visitor wrote, less control characters other than line breaks and tabs
+    /// (markup is kept as text and escaped wherever it is shown).
+    static func multiline(_ value: String) -> String {
+        String(String.UnicodeScalarView(value.unicodeScalars.filter {
+            $0 == "\n" || $0 == "\t" || $0.properties.generalCategory != .control
+        })).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// One line of text as stored: control characters removed, trimmed.
+    static func text(_ value: String) -> String {
+        Sanitize.headerValue(value, maxLength: 10_000).trimmingCharacters(in: .whitespaces)
+    }
+}
