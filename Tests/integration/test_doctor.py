@@ -44,3 +44,13 @@ def test_doctor_reports_a_world_readable_secret_file(workdir):
     result = run_flux(["doctor"], clean_env(), workdir)
     assert result.returncode != 0
     assert "readable by other users" in result.stdout
+
+
+def test_doctor_fails_an_https_site_whose_proxy_headers_would_be_ignored(workdir):
+    assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
+    ignored = run_flux(["doctor"], clean_env(PUBLIC_URL="https://www.example.com"), workdir)
+    assert ignored.returncode != 0
+    assert "FAIL  proxy: PUBLIC_URL is https but TRUSTED_PROXIES is empty" in ignored.stdout
+    believed = run_flux(["doctor"], clean_env(PUBLIC_URL="https://www.example.com", TRUSTED_PROXIES="127.0.0.1"), workdir)
+    assert believed.returncode == 0, believed.stdout
+    assert "ok    proxy: X-Forwarded-For and -Proto believed from 1 network(s) only" in believed.stdout

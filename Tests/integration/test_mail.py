@@ -214,7 +214,8 @@ def test_doctor_checks_the_mail_server_without_printing_its_password(workdir, ce
     assert good.returncode == 0, good.stdout
     assert f"ok    mail: SMTP localhost:{port} answers; TLS verified, login accepted" in good.stdout
     assert recorder.envelopes == []  # a probe sends nothing
-    assert wrong.returncode != 0 and f"FAIL  mail: SMTP localhost:{port}" in wrong.stdout
+    # A warning, so a mail outage never stops the unit's ExecStartPre from starting the site.
+    assert wrong.returncode == 0 and f"warn  mail: SMTP localhost:{port}" in wrong.stdout
     assert "hunter2" not in wrong.stdout + wrong.stderr and "s3cret" not in good.stdout + good.stderr
     down = run_flux(["doctor"], clean_env(SMTP_URL=f"smtp://localhost:{free_port()}"), workdir)
-    assert down.returncode != 0 and "FAIL  mail" in down.stdout
+    assert down.returncode == 0 and "warn  mail" in down.stdout and "mail waits in the outbox" in down.stdout

@@ -35,6 +35,15 @@ struct DoctorReport {
             pass("METRICS_TOKEN", "missing: /metrics answers loopback clients only")
         }
         pass("listen", "\(config.host):\(config.port), public URL \(config.publicURL.absoluteString)")
+        // The outage in the product's history: a proxy whose headers the app ignores, or believes from anyone.
+        let proxies = config.trustedProxies.networks.count
+        if config.publicURL.scheme == "https", proxies == 0 {
+            fail("proxy", "PUBLIC_URL is https but TRUSTED_PROXIES is empty: requests through the TLS proxy look like plain HTTP, so HSTS and Secure __Host- cookies stay off. Set TRUSTED_PROXIES to the proxy's address")
+        } else if proxies > 0 {
+            pass("proxy", "X-Forwarded-For and -Proto believed from \(proxies) network(s) only")
+        } else {
+            pass("proxy", "none configured: X-Forwarded-* headers are ignored")
+        }
         for warning in config.warnings { warn("configuration", warning) }
     }
 
