@@ -20,5 +20,7 @@ enum FluxMigrations {
         CreateSetupRequest(),
         // 008: consultation tickets.
         CreateOperationsSignal(),
+        // 009: FluxAI conversations and their events.
+        CreateAiTelemetry(),
     ]
 }

@@ -92,6 +92,14 @@ struct ConsultationController: Sendable {
         let notify = notify
         try await request.db.transaction { transaction in
             try await signal.create(on: transaction)
+            // The chat that led here becomes a consultation, linked both ways (ticket → sessionId → conversation).
+            if let sessionID = signal.sessionID,
+                let conversation = try await AiConversation.query(on: transaction).filter(\.$sessionID == sessionID).first() {
+                conversation.outcome = .consultation
+                conversation.signalID = signal.id
+                conversation.closedAt = now
+                try await conversation.update(on: transaction)
+            }
             if let notify {
                 try await Outbox.enqueue(MailTemplates.consultation(to: notify, signal: signal), kind: "consultation", on: transaction)
             }

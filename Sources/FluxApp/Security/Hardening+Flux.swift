@@ -31,6 +31,8 @@ enum RateLimits {
     static let refresh = RateLimitPolicy.perMinute(30, name: "refresh")
     /// The public consultation form.
     static let consultation = RateLimitPolicy.perMinute(5, name: "consultation")
+    /// FluxAI turns.
+    static let chat = RateLimitPolicy.perMinute(20, name: "chat")
     /// Signed-in API use.
     static let account = RateLimitPolicy.perMinute(300, name: "account")
 }

@@ -1,0 +1,104 @@
+import Fluent
+import Foundation
+
+/// One visitor's FluxAI conversation (names as in the site's report).
+final class AiConversation: Model, @unchecked Sendable {
+    static let schema = "ai_conversations"
+
+    enum FunnelStage: String, Codable, Sendable, CaseIterable {
+        case discovery = "DISCOVERY", qualify = "QUALIFY", recommend = "RECOMMEND", handoff = "HANDOFF"
+
+        var rank: Int { Self.allCases.firstIndex(of: self)! }
+    }
+
+    enum Outcome: String, Codable, Sendable, CaseIterable {
+        case open = "OPEN", consultation = "CONSULTATION", abandoned = "ABANDONED"
+    }
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "sessionId") var sessionID: String
+    /// Keyed hash of the visitor's address; the address itself is never stored.
+    @Field(key: "visitorIp") var visitorIP: String
+    @Field(key: "locale") var locale: String
+    @OptionalField(key: "pageUrl") var pageURL: String?
+    @OptionalField(key: "industryLabel") var industryLabel: String?
+    @Enum(key: "funnelStage") var funnelStage: FunnelStage
+    @Enum(key: "outcome") var outcome: Outcome
+    @Field(key: "messageCount") var messageCount: Int
+    @Field(key: "toolCallCount") var toolCallCount: Int
+    @OptionalField(key: "estimatedSavingsPercent") var estimatedSavingsPercent: Double?
+    @OptionalField(key: "productionVolume") var productionVolume: Double?
+    @OptionalField(key: "signalId") var signalID: UUID?
+    @Field(key: "startedAt") var startedAt: Date
+    @Field(key: "lastMessageAt") var lastMessageAt: Date
+    @OptionalField(key: "closedAt") var closedAt: Date?
+
+    init() {}
+
+    init(sessionID: String, visitorIP: String, locale: String, pageURL: String?, now: Date) {
+        id = UUID()
+        self.sessionID = sessionID
+        self.visitorIP = visitorIP
+        self.locale = locale
+        self.pageURL = pageURL
+        funnelStage = .discovery
+        outcome = .open
+        messageCount = 0
+        toolCallCount = 0
+        startedAt = now
+        lastMessageAt = now
+    }
+
+    /// Stages only move forward.
+    func advance(to stage: FunnelStage) {
+        if stage.rank > funnelStage.rank { funnelStage = stage }
+    }
+}
+
+/// One event of a conversation: a message, a tool call or result, or an error.
+final class AiEvent: Model, @unchecked Sendable {
+    static let schema = "ai_events"
+
+    enum Kind: String, Codable, Sendable {
+        case userMessage = "user_msg", aiMessage = "ai_msg", toolCall = "tool_call", toolResult = "tool_result", error
+    }
+
+    /// Payloads are cut to 8 KB, on a UTF-8 character boundary.
+    static let payloadLimit = 8 * 1024
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "conversationId") var conversationID: UUID
+    @Enum(key: "type") var type: Kind
+    @Field(key: "payloadJson") var payloadJSON: String
+    @OptionalField(key: "toolName") var toolName: String?
+    @OptionalField(key: "latencyMs") var latencyMs: Int?
+    @OptionalField(key: "tokensIn") var tokensIn: Int?
+    @OptionalField(key: "tokensOut") var tokensOut: Int?
+    @OptionalField(key: "cachedTokens") var cachedTokens: Int?
+    @Field(key: "createdAt") var createdAt: Date
+
+    init() {}
+
+    init(conversationID: UUID, type: Kind, payload: String, toolName: String? = nil, latencyMs: Int? = nil,
+         tokensIn: Int? = nil, tokensOut: Int? = nil, cachedTokens: Int? = nil, now: Date = Date()) {
+        id = UUID()
+        self.conversationID = conversationID
+        self.type = type
+        payloadJSON = Self.truncated(payload)
+        self.toolName = toolName
+        self.latencyMs = latencyMs
+        self.tokensIn = tokensIn
+        self.tokensOut = tokensOut
+        self.cachedTokens = cachedTokens
+        createdAt = now
+    }
+
+    static func truncated(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        guard bytes.count > payloadLimit else { return text }
+        var end = payloadLimit
+        // Step back over continuation bytes (10xxxxxx) so no multi-byte character is split.
+        while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        return String(decoding: bytes[..<end], as: UTF8.self)
+    }
+}

@@ -1,0 +1,120 @@
+import Fluent
+import FluxSecurity
+import Foundation
+import Vapor
+
+/// `POST /api/chat` `{sessionId, message, locale?, pageUrl?}`: one FluxAI turn, recorded as telemetry. The
+/// chat answers even when its recording fails (logged) or the model fails (a graceful reply and an error
+/// event): a visitor never sees a 500 from the assistant.
+struct ChatController: Sendable {
+    static let locales: Set<String> = ["it", "en", "es", "fr", "de"]
+
+    let identity: Identity
+    let security: Hardening
+    let provider: any LLMProvider
+
+    func register(on root: any RoutesBuilder) {
+        root.grouped(security.rateLimit(RateLimits.chat)).post("api", "chat", use: chat)
+    }
+
+    struct Body: Content {
+        let sessionId: String
+        let message: String
+        let locale: String?
+        let pageUrl: String?
+    }
+
+    struct Reply: Content {
+        let reply: String
+        let conversationId: UUID
+        let funnelStage: AiConversation.FunnelStage
+        let industryLabel: String?
+        let tools: [String]
+    }
+
+    @Sendable func chat(_ request: Request) async throws -> Reply {
+        let body = try request.content.decode(Body.self)
+        var errors = FieldErrors()
+        errors.check("sessionId", (1...100).contains(body.sessionId.count) && body.sessionId.unicodeScalars.allSatisfy(ConsultationController.isTokenCharacter),
+                     "must be 1 to 100 letters, digits, - or _")
+        let message = ConsultationController.multiline(body.message)
+        errors.check("message", (1...4000).contains(message.count), "must be 1 to 4000 characters")
+        errors.check("locale", body.locale.map(Self.locales.contains) ?? true, "must be one of it, en, es, fr, de")
+        errors.check("pageUrl", (body.pageUrl ?? "").count <= 2048, "must be at most 2048 characters")
+        try errors.throwIfAny()
+
+        let now = Date()
+        let existing = await recorded(request, "load the conversation") {
+            try await AiConversation.query(on: request.db).filter(\.$sessionID == body.sessionId).first()
+        } ?? nil
+        let conversation = existing ?? AiConversation(sessionID: body.sessionId, visitorIP: identity.clientAddressHash(request), locale: body.locale ?? "en",
+                            pageURL: body.pageUrl.map { String($0.prefix(2048)) }, now: now)
+        let isNew = existing == nil
+        if let locale = body.locale { conversation.locale = locale }
+
+        var events = [AiEvent(conversationID: conversation.id!, type: .userMessage, payload: Self.json(["text": message]), now: now)]
+        let clock = ContinuousClock()
+        let started = clock.now
+        let turn: AssistantTurn
+        do {
+            turn = try await provider.reply(to: message, context: AssistantContext(
+                locale: conversation.locale, industry: conversation.industryLabel, productionVolume: conversation.productionVolume))
+        } catch {
+            request.logger.error("assistant failed", metadata: ["error": .string(String(describing: error))])
+            events.append(AiEvent(conversationID: conversation.id!, type: .error, payload: Self.json(["error": String(describing: error)])))
+            turn = AssistantTurn(text: OfflineAssistant.Phrases.for(conversation.locale).handoff, tools: [], tokensIn: 0, tokensOut: 0, cachedTokens: 0)
+        }
+        let latency = Int((clock.now - started) / .milliseconds(1))
+
+        if conversation.industryLabel == nil, let industry = IndustryDetector.detect(message) {
+            conversation.industryLabel = industry
+        }
+        if conversation.industryLabel != nil { conversation.advance(to: .qualify) }
+        for tool in turn.tools {
+            events.append(AiEvent(conversationID: conversation.id!, type: .toolCall, payload: Self.json(tool.arguments), toolName: tool.name.rawValue))
+            events.append(AiEvent(conversationID: conversation.id!, type: .toolResult, payload: Self.json(["result": tool.result]),
+                                  toolName: tool.name.rawValue))
+            switch tool.name {
+            case .savingsCalculator:
+                conversation.estimatedSavingsPercent = tool.estimatedSavingsPercent
+                conversation.productionVolume = tool.productionVolume
+                conversation.advance(to: .recommend)
+            case .consultationHandoff:
+                conversation.advance(to: .handoff)
+            case .caseStudies, .equipmentSpecs:
+                break
+            }
+        }
+        events.append(AiEvent(conversationID: conversation.id!, type: .aiMessage, payload: Self.json(["text": turn.text]),
+                              latencyMs: latency, tokensIn: turn.tokensIn, tokensOut: turn.tokensOut, cachedTokens: turn.cachedTokens))
+        conversation.messageCount += 2
+        conversation.toolCallCount += turn.tools.count
+        conversation.lastMessageAt = Date()
+
+        let recordedEvents = events
+        await recorded(request, "record the turn") {
+            try await request.db.transaction { transaction in
+                if isNew { try await conversation.create(on: transaction) } else { try await conversation.update(on: transaction) }
+                for event in recordedEvents { try await event.create(on: transaction) }
+            }
+        }
+        return Reply(reply: turn.text, conversationId: conversation.id!, funnelStage: conversation.funnelStage,
+                     industryLabel: conversation.industryLabel, tools: turn.tools.map(\.name.rawValue))
+    }
+
+    /// Runs a telemetry step; a failure is logged and the chat goes on without it.
+    @discardableResult
+    private func recorded<T>(_ request: Request, _ step: String, _ body: () async throws -> T) async -> T? {
+        do {
+            return try await body()
+        } catch {
+            request.logger.warning("chat telemetry failed; the visitor still gets an answer",
+                                   metadata: ["step": .string(step), "error": .string(String(describing: error))])
+            return nil
+        }
+    }
+
+    static func json(_ object: [String: String]) -> String {
+        (try? JSONEncoder().encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,124 @@
+@testable import FluxApp
+import Fluent
+import FluxSecurity
+import Foundation
+import SQLKit
+import Testing
+import VaporTesting
+
+@Suite struct ChatTests {
+    struct ReplyBody: Decodable {
+        let reply: String
+        let conversationId: UUID
+        let funnelStage: String
+        let industryLabel: String?
+        let tools: [String]
+    }
+
+    func chat(_ tester: any TestingApplicationTester, _ session: String, _ message: String, locale: String = "en",
+              path: String = "/api/chat") async throws -> TestingHTTPResponse {
+        try await tester.sendRequest(.POST, path, headers: try await csrfHeaders(tester)) { req in
+            try req.content.encode(["sessionId": session, "message": message, "locale": locale, "pageUrl": "cases/textile-drying"])
+        }
+    }
+
+    @Test func theFunnelMovesForwardWithEachSignalAndEveryEventIsRecorded() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let session = "s-\(UUID().uuidString)"
+            var stages: [ReplyBody] = []
+            for message in ["Hello there", "We make fresh pasta", "We produce 20 t/day, how much energy can we save?", "Can I talk to an engineer?"] {
+                stages.append(try await chat(tester, session, message).content.decode(ReplyBody.self))
+            }
+            #expect(stages.map(\.funnelStage) == ["DISCOVERY", "QUALIFY", "RECOMMEND", "HANDOFF"])
+            #expect(stages[1].industryLabel == "food")
+            #expect(stages[2].tools == ["energy_savings_calculator"])
+            #expect(stages[3].tools == ["consultation_handoff"])
+            let conversation = try #require(try await AiConversation.query(on: app.db).filter(\.$sessionID == session).first())
+            #expect(conversation.messageCount == 8 && conversation.toolCallCount == 2)
+            #expect(conversation.productionVolume == 20 && (conversation.estimatedSavingsPercent ?? 0) > 30)
+            #expect(conversation.outcome == .open && conversation.pageURL == "cases/textile-drying")
+            #expect(conversation.visitorIP.count == 32)
+            let events = try await AiEvent.query(on: app.db).filter(\.$conversationID == conversation.id!).sort(\.$createdAt).all()
+            #expect(events.count == 12)
+            #expect(events.filter { $0.type == .toolCall }.compactMap(\.toolName) == ["energy_savings_calculator", "consultation_handoff"])
+            #expect(events.filter { $0.type == .aiMessage }.allSatisfy { $0.latencyMs != nil && ($0.tokensOut ?? 0) > 0 })
+        }
+    }
+
+    @Test func aConsultationFromTheChatLinksBothWays() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let session = "s-\(UUID().uuidString)"
+            _ = try await chat(tester, session, "We dry timber")
+            let ticket = try await tester.sendRequest(.POST, "/api/consultation", headers: try await csrfHeaders(tester)) { req in
+                try req.content.encode(["name": "Ada", "company": "Woodworks", "email": "ada@example.com", "preferredContact": "email",
+                                        "sessionId": session])
+            }
+            #expect(ticket.status == .created)
+            let ticketID = try #require(try ticket.content.decode([String: UUID].self)["ticketId"])
+            let conversation = try #require(try await AiConversation.query(on: app.db).filter(\.$sessionID == session).first())
+            #expect(conversation.outcome == .consultation && conversation.signalID == ticketID && conversation.closedAt != nil)
+            #expect(try await OperationsSignal.find(ticketID, on: app.db)?.sessionID == session)
+        }
+    }
+
+    struct FailingModel: LLMProvider {
+        struct Down: Error {}
+        func reply(to message: String, context: AssistantContext) async throws -> AssistantTurn { throw Down() }
+    }
+
+    @Test func neitherAFailingModelNorFailingTelemetryMakesTheChatFail() async throws {
+        try await withFlux { app, _ async throws in
+            // Registered before the first request boots the app, on the same CSRF-checked root as every route.
+            let controller = ChatController(identity: app.identity, security: Hardening(secret: String(repeating: "k", count: 40)),
+                                            provider: FailingModel())
+            app.rootRoutes.post("test", "chat", use: controller.chat)
+            let tester = try app.testing()
+            let failing = try await chat(tester, "s-failing", "We make tablets", path: "/test/chat")
+            #expect(failing.status == .ok)
+            #expect(try failing.content.decode(ReplyBody.self).reply.contains("consultation form"))
+            let conversation = try #require(try await AiConversation.query(on: app.db).filter(\.$sessionID == "s-failing").first())
+            #expect(try await AiEvent.query(on: app.db).filter(\.$conversationID == conversation.id!).filter(\.$type == .error).count() == 1)
+
+            try await (app.db as! any SQLDatabase).raw("DROP TABLE ai_events").run()
+            let unrecorded = try await chat(tester, "s-untracked", "We make rubber hoses")
+            #expect(unrecorded.status == .ok)
+            #expect(try unrecorded.content.decode(ReplyBody.self).industryLabel == "rubber")
+        }
+    }
+
+    @Test func badInputIsRefusedWithFields() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            for (field, body) in [("sessionId", ["sessionId": "../x", "message": "hi"]), ("message", ["sessionId": "s1", "message": " "]),
+                                  ("locale", ["sessionId": "s1", "message": "hi", "locale": "pt"]),
+                                  ("message", ["sessionId": "s1", "message": String(repeating: "m", count: 4001)])] {
+                let response = try await tester.sendRequest(.POST, "/api/chat", headers: try await csrfHeaders(tester)) { req in
+                    try req.content.encode(body)
+                }
+                #expect(response.status == .badRequest && response.body.string.contains("\"\(field)\""), "\(field)")
+            }
+            #expect(try await AiConversation.query(on: app.db).count() == 0)
+        }
+    }
+
+    @Test func industriesAreFoundInEveryLocaleAndNotOffTopic() {
+        let cases: [(String, String?)] = [
+            ("We weave cotton fabric", "textile"), ("Produciamo tessuti tecnici", "textile"), ("Fabricamos pasta y comida", "food"),
+            ("Nous produisons du caoutchouc", "rubber"), ("Wir stellen Arzneimittel her", "pharma"), ("Lavoriamo il legno", "wood"),
+            ("Secamos madera", "wood"), ("What's the weather like?", nil), ("Bonjour", nil),
+        ]
+        for (message, expected) in cases {
+            #expect(IndustryDetector.detect(message) == expected, "\(message)")
+        }
+    }
+
+    @Test func payloadsAreCutOnACharacterBoundary() {
+        let long = String(repeating: "é", count: 5000)
+        let cut = AiEvent.truncated(long)
+        #expect(cut.utf8.count <= AiEvent.payloadLimit && cut.utf8.count >= AiEvent.payloadLimit - 1)
+        #expect(cut.allSatisfy { $0 == "é" })
+        #expect(AiEvent.truncated("short") == "short")
+    }
+}
