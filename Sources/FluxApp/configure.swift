@@ -37,6 +37,9 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     }
     app.outboxWorker = OutboxWorker(client: mailClient, from: config.mailFrom)
     app.lifecycle.use(app.outboxWorker)
+    app.conversationHousekeeping = ConversationHousekeeping(idleAbandonMinutes: config.idleAbandonMinutes,
+                                                            retentionDays: config.retentionDays)
+    app.lifecycle.use(app.conversationHousekeeping)
 
     let identity = await Identity(config: config, app: app, security: security)
     app.identity = identity

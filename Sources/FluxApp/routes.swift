@@ -21,6 +21,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     PortalController(identity: identity, security: security).register(on: root)
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
     ChatController(identity: identity, security: security, provider: OfflineAssistant()).register(on: root)
+    PrivacyController(identity: identity, security: security).register(on: root)
     AccountPages.register(on: root)
 }
 

@@ -45,6 +45,10 @@ public struct AppConfig: Sendable {
     public var googleSignIn: OIDCSettings?
     /// Who hears of each consultation request (NOTIFY_EMAIL); `nil` stores tickets without mailing anyone.
     var notifyEmail: MailAddress?
+    /// Minutes without a message after which an open FluxAI conversation is ABANDONED (IDLE_ABANDON_MINUTES).
+    public var idleAbandonMinutes: Int
+    /// Days FluxAI conversations are kept (RETENTION_DAYS).
+    public var retentionDays: Int
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
@@ -249,6 +253,17 @@ public struct AppConfig: Sendable {
             warnings.append("NOTIFY_EMAIL is not set: consultation requests become tickets, but nobody is mailed.")
         }
 
+        func positive(_ name: String, default fallback: Int, maximum: Int) -> Int {
+            guard let raw = value(name) else { return fallback }
+            guard let parsed = Int(raw), (1...maximum).contains(parsed) else {
+                problem(name, "must be a whole number from 1 to \(maximum)")
+                return fallback
+            }
+            return parsed
+        }
+        let idleAbandonMinutes = positive("IDLE_ABANDON_MINUTES", default: 30, maximum: 10_080)
+        let retentionDays = positive("RETENTION_DAYS", default: 365, maximum: 3_650)
+
         var googleSignIn: OIDCSettings?
         switch (value("OIDC_GOOGLE_CLIENT_ID"), value("OIDC_GOOGLE_CLIENT_SECRET")) {
         case let (clientID?, clientSecret?):
@@ -272,7 +287,8 @@ public struct AppConfig: Sendable {
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
-            smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, mailFrom: mailFrom, warnings: warnings
+            smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
+            retentionDays: retentionDays, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

@@ -122,3 +122,56 @@ import VaporTesting
         #expect(AiEvent.truncated("short") == "short")
     }
 }
+
+@Suite struct ConversationLifecycleTests {
+    func converse(_ app: Application, _ session: String) async throws {
+        let tester = try app.testing()
+        let response = try await tester.sendRequest(.POST, "/api/chat", headers: try await csrfHeaders(tester)) { req in
+            try req.content.encode(["sessionId": session, "message": "We dry wood pellets"])
+        }
+        #expect(response.status == .ok)
+    }
+
+    @Test func idleConversationsAreAbandonedAndOldOnesPurged() async throws {
+        try await withFlux(environment: ["IDLE_ABANDON_MINUTES": "30", "RETENTION_DAYS": "365"]) { app, _ async throws in
+            try await converse(app, "s-idle")
+            let jobs = app.conversationHousekeeping
+            #expect(try await jobs.run(on: app.db, now: Date().addingTimeInterval(29 * 60)) == .init(abandoned: 0, purged: 0))
+            #expect(try await jobs.run(on: app.db, now: Date().addingTimeInterval(31 * 60)) == .init(abandoned: 1, purged: 0))
+            let conversation = try #require(try await AiConversation.query(on: app.db).first())
+            #expect(conversation.outcome == .abandoned && conversation.closedAt != nil)
+            // A consultation is never abandoned.
+            try await converse(app, "s-converted")
+            try await (app.db as! any SQLDatabase).raw("UPDATE ai_conversations SET \"outcome\" = 'CONSULTATION' WHERE \"sessionId\" = 's-converted'").run()
+            #expect(try await jobs.run(on: app.db, now: Date().addingTimeInterval(3600)).abandoned == 0)
+            let pass = try await jobs.run(on: app.db, now: Date().addingTimeInterval(366 * 86_400))
+            #expect(pass.purged == 2)
+            #expect(try await AiEvent.query(on: app.db).count() == 0)
+        }
+    }
+
+    @Test func aVisitorIsErasedOnRequestWithAnAuditRecord() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            try await converse(app, "s-erase-me")
+            try await converse(app, "s-keep-me")
+            _ = try await tester.sendRequest(.POST, "/api/consultation", headers: try await csrfHeaders(tester)) { req in
+                try req.content.encode(["name": "Eve", "company": "E Ltd", "email": "eve@example.com", "preferredContact": "email",
+                                        "sessionId": "s-erase-me"])
+            }
+            let admin = try await mintSignedIn(app, role: .admin)
+            let erase = try await tester.sendRequest(.POST, "/api/admin/privacy/erase", headers: admin.bearer) { req in
+                try req.content.encode(["sessionId": "s-erase-me"])
+            }
+            #expect(erase.status == .ok)
+            #expect(erase.body.string.contains(#""conversations":1"#) && erase.body.string.contains(#""ticketsUnlinked":1"#))
+            #expect(try await AiConversation.query(on: app.db).all().map(\.sessionID) == ["s-keep-me"])
+            #expect(try await OperationsSignal.query(on: app.db).filter(\.$sessionID == "s-erase-me").count() == 0)
+            #expect(try await AuditEvent.query(on: app.db).filter(\.$action == "privacy.erased").first()?.target == "session:s-erase-me")
+            let both = try await tester.sendRequest(.POST, "/api/admin/privacy/erase", headers: admin.bearer) { req in
+                try req.content.encode(["sessionId": "a", "visitorHash": "b"])
+            }
+            #expect(both.status == .badRequest)
+        }
+    }
+}
