@@ -22,6 +22,8 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
     ChatController(identity: identity, security: security, provider: OfflineAssistant()).register(on: root)
     PrivacyController(identity: identity, security: security).register(on: root)
+    UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
+                     maxBytes: config.uploadMaxBytes).register(on: root)
     AccountPages.register(on: root)
 }
 

@@ -47,6 +47,8 @@ public struct AppConfig: Sendable {
     var notifyEmail: MailAddress?
     /// Minutes without a message after which an open FluxAI conversation is ABANDONED (IDLE_ABANDON_MINUTES).
     public var idleAbandonMinutes: Int
+    /// The largest public upload in bytes (UPLOAD_MAX_BYTES).
+    public var uploadMaxBytes: Int
     /// Days FluxAI conversations are kept (RETENTION_DAYS).
     public var retentionDays: Int
     /// The sender of every message (MAIL_FROM).
@@ -263,6 +265,7 @@ public struct AppConfig: Sendable {
         }
         let idleAbandonMinutes = positive("IDLE_ABANDON_MINUTES", default: 30, maximum: 10_080)
         let retentionDays = positive("RETENTION_DAYS", default: 365, maximum: 3_650)
+        let uploadMaxBytes = positive("UPLOAD_MAX_BYTES", default: 25 * 1024 * 1024, maximum: 4 * 1024 * 1024 * 1024)
 
         var googleSignIn: OIDCSettings?
         switch (value("OIDC_GOOGLE_CLIENT_ID"), value("OIDC_GOOGLE_CLIENT_SECRET")) {
@@ -288,7 +291,7 @@ public struct AppConfig: Sendable {
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
-            retentionDays: retentionDays, mailFrom: mailFrom, warnings: warnings
+            uploadMaxBytes: uploadMaxBytes, retentionDays: retentionDays, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

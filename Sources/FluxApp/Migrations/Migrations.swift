@@ -22,5 +22,7 @@ enum FluxMigrations {
         CreateOperationsSignal(),
         // 009: FluxAI conversations and their events.
         CreateAiTelemetry(),
+        // 010: public uploads.
+        CreateAsset(),
     ]
 }

@@ -33,6 +33,10 @@ enum RateLimits {
     static let consultation = RateLimitPolicy.perMinute(5, name: "consultation")
     /// FluxAI turns.
     static let chat = RateLimitPolicy.perMinute(20, name: "chat")
+    /// Public uploads (nginx applies the same zone in front).
+    static let uploads = RateLimitPolicy.perMinute(5, name: "uploads")
+    /// Reading public uploads.
+    static let assets = RateLimitPolicy.perMinute(120, name: "assets")
     /// Signed-in API use.
     static let account = RateLimitPolicy.perMinute(300, name: "account")
 }

@@ -1,0 +1,19 @@
+import Fluent
+import Foundation
+
+/// A public upload: stored under DATA_DIR/uploads by its id, never by the name the client gave.
+final class Asset: Model, @unchecked Sendable {
+    static let schema = "assets"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "sha256") var sha256: String
+    @Field(key: "size") var size: Int64
+    /// Detected from the content, never taken from the client.
+    @Field(key: "content_type") var contentType: String
+    /// Sanitized (`Sanitize.filename`), for the download name only.
+    @Field(key: "original_name") var originalName: String
+    @Field(key: "uploader_ip_hash") var uploaderIPHash: String
+    @Field(key: "created_at") var createdAt: Date
+
+    init() {}
+}
