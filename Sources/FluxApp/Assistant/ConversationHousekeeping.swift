@@ -1,6 +1,5 @@
 import Fluent
 import Foundation
-import NIOConcurrencyHelpers
 import SQLKit
 import Vapor
 
@@ -10,7 +9,7 @@ import Vapor
 final class ConversationHousekeeping: LifecycleHandler, Sendable {
     let idleAbandon: TimeInterval
     let retention: TimeInterval
-    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let loop = BackgroundTask()
 
     init(idleAbandonMinutes: Int, retentionDays: Int) {
         idleAbandon = TimeInterval(idleAbandonMinutes * 60)
@@ -41,32 +40,22 @@ final class ConversationHousekeeping: LifecycleHandler, Sendable {
     /// Starts the loop (`flux serve` does); it stops at shutdown.
     func start(on application: Application) {
         let logger = application.logger
-        task.withLockedValue {
-            $0 = Task { [self] in
-                while !Task.isCancelled {
-                    do {
-                        let pass = try await run(on: application.db)
-                        if pass != Pass(abandoned: 0, purged: 0) {
-                            logger.info("conversation housekeeping", metadata: [
-                                "abandoned": .stringConvertible(pass.abandoned), "purged": .stringConvertible(pass.purged),
-                            ])
-                        }
-                    } catch {
-                        logger.warning("conversation housekeeping failed", metadata: ["error": .string(String(describing: error))])
-                    }
-                    try? await Task.sleep(for: .seconds(60))
+        loop.repeating(every: .seconds(60)) { [self] in
+            do {
+                let pass = try await run(on: application.db)
+                if pass != Pass(abandoned: 0, purged: 0) {
+                    logger.info("conversation housekeeping", metadata: [
+                        "abandoned": .stringConvertible(pass.abandoned), "purged": .stringConvertible(pass.purged),
+                    ])
                 }
+            } catch {
+                logger.warning("conversation housekeeping failed", metadata: ["error": .string(String(describing: error))])
             }
         }
     }
 
     func shutdownAsync(_ application: Application) async {
-        let running = task.withLockedValue { task in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
+        await loop.stop()
     }
 }
 

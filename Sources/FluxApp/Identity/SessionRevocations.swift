@@ -102,7 +102,7 @@ final class SessionRevocations: Sendable {
 final class RevocationListener: LifecycleHandler, Sendable {
     private let revocations: SessionRevocations
     private let configuration: PostgresConnection.Configuration
-    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let loop = BackgroundTask()
 
     init(revocations: SessionRevocations, configuration: PostgresConnection.Configuration) {
         self.revocations = revocations
@@ -113,44 +113,37 @@ final class RevocationListener: LifecycleHandler, Sendable {
     /// the database on every request, so a slow or absent PostgreSQL delays neither boot nor correctness.
     func didBootAsync(_ application: Application) async throws {
         let logger = application.logger
-        task.withLockedValue {
-            $0 = Task { [revocations, configuration] in
-                var connectionID = 1
-                var reported = false
-                while !Task.isCancelled {
-                    do {
-                        let connection = try await PostgresConnection.connect(
-                            configuration: configuration, id: connectionID, logger: logger)
-                        connectionID += 1
-                        defer { Task { try? await connection.close() } }
-                        try await connection.listen(on: SessionRevocations.channel) { notifications in
-                            revocations.setListening(true)
-                            reported = false
-                            for try await notification in notifications {
-                                revocations.forget(notification.payload.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
-                            }
-                        }
-                    } catch {
-                        if Task.isCancelled { break }
-                        if !reported {
-                            logger.warning("session revocation listener is not connected; sessions are checked in the database until it is",
-                                           metadata: ["error": .string(String(describing: error))])
-                            reported = true
+        loop.start { [revocations, configuration] in
+            var connectionID = 1
+            var reported = false
+            while !Task.isCancelled {
+                do {
+                    let connection = try await PostgresConnection.connect(
+                        configuration: configuration, id: connectionID, logger: logger)
+                    connectionID += 1
+                    defer { Task { try? await connection.close() } }
+                    try await connection.listen(on: SessionRevocations.channel) { notifications in
+                        revocations.setListening(true)
+                        reported = false
+                        for try await notification in notifications {
+                            revocations.forget(notification.payload.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
                         }
                     }
-                    revocations.setListening(false)
-                    try? await Task.sleep(for: .seconds(1))
+                } catch {
+                    if Task.isCancelled { break }
+                    if !reported {
+                        logger.warning("session revocation listener is not connected; sessions are checked in the database until it is",
+                                       metadata: ["error": .string(String(describing: error))])
+                        reported = true
+                    }
                 }
+                revocations.setListening(false)
+                try? await Task.sleep(for: .seconds(1))
             }
         }
     }
 
     func shutdownAsync(_ application: Application) async {
-        let running = task.withLockedValue { task in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
+        await loop.stop()
     }
 }

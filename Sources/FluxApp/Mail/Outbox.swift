@@ -1,6 +1,5 @@
 import Fluent
 import Foundation
-import NIOConcurrencyHelpers
 import SQLKit
 import Vapor
 
@@ -59,7 +58,7 @@ final class OutboxWorker: LifecycleHandler, Sendable {
     private let client: any MailClient
     private let from: MailAddress
     private let interval: Duration
-    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let loop = BackgroundTask()
 
     init(client: any MailClient, from: MailAddress, interval: Duration = .seconds(1)) {
         self.client = client
@@ -70,27 +69,17 @@ final class OutboxWorker: LifecycleHandler, Sendable {
     /// Starts the background loop (`flux serve` does, after migrations); it stops at shutdown.
     func start(on application: Application) {
         let logger = application.logger
-        task.withLockedValue {
-            $0 = Task { [self] in
-                while !Task.isCancelled {
-                    do {
-                        _ = try await deliverDue(on: application.db, logger: logger)
-                    } catch {
-                        logger.warning("outbox pass failed", metadata: ["error": .string(String(describing: error))])
-                    }
-                    try? await Task.sleep(for: interval)
-                }
+        loop.repeating(every: interval) { [self] in
+            do {
+                _ = try await deliverDue(on: application.db, logger: logger)
+            } catch {
+                logger.warning("outbox pass failed", metadata: ["error": .string(String(describing: error))])
             }
         }
     }
 
     func shutdownAsync(_ application: Application) async {
-        let running = task.withLockedValue { task in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
+        await loop.stop()
     }
 
     private struct Claimed: Decodable {
