@@ -25,6 +25,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
     AccountPages.register(on: root)
+    SitePage.register(on: root)
 }
 
 struct RootMiddlewareKey: StorageKey {
