@@ -12,6 +12,7 @@ struct ChatController: Sendable {
     let identity: Identity
     let security: Hardening
     let provider: any LLMProvider
+    let metrics: HTTPMetrics
 
     func register(on root: any RoutesBuilder) {
         root.grouped(security.rateLimit(RateLimits.chat)).post("api", "chat", use: chat)
@@ -102,12 +103,13 @@ struct ChatController: Sendable {
                      industryLabel: conversation.industryLabel, tools: turn.tools.map(\.name.rawValue))
     }
 
-    /// Runs a telemetry step; a failure is logged and the chat goes on without it.
+    /// Runs a telemetry step; a failure is logged and counted, and the chat goes on without it.
     @discardableResult
     private func recorded<T>(_ request: Request, _ step: String, _ body: () async throws -> T) async -> T? {
         do {
             return try await body()
         } catch {
+            metrics.telemetryFailed()
             request.logger.warning("chat telemetry failed; the visitor still gets an answer",
                                    metadata: ["step": .string(step), "error": .string(String(describing: error))])
             return nil

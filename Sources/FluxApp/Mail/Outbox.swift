@@ -42,6 +42,20 @@ enum Outbox {
         try await row.create(on: database)
     }
 
+    struct Backlog {
+        let pending: Int
+        let oldestPendingAge: TimeInterval
+        let failed: Int
+    }
+
+    /// What waits and what was given up on, for /metrics.
+    static func backlog(on database: any Database, now: Date = Date()) async throws -> Backlog {
+        let pending = try await OutboxMessage.query(on: database).filter(\.$status == "pending").count()
+        let oldest = try await OutboxMessage.query(on: database).filter(\.$status == "pending").sort(\.$createdAt).first()
+        let failed = try await OutboxMessage.query(on: database).filter(\.$status == "failed").count()
+        return Backlog(pending: pending, oldestPendingAge: oldest.map { now.timeIntervalSince($0.createdAt) } ?? 0, failed: failed)
+    }
+
     /// After `attempts` failures: 2 s, 4 s, 8 s … capped at an hour.
     static func backoff(afterAttempts attempts: Int) -> TimeInterval {
         min(3600, pow(2, Double(min(attempts, 12))))

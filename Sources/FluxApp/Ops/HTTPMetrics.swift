@@ -21,6 +21,10 @@ final class HTTPMetrics: Sendable {
     private let cpuSeconds: Gauge
     private let openFileDescriptors: Gauge
     private let startTime: Gauge
+    private let telemetryFailures: Counter
+    private let outboxPending: Gauge
+    private let outboxOldestPending: Gauge
+    private let outboxFailed: Gauge
 
     init() {
         residentMemory = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_resident_memory", unitName: "bytes", helpText: "Resident memory size in bytes."))
@@ -29,6 +33,21 @@ final class HTTPMetrics: Sendable {
         openFileDescriptors = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_open", unitName: "fds", helpText: "Open file descriptors."))
         startTime = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_start_time", unitName: "seconds", helpText: "Start time since the Unix epoch in seconds."))
         startTime.set(Date().timeIntervalSince1970)
+        telemetryFailures = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "flux_chat_telemetry_failures", unitName: "total", helpText: "FluxAI turns answered without being recorded."))
+        outboxPending = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_pending", unitName: "messages", helpText: "Mail waiting in the outbox."))
+        outboxOldestPending = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_oldest_pending", unitName: "seconds", helpText: "Age of the oldest message waiting in the outbox."))
+        outboxFailed = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_failed", unitName: "messages", helpText: "Mail given up on after every retry."))
+    }
+
+    func telemetryFailed() {
+        telemetryFailures.increment()
+    }
+
+    /// The outbox's backlog as the database says it is now (set at each scrape).
+    func outbox(pending: Int, oldestPendingAge: TimeInterval, failed: Int) {
+        outboxPending.set(Double(pending))
+        outboxOldestPending.set(oldestPendingAge)
+        outboxFailed.set(Double(failed))
     }
 
     func record(method: String, route: String, status: UInt, duration: Duration) {

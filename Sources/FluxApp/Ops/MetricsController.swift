@@ -15,6 +15,9 @@ struct MetricsController: RouteCollection {
     @Sendable
     func scrape(req: Request) async throws -> Response {
         try authorize(req)
+        if let backlog = try? await Outbox.backlog(on: req.db) {
+            metrics.outbox(pending: backlog.pending, oldestPendingAge: backlog.oldestPendingAge, failed: backlog.failed)
+        }
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "text", subType: "plain", parameters: ["version": "0.0.4", "charset": "utf-8"])
         headers.replaceOrAdd(name: .cacheControl, value: "no-store")

@@ -72,7 +72,7 @@ import VaporTesting
         try await withFlux { app, _ async throws in
             // Registered before the first request boots the app, on the same CSRF-checked root as every route.
             let controller = ChatController(identity: app.identity, security: Hardening(secret: String(repeating: "k", count: 40)),
-                                            provider: FailingModel())
+                                            provider: FailingModel(), metrics: HTTPMetrics())
             app.rootRoutes.post("test", "chat", use: controller.chat)
             let tester = try app.testing()
             let failing = try await chat(tester, "s-failing", "We make tablets", path: "/test/chat")
@@ -85,6 +85,9 @@ import VaporTesting
             let unrecorded = try await chat(tester, "s-untracked", "We make rubber hoses")
             #expect(unrecorded.status == .ok)
             #expect(try unrecorded.content.decode(ReplyBody.self).industryLabel == "rubber")
+            // Counted where operators look (the scrape comes from loopback, so no token is needed).
+            let scrape = try await app.testing(method: .running(port: 0)).sendRequest(.GET, "/metrics")
+            #expect(scrape.body.string.contains("flux_chat_telemetry_failures_total 1"))
         }
     }
 

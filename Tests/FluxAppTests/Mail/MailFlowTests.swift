@@ -128,6 +128,8 @@ final class RecordingMailClient: MailClient {
             let row = try #require(try await OutboxMessage.query(on: app.db).first())
             #expect(row.status == "pending" && row.attempts == 1 && row.lastError != nil)
             #expect(row.nextAttemptAt > Date())
+            let waiting = try await Outbox.backlog(on: app.db, now: Date().addingTimeInterval(60))
+            #expect(waiting.pending == 1 && waiting.oldestPendingAge >= 59)
             // Not due yet: nothing is retried early.
             client.down.withLockedValue { $0 = false }
             #expect(try await worker.deliverDue(on: app.db, logger: app.logger) == 0)
@@ -135,6 +137,8 @@ final class RecordingMailClient: MailClient {
             #expect(try await worker.deliverDue(on: app.db, logger: app.logger, now: later) == 1)
             #expect(try await worker.deliverDue(on: app.db, logger: app.logger, now: later.addingTimeInterval(3600)) == 0)
             #expect(client.sent.withLockedValue { $0.map(\.to.address) } == ["outage@example.com"])
+            let backlog = try await Outbox.backlog(on: app.db, now: later)
+            #expect(backlog.pending == 0 && backlog.failed == 0)
             #expect(try await OutboxMessage.query(on: app.db).first()?.status == "sent")
         }
     }
