@@ -69,6 +69,31 @@ import VaporTesting
         }
     }
 
+    @Test func aFloodOfHashesIsShedNotQueuedWithoutBound() async throws {
+        let hasher = PasswordHasher(maxInFlight: 2)
+        let outcomes = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<12 {
+                group.addTask {
+                    do {
+                        _ = try await hasher.verify("a long enough passphrase", against: nil)
+                        return "checked"
+                    } catch let error as AppError {
+                        return error.code
+                    } catch {
+                        return "other"
+                    }
+                }
+            }
+            return await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == "busy" }.count >= 1, "\(outcomes)")
+        #expect(outcomes.filter { $0 == "checked" }.count >= 2, "\(outcomes)")
+        #expect(!outcomes.contains("other"))
+        #expect(PasswordHasher.busy.status == .serviceUnavailable && PasswordHasher.busy.headers.first(name: "Retry-After") != nil)
+        // Once the flood has passed, hashing works again.
+        #expect(try await hasher.verify("a long enough passphrase", against: nil) == false)
+    }
+
     @Test func passwordPolicyFollowsNIST() async throws {
         func problem(_ password: String) -> String? {
             var errors = FieldErrors()
