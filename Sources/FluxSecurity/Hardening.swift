@@ -36,6 +36,12 @@ public struct Hardening: Sendable {
         self.rateLimitStore = rateLimitStore
     }
 
+    /// The keyed hash of the request's client address (as ``TrustedProxies`` resolves it): what Flux stores
+    /// instead of an address.
+    public func clientAddressHash(_ request: Request) -> String {
+        addressHasher.hash(trustedProxies.clientAddress(of: request)?.description ?? "unknown")
+    }
+
     /// A rate limit of `policy` per client address.
     public func rateLimit(_ policy: RateLimitPolicy) -> RateLimitMiddleware {
         RateLimitMiddleware(policy: policy, store: rateLimitStore, trustedProxies: trustedProxies)

@@ -36,9 +36,9 @@ struct ChatController: Sendable {
     @Sendable func chat(_ request: Request) async throws -> Reply {
         let body = try request.content.decode(Body.self)
         var errors = FieldErrors()
-        errors.check("sessionId", (1...100).contains(body.sessionId.count) && body.sessionId.unicodeScalars.allSatisfy(ConsultationController.isTokenCharacter),
+        errors.check("sessionId", TextInput.isToken(body.sessionId),
                      "must be 1 to 100 letters, digits, - or _")
-        let message = ConsultationController.multiline(body.message)
+        let message = TextInput.multiline(body.message)
         errors.check("message", (1...4000).contains(message.count), "must be 1 to 4000 characters")
         errors.check("locale", body.locale.map(Self.locales.contains) ?? true, "must be one of it, en, es, fr, de")
         errors.check("pageUrl", (body.pageUrl ?? "").count <= 2048, "must be at most 2048 characters")
@@ -48,7 +48,7 @@ struct ChatController: Sendable {
         let existing = await recorded(request, "load the conversation") {
             try await AiConversation.query(on: request.db).filter(\.$sessionID == body.sessionId).first()
         } ?? nil
-        let conversation = existing ?? AiConversation(sessionID: body.sessionId, visitorIP: identity.clientAddressHash(request), locale: body.locale ?? "en",
+        let conversation = existing ?? AiConversation(sessionID: body.sessionId, visitorIP: security.clientAddressHash(request), locale: body.locale ?? "en",
                             pageURL: body.pageUrl.map { String($0.prefix(2048)) }, now: now)
         let isNew = existing == nil
         if let locale = body.locale { conversation.locale = locale }

@@ -29,10 +29,9 @@ struct PrivacyController: Sendable {
     @Sendable func erase(_ request: Request, _ principal: Principal) async throws -> Erased {
         let body = try request.content.decode(Body.self)
         var errors = FieldErrors()
-        let valid = { (value: String) in (1...100).contains(value.count) && value.unicodeScalars.allSatisfy(ConsultationController.isTokenCharacter) }
         errors.check("sessionId", (body.sessionId == nil) != (body.visitorHash == nil), "give exactly one of sessionId and visitorHash")
-        errors.check("sessionId", body.sessionId.map(valid) ?? true, "must be 1 to 100 letters, digits, - or _")
-        errors.check("visitorHash", body.visitorHash.map(valid) ?? true, "must be the visitor's 32-character hash")
+        errors.check("sessionId", body.sessionId.map(TextInput.isToken) ?? true, "must be 1 to 100 letters, digits, - or _")
+        errors.check("visitorHash", body.visitorHash.map(TextInput.isToken) ?? true, "must be the visitor's 32-character hash")
         try errors.throwIfAny()
 
         let erased = try await request.db.transaction { transaction -> Erased in

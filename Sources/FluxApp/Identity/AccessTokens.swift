@@ -83,7 +83,7 @@ struct AccessTokens: Sendable {
     }
 
     private static func keyID(_ keys: SecretKeys) -> String {
-        "hs-" + keys.id.map { String(format: "%02x", $0) }.joined()
+        "hs-" + keys.id.hexString
     }
 
     struct Issued: Sendable {

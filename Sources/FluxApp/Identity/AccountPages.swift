@@ -43,12 +43,7 @@ enum AccountPages {
 
     static func register(on root: any RoutesBuilder) {
         for page in pages {
-            root.get(page.path) { request -> Response in
-                let response = Response(status: .ok, body: .init(string: html(page, nonce: request.cspNonce ?? "")))
-                response.headers.contentType = .html
-                response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-                return response
-            }
+            root.get(page.path) { request in Response.page(html(page, nonce: request.cspNonce ?? "")) }
         }
     }
 

@@ -32,6 +32,14 @@ struct AccountRecovery: Sendable {
         auth.post("password", "reset", use: reset)
     }
 
+    /// Issues a one-time token for `user` and queues the message carrying its link, on `database` (the
+    /// caller's transaction, so the mail exists exactly when the event does).
+    static func mailLink(_ purpose: String, to user: User, kind: String, on database: any Database,
+                         message: (MailAddress, String) -> MailMessage) async throws {
+        let token = try await OneTimeTokens.issue(purpose: purpose, userID: user.id, lifetime: lifetime, on: database)
+        try await Outbox.enqueue(message(MailAddress(name: user.displayName, address: user.email)!, token), kind: kind, on: database)
+    }
+
     struct TokenBody: Content {
         let token: String
     }
@@ -69,11 +77,9 @@ struct AccountRecovery: Sendable {
             let user = try await User.query(on: request.db).filter(\.$email == email).first() {
             let links = identity.links
             try await request.db.transaction { transaction in
-                let token = try await OneTimeTokens.issue(purpose: Self.passwordReset, userID: user.id, lifetime: Self.lifetime,
-                                                          on: transaction)
-                try await Outbox.enqueue(MailTemplates.passwordReset(to: MailAddress(name: user.displayName, address: user.email)!,
-                                                                     link: links.resetPassword(token)),
-                                         kind: "password-reset", on: transaction)
+                try await Self.mailLink(Self.passwordReset, to: user, kind: "password-reset", on: transaction) {
+                    MailTemplates.passwordReset(to: $0, link: links.resetPassword($1))
+                }
             }
             try await identity.audit.record("password.reset_requested", actor: user.id, tenant: nil, target: email, request: request)
         }

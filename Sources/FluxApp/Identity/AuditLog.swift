@@ -6,13 +6,12 @@ import Vapor
 /// Writes the append-only audit trail: who (actor, tenant) did what (action) to what (target), from where
 /// (keyed IP hash, user agent) and in which request.
 struct AuditLog: Sendable {
-    let addressHasher: AddressHasher
-    let trustedProxies: TrustedProxies
+    let security: Hardening
 
     func record(_ action: String, actor: UUID?, tenant: UUID?, target: String? = nil, metadata: [String: String]? = nil,
                 request: Request) async throws {
         try await Self.write(action, actor: actor, tenant: tenant, target: target, metadata: metadata,
-                             ipHash: addressHasher.hash(trustedProxies.clientAddress(of: request)?.description ?? "unknown"),
+                             ipHash: security.clientAddressHash(request),
                              userAgent: request.headers.first(name: .userAgent).map { Sanitize.headerValue($0, maxLength: 300) },
                              requestID: request.requestID, on: request.db)
     }

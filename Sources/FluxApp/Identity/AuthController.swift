@@ -57,22 +57,18 @@ struct AuthController: Sendable {
             let (user, tenant) = try await Accounts(passwords: identity.passwords).createClient(
                 email: email!, passwordHash: hash, displayName: name, organization: organization, on: request.db
             ) { user, transaction in
-                let token = try await OneTimeTokens.issue(purpose: AccountRecovery.verifyEmail, userID: user.id,
-                                                          lifetime: AccountRecovery.lifetime, on: transaction)
-                let to = MailAddress(name: user.displayName, address: user.email)!
-                try await Outbox.enqueue(MailTemplates.verifyEmail(to: to, link: links.verifyEmail(token)), kind: "verify-email",
-                                         on: transaction)
+                try await AccountRecovery.mailLink(AccountRecovery.verifyEmail, to: user, kind: "verify-email", on: transaction) {
+                    MailTemplates.verifyEmail(to: $0, link: links.verifyEmail($1))
+                }
             }
             try await identity.audit.record("register", actor: user.id, tenant: tenant.id, target: email, request: request)
         } catch {
             guard let existing = try await User.query(on: request.db).filter(\.$email == email!).first() else { throw error }
             // The owner of the address hears about it; the caller learns nothing.
             try await request.db.transaction { transaction in
-                let token = try await OneTimeTokens.issue(purpose: AccountRecovery.passwordReset, userID: existing.id,
-                                                          lifetime: AccountRecovery.lifetime, on: transaction)
-                let to = MailAddress(name: existing.displayName, address: existing.email)!
-                try await Outbox.enqueue(MailTemplates.accountExists(to: to, resetLink: links.resetPassword(token)),
-                                         kind: "account-exists", on: transaction)
+                try await AccountRecovery.mailLink(AccountRecovery.passwordReset, to: existing, kind: "account-exists", on: transaction) {
+                    MailTemplates.accountExists(to: $0, resetLink: links.resetPassword($1))
+                }
             }
             try await identity.audit.record("register.email_taken", actor: nil, tenant: nil, target: email, request: request)
         }
@@ -231,8 +227,7 @@ struct AuthController: Sendable {
         let newPassword: String
     }
 
-    /// Changes the password after checking the current one (throttled like a login, since a stolen access
-    /// token must not become a password oracle), and ends every other session of the account.
+    /// Changes the password after checking the current one, and ends every other session of the account.
     @Sendable func changePassword(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
         let body = try request.content.decode(PasswordChangeBody.self)
         var errors = FieldErrors()
@@ -240,13 +235,8 @@ struct AuthController: Sendable {
                      "must be at most \(PasswordPolicy.maximumLength) characters")
         PasswordPolicy.check(body.newPassword, field: "newPassword", into: &errors)
         try errors.throwIfAny()
-        guard let user = try await User.find(principal.userID, on: request.db) else { throw Self.invalidCredentials }
-        try await identity.throttle.requireReady(user.email, on: request.db)
-        guard try await identity.passwords.verify(body.currentPassword, against: user.passwordHash) else {
-            try await identity.throttle.recordFailure(user.email, on: request.db)
-            try await identity.audit.record("password.change_failed", actor: user.id, tenant: principal.tenantID, request: request)
-            throw Self.invalidCredentials
-        }
+        let user = try await identity.confirmPassword(body.currentPassword, of: principal, failureAction: "password.change_failed",
+                                                      request: request)
         user.passwordHash = try await identity.passwords.hash(body.newPassword)
         user.passwordChangedAt = Date()
         try await user.update(on: request.db)
@@ -339,7 +329,7 @@ struct AuthController: Sendable {
     /// A name as stored: control characters removed, trimmed, `nil` when nothing is left.
     static func oneLine(_ text: String?) -> String? {
         guard let text else { return nil }
-        let cleaned = Sanitize.headerValue(text, maxLength: 160).trimmingCharacters(in: .whitespaces)
+        let cleaned = TextInput.line(text, maxLength: 160)
         return cleaned.isEmpty ? nil : cleaned
     }
 

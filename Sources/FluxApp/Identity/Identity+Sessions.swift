@@ -9,12 +9,26 @@ extension Identity {
         let now = Date()
         let session = AuthSession(userID: userID, tenantID: tenantID, role: role,
                                   deviceLabel: DeviceLabel.from(userAgent: request.headers.first(name: .userAgent)),
-                                  ipHash: clientAddressHash(request), now: now, lifetime: RefreshTokenRotation.lifetime)
+                                  ipHash: security.clientAddressHash(request), now: now, lifetime: RefreshTokenRotation.lifetime)
         try await session.create(on: request.db)
         let refresh = try await refreshTokens.start(session: session, on: request.db, now: now)
         try await audit.record("login.success", actor: userID, tenant: tenantID, target: session.id?.uuidString, request: request)
         return try await tokenResponse(session: session, refreshToken: refresh, cookies: cookies, recoveryCodes: recoveryCodes,
                                        request: request, now: now)
+    }
+
+    /// Re-checks the signed-in user's password before a change to the account (its password, its second
+    /// factor), throttled like a sign-in so a stolen access token is no password oracle. A failure is
+    /// audited as `failureAction`.
+    func confirmPassword(_ password: String, of principal: Principal, failureAction: String, request: Request) async throws -> User {
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AuthController.invalidCredentials }
+        try await throttle.requireReady(user.email, on: request.db)
+        guard password.count <= PasswordPolicy.maximumLength, try await passwords.verify(password, against: user.passwordHash) else {
+            try await throttle.recordFailure(user.email, on: request.db)
+            try await audit.record(failureAction, actor: user.id, tenant: principal.tenantID, request: request)
+            throw AuthController.invalidCredentials
+        }
+        return user
     }
 
     struct TokenBody: Content {

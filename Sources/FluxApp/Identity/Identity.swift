@@ -15,8 +15,7 @@ struct Identity: Sendable {
     let throttle: LoginThrottle
     let audit: AuditLog
     let cookies: CookiePolicy
-    let addressHasher: AddressHasher
-    let trustedProxies: TrustedProxies
+    let security: Hardening
     let links: AccountLinks
 
     static let accessCookie = "access"
@@ -37,10 +36,9 @@ struct Identity: Sendable {
             revocations = SessionRevocations(needsListener: false)
         }
         throttle = LoginThrottle(keys: secrets[0])
-        audit = AuditLog(addressHasher: security.addressHasher, trustedProxies: security.trustedProxies)
+        audit = AuditLog(security: security)
         cookies = security.cookies
-        addressHasher = security.addressHasher
-        trustedProxies = security.trustedProxies
+        self.security = security
         links = AccountLinks(publicURL: config.publicURL)
     }
 
@@ -53,10 +51,6 @@ struct Identity: Sendable {
             try await revocations.isActive(claims.sid, on: request.db)
         else { return nil }
         return Principal(userID: userID, sessionID: claims.sid, tenantID: claims.tid, role: claims.role, claims: claims)
-    }
-
-    func clientAddressHash(_ request: Request) -> String {
-        addressHasher.hash(trustedProxies.clientAddress(of: request)?.description ?? "unknown")
     }
 }
 

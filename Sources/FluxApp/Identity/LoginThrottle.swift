@@ -19,7 +19,7 @@ struct LoginThrottle: Sendable {
     }
 
     func accountKey(_ email: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data(email.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+        HMAC<SHA256>.authenticationCode(for: Data(email.utf8), using: key).hexString
     }
 
     static func delay(afterFailures failures: Int) -> TimeInterval {

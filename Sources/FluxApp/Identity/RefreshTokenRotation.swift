@@ -90,6 +90,6 @@ struct RefreshTokenRotation: Sendable {
 
     /// Tokens are 256-bit random (or derived from such), so an unkeyed hash cannot be reversed by guessing.
     static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).hexString
     }
 }

@@ -39,9 +39,9 @@ struct ConsultationController: Sendable {
     @Sendable func create(_ request: Request) async throws -> Response {
         let body = try request.content.decode(Body.self)
         var errors = FieldErrors()
-        let name = Self.text(body.name)
+        let name = TextInput.line(body.name)
         errors.check("name", (1...120).contains(name.count), "is required, at most 120 characters")
-        let company = Self.text(body.company)
+        let company = TextInput.line(body.company)
         errors.check("company", (1...160).contains(company.count), "is required, at most 160 characters")
         let email = body.email.utf8.count <= 254 ? Sanitize.email(body.email) : nil
         errors.check("email", email != nil, "must be an email address (RFC 5321, at most 254 characters)")
@@ -66,7 +66,7 @@ struct ConsultationController: Sendable {
         let referrerURL = body.referrerUrl.map { Sanitize.url($0, schemes: ["http", "https"]) }
         errors.check("referrerUrl", referrerURL != .some(nil), "must be an http(s) URL")
         let sessionID = body.sessionId
-        errors.check("sessionId", sessionID.map { (1...100).contains($0.count) && $0.unicodeScalars.allSatisfy(Self.isTokenCharacter) } ?? true,
+        errors.check("sessionId", sessionID.map(TextInput.isToken) ?? true,
                      "must be 1 to 100 letters, digits, - or _")
         try errors.throwIfAny()
 
@@ -78,15 +78,15 @@ struct ConsultationController: Sendable {
         signal.company = company
         signal.email = email!
         signal.phone = normalizedPhone
-        signal.message = body.message.map(Self.multiline)
-        signal.timeframe = body.timeframe.map(Self.text)
+        signal.message = body.message.map(TextInput.multiline)
+        signal.timeframe = body.timeframe.map { TextInput.line($0) }
         signal.preferredContact = preferred!
-        signal.conversationInsights = String(decoding: try JSONEncoder().encode(insights.map(Self.text)), as: UTF8.self)
-        signal.suggestedTopics = String(decoding: try JSONEncoder().encode(topics.map(Self.text)), as: UTF8.self)
+        signal.conversationInsights = String(decoding: try JSONEncoder().encode(insights.map { TextInput.line($0) }), as: UTF8.self)
+        signal.suggestedTopics = String(decoding: try JSONEncoder().encode(topics.map { TextInput.line($0) }), as: UTF8.self)
         signal.pageURL = pageURL ?? nil
         signal.referrerURL = referrerURL ?? nil
         signal.sessionID = sessionID
-        signal.ipHash = identity.clientAddressHash(request)
+        signal.ipHash = security.clientAddressHash(request)
         signal.createdAt = now
         signal.updatedAt = now
         let notify = notify
@@ -106,22 +106,5 @@ struct ConsultationController: Sendable {
         }
         request.logger.info("consultation received", metadata: ["ticket_id": .string(signal.id!.uuidString)])
         return try await Created(ticketId: signal.id!).encodeResponse(status: .created, for: request)
-    }
-
-    static func isTokenCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "-" || scalar == "_")
-    }
-
-    /// Free text as stored: what the visitor wrote, less control characters other than line breaks and tabs
-    /// (markup is kept as text and escaped wherever it is shown).
-    static func multiline(_ value: String) -> String {
-        String(String.UnicodeScalarView(value.unicodeScalars.filter {
-            $0 == "\n" || $0 == "\t" || $0.properties.generalCategory != .control
-        })).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// One line of text as stored: control characters removed, trimmed.
-    static func text(_ value: String) -> String {
-        Sanitize.headerValue(value, maxLength: 10_000).trimmingCharacters(in: .whitespaces)
     }
 }

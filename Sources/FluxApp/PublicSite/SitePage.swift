@@ -7,12 +7,7 @@ import Vapor
 /// storage still get a working chat); the CSRF token is fetched before each post.
 enum SitePage {
     static func register(on root: any RoutesBuilder) {
-        root.get { request -> Response in
-            let response = Response(status: .ok, body: .init(string: html(nonce: request.cspNonce ?? "")))
-            response.headers.contentType = .html
-            response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-            return response
-        }
+        root.get { request in Response.page(html(nonce: request.cspNonce ?? "")) }
     }
 
     static func html(nonce: String) -> String {

@@ -75,7 +75,7 @@ struct UploadController: Sendable {
         asset.size = Int64(state.size)
         asset.contentType = detected.mimeType
         asset.originalName = Sanitize.filename(state.filename ?? "upload")
-        asset.uploaderIPHash = identity.clientAddressHash(request)
+        asset.uploaderIPHash = security.clientAddressHash(request)
         asset.createdAt = Date()
         try FileManager.default.moveItem(at: state.temporary, to: directory.appendingPathComponent(id.uuidString))
         do {
@@ -186,7 +186,7 @@ private final class UploadState: @unchecked Sendable {
     }
 
     func digest() -> String {
-        hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        hasher.finalize().hexString
     }
 
     func discard() {

@@ -10,12 +10,14 @@ extension Hardening {
         case .memory: MemoryRateLimitStore()
         case .database: SQLRateLimitStore(database: { app.db as! any SQLDatabase })
         }
+        // Built once: the binding runs on every unsafe request.
+        let cookies = CookiePolicy(trustedProxies: config.trustedProxies)
         self.init(secret: config.sessionSecret.value, previousSecrets: config.previousSessionSecret.map { [$0.value] } ?? [],
                   trustedProxies: config.trustedProxies,
                   connectSources: config.connectSources, rateLimitStore: store,
                   sessionBinding: { request in
                       // A browser's CSRF token is bound to its signed-in session, named in its access cookie.
-                      CookiePolicy(trustedProxies: config.trustedProxies).read(Identity.accessCookie, from: request)
+                      cookies.read(Identity.accessCookie, from: request)
                           .flatMap(AccessTokens.unverifiedSessionID)
                   })
     }

@@ -1,5 +1,6 @@
 @testable import FluxApp
 import Fluent
+import FluxSecurity
 import Foundation
 import Testing
 import VaporTesting
@@ -162,4 +163,18 @@ struct ChallengeBody: Decodable {
 struct EnrolledSignIn: Decodable {
     let accessToken: String
     let recoveryCodes: [String]
+}
+
+@Suite struct SecretBoxTests {
+    @Test func aSealedSeedOpensAfterARotationOnlyWhileThePreviousSecretIsKept() throws {
+        let old = SecretKeys(secret: "the-old-session-secret-long-enough-000000001")
+        let new = SecretKeys(secret: "the-new-session-secret-long-enough-000000002")
+        let seed = Array("12345678901234567890".utf8)
+        let sealed = try SecretBox(secrets: [old]).seal(seed)
+        #expect(try SecretBox(secrets: [new, old]).open(sealed) == seed)
+        #expect(throws: SecretBoxError.self) { try SecretBox(secrets: [new]).open(sealed) }
+        var tampered = Array(Data(base64Encoded: sealed)!)
+        tampered[tampered.count - 1] ^= 1
+        #expect(throws: (any Error).self) { try SecretBox(secrets: [old]).open(Data(tampered).base64EncodedString()) }
+    }
 }

@@ -228,3 +228,39 @@ struct TokenInfoBody: Decodable {
     let expiresAt: Date
     let issuer: String
 }
+
+@Suite struct RevocationCacheTests {
+    @Test func nothingIsCachedUntilTheListenerHearsAndANoticeClearsWhatIs() async throws {
+        try await withFlux { app, _ async throws in
+            let member = try await mintSignedIn(app, role: .clientMember)
+            let revocations = SessionRevocations(needsListener: true)
+            func revokeBehindTheCache() async throws {
+                try await AuthSession.query(on: app.db).filter(\.$id == member.sessionID)
+                    .set(\.$revokedAt, to: Date()).update()
+            }
+            func restore() async throws {
+                try await AuthSession.query(on: app.db).filter(\.$id == member.sessionID)
+                    .set(\.$revokedAt, to: nil).update()
+            }
+            // Not listening yet (a replica whose LISTEN connection is down): every check reads the database.
+            #expect(try await revocations.isActive(member.sessionID, on: app.db))
+            try await revokeBehindTheCache()
+            #expect(try await !revocations.isActive(member.sessionID, on: app.db))
+            try await restore()
+            // Listening: answers come from the cache until a notice (here `forget`) clears the entry.
+            revocations.setListening(true)
+            #expect(try await revocations.isActive(member.sessionID, on: app.db))
+            try await revokeBehindTheCache()
+            #expect(try await revocations.isActive(member.sessionID, on: app.db))
+            revocations.forget([member.sessionID])
+            #expect(try await !revocations.isActive(member.sessionID, on: app.db))
+            // Losing the listener forgets everything cached.
+            let other = try await mintSignedIn(app, role: .clientMember)
+            #expect(try await revocations.isActive(other.sessionID, on: app.db))
+            try await AuthSession.query(on: app.db).filter(\.$id == other.sessionID).set(\.$revokedAt, to: Date()).update()
+            #expect(try await revocations.isActive(other.sessionID, on: app.db))
+            revocations.setListening(false)
+            #expect(try await !revocations.isActive(other.sessionID, on: app.db))
+        }
+    }
+}

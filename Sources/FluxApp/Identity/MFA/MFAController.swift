@@ -135,7 +135,7 @@ struct MFAController: Sendable {
         guard !Role.requiringMFA.contains(principal.role) else {
             throw AppError(.forbidden, code: "mfa_required", message: "Your role requires two-factor authentication.")
         }
-        try await requirePassword(body.password, principal, request)
+        _ = try await identity.confirmPassword(body.password, of: principal, failureAction: "mfa.password_failed", request: request)
         guard try await multiFactor.check(principal.userID, code: body.code, on: request.db) else { throw Self.invalidCode }
         try await multiFactor.disable(principal.userID, on: request.db)
         try await identity.audit.record("mfa.disabled", actor: principal.userID, tenant: principal.tenantID, request: request)
@@ -148,7 +148,7 @@ struct MFAController: Sendable {
 
     @Sendable func replaceRecoveryCodes(_ request: Request, _ principal: Principal) async throws -> RecoveryCodes {
         let body = try request.content.decode(PasswordBody.self)
-        try await requirePassword(body.password, principal, request)
+        _ = try await identity.confirmPassword(body.password, of: principal, failureAction: "mfa.password_failed", request: request)
         guard try await multiFactor.isEnabled(principal.userID, on: request.db) else {
             throw AppError(.conflict, code: "mfa_not_enabled", message: "Turn on two-factor authentication first.")
         }
@@ -156,18 +156,6 @@ struct MFAController: Sendable {
         try await identity.audit.record("mfa.recovery_codes_replaced", actor: principal.userID, tenant: principal.tenantID,
                                         request: request)
         return RecoveryCodes(recoveryCodes: codes)
-    }
-
-    /// Re-checks the password before a change to the account's factors (throttled like a sign-in).
-    private func requirePassword(_ password: String, _ principal: Principal, _ request: Request) async throws {
-        guard let user = try await User.find(principal.userID, on: request.db) else { throw AuthController.invalidCredentials }
-        try await identity.throttle.requireReady(user.email, on: request.db)
-        guard password.count <= PasswordPolicy.maximumLength,
-            try await identity.passwords.verify(password, against: user.passwordHash)
-        else {
-            try await identity.throttle.recordFailure(user.email, on: request.db)
-            throw AuthController.invalidCredentials
-        }
     }
 
     static let invalidChallenge = AppError(.unauthorized, code: "invalid_challenge",

@@ -97,6 +97,6 @@ struct MultiFactor: Sendable {
     /// Codes compare without case, dashes or spaces, as people type them.
     static func hash(_ code: String) -> String {
         let normalized = code.uppercased().filter { $0 != "-" && $0 != " " }
-        return SHA256.hash(data: Data(normalized.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Data(normalized.utf8)).hexString
     }
 }

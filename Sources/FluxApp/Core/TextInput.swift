@@ -1,0 +1,23 @@
+import FluxSecurity
+
+/// Text from forms as Flux stores it; markup is kept as text and escaped wherever it is shown.
+enum TextInput {
+    /// One line: control characters removed, at most `maxLength`, trimmed.
+    static func line(_ value: String, maxLength: Int = 10_000) -> String {
+        Sanitize.headerValue(value, maxLength: maxLength).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Free text: less control characters other than line breaks and tabs, trimmed.
+    static func multiline(_ value: String) -> String {
+        String(String.UnicodeScalarView(value.unicodeScalars.filter {
+            $0 == "\n" || $0 == "\t" || $0.properties.generalCategory != .control
+        })).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Session ids and visitor hashes: 1 to 100 ASCII letters, digits, `-` or `_`.
+    static func isToken(_ value: String) -> Bool {
+        (1...100).contains(value.count) && value.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
+        }
+    }
+}
