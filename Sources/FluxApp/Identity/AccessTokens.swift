@@ -86,12 +86,7 @@ struct AccessTokens: Sendable {
         "hs-" + keys.id.hexString
     }
 
-    struct Issued: Sendable {
-        let token: String
-        let claims: AccessClaims
-    }
-
-    func issue(userID: UUID, sessionID: UUID, tenantID: UUID, role: Role, now: Date = Date()) async throws -> Issued {
+    func issue(userID: UUID, sessionID: UUID, tenantID: UUID, role: Role, now: Date = Date()) async throws -> String {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let claims = AccessClaims(
             sub: .init(value: userID.uuidString), sid: sessionID, tid: tenantID, role: role,
@@ -101,8 +96,7 @@ struct AccessTokens: Sendable {
         header.typ = "JWT"
         header.kid = currentKeyID
         header.alg = "HS256"
-        let token = try await keys.sign(claims, kid: JWKIdentifier(string: currentKeyID), header: header)
-        return Issued(token: token, claims: claims)
+        return try await keys.sign(claims, kid: JWKIdentifier(string: currentKeyID), header: header)
     }
 
     /// The claims of `token`, or `nil` when anything about it is wrong.

@@ -53,12 +53,12 @@ extension Identity {
             // The access cookie outlives its token so its session id can still bind CSRF tokens while a
             // browser refreshes; the token inside is worthless after its 15 minutes.
             let maxAge = Int(RefreshTokenRotation.lifetime)
-            cookies.set(Identity.accessCookie, value: access.token, maxAge: maxAge, sameSite: .lax, on: response, for: request)
+            cookies.set(Identity.accessCookie, value: access, maxAge: maxAge, sameSite: .lax, on: response, for: request)
             cookies.set(Identity.refreshCookie, value: refreshToken, maxAge: maxAge, sameSite: .strict, on: response, for: request)
             try response.content.encode(TokenBody(tokenType: "cookie", accessToken: nil, refreshToken: nil,
                                                   expiresIn: expiresIn, sessionId: session.id!, recoveryCodes: recoveryCodes))
         } else {
-            try response.content.encode(TokenBody(tokenType: "Bearer", accessToken: access.token, refreshToken: refreshToken,
+            try response.content.encode(TokenBody(tokenType: "Bearer", accessToken: access, refreshToken: refreshToken,
                                                   expiresIn: expiresIn, sessionId: session.id!, recoveryCodes: recoveryCodes))
         }
         return response

@@ -85,7 +85,7 @@ func mintSignedIn(_ app: Application, role: Role, tenant: UUID? = nil) async thr
     try await session.create(on: app.db)
     let refresh = try await identity.refreshTokens.start(session: session, on: app.db, now: now)
     let access = try await identity.accessTokens.issue(userID: user.id!, sessionID: session.id!, tenantID: tenantID, role: role)
-    return SignedIn(accessToken: access.token, refreshToken: refresh, sessionID: session.id!, userID: user.id!, tenantID: tenantID)
+    return SignedIn(accessToken: access, refreshToken: refresh, sessionID: session.id!, userID: user.id!, tenantID: tenantID)
 }
 
 /// The error code of an error envelope.
