@@ -1,12 +1,13 @@
 """Google sign-in (OpenID Connect code flow with PKCE) end to end against a local provider with real RSA
 keys: new and returning accounts, key rotation mid-test, and every token or callback that must be refused."""
+import subprocess
 import time
 import urllib.parse
 
 import pytest
 import requests
 
-from conftest import FluxServer, clean_env
+from conftest import FLUX_BIN, FluxServer, clean_env
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 
 
@@ -110,3 +111,12 @@ def login_status(flux, address, password):
     session = requests.Session()
     session.headers["X-CSRF-Token"] = session.get(flux.url + "/api/csrf", timeout=5).json()["token"]
     return session.post(flux.url + "/api/auth/login", json={"email": address, "password": password}, timeout=10).status_code
+
+
+def test_an_account_with_a_second_factor_cannot_skip_it_through_the_provider(flux, provider):
+    created = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "oidc-user@example.com", "--role", "owner"],
+                             input="an owner passphrase\n", env=flux.env, cwd=flux.cwd, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    browser, callback = sign_in(flux)
+    assert callback.status_code == 401 and callback.json()["error"]["code"] == "mfa_required"
+    assert me(flux, browser).status_code == 401
