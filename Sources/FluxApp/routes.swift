@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import FluxSecurity
 import Vapor
 
@@ -20,7 +21,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     AuditController(identity: identity, security: security).register(on: root)
     PortalController(identity: identity, security: security).register(on: root)
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
-    ChatController(identity: identity, security: security, provider: OfflineAssistant(), metrics: metrics).register(on: root)
+    ChatController(identity: identity, security: security, provider: app.assistant(config.openAI), metrics: metrics).register(on: root)
     PrivacyController(identity: identity, security: security).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
@@ -35,4 +36,25 @@ struct RootMiddlewareKey: StorageKey {
 extension Application {
     /// The route group every Flux route belongs to (CSRF-checked); later features register here.
     var rootRoutes: any RoutesBuilder { grouped(storage[RootMiddlewareKey.self]!) }
+}
+
+extension Application {
+    /// FluxAI's model: the configured OpenAI-compatible service, on a client of its own whose read timeout
+    /// bounds every wait for the next piece of a streamed answer; the offline assistant without one.
+    func assistant(_ settings: OpenAISettings?) -> any LLMProvider {
+        guard let settings else { return OfflineAssistant() }
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: settings.timeout)
+        let client = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
+        lifecycle.use(HTTPClientShutdown(client: client))
+        return OpenAICompatibleProvider(settings: settings, client: client)
+    }
+}
+
+struct HTTPClientShutdown: LifecycleHandler {
+    let client: HTTPClient
+
+    func shutdownAsync(_ application: Application) async {
+        try? await client.shutdown()
+    }
 }

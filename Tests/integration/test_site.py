@@ -24,7 +24,8 @@ def test_chat_then_consultation_from_the_page(workdir, serve):
         driver.get(server.url + "/")
         driver.find_element(By.ID, "chat-input").send_keys("We dry technical textiles, about 20 t/day. How much energy could we save?")
         driver.find_element(By.CSS_SELECTOR, "#chat-form button").click()
-        reply = WebDriverWait(driver, 15).until(lambda d: [p.text for p in d.find_elements(By.CSS_SELECTOR, "#messages .assistant")] or None)
+        reply = WebDriverWait(driver, 15).until(
+            lambda d: [p.text for p in d.find_elements(By.CSS_SELECTOR, "#messages .assistant[data-done]")] or None)
         assert "textile" in reply[0] and "%" in reply[0], reply
         session = driver.execute_script("return window.localStorage.getItem('fluxai-session')")
         assert uuid.UUID(session)

@@ -75,12 +75,14 @@ final class AiEvent: Model, @unchecked Sendable {
     @OptionalField(key: "tokensIn") var tokensIn: Int?
     @OptionalField(key: "tokensOut") var tokensOut: Int?
     @OptionalField(key: "cachedTokens") var cachedTokens: Int?
+    /// The model that produced an `ai_msg` (its tokens are priced by ``ModelPrices``).
+    @OptionalField(key: "model") var model: String?
     @Field(key: "createdAt") var createdAt: Date
 
     init() {}
 
     init(conversationID: UUID, type: Kind, payload: String, toolName: String? = nil, latencyMs: Int? = nil,
-         tokensIn: Int? = nil, tokensOut: Int? = nil, cachedTokens: Int? = nil, now: Date = Date()) {
+         tokensIn: Int? = nil, tokensOut: Int? = nil, cachedTokens: Int? = nil, model: String? = nil, now: Date = Date()) {
         id = UUID()
         self.conversationID = conversationID
         self.type = type
@@ -90,6 +92,7 @@ final class AiEvent: Model, @unchecked Sendable {
         self.tokensIn = tokensIn
         self.tokensOut = tokensOut
         self.cachedTokens = cachedTokens
+        self.model = model
         createdAt = now
     }
 

@@ -33,7 +33,9 @@ struct ChatController: Sendable {
         let tools: [String]
     }
 
-    @Sendable func chat(_ request: Request) async throws -> Reply {
+    /// Answers with JSON, or, when the request accepts `text/event-stream`, streams the answer as server-sent
+    /// events: `delta` events carrying text as the model produces it, then one `done` event with the reply.
+    @Sendable func chat(_ request: Request) async throws -> Response {
         let body = try request.content.decode(Body.self)
         var errors = FieldErrors()
         errors.check("sessionId", TextInput.isToken(body.sessionId),
@@ -44,6 +46,35 @@ struct ChatController: Sendable {
         errors.check("pageUrl", (body.pageUrl ?? "").count <= 2048, "must be at most 2048 characters")
         try errors.throwIfAny()
 
+        // Compared by name: HTTPMediaType's == lets `*/*` match, and a plain client must get JSON.
+        guard request.headers.accept.mediaTypes.contains(where: { $0.type == "text" && $0.subType == "event-stream" }) else {
+            return try await turn(request, body: body, message: message, onText: { _ in }).encodeResponse(for: request)
+        }
+        let response = Response(status: .ok)
+        response.headers.contentType = Self.eventStream
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        // nginx would otherwise hold the stream back until it ends.
+        response.headers.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
+        response.body = .init(asyncStream: { writer in
+            let reply = await self.turn(request, body: body, message: message) { text in
+                try? await writer.write(.buffer(Self.event("delta", ["text": text])))
+            }
+            try await writer.write(.buffer(Self.event("done", reply)))
+            try await writer.write(.end)
+        })
+        return response
+    }
+
+    static let eventStream = HTTPMediaType(type: "text", subType: "event-stream")
+
+    static func event(_ name: String, _ value: some Encodable) -> ByteBuffer {
+        let json = (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return ByteBuffer(string: "event: \(name)\ndata: \(json)\n\n")
+    }
+
+    /// One turn: the model's answer, the funnel moved, everything recorded. Never throws: a failing model
+    /// gives a graceful answer and an error event, failing telemetry is logged and counted.
+    private func turn(_ request: Request, body: Body, message: String, onText: @escaping @Sendable (String) async -> Void) async -> Reply {
         let now = Date()
         let existing = await recorded(request, "load the conversation") {
             try await AiConversation.query(on: request.db).filter(\.$sessionID == body.sessionId).first()
@@ -53,20 +84,25 @@ struct ChatController: Sendable {
         let isNew = existing == nil
         if let locale = body.locale { conversation.locale = locale }
 
+        var context = AssistantContext(locale: conversation.locale, industry: conversation.industryLabel,
+                                       productionVolume: conversation.productionVolume)
+        if provider.readsHistory, !isNew {
+            context.history = await recorded(request, "load the history") { try await history(of: conversation, on: request.db) } ?? []
+        }
         var events = [AiEvent(conversationID: conversation.id!, type: .userMessage, payload: Self.json(["text": message]), now: now)]
         let clock = ContinuousClock()
         let started = clock.now
         let turn: AssistantTurn
         do {
-            turn = try await provider.reply(to: message, context: AssistantContext(
-                locale: conversation.locale, industry: conversation.industryLabel, productionVolume: conversation.productionVolume))
+            turn = try await provider.reply(to: message, context: context, onText: onText)
         } catch {
             request.logger.error("assistant failed", metadata: ["error": .string(String(describing: error))])
             events.append(AiEvent(conversationID: conversation.id!, type: .error, payload: Self.json(["error": String(describing: error)])))
-            turn = AssistantTurn(text: OfflineAssistant.Phrases.for(conversation.locale).handoff, tools: [], tokensIn: 0, tokensOut: 0, cachedTokens: 0)
+            let apology = OfflineAssistant.Phrases.for(conversation.locale).handoff
+            await onText(apology)
+            turn = AssistantTurn(text: apology, tools: [], model: OfflineAssistant.model, tokensIn: 0, tokensOut: 0, cachedTokens: 0)
         }
         let latency = Int((clock.now - started) / .milliseconds(1))
-
         if conversation.industryLabel == nil, let industry = IndustryDetector.detect(message) {
             conversation.industryLabel = industry
         }
@@ -87,7 +123,8 @@ struct ChatController: Sendable {
             }
         }
         events.append(AiEvent(conversationID: conversation.id!, type: .aiMessage, payload: Self.json(["text": turn.text]),
-                              latencyMs: latency, tokensIn: turn.tokensIn, tokensOut: turn.tokensOut, cachedTokens: turn.cachedTokens))
+                              latencyMs: latency, tokensIn: turn.tokensIn, tokensOut: turn.tokensOut, cachedTokens: turn.cachedTokens,
+                              model: turn.model))
         conversation.messageCount += 2
         conversation.toolCallCount += turn.tools.count
         conversation.lastMessageAt = Date()
@@ -96,12 +133,24 @@ struct ChatController: Sendable {
         await recorded(request, "record the turn") {
             try await request.db.transaction { transaction in
                 if isNew { try await conversation.create(on: transaction) } else { try await conversation.update(on: transaction) }
-                for event in recordedEvents { try await event.create(on: transaction) }
+                try await recordedEvents.create(on: transaction)
             }
         }
         return Reply(reply: turn.text, conversationId: conversation.id!, funnelStage: conversation.funnelStage,
                      industryLabel: conversation.industryLabel, tools: turn.tools.map(\.name.rawValue))
     }
+
+    /// The conversation's last messages, oldest first, for a model that reads what was said before.
+    private func history(of conversation: AiConversation, on database: any Database) async throws -> [HistoryMessage] {
+        let recent = try await AiEvent.query(on: database).filter(\.$conversationID == conversation.id!)
+            .filter(\.$type ~~ [.userMessage, .aiMessage]).sort(\.$createdAt, .descending).limit(Self.historyLimit).all()
+        return recent.reversed().compactMap { event in
+            guard let text = (try? JSONDecoder().decode([String: String].self, from: Data(event.payloadJSON.utf8)))?["text"] else { return nil }
+            return HistoryMessage(role: event.type == .userMessage ? .user : .assistant, text: text)
+        }
+    }
+
+    static let historyLimit = 20
 
     /// Runs a telemetry step; a failure is logged and counted, and the chat goes on without it.
     @discardableResult

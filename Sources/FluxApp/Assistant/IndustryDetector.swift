@@ -8,6 +8,7 @@ enum IndustryDetector {
         ("pharma", ["pharma", "drug", "tablet", "farmac", "medicament", "médicament", "arzneimittel", "tablett"]),
         ("wood", ["wood", "timber", "lumber", "legno", "madera", "bois", "holz"]),
     ]
+    static let industries = Set(vocabulary.map(\.industry))
 
     static func detect(_ message: String) -> String? {
         let words = " " + message.lowercased().map { $0.isLetter ? $0 : " " }.reduce(into: "") { $0.append($1) } + " "

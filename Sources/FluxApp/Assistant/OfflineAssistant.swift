@@ -5,11 +5,19 @@ struct AssistantContext: Sendable {
     let locale: String
     let industry: String?
     let productionVolume: Double?
+    /// Earlier messages, oldest first; loaded only for a provider that reads them (``LLMProvider/readsHistory``).
+    var history: [HistoryMessage] = []
+}
+
+struct HistoryMessage: Sendable {
+    enum Role: String, Sendable { case user, assistant }
+    let role: Role
+    let text: String
 }
 
 /// A tool the assistant used while answering, with what it returned.
 struct ToolUse: Sendable {
-    enum Name: String, Sendable {
+    enum Name: String, Sendable, CaseIterable {
         case caseStudies = "case_studies", savingsCalculator = "energy_savings_calculator"
         case equipmentSpecs = "equipment_specs", consultationHandoff = "consultation_handoff"
     }
@@ -21,61 +29,54 @@ struct ToolUse: Sendable {
     var productionVolume: Double?
 }
 
-/// One answer: the text, the tools behind it, and what it cost in tokens.
+/// One answer: the text, the tools behind it, which model gave it and what it cost in tokens.
 struct AssistantTurn: Sendable {
     let text: String
     let tools: [ToolUse]
+    let model: String
     let tokensIn: Int
     let tokensOut: Int
     let cachedTokens: Int
 }
 
-/// The model behind FluxAI: an OpenAI-compatible service, or ``OfflineAssistant``.
+/// The model behind FluxAI: ``OpenAICompatibleProvider``, or ``OfflineAssistant``. `onText` receives the
+/// answer as it is produced, for streaming to the browser; the returned turn holds the whole of it.
 protocol LLMProvider: Sendable {
-    func reply(to message: String, context: AssistantContext) async throws -> AssistantTurn
+    var readsHistory: Bool { get }
+    func reply(to message: String, context: AssistantContext, onText: @escaping @Sendable (String) async -> Void) async throws -> AssistantTurn
 }
 
 /// The assistant that needs no outside service (the default with no API key): deterministic, answering from
-/// the company's case studies and equipment data with the same four tools the online model is given.
+/// the company's case studies and equipment data with the same four ``AssistantTools`` an online model is given.
 struct OfflineAssistant: LLMProvider {
-    static let caseStudies: [String: String] = [
-        "textile": "A yarn dyer in Biella cut drying time by 60 % and energy by 35 % with RF drying of bobbins.",
-        "food": "A pasta maker in Parma pasteurises and dries filled pasta in line, 30 % less energy than hot air.",
-        "rubber": "A hose manufacturer pre-heats rubber compound to vulcanisation temperature in 90 s, evenly through.",
-        "pharma": "A tablet producer dries granulate at 40 °C without hot spots, halving batch time.",
-        "wood": "A timber mill kills pests (ISPM-15) in pallets in minutes instead of hours of kiln time.",
-    ]
-    static let baseSavings: [String: Double] = ["textile": 35, "food": 30, "rubber": 25, "pharma": 28, "wood": 40]
-    static let equipment = "RF generators from 10 to 400 kW at 27.12 MHz, conveyor or batch applicators, PLC with remote monitoring."
+    static let model = "offline"
+    var readsHistory: Bool { false }
 
-    func reply(to message: String, context: AssistantContext) async throws -> AssistantTurn {
+    func reply(to message: String, context: AssistantContext, onText: @escaping @Sendable (String) async -> Void) async throws -> AssistantTurn {
         let lower = message.lowercased()
         let industry = context.industry ?? IndustryDetector.detect(message)
-        var tools: [ToolUse] = []
+        let known = AssistantContext(locale: context.locale, industry: industry, productionVolume: context.productionVolume)
+        var chosen: [(ToolUse.Name, [String: String])] = []
         if Self.mentions(lower, ["case", "example", "reference", "caso", "esempi", "ejemplo", "exemple", "beispiel", "referenz"]) {
-            let study = industry.flatMap { Self.caseStudies[$0] } ?? Self.caseStudies.values.sorted().joined(separator: " ")
-            tools.append(ToolUse(name: .caseStudies, arguments: ["industry": industry ?? "any"], result: study))
+            chosen.append((.caseStudies, [:]))
         }
-        if let volume = Self.productionVolume(in: lower) ?? (Self.mentions(lower, Self.savingsWords) ? context.productionVolume : nil),
-            Self.mentions(lower, Self.savingsWords) || Self.productionVolume(in: lower) != nil {
-            let percent = Self.savings(industry: industry, volume: volume)
-            var use = ToolUse(name: .savingsCalculator, arguments: ["industry": industry ?? "generic", "productionVolume": String(volume)],
-                              result: "estimatedSavingsPercent=\(percent)")
-            use.estimatedSavingsPercent = percent
-            use.productionVolume = volume
-            tools.append(use)
+        let volume = Self.productionVolume(in: lower)
+        if volume != nil || (Self.mentions(lower, Self.savingsWords) && context.productionVolume != nil) {
+            chosen.append((.savingsCalculator, volume.map { ["productionVolume": String($0)] } ?? [:]))
         }
         if Self.mentions(lower, ["spec", "equipment", "machine", "power", "kw", "macchin", "máquina", "maquina", "maschine", "anlage"]) {
-            tools.append(ToolUse(name: .equipmentSpecs, arguments: ["industry": industry ?? "any"], result: Self.equipment))
+            chosen.append((.equipmentSpecs, [:]))
         }
         if Self.mentions(lower, ["consult", "contact", "call", "meeting", "engineer", "quote", "preventiv", "contatt", "consulta", "contacto",
                                  "rendez", "contacter", "beratung", "kontakt", "termin", "ingegner", "ingenier", "ingénieur", "ingenieur"]) {
-            tools.append(ToolUse(name: .consultationHandoff, arguments: [:],
-                                 result: "Offer the consultation form; an engineer answers within one business day."))
+            chosen.append((.consultationHandoff, [:]))
         }
+        let tools = chosen.map { AssistantTools.run($0.0, arguments: $0.1, context: known) }
         let text = Self.compose(locale: context.locale, industry: industry, tools: tools)
+        await onText(text)
         // The offline assistant has no tokenizer; four characters a token is the usual estimate.
-        return AssistantTurn(text: text, tools: tools, tokensIn: max(1, message.count / 4), tokensOut: max(1, text.count / 4), cachedTokens: 0)
+        return AssistantTurn(text: text, tools: tools, model: Self.model, tokensIn: max(1, message.count / 4),
+                             tokensOut: max(1, text.count / 4), cachedTokens: 0)
     }
 
     static let savingsWords = ["sav", "energy", "cost", "kwh", "risparm", "energia", "costo", "ahorr", "energía", "économ", "énergie",
@@ -91,12 +92,6 @@ struct OfflineAssistant: LLMProvider {
         guard let match = text.firstMatch(of: pattern) else { return nil }
         let number = Double(match.1.replacingOccurrences(of: ",", with: ".")) ?? 0
         return match.2 == "kg" ? number / 1000 : number
-    }
-
-    /// The calculator: the industry's typical saving, a little more at volume (economies of scale), capped.
-    static func savings(industry: String?, volume: Double) -> Double {
-        let base = industry.flatMap { baseSavings[$0] } ?? 25
-        return (min(base + log10(max(volume, 1)) * 3, 60) * 10).rounded() / 10
     }
 
     static func compose(locale: String, industry: String?, tools: [ToolUse]) -> String {

@@ -1,6 +1,7 @@
 import FluxSecurity
 import Foundation
 import Logging
+import NIOCore
 
 /// Every environment variable Flux reads, parsed and validated once at boot, before anything listens.
 public struct AppConfig: Sendable {
@@ -51,6 +52,9 @@ public struct AppConfig: Sendable {
     public var uploadMaxBytes: Int
     /// Days FluxAI conversations are kept (RETENTION_DAYS).
     public var retentionDays: Int
+    /// FluxAI's online model (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_TIMEOUT_SECONDS); `nil`
+    /// runs the offline assistant.
+    public var openAI: OpenAISettings?
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
@@ -66,6 +70,12 @@ public struct AppConfig: Sendable {
     static let publishedSecrets: Set<String> = [envExamplePlaceholder, "FLUX_SUPER_SECRET_KEY_2026_ARCHITECTURE"]
     static let secretStrength = SecretStrength(minimumLength: 32, knownPublic: publishedSecrets)
     static let secretAdvice = "Generate one with: openssl rand -base64 48"
+
+    /// An outside service's address: https, or plain http on loopback only (test servers).
+    private static func serviceURL(_ text: String) -> URL? {
+        guard let url = URL(string: text), let host = url.host else { return nil }
+        return url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "localhost", "::1"].contains(host)) ? url : nil
+    }
 
     private static func list(_ raw: String?) -> [String] {
         (raw ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -271,8 +281,7 @@ public struct AppConfig: Sendable {
         switch (value("OIDC_GOOGLE_CLIENT_ID"), value("OIDC_GOOGLE_CLIENT_SECRET")) {
         case let (clientID?, clientSecret?):
             let issuerText = value("OIDC_GOOGLE_ISSUER") ?? "https://accounts.google.com"
-            if let issuer = URL(string: issuerText), let host = issuer.host,
-                issuer.scheme == "https" || (issuer.scheme == "http" && ["127.0.0.1", "localhost", "::1"].contains(host)) {
+            if let issuer = Self.serviceURL(issuerText) {
                 googleSignIn = OIDCSettings(issuer: issuer, clientID: clientID, clientSecret: SecretValue(clientSecret))
             } else {
                 problem("OIDC_GOOGLE_ISSUER", "must be an https:// URL (http:// only on loopback, for tests)")
@@ -285,13 +294,27 @@ public struct AppConfig: Sendable {
             problem("OIDC_GOOGLE_CLIENT_SECRET", "must be set with OIDC_GOOGLE_CLIENT_ID")
         }
 
+        var openAI: OpenAISettings?
+        let openAITimeout = positive("OPENAI_TIMEOUT_SECONDS", default: 30, maximum: 600)
+        if let apiKey = value("OPENAI_API_KEY") {
+            let baseText = value("OPENAI_BASE_URL") ?? "https://api.openai.com/v1"
+            if let base = Self.serviceURL(baseText) {
+                openAI = OpenAISettings(baseURL: base, apiKey: SecretValue(apiKey), model: value("OPENAI_MODEL") ?? "gpt-4o-mini",
+                                        timeout: .seconds(Int64(openAITimeout)))
+            } else {
+                problem("OPENAI_BASE_URL", "must be an https:// URL (http:// only on loopback, for tests)")
+            }
+        } else if env == .production {
+            warnings.append("OPENAI_API_KEY is not set: FluxAI runs the offline assistant.")
+        }
+
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         return AppConfig(
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
-            uploadMaxBytes: uploadMaxBytes, retentionDays: retentionDays, mailFrom: mailFrom, warnings: warnings
+            uploadMaxBytes: uploadMaxBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

@@ -24,5 +24,7 @@ enum FluxMigrations {
         CreateAiTelemetry(),
         // 010: public uploads.
         CreateAsset(),
+        // 011: the model behind each FluxAI answer (for its cost).
+        AddAiEventModel(),
     ]
 }

@@ -65,13 +65,16 @@ enum SitePage {
             }
             return memory || (memory = crypto.randomUUID());
           }
-          async function post(path, body) {
+          async function send(path, body, accept) {
             const csrf = await (await fetch("/api/csrf", { credentials: "same-origin" })).json();
-            const response = await fetch(path, {
+            return fetch(path, {
               method: "POST", credentials: "same-origin",
-              headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf.token },
+              headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf.token, "Accept": accept },
               body: JSON.stringify(body),
             });
+          }
+          async function post(path, body) {
+            const response = await send(path, body, "application/json");
             return { ok: response.ok, body: await response.json() };
           }
           function say(who, text) {
@@ -81,6 +84,27 @@ enum SitePage {
             const messages = document.getElementById("messages");
             messages.appendChild(line);
             messages.scrollTop = messages.scrollHeight;
+            return line;
+          }
+          // The answer arrives as server-sent events: "delta" pieces shown as they come, then "done".
+          async function streamChat(body, line) {
+            const response = await send("/api/chat", body, "text/event-stream");
+            if (!response.ok) { line.textContent = (await response.json()).error.message; return; }
+            const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+            let buffered = "";
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) return;
+              buffered += value;
+              let end;
+              while ((end = buffered.indexOf("\\n\\n")) >= 0) {
+                const [name, data] = buffered.slice(0, end).split("\\n");
+                buffered = buffered.slice(end + 2);
+                const payload = JSON.parse(data.slice("data: ".length));
+                if (name === "event: delta") line.textContent += payload.text;
+                if (name === "event: done") { line.textContent = payload.reply; line.dataset.done = "true"; }
+              }
+            }
           }
           const locale = (document.documentElement.lang || navigator.language || "en").slice(0, 2);
           document.getElementById("chat-form").addEventListener("submit", async (event) => {
@@ -90,8 +114,7 @@ enum SitePage {
             if (!text) return;
             input.value = "";
             say("visitor", text);
-            const answer = await post("/api/chat", { sessionId: sessionId(), message: text, locale, pageUrl: location.pathname });
-            say("assistant", answer.ok ? answer.body.reply : answer.body.error.message);
+            await streamChat({ sessionId: sessionId(), message: text, locale, pageUrl: location.pathname }, say("assistant", ""));
           });
           document.getElementById("consult-form").addEventListener("submit", async (event) => {
             event.preventDefault();

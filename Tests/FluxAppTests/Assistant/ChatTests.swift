@@ -17,7 +17,10 @@ import VaporTesting
 
     func chat(_ tester: any TestingApplicationTester, _ session: String, _ message: String, locale: String = "en",
               path: String = "/api/chat") async throws -> TestingHTTPResponse {
-        try await tester.sendRequest(.POST, path, headers: try await csrfHeaders(tester)) { req in
+        var headers = try await csrfHeaders(tester)
+        // What browsers send by default: it must still get JSON, not the event stream.
+        headers.replaceOrAdd(name: .accept, value: "*/*")
+        return try await tester.sendRequest(.POST, path, headers: headers) { req in
             try req.content.encode(["sessionId": session, "message": message, "locale": locale, "pageUrl": "cases/textile-drying"])
         }
     }
@@ -65,7 +68,10 @@ import VaporTesting
 
     struct FailingModel: LLMProvider {
         struct Down: Error {}
-        func reply(to message: String, context: AssistantContext) async throws -> AssistantTurn { throw Down() }
+        var readsHistory: Bool { false }
+        func reply(to message: String, context: AssistantContext, onText: @escaping @Sendable (String) async -> Void) async throws -> AssistantTurn {
+            throw Down()
+        }
     }
 
     @Test func neitherAFailingModelNorFailingTelemetryMakesTheChatFail() async throws {
