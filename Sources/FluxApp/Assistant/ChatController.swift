@@ -76,7 +76,7 @@ struct ChatController: Sendable {
     /// gives a graceful answer and an error event, failing telemetry is logged and counted.
     private func turn(_ request: Request, body: Body, message: String, onText: @escaping @Sendable (String) async -> Void) async -> Reply {
         let now = Date()
-        let existing = await recorded(request, "load the conversation") {
+        let existing = await recorded(request, "load") {
             try await AiConversation.query(on: request.db).filter(\.$sessionID == body.sessionId).first()
         } ?? nil
         let conversation = existing ?? AiConversation(sessionID: body.sessionId, visitorIP: security.clientAddressHash(request), locale: body.locale ?? "en",
@@ -87,7 +87,7 @@ struct ChatController: Sendable {
         var context = AssistantContext(locale: conversation.locale, industry: conversation.industryLabel,
                                        productionVolume: conversation.productionVolume)
         if provider.readsHistory, !isNew {
-            context.history = await recorded(request, "load the history") { try await history(of: conversation, on: request.db) } ?? []
+            context.history = await recorded(request, "history") { try await history(of: conversation, on: request.db) } ?? []
         }
         var events = [AiEvent(conversationID: conversation.id!, type: .userMessage, payload: Self.json(["text": message]), now: now)]
         let clock = ContinuousClock()
@@ -130,7 +130,7 @@ struct ChatController: Sendable {
         conversation.lastMessageAt = Date()
 
         let recordedEvents = events
-        await recorded(request, "record the turn") {
+        await recorded(request, "record") {
             try await request.db.transaction { transaction in
                 if isNew { try await conversation.create(on: transaction) } else { try await conversation.update(on: transaction) }
                 try await recordedEvents.create(on: transaction)
@@ -152,9 +152,11 @@ struct ChatController: Sendable {
 
     static let historyLimit = 20
 
-    /// Runs a telemetry step; a failure is logged and counted, and the chat goes on without it.
+    /// Runs a telemetry step (`load`, `history` or `record`), timed in /metrics; a failure is logged and counted, and the chat goes on without it.
     @discardableResult
     private func recorded<T>(_ request: Request, _ step: String, _ body: () async throws -> T) async -> T? {
+        let started = ContinuousClock.now
+        defer { metrics.telemetryStep(step, took: ContinuousClock.now - started) }
         do {
             return try await body()
         } catch {

@@ -16,6 +16,13 @@ final class HTTPMetrics: Sendable {
         MetricNameDescriptor(metricName: "http_requests", unitName: "total", helpText: "HTTP requests served.")
     private nonisolated(unsafe) static let durations =
         MetricNameDescriptor(metricName: "http_request_duration", unitName: "seconds", helpText: "Time to produce the response.")
+    private nonisolated(unsafe) static let telemetrySteps =
+        MetricNameDescriptor(metricName: "flux_chat_telemetry_duration", unitName: "seconds",
+                             helpText: "Time a FluxAI turn spent loading and recording its conversation, by step.")
+    private static let telemetryBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(100),
+    ]
     private let residentMemory: Gauge
     private let virtualMemory: Gauge
     private let cpuSeconds: Gauge
@@ -41,6 +48,11 @@ final class HTTPMetrics: Sendable {
 
     func telemetryFailed() {
         telemetryFailures.increment()
+    }
+
+    func telemetryStep(_ step: String, took duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.telemetrySteps, labels: [("step", step)], buckets: Self.telemetryBuckets)
+            .record(duration)
     }
 
     /// The outbox's backlog as the database says it is now (set at each scrape).

@@ -46,6 +46,10 @@ import VaporTesting
             #expect(events.count == 12)
             #expect(events.filter { $0.type == .toolCall }.compactMap(\.toolName) == ["energy_savings_calculator", "consultation_handoff"])
             #expect(events.filter { $0.type == .aiMessage }.allSatisfy { $0.latencyMs != nil && ($0.tokensOut ?? 0) > 0 })
+            // What recording costs each turn is timed where operators look.
+            let scrape = try await app.testing(method: .running(port: 0)).sendRequest(.GET, "/metrics").body.string
+            #expect(scrape.contains(#"flux_chat_telemetry_duration_seconds_count{step="load"} 4"#))
+            #expect(scrape.contains(#"flux_chat_telemetry_duration_seconds_count{step="record"} 4"#))
         }
     }
 
