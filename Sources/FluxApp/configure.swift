@@ -51,6 +51,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.asyncCommands.use(FileTypeCommand(), as: "filetype")
     app.asyncCommands.use(BackupCommand(config: config), as: "backup")
     app.asyncCommands.use(CreateAdminCommand(passwords: identity.passwords), as: "create-admin")
+    app.asyncCommands.use(SeedDemoCommand(environment: config.environment), as: "seed-demo")
 
     try routes(app, config: config, metrics: metrics, security: security, identity: identity)
 }
