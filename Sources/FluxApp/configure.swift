@@ -37,6 +37,8 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     }
     app.outboxWorker = OutboxWorker(client: mailClient, from: config.mailFrom)
     app.lifecycle.use(app.outboxWorker)
+    app.conversationRecorder = ConversationRecorder(metrics: metrics)
+    app.lifecycle.use(app.conversationRecorder)
     app.conversationHousekeeping = ConversationHousekeeping(idleAbandonMinutes: config.idleAbandonMinutes,
                                                             retentionDays: config.retentionDays)
     app.lifecycle.use(app.conversationHousekeeping)

@@ -21,7 +21,8 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     AuditController(identity: identity, security: security).register(on: root)
     PortalController(identity: identity, security: security).register(on: root)
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
-    ChatController(identity: identity, security: security, provider: app.assistant(config.openAI), metrics: metrics).register(on: root)
+    ChatController(identity: identity, security: security, provider: app.assistant(config.openAI),
+                   recorder: app.conversationRecorder, metrics: metrics).register(on: root)
     PrivacyController(identity: identity, security: security).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)

@@ -48,9 +48,15 @@ def chat_stream(server, session_id, message):
     return events
 
 
-def rows(workdir, query, *args):
-    with sqlite3.connect(workdir / "data" / "flux.sqlite") as db:
-        return db.execute(query, args).fetchall()
+def rows(workdir, query, *args, expect=1):
+    """The rows once at least `expect` are there: Flux writes a turn within 25 ms of answering it."""
+    deadline = time.monotonic() + 5
+    while True:
+        with sqlite3.connect(workdir / "data" / "flux.sqlite") as db:
+            found = db.execute(query, args).fetchall()
+        if len(found) >= expect or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 def test_a_tool_call_round_trip_streams_to_the_browser_and_records_usage(workdir, serve, model_service):
@@ -83,7 +89,7 @@ def test_a_tool_call_round_trip_streams_to_the_browser_and_records_usage(workdir
         workdir, 'SELECT id, "funnelStage", "estimatedSavingsPercent", "productionVolume" FROM ai_conversations WHERE "sessionId" = ?', session_id)
     assert stage == "RECOMMEND" and savings == 38.9 and volume == 20
     recorded = rows(workdir, 'SELECT type, "toolName", "tokensIn", "tokensOut", "cachedTokens", model FROM ai_events '
-                             'WHERE "conversationId" = ? ORDER BY "createdAt"', conversation_id)
+                             'WHERE "conversationId" = ? ORDER BY "createdAt"', conversation_id, expect=4)
     assert [row[0] for row in recorded] == ["user_msg", "tool_call", "tool_result", "ai_msg"]
     assert recorded[1][1] == "energy_savings_calculator"
     assert recorded[3][2:] == (270, 30, 100, "gpt-4o-mini")

@@ -12,6 +12,7 @@ struct ChatController: Sendable {
     let identity: Identity
     let security: Hardening
     let provider: any LLMProvider
+    let recorder: ConversationRecorder
     let metrics: HTTPMetrics
 
     func register(on root: any RoutesBuilder) {
@@ -76,20 +77,18 @@ struct ChatController: Sendable {
     /// gives a graceful answer and an error event, failing telemetry is logged and counted.
     private func turn(_ request: Request, body: Body, message: String, onText: @escaping @Sendable (String) async -> Void) async -> Reply {
         let now = Date()
-        let existing = await recorded(request, "load") {
-            try await AiConversation.query(on: request.db).filter(\.$sessionID == body.sessionId).first()
-        } ?? nil
-        let conversation = existing ?? AiConversation(sessionID: body.sessionId, visitorIP: security.clientAddressHash(request), locale: body.locale ?? "en",
-                            pageURL: body.pageUrl.map { String($0.prefix(2048)) }, now: now)
-        let isNew = existing == nil
+        let known = await recorded(request, "load") { try await recorder.state(of: body.sessionId, on: request.db) } ?? nil
+        var conversation = known ?? ConversationState(id: UUID(), locale: body.locale ?? "en", industry: nil, stage: .discovery)
         if let locale = body.locale { conversation.locale = locale }
 
-        var context = AssistantContext(locale: conversation.locale, industry: conversation.industryLabel,
+        var context = AssistantContext(locale: conversation.locale, industry: conversation.industry,
                                        productionVolume: conversation.productionVolume)
-        if provider.readsHistory, !isNew {
-            context.history = await recorded(request, "history") { try await history(of: conversation, on: request.db) } ?? []
+        if provider.readsHistory, known != nil {
+            // The last turn may still be queued: write it before reading what was said.
+            await recorder.flush(on: request.db, logger: request.logger)
+            context.history = await recorded(request, "history") { try await history(of: conversation.id, on: request.db) } ?? []
         }
-        var events = [AiEvent(conversationID: conversation.id!, type: .userMessage, payload: Self.json(["text": message]), now: now)]
+        var events = [AiEvent(conversationID: conversation.id, type: .userMessage, payload: Self.json(["text": message]), now: now)]
         let clock = ContinuousClock()
         let started = clock.now
         let turn: AssistantTurn
@@ -97,19 +96,19 @@ struct ChatController: Sendable {
             turn = try await provider.reply(to: message, context: context, onText: onText)
         } catch {
             request.logger.error("assistant failed", metadata: ["error": .string(String(describing: error))])
-            events.append(AiEvent(conversationID: conversation.id!, type: .error, payload: Self.json(["error": String(describing: error)])))
+            events.append(AiEvent(conversationID: conversation.id, type: .error, payload: Self.json(["error": String(describing: error)])))
             let apology = OfflineAssistant.Phrases.for(conversation.locale).handoff
             await onText(apology)
             turn = AssistantTurn(text: apology, tools: [], model: OfflineAssistant.model, tokensIn: 0, tokensOut: 0, cachedTokens: 0)
         }
         let latency = Int((clock.now - started) / .milliseconds(1))
-        if conversation.industryLabel == nil, let industry = IndustryDetector.detect(message) {
-            conversation.industryLabel = industry
+        if conversation.industry == nil, let industry = IndustryDetector.detect(message) {
+            conversation.industry = industry
         }
-        if conversation.industryLabel != nil { conversation.advance(to: .qualify) }
+        if conversation.industry != nil { conversation.advance(to: .qualify) }
         for tool in turn.tools {
-            events.append(AiEvent(conversationID: conversation.id!, type: .toolCall, payload: Self.json(tool.arguments), toolName: tool.name.rawValue))
-            events.append(AiEvent(conversationID: conversation.id!, type: .toolResult, payload: Self.json(["result": tool.result]),
+            events.append(AiEvent(conversationID: conversation.id, type: .toolCall, payload: Self.json(tool.arguments), toolName: tool.name.rawValue))
+            events.append(AiEvent(conversationID: conversation.id, type: .toolResult, payload: Self.json(["result": tool.result]),
                                   toolName: tool.name.rawValue))
             switch tool.name {
             case .savingsCalculator:
@@ -122,27 +121,19 @@ struct ChatController: Sendable {
                 break
             }
         }
-        events.append(AiEvent(conversationID: conversation.id!, type: .aiMessage, payload: Self.json(["text": turn.text]),
+        events.append(AiEvent(conversationID: conversation.id, type: .aiMessage, payload: Self.json(["text": turn.text]),
                               latencyMs: latency, tokensIn: turn.tokensIn, tokensOut: turn.tokensOut, cachedTokens: turn.cachedTokens,
                               model: turn.model))
-        conversation.messageCount += 2
-        conversation.toolCallCount += turn.tools.count
-        conversation.lastMessageAt = Date()
-
-        let recordedEvents = events
-        await recorded(request, "record") {
-            try await request.db.transaction { transaction in
-                if isNew { try await conversation.create(on: transaction) } else { try await conversation.update(on: transaction) }
-                try await recordedEvents.create(on: transaction)
-            }
-        }
-        return Reply(reply: turn.text, conversationId: conversation.id!, funnelStage: conversation.funnelStage,
-                     industryLabel: conversation.industryLabel, tools: turn.tools.map(\.name.rawValue))
+        let record = TurnRecord(sessionID: body.sessionId, state: conversation, visitorIP: security.clientAddressHash(request),
+                                pageURL: body.pageUrl.map { String($0.prefix(2048)) }, at: Date(), toolCalls: turn.tools.count, events: events)
+        await recorded(request, "record") { recorder.record(record) }
+        return Reply(reply: turn.text, conversationId: conversation.id, funnelStage: conversation.stage,
+                     industryLabel: conversation.industry, tools: turn.tools.map(\.name.rawValue))
     }
 
     /// The conversation's last messages, oldest first, for a model that reads what was said before.
-    private func history(of conversation: AiConversation, on database: any Database) async throws -> [HistoryMessage] {
-        let recent = try await AiEvent.query(on: database).filter(\.$conversationID == conversation.id!)
+    private func history(of conversationID: UUID, on database: any Database) async throws -> [HistoryMessage] {
+        let recent = try await AiEvent.query(on: database).filter(\.$conversationID == conversationID)
             .filter(\.$type ~~ [.userMessage, .aiMessage]).sort(\.$createdAt, .descending).limit(Self.historyLimit).all()
         return recent.reversed().compactMap { event in
             guard let text = (try? JSONDecoder().decode([String: String].self, from: Data(event.payloadJSON.utf8)))?["text"] else { return nil }

@@ -43,6 +43,7 @@ final class ConversationHousekeeping: LifecycleHandler, Sendable {
         loop.repeating(every: .seconds(60)) { [self] in
             do {
                 let pass = try await run(on: application.db)
+                if pass.purged > 0 { application.conversationRecorder.forget() }
                 if pass != Pass(abandoned: 0, purged: 0) {
                     logger.info("conversation housekeeping", metadata: [
                         "abandoned": .stringConvertible(pass.abandoned), "purged": .stringConvertible(pass.purged),

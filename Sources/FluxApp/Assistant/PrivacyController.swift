@@ -34,6 +34,8 @@ struct PrivacyController: Sendable {
         errors.check("visitorHash", body.visitorHash.map(TextInput.isToken) ?? true, "must be the visitor's 32-character hash")
         try errors.throwIfAny()
 
+        let recorder = request.application.conversationRecorder
+        await recorder.flush(on: request.db, logger: request.logger)
         let erased = try await request.db.transaction { transaction -> Erased in
             var query = AiConversation.query(on: transaction)
             if let session = body.sessionId { query = query.filter(\.$sessionID == session) }
@@ -53,6 +55,8 @@ struct PrivacyController: Sendable {
             }
             return Erased(conversations: ids.count, events: events, ticketsUnlinked: tickets.count)
         }
+        // What this process remembers of them goes too, so a later chat starts from nothing.
+        recorder.forget(body.visitorHash == nil ? body.sessionId.map { [$0] } : nil)
         try await identity.audit.record("privacy.erased", actor: principal.userID, tenant: principal.tenantID,
                                         target: body.sessionId.map { "session:" + $0 } ?? "visitor:" + (body.visitorHash ?? ""),
                                         metadata: ["conversations": String(erased.conversations), "events": String(erased.events),

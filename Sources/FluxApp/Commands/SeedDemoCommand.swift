@@ -1,5 +1,6 @@
 import Fluent
 import Foundation
+import SQLKit
 import Vapor
 
 /// `flux seed-demo [--conversations N] [--days D]`: a realistic demo dataset, so a newcomer sees a living
@@ -7,9 +8,9 @@ import Vapor
 /// FluxAI conversations across industries, locales, funnel stages and outcomes with their events (tokens,
 /// cached tokens, latency, model), and the tickets the converted ones produced, linked both ways.
 /// Deterministic for a given size on a given database, so two fresh clones show the same console. Demo accounts have no password (they
-/// cannot sign in); `flux create-admin` makes yours. Refused in production. It writes events the way a chat
-/// turn does (batched creates in transactions) and prints how fast they went in: bench/chat.sh reads that
-/// as the event ingest rate.
+/// cannot sign in); `flux create-admin` makes yours. Refused in production. It writes events the way chat
+/// turns are recorded (``ConversationRecorder/insert(_:on:)``) and prints how fast they went in:
+/// bench/chat.sh reads that as the event ingest rate.
 struct SeedDemoCommand: AsyncCommand {
     struct Signature: CommandSignature {
         @Option(name: "conversations", help: "How many FluxAI conversations (default 500).")
@@ -80,12 +81,10 @@ struct SeedDemoCommand: AsyncCommand {
                 try await batchTickets.create(on: transaction)
                 try await batchConversations.create(on: transaction)
             }
-            // Events go in as a chat turn writes them: batched creates in one transaction.
+            // Events go in as chat turns' events do: the recorder's multi-row inserts, one transaction a batch.
             let eventsStarted = clock.now
             try await app.db.transaction { transaction in
-                for slice in stride(from: 0, to: batchEvents.count, by: 1000) {
-                    try await Array(batchEvents[slice..<min(slice + 1000, batchEvents.count)]).create(on: transaction)
-                }
+                try await ConversationRecorder.insert(batchEvents, on: transaction as! any SQLDatabase)
             }
             eventTime += clock.now - eventsStarted
             totals.events += events.count

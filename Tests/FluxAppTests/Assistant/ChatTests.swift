@@ -33,6 +33,7 @@ import VaporTesting
             for message in ["Hello there", "We make fresh pasta", "We produce 20 t/day, how much energy can we save?", "Can I talk to an engineer?"] {
                 stages.append(try await chat(tester, session, message).content.decode(ReplyBody.self))
             }
+            await written(app)
             #expect(stages.map(\.funnelStage) == ["DISCOVERY", "QUALIFY", "RECOMMEND", "HANDOFF"])
             #expect(stages[1].industryLabel == "food")
             #expect(stages[2].tools == ["energy_savings_calculator"])
@@ -82,12 +83,13 @@ import VaporTesting
         try await withFlux { app, _ async throws in
             // Registered before the first request boots the app, on the same CSRF-checked root as every route.
             let controller = ChatController(identity: app.identity, security: Hardening(secret: String(repeating: "k", count: 40)),
-                                            provider: FailingModel(), metrics: HTTPMetrics())
+                                            provider: FailingModel(), recorder: app.conversationRecorder, metrics: HTTPMetrics())
             app.rootRoutes.post("test", "chat", use: controller.chat)
             let tester = try app.testing()
             let failing = try await chat(tester, "s-failing", "We make tablets", path: "/test/chat")
             #expect(failing.status == .ok)
             #expect(try failing.content.decode(ReplyBody.self).reply.contains("consultation form"))
+            await written(app)
             let conversation = try #require(try await AiConversation.query(on: app.db).filter(\.$sessionID == "s-failing").first())
             #expect(try await AiEvent.query(on: app.db).filter(\.$conversationID == conversation.id!).filter(\.$type == .error).count() == 1)
 
@@ -95,6 +97,7 @@ import VaporTesting
             let unrecorded = try await chat(tester, "s-untracked", "We make rubber hoses")
             #expect(unrecorded.status == .ok)
             #expect(try unrecorded.content.decode(ReplyBody.self).industryLabel == "rubber")
+            await written(app)
             // Counted where operators look (the scrape comes from loopback, so no token is needed).
             let scrape = try await app.testing(method: .running(port: 0)).sendRequest(.GET, "/metrics")
             #expect(scrape.body.string.contains("flux_chat_telemetry_failures_total 1"))
@@ -143,6 +146,7 @@ import VaporTesting
             try req.content.encode(["sessionId": session, "message": "We dry wood pellets"])
         }
         #expect(response.status == .ok)
+        await written(app)
     }
 
     @Test func idleConversationsAreAbandonedAndOldOnesPurged() async throws {
@@ -185,6 +189,44 @@ import VaporTesting
                 try req.content.encode(["sessionId": "a", "visitorHash": "b"])
             }
             #expect(both.status == .badRequest)
+            // Nothing this process remembered of the erased chat comes back with the visitor.
+            _ = try await tester.sendRequest(.POST, "/api/chat", headers: try await csrfHeaders(tester)) { req in
+                try req.content.encode(["sessionId": "s-erase-me", "message": "Hello"])
+            }
+            await written(app)
+            let fresh = try #require(try await AiConversation.query(on: app.db).filter(\.$sessionID == "s-erase-me").first())
+            #expect(fresh.industryLabel == nil && fresh.funnelStage == .discovery && fresh.messageCount == 2)
         }
     }
+
+    @Test func turnsOfOneConversationFromTwoReplicasAddUp() async throws {
+        try await withFlux { app, _ async throws in
+            // Two processes, each meeting the visitor for the first time, each with its own id for the chat.
+            let (first, second) = (ConversationRecorder(metrics: HTTPMetrics()), ConversationRecorder(metrics: HTTPMetrics()))
+            func turn(_ stage: AiConversation.FunnelStage, industry: String?, volume: Double?) -> TurnRecord {
+                let state = ConversationState(id: UUID(), locale: "it", industry: industry, stage: stage, productionVolume: volume)
+                return TurnRecord(sessionID: "s-shared", state: state, visitorIP: "v", pageURL: "/", at: Date(), toolCalls: volume == nil ? 0 : 1,
+                                  events: [AiEvent(conversationID: state.id, type: .userMessage, payload: "{}"),
+                                           AiEvent(conversationID: state.id, type: .aiMessage, payload: "{}")])
+            }
+            first.record(turn(.recommend, industry: "food", volume: 12))
+            second.record(turn(.qualify, industry: "wood", volume: nil))
+            second.record(turn(.qualify, industry: "wood", volume: nil))
+            await first.flush(on: app.db, logger: app.logger)
+            await second.flush(on: app.db, logger: app.logger)
+            let rows = try await AiConversation.query(on: app.db).filter(\.$sessionID == "s-shared").all()
+            let conversation = try #require(rows.first)
+            #expect(rows.count == 1)
+            #expect(conversation.messageCount == 6 && conversation.toolCallCount == 1)
+            // The stage never goes back; the first industry found stays; the volume is not lost.
+            #expect(conversation.funnelStage == .recommend && conversation.industryLabel == "food" && conversation.productionVolume == 12)
+            let events = try await AiEvent.query(on: app.db).all()
+            #expect(events.count == 6 && events.allSatisfy { $0.conversationID == conversation.id })
+        }
+    }
+}
+
+/// Writes the chat turns still queued, as the recorder would within its interval.
+func written(_ app: Application) async {
+    await app.conversationRecorder.flush(on: app.db, logger: app.logger)
 }
