@@ -1,0 +1,129 @@
+import Crypto
+import Vapor
+
+/// HQ's stylesheet and script, served by Flux itself (no CDN, so `script-src 'self'` holds). The script
+/// never builds HTML from data: text goes in through `textContent` only, and it attaches every handler
+/// itself (the CSP allows no inline handler).
+enum HQAssets {
+    static func response(_ text: String, type: HTTPMediaType) -> Response {
+        let response = Response(status: .ok, body: .init(string: text))
+        response.headers.contentType = type
+        response.headers.replaceOrAdd(name: .cacheControl, value: "public, max-age=300")
+        response.headers.replaceOrAdd(name: .eTag, value: "\"" + SHA256.hash(data: Data(text.utf8)).hexString.prefix(16) + "\"")
+        return response
+    }
+
+    static let css = """
+        :root { --ink: #1d2530; --muted: #5b6675; --line: #d5dbe3; --accent: #0b4f8a; --good: #1e7d32; }
+        body { font: 15px/1.45 system-ui, sans-serif; color: var(--ink); margin: 0; }
+        nav.top { display: flex; gap: 1rem; align-items: center; padding: .6rem 1.2rem; border-bottom: 1px solid var(--line); flex-wrap: wrap; }
+        nav.top a { color: var(--accent); text-decoration: none; } nav.top .who { margin-left: auto; color: var(--muted); }
+        main { max-width: 72rem; margin: 1.2rem auto; padding: 0 1.2rem; }
+        .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr)); gap: 1rem; margin: 1rem 0; }
+        .tile { display: flex; flex-direction: column; border: 1px solid var(--line); border-radius: .5rem; padding: .9rem; color: inherit; text-decoration: none; }
+        .tile-title { color: var(--muted); } .tile-value { font-size: 1.8rem; font-weight: 600; } .tile-note { color: var(--muted); font-size: .9rem; }
+        table { border-collapse: collapse; width: 100%; margin: .6rem 0 1.4rem; } th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+        .payload { white-space: pre-wrap; word-break: break-word; max-width: 36rem; }
+        .filters { display: flex; gap: .8rem; flex-wrap: wrap; align-items: end; } .card { border: 1px solid var(--line); border-radius: .5rem; padding: 1rem; max-width: 26rem; }
+        label { display: block; margin: .4rem 0; } input, select { padding: .35rem; }
+        .converted { background: #e6f4ea; color: var(--good); border: 1px solid var(--good); border-radius: .5rem; padding: .6rem .9rem; font-weight: 600; }
+        .chart svg { max-width: 100%; height: auto; } .chart .bar { fill: var(--accent); } .chart text { font-size: 12px; fill: var(--ink); }
+        .fallback { font-size: .9rem; } dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }
+        dt { color: var(--muted); } tr.error td { color: #a11; }
+        """
+
+    static let js = """
+        (() => {
+          "use strict";
+          const $ = (id) => document.getElementById(id);
+          async function csrf() {
+            const response = await fetch("/api/csrf", { credentials: "same-origin" });
+            return (await response.json()).token;
+          }
+          async function call(method, path, body) {
+            const headers = { "X-CSRF-Token": await csrf(), "Accept": "application/json" };
+            if (body !== undefined) headers["Content-Type"] = "application/json";
+            const response = await fetch(path, { method, credentials: "same-origin", headers,
+                                                 body: body === undefined ? undefined : JSON.stringify(body) });
+            const text = await response.text();
+            return { ok: response.ok, status: response.status, body: text ? JSON.parse(text) : {} };
+          }
+          function say(text) { const status = $("status"); if (status) status.textContent = text; }
+          function problem(answer) {
+            const error = answer.body.error || {};
+            const fields = Object.entries(error.fields || {}).map(([k, v]) => k + " " + v).join("; ");
+            return (error.message || "Something went wrong.") + (fields ? " " + fields : "");
+          }
+
+          // Sign-in: password, then a TOTP code (or enrolment for a role that requires one).
+          const signin = $("signin-form");
+          if (signin) {
+            let challenge = null, enrolling = false;
+            const next = $("status").dataset.next || "/hq-command/dashboard";
+            const done = (answer) => {
+              if (answer.body.recoveryCodes) {
+                $("code-form").hidden = true; $("recovery").hidden = false; $("continue").href = next;
+                for (const code of answer.body.recoveryCodes) { const li = document.createElement("li"); li.textContent = code; $("recovery-codes").appendChild(li); }
+              } else { location.assign(next); }
+            };
+            signin.addEventListener("submit", async (event) => {
+              event.preventDefault();
+              const answer = await call("POST", "/api/auth/login", { email: $("email").value, password: $("password").value, useCookies: true });
+              if (!answer.ok) return say(problem(answer));
+              if (!answer.body.challenge) return done(answer);
+              challenge = answer.body.challenge;
+              signin.hidden = true; $("code-form").hidden = false;
+              if (answer.body.enrollmentRequired) {
+                enrolling = true;
+                const setup = await call("POST", "/api/auth/mfa/totp/setup", { challenge });
+                if (!setup.ok) return say(problem(setup));
+                $("secret").textContent = setup.body.secret; $("enrol").hidden = false;
+              }
+              $("code").focus();
+            });
+            $("code-form").addEventListener("submit", async (event) => {
+              event.preventDefault();
+              const path = enrolling ? "/api/auth/mfa/totp/confirm" : "/api/auth/mfa/verify";
+              const answer = await call("POST", path, { challenge, code: $("code").value.trim() });
+              if (!answer.ok) return say(problem(answer));
+              done(answer);
+            });
+          }
+
+          const signOut = $("sign-out");
+          if (signOut) signOut.addEventListener("click", async () => { await call("POST", "/api/auth/logout"); location.assign("/hq-command"); });
+
+          // Access tokens last 15 minutes: renew from the refresh cookie while a page stays open.
+          if (signOut) setInterval(() => call("POST", "/api/auth/refresh"), 10 * 60 * 1000);
+
+          const statusForm = $("status-form");
+          if (statusForm) statusForm.addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const answer = await call("PUT", "/api/hq/signals/" + statusForm.dataset.ticket + "/status", { status: $("status-select").value });
+            say(answer.ok ? "Status changed to " + $("status-select").value + "." : problem(answer));
+          });
+
+          for (const button of document.querySelectorAll("button.revoke")) {
+            button.addEventListener("click", async () => {
+              const answer = await call("DELETE", "/api/hq/sessions/" + button.dataset.session);
+              if (answer.ok) button.closest("tr").remove();
+              say(answer.ok ? "Session ended." : problem(answer));
+            });
+          }
+
+          // Live figures: the server pushes them when they change, no reload needed.
+          const live = document.querySelectorAll("[data-live]");
+          if (live.length && window.EventSource) {
+            const source = new EventSource("/hq-command/live");
+            source.addEventListener("figures", (event) => {
+              const figures = JSON.parse(event.data);
+              for (const element of live) {
+                const value = figures[element.dataset.live];
+                if (value !== undefined) element.textContent = String(value);
+              }
+              document.body.dataset.liveUpdated = String(Date.now());
+            });
+          }
+        })();
+        """
+}

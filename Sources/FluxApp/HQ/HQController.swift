@@ -1,0 +1,573 @@
+import Fluent
+import FluxSecurity
+import Foundation
+import SQLKit
+import Vapor
+
+/// The HQ Command Center: server-rendered pages behind staff sign-in (the access cookie the sign-in page
+/// obtains), each guarded by role like every API route (so the authorization matrix test walks them too).
+/// In a browser, a signed-out visit is sent to the sign-in page and a refused one gets a 403 page; other
+/// callers get the JSON error. Sales sees analytics and signals, engineers tenants, admins and owners all.
+struct HQController: Sendable {
+    static let version = "0.1.0"
+    static let analytics: Set<Role> = [.sales, .admin, .owner]
+    static let tenantViewers: Set<Role> = [.engineer, .admin, .owner]
+    static let administrators: Set<Role> = [.admin, .owner]
+
+    let identity: Identity
+    let security: Hardening
+    let rateLimitStore: AppConfig.RateLimitStoreKind
+    let prices = ModelPrices.standard
+
+    func register(on root: any RoutesBuilder) {
+        let hq = root.grouped("hq-command").grouped(NoStore())
+        hq.get { request in try await self.render(request, "hq/signin", Page(title: "Sign in", nonce: request.cspNonce ?? ""),
+                                                  extra: ["next": Self.safeNext(request.query[String.self, at: "next"])]) }
+        hq.get("assets", "hq.css") { _ in HQAssets.response(HQAssets.css, type: HTTPMediaType(type: "text", subType: "css")) }
+        hq.get("assets", "hq.js") { _ in HQAssets.response(HQAssets.js, type: HTTPMediaType(type: "text", subType: "javascript")) }
+
+        page(hq, "dashboard", roles: Role.staff, use: dashboard)
+        page(hq, "dashboard", "conversations", roles: Self.analytics, use: conversations)
+        page(hq, "dashboard", "conversations", "export.csv", roles: Self.analytics, use: exportConversations)
+        page(hq, "dashboard", "conversations", ":conversationID", roles: Self.analytics, use: transcript)
+        page(hq, "signals", roles: Self.analytics, use: signals)
+        page(hq, "signals", "export.csv", roles: Self.analytics, use: exportSignals)
+        page(hq, "signals", ":signalID", roles: Self.analytics, use: signal)
+        page(hq, "users", roles: Self.administrators, use: users)
+        page(hq, "tenants", roles: Self.tenantViewers, use: tenants)
+        page(hq, "audit", roles: Self.administrators, use: audit)
+        page(hq, "health", roles: Self.administrators, use: health)
+        page(hq, "live", roles: Self.analytics, use: live)
+
+        let api = root.grouped("api", "hq")
+        api.secured(.PUT, "signals", ":signalID", "status", roles: Self.analytics, identity: identity, use: changeStatus)
+        api.secured(.DELETE, "sessions", ":sessionID", roles: Self.administrators, identity: identity, use: revokeSession)
+    }
+
+    // MARK: - Guard and rendering
+
+    /// A GET page for `roles`; see the type's comment for what others get.
+    private func page(_ builder: any RoutesBuilder, _ path: PathComponent..., roles: Set<Role>,
+                      use handler: @escaping @Sendable (Request, Principal) async throws -> Response) {
+        let route = builder.on(.GET, path) { request -> Response in
+            let principal: Principal
+            do {
+                principal = try await RouteGuardCheck.principal(request, roles: roles, identity: identity)
+            } catch let error as AppError where Self.wantsPage(request) {
+                if error.status == .unauthorized {
+                    return request.redirect(to: "/hq-command?next=" + (request.url.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+                }
+                guard error.status == .forbidden else { throw error }
+                let response = try await render(request, "hq/denied", Page(title: "Not for your role", nonce: request.cspNonce ?? ""))
+                response.status = .forbidden
+                return response
+            }
+            return try await handler(request, principal)
+        }
+        route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false)
+    }
+
+    static func wantsPage(_ request: Request) -> Bool {
+        request.headers.accept.mediaTypes.contains { $0.type == "text" && $0.subType == "html" }
+    }
+
+    /// Only a path inside HQ may follow the sign-in (never another site).
+    static func safeNext(_ next: String?) -> String {
+        guard let next, next.hasPrefix("/hq-command/"), !next.contains("//"), !next.contains("\\") else { return "/hq-command/dashboard" }
+        return next
+    }
+
+    struct Page: Encodable {
+        let title: String
+        let nonce: String
+    }
+
+    struct NavItem: Encodable {
+        let title: String
+        let href: String
+    }
+
+    static func navigation(for role: Role) -> [NavItem] {
+        var items = [NavItem(title: "Dashboard", href: "/hq-command/dashboard")]
+        if analytics.contains(role) {
+            items += [NavItem(title: "Conversations", href: "/hq-command/dashboard/conversations"),
+                      NavItem(title: "Signals", href: "/hq-command/signals")]
+        }
+        if tenantViewers.contains(role) { items.append(NavItem(title: "Tenants", href: "/hq-command/tenants")) }
+        if administrators.contains(role) {
+            items += [NavItem(title: "Users", href: "/hq-command/users"), NavItem(title: "Audit", href: "/hq-command/audit"),
+                      NavItem(title: "Health", href: "/hq-command/health")]
+        }
+        return items
+    }
+
+    /// Renders `template` with the page's title and nonce, the navigation and who is signed in, and `body`'s
+    /// fields (everything a template prints is escaped by Leaf).
+    private func render(_ request: Request, _ template: String, _ page: Page, principal: Principal? = nil,
+                        body: (any Encodable)? = nil, extra: [String: String] = [:]) async throws -> Response {
+        var context: [String: LeafData] = ["title": .string(page.title), "nonce": .string(page.nonce)]
+        for (key, value) in extra { context[key] = .string(value) }
+        if let principal {
+            let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
+            context["who"] = .string("\(email) (\(principal.role.rawValue))")
+            context["nav"] = try Self.leafData(Self.navigation(for: principal.role))
+        }
+        if let body, case .dictionary(let fields)? = try Self.leafData(body).dictionary.map(LeafData.dictionary) {
+            context.merge(fields) { _, new in new }
+        }
+        let html = try await request.leaf.render(path: template, context: context).get()
+        let response = Response(status: .ok, body: .init(buffer: html))
+        response.headers.contentType = .html
+        return response
+    }
+
+    /// A page's figures as Leaf values, by way of their JSON (every date is already formatted text).
+    static func leafData(_ value: some Encodable) throws -> LeafData {
+        func convert(_ object: Any) -> LeafData {
+            switch object {
+            case let text as String: .string(text)
+            case let number as NSNumber:
+                CFGetTypeID(number) == CFBooleanGetTypeID() ? .bool(number.boolValue)
+                    : number.doubleValue == number.doubleValue.rounded() && abs(number.doubleValue) < 1e15 ? .int(number.intValue) : .double(number.doubleValue)
+            case let list as [Any]: .array(list.map(convert))
+            case let map as [String: Any]: .dictionary(map.mapValues(convert))
+            default: .trueNil
+            }
+        }
+        return convert(try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: .fragmentsAllowed))
+    }
+
+    private func render(_ request: Request, _ template: String, title: String, principal: Principal, body: some Encodable) async throws -> Response {
+        try await render(request, template, Page(title: title, nonce: request.cspNonce ?? ""), principal: principal, body: body)
+    }
+
+    static func time(_ date: Date?) -> String {
+        date.map { $0.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeSeparator(.colon)) } ?? ""
+    }
+
+    static func percent(_ value: Double) -> String { String(format: "%.1f %%", value * 100) }
+
+    static func money(_ value: Decimal?) -> String {
+        guard let value else { return "" }
+        return "$" + NSDecimalNumber(decimal: value).stringValue
+    }
+
+    // MARK: - Dashboard and FluxAI analytics
+
+    struct Tile: Encodable {
+        let title: String
+        let value: String
+        let note: String
+        let href: String
+        var live: String?
+    }
+
+    @Sendable func dashboard(_ request: Request, _ principal: Principal) async throws -> Response {
+        var tiles: [Tile] = []
+        if Self.analytics.contains(principal.role) {
+            let summary = try await ConversationAnalytics(database: request.db as! any SQLDatabase).summary(.init())
+            tiles.append(Tile(title: "FluxAI Conversations", value: String(summary.total),
+                              note: "conversion \(Self.percent(summary.conversionRate))", href: "/hq-command/dashboard/conversations",
+                              live: "conversations"))
+            let open = try await OperationsSignal.query(on: request.db).filter(\.$status == .new).count()
+            tiles.append(Tile(title: "Signals", value: String(open), note: "new tickets", href: "/hq-command/signals", live: "newTickets"))
+        }
+        if Self.tenantViewers.contains(principal.role) {
+            let count = try await Tenant.query(on: request.db).filter(\.$kind == .client).count()
+            tiles.append(Tile(title: "Tenants", value: String(count), note: "client organizations", href: "/hq-command/tenants"))
+        }
+        if Self.administrators.contains(principal.role) {
+            tiles.append(Tile(title: "Users", value: String(try await User.query(on: request.db).count()), note: "accounts", href: "/hq-command/users"))
+            tiles.append(Tile(title: "Audit", value: String(try await AuditEvent.query(on: request.db).count()), note: "events", href: "/hq-command/audit"))
+            tiles.append(Tile(title: "Health", value: "", note: "database, outbox, version", href: "/hq-command/health"))
+        }
+        struct Body: Encodable { let tiles: [Tile] }
+        return try await render(request, "hq/dashboard", title: "Dashboard", principal: principal, body: Body(tiles: tiles))
+    }
+
+    struct CountRow: Encodable {
+        let label: String
+        let count: Int
+        var percent: String = ""
+    }
+
+    @Sendable func conversations(_ request: Request, _ principal: Principal) async throws -> Response {
+        let filter = try ConversationAnalytics.Filter(request)
+        let analytics = ConversationAnalytics(database: request.db as! any SQLDatabase)
+        async let summaryResult = analytics.summary(filter)
+        async let recentResult = analytics.recent(filter)
+        let (summary, recent) = try await (summaryResult, recentResult)
+        let all = filter.queryString.isEmpty ? summary : try await analytics.summary(.init())
+
+        let funnel = AiConversation.FunnelStage.allCases.map { stage in
+            let count = summary.stages[stage.rawValue] ?? 0
+            return CountRow(label: stage.rawValue, count: count, percent: Self.percent(summary.total == 0 ? 0 : Double(count) / Double(summary.total)))
+        }
+        let industries = summary.industries.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { CountRow(label: $0.key, count: $0.value) }
+        let days = summary.days.keys.sorted().suffix(31).map { day in
+            (Date(timeIntervalSince1970: Double(day) * 86_400).formatted(ConversationAnalytics.Filter.dayFormat), summary.days[day] ?? 0)
+        }
+        struct KPIs: Encodable {
+            let total: Int
+            let conversion, messages, tools: String
+            let allConsultations: Int
+        }
+        struct Row: Encodable {
+            let id: UUID
+            let started, industry, stage, outcome, locale: String
+            let messages: Int
+        }
+        struct FilterView: Encodable {
+            let from, to, outcome, industry, locale: String
+        }
+        struct Body: Encodable {
+            let filter: FilterView
+            let outcomes, industries, locales: [String]
+            let exportQuery: String
+            let kpis: KPIs
+            let funnel: [CountRow]
+            let topIndustries: [CountRow]
+            let charts: [BarChart]
+            let recent: [Row]
+        }
+        let body = Body(
+            filter: FilterView(from: filter.from?.formatted(ConversationAnalytics.Filter.dayFormat) ?? "",
+                               to: filter.to.map { $0.addingTimeInterval(-86_400).formatted(ConversationAnalytics.Filter.dayFormat) } ?? "",
+                               outcome: filter.outcome?.rawValue ?? "", industry: filter.industry ?? "", locale: filter.locale ?? ""),
+            outcomes: AiConversation.Outcome.allCases.map(\.rawValue), industries: IndustryDetector.industries.sorted() + ["none"],
+            locales: ChatController.locales.sorted(), exportQuery: filter.queryString.isEmpty ? "" : "?" + filter.queryString,
+            kpis: KPIs(total: summary.total, conversion: Self.percent(summary.conversionRate),
+                       messages: String(format: "%.1f", summary.averageMessages), tools: String(format: "%.1f", summary.averageTools),
+                       allConsultations: all.consultations),
+            funnel: funnel, topIndustries: Array(industries),
+            charts: [BarChart(id: "funnel-chart", title: "Funnel", labelHeading: "Stage", rows: funnel.map { ($0.label, $0.count) }),
+                     BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
+                     BarChart(id: "industries-chart", title: "Top industries", labelHeading: "Industry", rows: industries.map { ($0.label, $0.count) })],
+            recent: recent.map { Row(id: $0.id, started: Self.time($0.startedAt), industry: $0.industryLabel ?? "none", stage: $0.funnelStage,
+                                     outcome: $0.outcome, locale: $0.locale, messages: $0.messageCount) })
+        return try await render(request, "hq/conversations", title: "FluxAI Conversations", principal: principal, body: body)
+    }
+
+    @Sendable func transcript(_ request: Request, _ principal: Principal) async throws -> Response {
+        guard let id = request.parameters.get("conversationID", as: UUID.self),
+            let conversation = try await AiConversation.find(id, on: request.db)
+        else { throw AppError(.notFound, code: "not_found", message: "No such conversation.") }
+        let events = try await AiEvent.query(on: request.db).filter(\.$conversationID == id).sort(\.$createdAt).limit(2000).all()
+        let ticket = try await conversation.signalID.asyncMap { try await OperationsSignal.find($0, on: request.db) } ?? nil
+        struct ConversationView: Encodable {
+            let sessionId, started, locale, pageUrl, industry, stage, outcome, savings: String
+        }
+        struct TicketView: Encodable {
+            let id: UUID
+            let name, company, status: String
+        }
+        struct EventView: Encodable {
+            let time, type, tool, payload, latency, tokens, cost: String
+        }
+        struct Body: Encodable {
+            let conversation: ConversationView
+            let ticket: TicketView?
+            let events: [EventView]
+            let totalCost: String
+        }
+        let body = Body(
+            conversation: ConversationView(
+                sessionId: conversation.sessionID, started: Self.time(conversation.startedAt), locale: conversation.locale,
+                pageUrl: conversation.pageURL ?? "", industry: conversation.industryLabel ?? "none", stage: conversation.funnelStage.rawValue,
+                outcome: conversation.outcome.rawValue,
+                savings: conversation.estimatedSavingsPercent.map { "\($0) % at \(conversation.productionVolume ?? 0) t/day" } ?? ""),
+            ticket: ticket.map { TicketView(id: $0.id!, name: $0.name, company: $0.company, status: $0.status.rawValue) },
+            events: events.map { event in
+                EventView(time: Self.time(event.createdAt), type: event.type.rawValue, tool: event.toolName ?? "", payload: event.payloadJSON,
+                          latency: event.latencyMs.map { "\($0) ms" } ?? "",
+                          tokens: event.tokensIn.map { "\($0) / \(event.tokensOut ?? 0) / \(event.cachedTokens ?? 0)" } ?? "",
+                          cost: Self.money(prices.cost(of: event)))
+            },
+            totalCost: Self.money(prices.cost(of: events)))
+        return try await render(request, "hq/transcript", title: "Conversation", principal: principal, body: body)
+    }
+
+    @Sendable func exportConversations(_ request: Request, _ principal: Principal) async throws -> Response {
+        let filter = try ConversationAnalytics.Filter(request)
+        let rows = try await (request.db as! any SQLDatabase).raw("""
+            SELECT id, "sessionId", "startedAt", "lastMessageAt", "closedAt", locale, "pageUrl", "industryLabel", "funnelStage", outcome,
+                "messageCount", "toolCallCount", "estimatedSavingsPercent", "productionVolume", "signalId"
+            FROM ai_conversations \(filter.sql) ORDER BY "startedAt" DESC LIMIT 100000
+            """).all()
+        var csv = CSV(header: ["id", "sessionId", "startedAt", "lastMessageAt", "closedAt", "locale", "pageUrl", "industryLabel", "funnelStage",
+                               "outcome", "messageCount", "toolCallCount", "estimatedSavingsPercent", "productionVolume", "signalId"])
+        for row in rows {
+            csv.append([
+                try row.decode(column: "id", as: UUID.self).uuidString, try row.decode(column: "sessionId", as: String.self),
+                Self.time(try row.decode(column: "startedAt", as: Date.self)), Self.time(try row.decode(column: "lastMessageAt", as: Date.self)),
+                Self.time(try row.decode(column: "closedAt", as: Date?.self)), try row.decode(column: "locale", as: String.self),
+                try row.decode(column: "pageUrl", as: String?.self) ?? "", try row.decode(column: "industryLabel", as: String?.self) ?? "",
+                try row.decode(column: "funnelStage", as: String.self), try row.decode(column: "outcome", as: String.self),
+                String(try row.decode(column: "messageCount", as: Int.self)), String(try row.decode(column: "toolCallCount", as: Int.self)),
+                (try row.decode(column: "estimatedSavingsPercent", as: Double?.self)).map { String($0) } ?? "",
+                (try row.decode(column: "productionVolume", as: Double?.self)).map { String($0) } ?? "",
+                (try row.decode(column: "signalId", as: UUID?.self))?.uuidString ?? "",
+            ])
+        }
+        return csv.response(filename: "fluxai-conversations.csv")
+    }
+
+    // MARK: - Signal Hub
+
+    @Sendable func signals(_ request: Request, _ principal: Principal) async throws -> Response {
+        let statusText = request.query[String.self, at: "status"].flatMap { $0.isEmpty ? nil : $0 }
+        let status = statusText.flatMap(OperationsSignal.Status.init(rawValue:))
+        if statusText != nil, status == nil {
+            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
+                           fields: ["status": "must be one of \(OperationsSignal.Status.allCases.map(\.rawValue).joined(separator: ", "))"])
+        }
+        var query = OperationsSignal.query(on: request.db).sort(\.$createdAt, .descending).limit(200)
+        if let status { query = query.filter(\.$status == status) }
+        let tickets = try await query.all()
+        let links = try await conversationIDs(for: tickets, on: request.db)
+        struct Row: Encodable {
+            let id: UUID
+            let created, name, company, email, status: String
+            let conversationId: UUID?
+        }
+        struct Body: Encodable {
+            let statuses: [String]
+            let status: String
+            let tickets: [Row]
+        }
+        let body = Body(statuses: OperationsSignal.Status.allCases.map(\.rawValue), status: status?.rawValue ?? "",
+                        tickets: tickets.map { Row(id: $0.id!, created: Self.time($0.createdAt), name: $0.name, company: $0.company, email: $0.email,
+                                                   status: $0.status.rawValue, conversationId: links[$0.id!]) })
+        return try await render(request, "hq/signals", title: "Signals", principal: principal, body: body)
+    }
+
+    private func conversationIDs(for tickets: [OperationsSignal], on database: any Database) async throws -> [UUID: UUID] {
+        let ids = tickets.compactMap(\.id)
+        guard !ids.isEmpty else { return [:] }
+        let conversations = try await AiConversation.query(on: database).filter(\.$signalID ~~ ids).all()
+        return Dictionary(conversations.compactMap { conversation in conversation.signalID.map { ($0, conversation.id!) } }) { first, _ in first }
+    }
+
+    @Sendable func signal(_ request: Request, _ principal: Principal) async throws -> Response {
+        guard let id = request.parameters.get("signalID", as: UUID.self), let ticket = try await OperationsSignal.find(id, on: request.db) else {
+            throw AppError(.notFound, code: "not_found", message: "No such ticket.")
+        }
+        let conversationID = try await conversationIDs(for: [ticket], on: request.db)[id]
+        let history = try await AuditEvent.query(on: request.db).filter(\.$target == "signal:" + id.uuidString).sort(\.$occurredAt).all()
+        func strings(_ json: String) -> String {
+            ((try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []).joined(separator: "; ")
+        }
+        struct TicketView: Encodable {
+            let id: UUID
+            let created, name, company, email, phone, preferredContact, timeframe, message, pageUrl, insights, topics, status: String
+            let conversationId: UUID?
+        }
+        struct HistoryRow: Encodable {
+            let time, action, detail: String
+        }
+        struct Body: Encodable {
+            let ticket: TicketView
+            let statuses: [String]
+            let history: [HistoryRow]
+        }
+        let body = Body(
+            ticket: TicketView(id: id, created: Self.time(ticket.createdAt), name: ticket.name, company: ticket.company, email: ticket.email,
+                               phone: ticket.phone ?? "", preferredContact: ticket.preferredContact.rawValue, timeframe: ticket.timeframe ?? "",
+                               message: ticket.message ?? "", pageUrl: ticket.pageURL ?? "", insights: strings(ticket.conversationInsights),
+                               topics: strings(ticket.suggestedTopics), status: ticket.status.rawValue, conversationId: conversationID),
+            statuses: OperationsSignal.Status.allCases.map(\.rawValue),
+            history: history.map { HistoryRow(time: Self.time($0.occurredAt), action: $0.action, detail: $0.metadata ?? "") })
+        return try await render(request, "hq/signal", title: "Ticket", principal: principal, body: body)
+    }
+
+    struct StatusBody: Content {
+        let status: String
+    }
+
+    /// `PUT /api/hq/signals/:signalID/status` `{status}`: moves a ticket along, audited as its history.
+    @Sendable func changeStatus(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let body = try request.content.decode(StatusBody.self)
+        guard let status = OperationsSignal.Status(rawValue: body.status) else {
+            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
+                           fields: ["status": "must be one of \(OperationsSignal.Status.allCases.map(\.rawValue).joined(separator: ", "))"])
+        }
+        guard let id = request.parameters.get("signalID", as: UUID.self), let ticket = try await OperationsSignal.find(id, on: request.db) else {
+            throw AppError(.notFound, code: "not_found", message: "No such ticket.")
+        }
+        let previous = ticket.status
+        ticket.status = status
+        ticket.updatedAt = Date()
+        try await ticket.update(on: request.db)
+        try await identity.audit.record("signal.status_changed", actor: principal.userID, tenant: principal.tenantID, target: "signal:" + id.uuidString,
+                                        metadata: ["from": previous.rawValue, "to": status.rawValue], request: request)
+        return .noContent
+    }
+
+    @Sendable func exportSignals(_ request: Request, _ principal: Principal) async throws -> Response {
+        let tickets = try await OperationsSignal.query(on: request.db).sort(\.$createdAt, .descending).limit(100_000).all()
+        var csv = CSV(header: ["id", "createdAt", "status", "name", "company", "email", "phone", "preferredContact", "timeframe", "message",
+                               "pageUrl", "sessionId"])
+        for ticket in tickets {
+            csv.append([ticket.id!.uuidString, Self.time(ticket.createdAt), ticket.status.rawValue, ticket.name, ticket.company, ticket.email,
+                        ticket.phone ?? "", ticket.preferredContact.rawValue, ticket.timeframe ?? "", ticket.message ?? "", ticket.pageURL ?? "",
+                        ticket.sessionID ?? ""])
+        }
+        return csv.response(filename: "signals.csv")
+    }
+
+    // MARK: - People, tenants, audit, health
+
+    @Sendable func users(_ request: Request, _ principal: Principal) async throws -> Response {
+        let users = try await User.query(on: request.db).sort(\.$createdAt, .descending).limit(500).all()
+        let memberships = try await Membership.query(on: request.db).filter(\.$userID ~~ users.compactMap(\.id)).all()
+        let tenants = Dictionary(try await Tenant.query(on: request.db).all().map { ($0.id!, $0.name) }) { first, _ in first }
+        let byUser = Dictionary(grouping: memberships, by: \.userID)
+        let emails = Dictionary(users.map { ($0.id!, $0.email) }) { first, _ in first }
+        let sessions = try await AuthSession.query(on: request.db).filter(\.$revokedAt == nil).filter(\.$expiresAt > Date())
+            .sort(\.$lastUsedAt, .descending).limit(500).all()
+        struct UserRow: Encodable {
+            let email, name, role, tenant, created: String
+        }
+        struct SessionRow: Encodable {
+            let id: UUID
+            let email, device, role, lastUsed: String
+        }
+        struct Body: Encodable {
+            let users: [UserRow]
+            let sessions: [SessionRow]
+        }
+        let body = Body(
+            users: users.map { user in
+                let membership = byUser[user.id!]?.first
+                return UserRow(email: user.email, name: user.displayName ?? "", role: membership?.role.rawValue ?? "",
+                               tenant: membership.flatMap { tenants[$0.tenantID] } ?? "", created: Self.time(user.createdAt))
+            },
+            sessions: sessions.map { SessionRow(id: $0.id!, email: emails[$0.userID] ?? "", device: $0.deviceLabel, role: $0.role.rawValue,
+                                                lastUsed: Self.time($0.lastUsedAt)) })
+        return try await render(request, "hq/users", title: "Users and sessions", principal: principal, body: body)
+    }
+
+    /// `DELETE /api/hq/sessions/:sessionID`: ends anyone's session (audited).
+    @Sendable func revokeSession(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        guard let id = request.parameters.get("sessionID", as: UUID.self), let session = try await AuthSession.find(id, on: request.db) else {
+            throw AppError(.notFound, code: "not_found", message: "No such session.")
+        }
+        try await identity.revocations.revoke([id], reason: "revoked_by_staff", on: request.db)
+        try await identity.audit.record("session.revoked_by_staff", actor: principal.userID, tenant: session.tenantID,
+                                        target: id.uuidString, request: request)
+        return .noContent
+    }
+
+    @Sendable func tenants(_ request: Request, _ principal: Principal) async throws -> Response {
+        let tenants = try await Tenant.query(on: request.db).sort(\.$createdAt, .descending).limit(500).all()
+        let counts = Dictionary(grouping: try await Membership.query(on: request.db).all(), by: \.tenantID).mapValues(\.count)
+        struct Row: Encodable {
+            let name, kind, status, created: String
+            let members: Int
+        }
+        struct Body: Encodable { let tenants: [Row] }
+        let body = Body(tenants: tenants.map {
+            Row(name: $0.name, kind: $0.kind.rawValue, status: $0.status, created: Self.time($0.createdAt), members: counts[$0.id!] ?? 0)
+        })
+        return try await render(request, "hq/tenants", title: "Tenants", principal: principal, body: body)
+    }
+
+    @Sendable func audit(_ request: Request, _ principal: Principal) async throws -> Response {
+        let action = request.query[String.self, at: "action"].map { String($0.prefix(100)) } ?? ""
+        var query = AuditEvent.query(on: request.db).sort(\.$occurredAt, .descending).limit(200)
+        if !action.isEmpty { query = query.filter(\.$action == action) }
+        let events = try await query.all()
+        let actors = try await User.query(on: request.db).filter(\.$id ~~ events.compactMap(\.actorID)).all()
+        let emails = Dictionary(actors.map { ($0.id!, $0.email) }) { first, _ in first }
+        struct Row: Encodable {
+            let time, action, actor, target, userAgent: String
+        }
+        struct Body: Encodable {
+            let action: String
+            let events: [Row]
+        }
+        let body = Body(action: action, events: events.map {
+            Row(time: Self.time($0.occurredAt), action: $0.action, actor: $0.actorID.flatMap { emails[$0] } ?? "", target: $0.target ?? "",
+                userAgent: $0.userAgent ?? "")
+        })
+        return try await render(request, "hq/audit", title: "Audit log", principal: principal, body: body)
+    }
+
+    @Sendable func health(_ request: Request, _ principal: Principal) async throws -> Response {
+        let probe = await DatabaseProbe.ping(request.db, timeout: HealthController.databaseTimeout)
+        let backlog = try? await Outbox.backlog(on: request.db)
+        struct HealthView: Encodable {
+            let database, latency, outboxPending, outboxOldest, outboxFailed, rateLimitStore, version: String
+        }
+        struct Body: Encodable { let health: HealthView }
+        let (state, latency): (String, String) = switch probe {
+        case .up(let took): ("up", "\(took / .microseconds(1)) µs")
+        case .down: ("down", "")
+        }
+        let body = Body(health: HealthView(
+            database: state, latency: latency, outboxPending: backlog.map { String($0.pending) } ?? "unknown",
+            outboxOldest: backlog.map { "\(Int($0.oldestPendingAge)) s" } ?? "unknown", outboxFailed: backlog.map { String($0.failed) } ?? "unknown",
+            rateLimitStore: rateLimitStore.rawValue, version: Self.version))
+        return try await render(request, "hq/health", title: "Health", principal: principal, body: body)
+    }
+
+    // MARK: - Live updates
+
+    struct LiveFigures: Encodable, Equatable {
+        let conversations: Int
+        let consultations: Int
+        let newTickets: Int
+    }
+
+    /// `GET /hq-command/live`: server-sent events with the dashboards' headline figures, sent when they
+    /// change (checked every 2 s), a comment every 20 s to keep proxies from closing the stream, and an end
+    /// after 10 minutes (EventSource reconnects on its own, so a revoked session stops getting figures).
+    @Sendable func live(_ request: Request, _ principal: Principal) async throws -> Response {
+        let response = Response(status: .ok)
+        response.headers.contentType = ChatController.eventStream
+        response.headers.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
+        let database = request.db
+        response.body = .init(asyncStream: { writer in
+            var last: LiveFigures?
+            let until = ContinuousClock.now + .seconds(600)
+            var tick = 0
+            do {
+                while ContinuousClock.now < until {
+                    let summary = try await ConversationAnalytics(database: database as! any SQLDatabase).summary(.init())
+                    let figures = LiveFigures(conversations: summary.total, consultations: summary.consultations,
+                                              newTickets: try await OperationsSignal.query(on: database).filter(\.$status == .new).count())
+                    if figures != last {
+                        try await writer.write(.buffer(ChatController.event("figures", figures)))
+                        last = figures
+                    } else if tick % 10 == 0 {
+                        try await writer.write(.buffer(ByteBuffer(string: ": still here\n\n")))
+                    }
+                    tick += 1
+                    try await Task.sleep(for: .seconds(2))
+                }
+                try await writer.write(.end)
+            } catch {
+                try? await writer.write(.end)
+            }
+        })
+        return response
+    }
+}
+
+/// HQ pages show who is signed in and what they may see: never cached.
+struct NoStore: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        let response = try await next.respond(to: request)
+        if request.url.path.hasPrefix("/hq-command/assets/") == false {
+            response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        }
+        return response
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import LeafKit
+import NIOCore
+
+/// HQ's Leaf templates, compiled into the binary: a deployment is one file, and a template cannot be
+/// missing or edited on the server. `#(…)` escapes everything it prints; no template uses `#unsafeHTML`.
+enum HQViews {
+    static let templates: [String: String] = [
+        "hq/base": """
+            <!doctype html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>#(title) · Flux HQ</title>
+            <link rel="stylesheet" href="/hq-command/assets/hq.css">
+            </head>
+            <body>
+            #if(nav):<nav class="top" aria-label="HQ"><strong>Flux HQ</strong>#for(item in nav):<a href="#(item.href)">#(item.title)</a>#endfor<span class="who">#(who)</span><button type="button" id="sign-out">Sign out</button></nav>#endif
+            <main>
+            <h1>#(title)</h1>
+            #import("body")
+            </main>
+            <script src="/hq-command/assets/hq.js" nonce="#(nonce)"></script>
+            </body>
+            </html>
+            """,
+        "hq/chart": """
+            <figure class="chart">
+            <svg role="img" aria-labelledby="#(chart.id)-title" viewBox="0 0 480 #(chart.height)" width="480" height="#(chart.height)">
+            <title id="#(chart.id)-title">#(chart.title)</title>
+            #for(bar in chart.bars):<text x="0" y="#(bar.textY)" class="label">#(bar.label)</text><rect x="150" y="#(bar.y)" width="#(bar.width)" height="16" class="bar"></rect><text x="#(bar.valueX)" y="#(bar.textY)" class="value">#(bar.value)</text>#endfor
+            </svg>
+            <figcaption>#(chart.title)</figcaption>
+            <table class="fallback"><caption>#(chart.title)</caption><thead><tr><th scope="col">#(chart.labelHeading)</th><th scope="col">Count</th></tr></thead>
+            <tbody>#for(bar in chart.bars):<tr><td>#(bar.label)</td><td>#(bar.value)</td></tr>#endfor</tbody></table>
+            </figure>
+            """,
+        "hq/signin": """
+            #extend("hq/base"):#export("body"):
+            <form id="signin-form" class="card">
+            <label>Email <input id="email" type="email" autocomplete="username" maxlength="254" required></label>
+            <label>Password <input id="password" type="password" autocomplete="current-password" maxlength="128" required></label>
+            <button type="submit">Sign in</button>
+            </form>
+            <form id="code-form" class="card" hidden>
+            <p id="enrol" hidden>Add this key to your authenticator app, then enter the code it shows: <code id="secret"></code></p>
+            <label>Code from your authenticator app <input id="code" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required></label>
+            <button type="submit">Verify</button>
+            </form>
+            <div id="recovery" class="card" hidden><p>Keep these recovery codes somewhere safe; each signs you in once without the app.</p><ul id="recovery-codes"></ul><a id="continue" href="/hq-command/dashboard">Continue</a></div>
+            <p id="status" role="status" data-next="#(next)"></p>
+            #endexport#endextend
+            """,
+        "hq/dashboard": """
+            #extend("hq/base"):#export("body"):
+            <div class="tiles">#for(tile in tiles):<a class="tile" href="#(tile.href)"><span class="tile-title">#(tile.title)</span><span class="tile-value"#if(tile.live): data-live="#(tile.live)"#endif>#(tile.value)</span><span class="tile-note">#(tile.note)</span></a>#endfor</div>
+            #endexport#endextend
+            """,
+        "hq/conversations": """
+            #extend("hq/base"):#export("body"):
+            <form class="filters" method="get">
+            <label>From <input type="date" name="from" value="#(filter.from)"></label>
+            <label>To <input type="date" name="to" value="#(filter.to)"></label>
+            <label>Outcome <select name="outcome"><option value="">any</option>#for(o in outcomes):<option#if(o == filter.outcome): selected#endif>#(o)</option>#endfor</select></label>
+            <label>Industry <select name="industry"><option value="">any</option>#for(i in industries):<option#if(i == filter.industry): selected#endif>#(i)</option>#endfor</select></label>
+            <label>Locale <select name="locale"><option value="">any</option>#for(l in locales):<option#if(l == filter.locale): selected#endif>#(l)</option>#endfor</select></label>
+            <button type="submit">Filter</button>
+            <a href="/hq-command/dashboard/conversations/export.csv#(exportQuery)">Export CSV</a>
+            </form>
+            <div class="tiles kpis">
+            <div class="tile"><span class="tile-title">Conversations</span><span class="tile-value" id="kpi-total">#(kpis.total)</span></div>
+            <div class="tile"><span class="tile-title">Conversion rate</span><span class="tile-value" id="kpi-conversion">#(kpis.conversion)</span></div>
+            <div class="tile"><span class="tile-title">Messages per chat</span><span class="tile-value" id="kpi-messages">#(kpis.messages)</span></div>
+            <div class="tile"><span class="tile-title">Tool calls per chat</span><span class="tile-value" id="kpi-tools">#(kpis.tools)</span></div>
+            </div>
+            <p class="live-note">Live: <span data-live="conversations">#(kpis.total)</span> conversations in all, <span data-live="consultations">#(kpis.allConsultations)</span> consultations.</p>
+            <h2>Funnel</h2>
+            <table id="funnel"><thead><tr><th scope="col">Stage</th><th scope="col">Conversations</th><th scope="col">Share of total</th></tr></thead>
+            <tbody>#for(row in funnel):<tr><td>#(row.label)</td><td>#(row.count)</td><td>#(row.percent)</td></tr>#endfor</tbody></table>
+            #for(chart in charts):#extend("hq/chart")#endfor
+            <h2>Top industries</h2>
+            <ol id="industries">#for(row in topIndustries):<li>#(row.label): #(row.count)</li>#endfor</ol>
+            <h2>Latest conversations</h2>
+            <table id="recent"><thead><tr><th scope="col">Started</th><th scope="col">Industry</th><th scope="col">Stage</th><th scope="col">Outcome</th><th scope="col">Messages</th><th scope="col">Locale</th><th scope="col"></th></tr></thead>
+            <tbody>#for(c in recent):<tr><td>#(c.started)</td><td>#(c.industry)</td><td>#(c.stage)</td><td>#(c.outcome)</td><td>#(c.messages)</td><td>#(c.locale)</td><td><a href="/hq-command/dashboard/conversations/#(c.id)">Open</a></td></tr>#endfor</tbody></table>
+            #endexport#endextend
+            """,
+        "hq/transcript": """
+            #extend("hq/base"):#export("body"):
+            #if(ticket):<p class="converted" id="ticket">Converted: ticket <a href="/hq-command/signals/#(ticket.id)">#(ticket.name), #(ticket.company)</a> (#(ticket.status))</p>#endif
+            <dl class="facts">
+            <dt>Session</dt><dd>#(conversation.sessionId)</dd><dt>Started</dt><dd>#(conversation.started)</dd>
+            <dt>Locale</dt><dd>#(conversation.locale)</dd><dt>Page</dt><dd>#(conversation.pageUrl)</dd>
+            <dt>Industry</dt><dd>#(conversation.industry)</dd><dt>Stage</dt><dd>#(conversation.stage)</dd>
+            <dt>Outcome</dt><dd>#(conversation.outcome)</dd><dt>Estimated savings</dt><dd>#(conversation.savings)</dd>
+            <dt>Total cost</dt><dd id="total-cost">#(totalCost)</dd>
+            </dl>
+            <table id="events"><thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Tool</th><th scope="col">Content</th><th scope="col">Latency</th><th scope="col">Tokens in / out / cached</th><th scope="col">Cost</th></tr></thead>
+            <tbody>#for(e in events):<tr class="#(e.type)"><td>#(e.time)</td><td>#(e.type)</td><td>#(e.tool)</td><td class="payload">#(e.payload)</td><td>#(e.latency)</td><td>#(e.tokens)</td><td>#(e.cost)</td></tr>#endfor</tbody></table>
+            #endexport#endextend
+            """,
+        "hq/signals": """
+            #extend("hq/base"):#export("body"):
+            <form class="filters" method="get"><label>Status <select name="status"><option value="">any</option>#for(s in statuses):<option#if(s == status): selected#endif>#(s)</option>#endfor</select></label><button type="submit">Filter</button>
+            <a href="/hq-command/signals/export.csv">Export CSV</a></form>
+            <table id="signals"><thead><tr><th scope="col">Received</th><th scope="col">Name</th><th scope="col">Company</th><th scope="col">Email</th><th scope="col">Status</th><th scope="col">Chat</th></tr></thead>
+            <tbody>#for(t in tickets):<tr><td>#(t.created)</td><td><a href="/hq-command/signals/#(t.id)">#(t.name)</a></td><td>#(t.company)</td><td>#(t.email)</td><td>#(t.status)</td><td>#if(t.conversationId):<a href="/hq-command/dashboard/conversations/#(t.conversationId)">chat</a>#endif</td></tr>#endfor</tbody></table>
+            #endexport#endextend
+            """,
+        "hq/signal": """
+            #extend("hq/base"):#export("body"):
+            <dl class="facts" id="ticket-facts">
+            <dt>Received</dt><dd>#(ticket.created)</dd><dt>Name</dt><dd>#(ticket.name)</dd><dt>Company</dt><dd>#(ticket.company)</dd>
+            <dt>Email</dt><dd>#(ticket.email)</dd><dt>Phone</dt><dd>#(ticket.phone)</dd><dt>Preferred contact</dt><dd>#(ticket.preferredContact)</dd>
+            <dt>Timeframe</dt><dd>#(ticket.timeframe)</dd><dt>Message</dt><dd class="payload">#(ticket.message)</dd>
+            <dt>Page</dt><dd>#(ticket.pageUrl)</dd><dt>Insights</dt><dd>#(ticket.insights)</dd><dt>Suggested topics</dt><dd>#(ticket.topics)</dd>
+            </dl>
+            #if(ticket.conversationId):<p><a href="/hq-command/dashboard/conversations/#(ticket.conversationId)">The FluxAI conversation behind this ticket</a></p>#endif
+            <form id="status-form" class="card" data-ticket="#(ticket.id)"><label>Status <select id="status-select">#for(s in statuses):<option#if(s == ticket.status): selected#endif>#(s)</option>#endfor</select></label><button type="submit">Change status</button></form>
+            <p id="status" role="status"></p>
+            <h2>History</h2>
+            <ul id="history">#for(h in history):<li>#(h.time): #(h.action) #(h.detail)</li>#endfor</ul>
+            #endexport#endextend
+            """,
+        "hq/users": """
+            #extend("hq/base"):#export("body"):
+            <table id="users"><thead><tr><th scope="col">Email</th><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Organization</th><th scope="col">Created</th></tr></thead>
+            <tbody>#for(u in users):<tr><td>#(u.email)</td><td>#(u.name)</td><td>#(u.role)</td><td>#(u.tenant)</td><td>#(u.created)</td></tr>#endfor</tbody></table>
+            <h2>Active sessions</h2>
+            <table id="sessions"><thead><tr><th scope="col">Account</th><th scope="col">Device</th><th scope="col">Role</th><th scope="col">Last used</th><th scope="col"></th></tr></thead>
+            <tbody>#for(s in sessions):<tr><td>#(s.email)</td><td>#(s.device)</td><td>#(s.role)</td><td>#(s.lastUsed)</td><td><button type="button" class="revoke" data-session="#(s.id)">Revoke</button></td></tr>#endfor</tbody></table>
+            <p id="status" role="status"></p>
+            #endexport#endextend
+            """,
+        "hq/tenants": """
+            #extend("hq/base"):#export("body"):
+            <table id="tenants"><thead><tr><th scope="col">Organization</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Members</th><th scope="col">Created</th></tr></thead>
+            <tbody>#for(t in tenants):<tr><td>#(t.name)</td><td>#(t.kind)</td><td>#(t.status)</td><td>#(t.members)</td><td>#(t.created)</td></tr>#endfor</tbody></table>
+            #endexport#endextend
+            """,
+        "hq/audit": """
+            #extend("hq/base"):#export("body"):
+            <form class="filters" method="get"><label>Action <input name="action" value="#(action)" maxlength="100"></label><button type="submit">Filter</button></form>
+            <table id="audit"><thead><tr><th scope="col">Time</th><th scope="col">Action</th><th scope="col">Actor</th><th scope="col">Target</th><th scope="col">User agent</th></tr></thead>
+            <tbody>#for(e in events):<tr><td>#(e.time)</td><td>#(e.action)</td><td>#(e.actor)</td><td>#(e.target)</td><td>#(e.userAgent)</td></tr>#endfor</tbody></table>
+            #endexport#endextend
+            """,
+        "hq/health": """
+            #extend("hq/base"):#export("body"):
+            <dl class="facts" id="health">
+            <dt>Database</dt><dd>#(health.database)</dd><dt>Database latency</dt><dd>#(health.latency)</dd>
+            <dt>Outbox pending</dt><dd>#(health.outboxPending)</dd><dt>Oldest pending mail</dt><dd>#(health.outboxOldest)</dd><dt>Outbox failed</dt><dd>#(health.outboxFailed)</dd>
+            <dt>Rate-limit store</dt><dd>#(health.rateLimitStore)</dd><dt>Version</dt><dd>#(health.version)</dd>
+            </dl>
+            #endexport#endextend
+            """,
+        "hq/denied": """
+            #extend("hq/base"):#export("body"):
+            <p>Your role does not open this page.</p>
+            #endexport#endextend
+            """,
+    ]
+
+    /// Serves ``templates`` to Leaf.
+    struct Source: LeafSource {
+        struct Missing: Error {}
+
+        func file(template: String, escape: Bool, on eventLoop: any EventLoop) throws -> EventLoopFuture<ByteBuffer> {
+            guard let text = HQViews.templates[template] else { return eventLoop.makeFailedFuture(Missing()) }
+            return eventLoop.makeSucceededFuture(ByteBuffer(string: text))
+        }
+    }
+}
+
+/// A horizontal bar chart drawn as SVG on the server (no script), with the same figures as a table.
+struct BarChart: Encodable, Sendable {
+    struct Bar: Encodable, Sendable {
+        let label: String
+        let value: Int
+        let y: Int
+        let textY: Int
+        let width: Int
+        let valueX: Int
+    }
+
+    let id: String
+    let title: String
+    let labelHeading: String
+    let bars: [Bar]
+    let height: Int
+
+    init(id: String, title: String, labelHeading: String, rows: [(String, Int)]) {
+        self.id = id
+        self.title = title
+        self.labelHeading = labelHeading
+        let top = max(rows.map(\.1).max() ?? 0, 1)
+        bars = rows.enumerated().map { index, row in
+            let width = max(Int((Double(row.1) / Double(top) * 280).rounded()), row.1 > 0 ? 1 : 0)
+            return Bar(label: row.0, value: row.1, y: index * 22 + 2, textY: index * 22 + 15, width: width, valueX: 150 + width + 6)
+        }
+        height = max(rows.count * 22 + 4, 24)
+    }
+}
