@@ -26,6 +26,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     PrivacyController(identity: identity, security: security).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
+    HQController(identity: identity, security: security, rateLimitStore: config.rateLimitStore).register(on: root)
     AccountPages.register(on: root)
     SitePage.register(on: root)
 }

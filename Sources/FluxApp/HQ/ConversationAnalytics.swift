@@ -1,3 +1,4 @@
+import FluxSecurity
 import Foundation
 import SQLKit
 import Vapor

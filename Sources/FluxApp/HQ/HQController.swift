@@ -1,6 +1,7 @@
 import Fluent
 import FluxSecurity
 import Foundation
+import Leaf
 import SQLKit
 import Vapor
 
@@ -112,7 +113,7 @@ struct HQController: Sendable {
             context["who"] = .string("\(email) (\(principal.role.rawValue))")
             context["nav"] = try Self.leafData(Self.navigation(for: principal.role))
         }
-        if let body, case .dictionary(let fields)? = try Self.leafData(body).dictionary.map(LeafData.dictionary) {
+        if let body, let fields = try Self.leafData(body).dictionary {
             context.merge(fields) { _, new in new }
         }
         let html = try await request.leaf.render(path: template, context: context).get()
@@ -127,7 +128,7 @@ struct HQController: Sendable {
             switch object {
             case let text as String: .string(text)
             case let number as NSNumber:
-                CFGetTypeID(number) == CFBooleanGetTypeID() ? .bool(number.boolValue)
+                String(cString: number.objCType) == "c" ? .bool(number.boolValue)
                     : number.doubleValue == number.doubleValue.rounded() && abs(number.doubleValue) < 1e15 ? .int(number.intValue) : .double(number.doubleValue)
             case let list as [Any]: .array(list.map(convert))
             case let map as [String: Any]: .dictionary(map.mapValues(convert))
