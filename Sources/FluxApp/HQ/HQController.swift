@@ -38,7 +38,7 @@ struct HQController: Sendable {
         page(hq, "tenants", roles: Self.tenantViewers, use: tenants)
         page(hq, "audit", roles: Self.administrators, use: audit)
         page(hq, "health", roles: Self.administrators, use: health)
-        page(hq, "live", roles: Self.analytics, use: live)
+        page(hq, "live", roles: Self.analytics, streams: true, use: live)
 
         let api = root.grouped("api", "hq")
         api.secured(.PUT, "signals", ":signalID", "status", roles: Self.analytics, identity: identity, use: changeStatus)
@@ -48,7 +48,7 @@ struct HQController: Sendable {
     // MARK: - Guard and rendering
 
     /// A GET page for `roles`; see the type's comment for what others get.
-    private func page(_ builder: any RoutesBuilder, _ path: PathComponent..., roles: Set<Role>,
+    private func page(_ builder: any RoutesBuilder, _ path: PathComponent..., roles: Set<Role>, streams: Bool = false,
                       use handler: @escaping @Sendable (Request, Principal) async throws -> Response) {
         let route = builder.on(.GET, path) { request -> Response in
             let principal: Principal
@@ -65,7 +65,7 @@ struct HQController: Sendable {
             }
             return try await handler(request, principal)
         }
-        route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false)
+        route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false, streams: streams)
     }
 
     static func wantsPage(_ request: Request) -> Bool {

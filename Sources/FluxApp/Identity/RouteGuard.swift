@@ -6,6 +6,8 @@ struct AccessRule: Sendable {
     static let userInfoKey = "flux.access-rule"
     let roles: Set<Role>
     let tenantScoped: Bool
+    /// Answers an allowed caller with an endless event stream (the authorization matrix only checks refusals).
+    var streams = false
 }
 
 /// A caller who passed a tenant-scoped guard: `tenantID` is the tenant the route names, and either the

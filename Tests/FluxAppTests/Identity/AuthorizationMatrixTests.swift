@@ -36,7 +36,8 @@ import VaporTesting
             #expect(guarded.count >= 10)
             var mistakes: [String] = []
             for role in Role.allCases {
-                for entry in guarded {
+                // An allowed caller of a live stream would wait on it forever; the browser test reads it.
+                for entry in guarded where !(entry.rule.streams && entry.rule.roles.contains(role)) {
                     // A fresh member per request: logout and role changes must not spoil the next check.
                     let member = try await mintSignedIn(app, role: role)
                     let path = entry.path(tenant: member.tenantID, user: member.userID)
