@@ -13,6 +13,7 @@ enum HQViews {
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>#(title) · Flux HQ</title>
+            <link rel="icon" href="data:,">
             <link rel="stylesheet" href="/hq-command/assets/hq.css">
             </head>
             <body>
