@@ -6,6 +6,7 @@ import Vapor
 /// The FluxAI dashboard's figures for one filter, from two statements: one aggregate pass over the filtered
 /// conversations grouped by day, stage, outcome and industry (every KPI, the funnel, the industries and the
 /// per-day series come from its few hundred groups), and the fifty latest conversations by `startedAt`.
+/// Sums are cast to BIGINT: PostgreSQL sums BIGINT columns as NUMERIC.
 struct ConversationAnalytics: Sendable {
     struct Filter: Sendable, Encodable {
         var from: Date?
@@ -116,7 +117,8 @@ struct ConversationAnalytics: Sendable {
     func summary(_ filter: Filter) async throws -> Summary {
         let groups = try await database.raw("""
             SELECT \(unsafeRaw: dayExpression) AS day, "funnelStage", outcome, "industryLabel",
-                count(*) AS conversations, sum("messageCount") AS messages, sum("toolCallCount") AS tools
+                count(*) AS conversations, CAST(sum("messageCount") AS BIGINT) AS messages,
+                CAST(sum("toolCallCount") AS BIGINT) AS tools
             FROM ai_conversations \(filter.sql)
             GROUP BY 1, 2, 3, 4
             """).all(decoding: Group.self)
