@@ -20,6 +20,8 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
     PortalController(identity: identity, security: security).register(on: root)
+    TenantOperationsController(identity: identity, security: security, keys: APIKeys(audit: identity.audit)).register(on: root)
+    APIKeyController(identity: identity).register(on: root)
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
     ChatController(identity: identity, security: security, provider: app.assistant(config.openAI),
                    recorder: app.conversationRecorder, metrics: metrics).register(on: root)

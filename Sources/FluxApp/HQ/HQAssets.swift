@@ -111,6 +111,14 @@ enum HQAssets {
             });
           }
 
+          for (const button of document.querySelectorAll("button.setup-status")) {
+            button.addEventListener("click", async () => {
+              const answer = await call("PUT", "/api/hq/setup-requests/" + button.dataset.request + "/status", { status: button.dataset.status });
+              say(answer.ok ? "Setup request " + answer.body.status + "." : problem(answer));
+              if (answer.ok) button.closest("tr").children[3].textContent = answer.body.status;
+            });
+          }
+
           // Live figures: the server pushes them when they change, no reload needed.
           const live = document.querySelectorAll("[data-live]");
           if (live.length && window.EventSource) {

@@ -43,6 +43,7 @@ struct HQController: Sendable {
         let api = root.grouped("api", "hq")
         api.secured(.PUT, "signals", ":signalID", "status", roles: Self.analytics, identity: identity, use: changeStatus)
         api.secured(.DELETE, "sessions", ":sessionID", roles: Self.administrators, identity: identity, use: revokeSession)
+        api.secured(.PUT, "setup-requests", ":requestID", "status", roles: Self.tenantViewers, identity: identity, use: changeSetupRequest)
     }
 
     // MARK: - Guard and rendering
@@ -198,7 +199,6 @@ struct HQController: Sendable {
         async let summaryResult = analytics.summary(filter)
         async let recentResult = analytics.recent(filter)
         let (summary, recent) = try await (summaryResult, recentResult)
-        let all = filter.queryString.isEmpty ? summary : try await analytics.summary(.init())
 
         let funnel = AiConversation.FunnelStage.allCases.map { stage in
             let count = summary.stages[stage.rawValue] ?? 0
@@ -211,7 +211,8 @@ struct HQController: Sendable {
         struct KPIs: Encodable {
             let total: Int
             let conversion, messages, tools: String
-            let allConsultations: Int
+            /// The live line's starting figures: the summary's own when unfiltered, else filled by the first live event.
+            let allConversations, allConsultations: String
         }
         struct Row: Encodable {
             let id: UUID
@@ -239,7 +240,8 @@ struct HQController: Sendable {
             locales: ChatController.locales.sorted(), exportQuery: filter.queryString.isEmpty ? "" : "?" + filter.queryString,
             kpis: KPIs(total: summary.total, conversion: Self.percent(summary.conversionRate),
                        messages: String(format: "%.1f", summary.averageMessages), tools: String(format: "%.1f", summary.averageTools),
-                       allConsultations: all.consultations),
+                       allConversations: filter.queryString.isEmpty ? String(summary.total) : "…",
+                       allConsultations: filter.queryString.isEmpty ? String(summary.consultations) : "…"),
             funnel: funnel, topIndustries: Array(industries),
             charts: [BarChart(id: "funnel-chart", title: "Funnel", labelHeading: "Stage", rows: funnel.map { ($0.label, $0.count) }),
                      BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
@@ -466,10 +468,26 @@ struct HQController: Sendable {
             let name, kind, status, created: String
             let members: Int
         }
-        struct Body: Encodable { let tenants: [Row] }
-        let body = Body(tenants: tenants.map {
-            Row(name: $0.name, kind: $0.kind.rawValue, status: $0.status, created: Self.time($0.createdAt), members: counts[$0.id!] ?? 0)
-        })
+        struct SetupRow: Encodable {
+            let id: UUID
+            let tenant, templateType, contactNumber, status, created: String
+            let next: [String]
+        }
+        struct Body: Encodable {
+            let tenants: [Row]
+            let requests: [SetupRow]
+        }
+        let names = Dictionary(tenants.map { ($0.id!, $0.name) }) { first, _ in first }
+        let open = try await SetupRequest.query(on: request.db).filter(\.$status ~~ [.pending, .approved]).sort(\.$createdAt).limit(200).all()
+        let body = Body(
+            tenants: tenants.map {
+                Row(name: $0.name, kind: $0.kind.rawValue, status: $0.status, created: Self.time($0.createdAt), members: counts[$0.id!] ?? 0)
+            },
+            requests: open.map {
+                SetupRow(id: $0.id!, tenant: names[$0.tenantID] ?? "", templateType: $0.templateType, contactNumber: $0.contactNumber,
+                         status: $0.status.rawValue, created: Self.time($0.createdAt),
+                         next: (Self.setupTransitions[$0.status] ?? []).map(\.rawValue).sorted())
+            })
         return try await render(request, "hq/tenants", title: "Tenants", principal: principal, body: body)
     }
 
@@ -534,9 +552,11 @@ struct HQController: Sendable {
             var tick = 0
             do {
                 while ContinuousClock.now < until {
-                    let summary = try await ConversationAnalytics(database: database as! any SQLDatabase).summary(.init())
-                    let figures = LiveFigures(conversations: summary.total, consultations: summary.consultations,
-                                              newTickets: try await OperationsSignal.query(on: database).filter(\.$status == .new).count())
+                    // Three indexed counts, not the dashboard's aggregate: this runs every 2 s for every open page.
+                    let figures = LiveFigures(
+                        conversations: try await AiConversation.query(on: database).count(),
+                        consultations: try await AiConversation.query(on: database).filter(\.$outcome == .consultation).count(),
+                        newTickets: try await OperationsSignal.query(on: database).filter(\.$status == .new).count())
                     if figures != last {
                         try await writer.write(.buffer(ChatController.event("figures", figures)))
                         last = figures

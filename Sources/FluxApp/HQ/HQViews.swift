@@ -75,7 +75,7 @@ enum HQViews {
             <div class="tile"><span class="tile-title">Messages per chat</span><span class="tile-value" id="kpi-messages">#(kpis.messages)</span></div>
             <div class="tile"><span class="tile-title">Tool calls per chat</span><span class="tile-value" id="kpi-tools">#(kpis.tools)</span></div>
             </div>
-            <p class="live-note">Live: <span data-live="conversations">#(kpis.total)</span> conversations in all, <span data-live="consultations">#(kpis.allConsultations)</span> consultations.</p>
+            <p class="live-note">Live: <span data-live="conversations">#(kpis.allConversations)</span> conversations in all, <span data-live="consultations">#(kpis.allConsultations)</span> consultations.</p>
             <h2>Funnel</h2>
             <table id="funnel"><thead><tr><th scope="col">Stage</th><th scope="col">Conversations</th><th scope="col">Share of total</th></tr></thead>
             <tbody>#for(row in funnel):<tr><td>#(row.label)</td><td>#(row.count)</td><td>#(row.percent)</td></tr>#endfor</tbody></table>
@@ -138,6 +138,10 @@ enum HQViews {
             #extend("hq/base"):#export("body"):
             <table id="tenants"><thead><tr><th scope="col">Organization</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Members</th><th scope="col">Created</th></tr></thead>
             <tbody>#for(t in tenants):<tr><td>#(t.name)</td><td>#(t.kind)</td><td>#(t.status)</td><td>#(t.members)</td><td>#(t.created)</td></tr>#endfor</tbody></table>
+            <h2>Setup requests to handle</h2>
+            <table id="setup-requests"><thead><tr><th scope="col">Organization</th><th scope="col">Template</th><th scope="col">Contact</th><th scope="col">Status</th><th scope="col">Received</th><th scope="col"></th></tr></thead>
+            <tbody>#for(r in requests):<tr><td>#(r.tenant)</td><td>#(r.templateType)</td><td>#(r.contactNumber)</td><td>#(r.status)</td><td>#(r.created)</td><td>#for(n in r.next):<button type="button" class="setup-status" data-request="#(r.id)" data-status="#(n)">#(n)</button> #endfor</td></tr>#endfor</tbody></table>
+            <p id="status" role="status"></p>
             #endexport#endextend
             """,
         "hq/audit": """

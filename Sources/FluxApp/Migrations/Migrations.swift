@@ -26,5 +26,7 @@ enum FluxMigrations {
         CreateAsset(),
         // 011: the model behind each FluxAI answer (for its cost).
         AddAiEventModel(),
+        // 012: tenant configuration, workers, message logs and API keys.
+        CreateTenantOperations(),
     ]
 }

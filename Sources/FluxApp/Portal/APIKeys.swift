@@ -1,0 +1,174 @@
+import Crypto
+import Fluent
+import FluxSecurity
+import Foundation
+import Vapor
+
+/// Keys for machine clients (a tenant's workers), replacing the one shared `x-portal-key` of the system
+/// Flux replaces. A key is `fxk_` + its id (32 hex) + a 256-bit secret (64 hex), shown once; Flux keeps
+/// the secret's SHA-256 (the secret is random, so a slow hash adds nothing) and compares it in constant
+/// time. Each key belongs to one tenant and carries scopes; a rotation keeps the old key working for
+/// ``rotationGrace`` beside its successor, never more than two at once; every use and refusal is audited.
+struct APIKeys: Sendable {
+    enum Scope: String, CaseIterable, Sendable {
+        case heartbeat
+        case logsWrite = "logs:write"
+    }
+
+    static let prefix = "fxk_"
+    static let length = 4 + 32 + 64
+    static let rotationGrace: TimeInterval = 24 * 3600
+    static let invalid = AppError(.unauthorized, code: "invalid_api_key", message: "The API key is missing, wrong, expired or revoked.",
+                                  headers: ["WWW-Authenticate": "Bearer"])
+
+    let audit: AuditLog
+
+    /// A new key's text and its row (not yet saved).
+    static func mint(tenantID: UUID, name: String, scopes: [Scope], createdBy: UUID?, now: Date = Date()) -> (text: String, key: APIKey) {
+        let id = UUID()
+        let secret = [UInt8].random(count: 32).hexString
+        let key = APIKey()
+        key.id = id
+        key.tenantID = tenantID
+        key.name = name
+        key.scopes = scopes.map(\.rawValue).joined(separator: " ")
+        key.secretHash = SHA256.hash(data: Data(secret.utf8)).hexString
+        key.createdBy = createdBy
+        key.createdAt = now
+        return (prefix + id.uuidString.replacingOccurrences(of: "-", with: "").lowercased() + secret, key)
+    }
+
+    /// The caller's key, if `Authorization: Bearer fxk_…` names an active key of this tenant's with `scope`.
+    /// Wrong, expired or revoked → 401; a valid key without the scope → 403. Both audited, as is each use.
+    func authenticate(_ request: Request, scope: Scope, now: Date = Date()) async throws -> APIKey {
+        guard let presented = request.headers.bearerAuthorization?.token, presented.utf8.count == Self.length,
+            presented.hasPrefix(Self.prefix),
+            let id = Self.keyID(presented.dropFirst(4).prefix(32))
+        else { throw Self.invalid }
+        let secret = String(presented.suffix(64))
+        guard let key = try await APIKey.find(id, on: request.db),
+            ConstantTimeComparison.equals(SHA256.hash(data: Data(secret.utf8)).hexString, key.secretHash),
+            key.isActive(at: now)
+        else {
+            try await audit.record("apikey.refused", actor: nil, tenant: nil, target: id.uuidString, request: request)
+            throw Self.invalid
+        }
+        guard key.scopes.split(separator: " ").contains(Substring(scope.rawValue)) else {
+            try await audit.record("apikey.forbidden", actor: nil, tenant: key.tenantID, target: id.uuidString,
+                                   metadata: ["scope": scope.rawValue], request: request)
+            throw AppError(.forbidden, code: "forbidden", message: "This key does not allow \(scope.rawValue).")
+        }
+        key.lastUsedAt = now
+        try await key.update(on: request.db)
+        try await audit.record("apikey.used", actor: nil, tenant: key.tenantID, target: id.uuidString,
+                               metadata: ["scope": scope.rawValue, "name": key.name], request: request)
+        return key
+    }
+
+    private static func keyID(_ hex: Substring) -> UUID? {
+        guard hex.count == 32, hex.allSatisfy(\.isHexDigit) else { return nil }
+        let h = Array(hex)
+        return UUID(uuidString: String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20])
+                    + "-" + String(h[20..<32]))
+    }
+}
+
+/// Staff manage a tenant's keys: `POST /api/hq/tenants/:tenantID/api-keys` `{name, scopes}` (the key is in
+/// this answer only), `GET` the same path (no secrets), `POST /api/hq/api-keys/:keyID/rotate`,
+/// `DELETE /api/hq/api-keys/:keyID`. Engineers, admins and owners.
+struct APIKeyController: Sendable {
+    let identity: Identity
+    static let managers: Set<Role> = [.engineer, .admin, .owner]
+
+    func register(on root: any RoutesBuilder) {
+        let hq = root.grouped("api", "hq")
+        hq.tenantScoped(.POST, "tenants", ":tenantID", "api-keys", roles: Self.managers, identity: identity, use: create)
+        hq.tenantScoped(.GET, "tenants", ":tenantID", "api-keys", roles: Self.managers, identity: identity, use: list)
+        hq.secured(.POST, "api-keys", ":keyID", "rotate", roles: Self.managers, identity: identity, use: rotate)
+        hq.secured(.DELETE, "api-keys", ":keyID", roles: Self.managers, identity: identity, use: revoke)
+    }
+
+    struct CreateBody: Content {
+        let name: String
+        let scopes: [String]
+    }
+
+    struct KeyView: Content {
+        let id: UUID
+        let name: String
+        let scopes: [String]
+        let createdAt: Date
+        let expiresAt: Date?
+        let lastUsedAt: Date?
+        let revokedAt: Date?
+        /// Only when the key is made: Flux cannot show it again.
+        let key: String?
+    }
+
+    static func view(_ key: APIKey, text: String? = nil) -> KeyView {
+        KeyView(id: key.id!, name: key.name, scopes: key.scopes.split(separator: " ").map(String.init), createdAt: key.createdAt,
+                expiresAt: key.expiresAt, lastUsedAt: key.lastUsedAt, revokedAt: key.revokedAt, key: text)
+    }
+
+    @Sendable func create(_ request: Request, _ access: TenantAccess) async throws -> Response {
+        let body = try request.content.decode(CreateBody.self)
+        let scopes = body.scopes.compactMap(APIKeys.Scope.init(rawValue:))
+        var errors = FieldErrors()
+        errors.check("name", TextInput.isToken(body.name), "must be 1 to 100 letters, digits, - or _")
+        errors.check("scopes", !scopes.isEmpty && scopes.count == body.scopes.count,
+                     "must be a non-empty list of \(APIKeys.Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+        try errors.throwIfAny()
+        guard let tenant = try await Tenant.find(access.tenantID, on: request.db), tenant.kind == .client else {
+            throw AppError(.notFound, code: "not_found", message: "No such tenant.")
+        }
+        guard try await APIKey.query(on: request.db).filter(\.$tenantID == access.tenantID).filter(\.$name == body.name)
+            .filter(\.$revokedAt == nil).all().allSatisfy({ !$0.isActive(at: Date()) })
+        else { throw AppError(.conflict, code: "api_key_exists", message: "This tenant has an active key of that name; rotate it instead.") }
+        let (text, key) = APIKeys.mint(tenantID: access.tenantID, name: body.name, scopes: scopes, createdBy: access.principal.userID)
+        try await key.create(on: request.db)
+        try await identity.audit.record("apikey.created", actor: access.principal.userID, tenant: access.tenantID, target: key.id!.uuidString,
+                                        metadata: ["name": key.name, "scopes": key.scopes], request: request)
+        return try await Self.view(key, text: text).encodeResponse(status: .created, for: request)
+    }
+
+    @Sendable func list(_ request: Request, _ access: TenantAccess) async throws -> [KeyView] {
+        try await APIKey.query(on: request.db).filter(\.$tenantID == access.tenantID).sort(\.$createdAt, .descending).all().map { Self.view($0) }
+    }
+
+    private func key(_ request: Request) async throws -> APIKey {
+        guard let id = request.parameters.get("keyID", as: UUID.self), let key = try await APIKey.find(id, on: request.db) else {
+            throw AppError(.notFound, code: "not_found", message: "No such API key.")
+        }
+        return key
+    }
+
+    /// A successor with the same name and scopes; the old key works for 24 more hours, then expires.
+    @Sendable func rotate(_ request: Request, _ principal: Principal) async throws -> Response {
+        let old = try await key(request)
+        let now = Date()
+        guard old.isActive(at: now), old.expiresAt == nil else {
+            throw AppError(.conflict, code: "api_key_not_rotatable", message: "Only an active key that is not already being replaced can be rotated.")
+        }
+        let scopes = old.scopes.split(separator: " ").compactMap { APIKeys.Scope(rawValue: String($0)) }
+        let (text, successor) = APIKeys.mint(tenantID: old.tenantID, name: old.name, scopes: scopes, createdBy: principal.userID, now: now)
+        old.expiresAt = now.addingTimeInterval(APIKeys.rotationGrace)
+        try await request.db.transaction { transaction in
+            try await old.update(on: transaction)
+            try await successor.create(on: transaction)
+        }
+        try await identity.audit.record("apikey.rotated", actor: principal.userID, tenant: old.tenantID, target: old.id!.uuidString,
+                                        metadata: ["successor": successor.id!.uuidString], request: request)
+        return try await Self.view(successor, text: text).encodeResponse(status: .created, for: request)
+    }
+
+    @Sendable func revoke(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let key = try await key(request)
+        if key.revokedAt == nil {
+            key.revokedAt = Date()
+            try await key.update(on: request.db)
+        }
+        try await identity.audit.record("apikey.revoked", actor: principal.userID, tenant: key.tenantID, target: key.id!.uuidString,
+                                        request: request)
+        return .noContent
+    }
+}
