@@ -20,7 +20,9 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     TenantController(identity: identity, security: security).register(on: root)
     AuditController(identity: identity, security: security).register(on: root)
     PortalController(identity: identity, security: security).register(on: root)
-    TenantOperationsController(identity: identity, security: security, keys: APIKeys(audit: identity.audit)).register(on: root)
+    let operations = TenantOperationsController(identity: identity, security: security, keys: APIKeys(audit: identity.audit))
+    operations.register(on: root)
+    PortalPages(identity: identity, operations: operations).register(on: root)
     APIKeyController(identity: identity).register(on: root)
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
     ChatController(identity: identity, security: security, provider: app.assistant(config.openAI),
@@ -28,6 +30,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     PrivacyController(identity: identity, security: security).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
+    SiteAssets.register(on: root)
     HQController(identity: identity, security: security, rateLimitStore: config.rateLimitStore).register(on: root)
     AccountPages.register(on: root)
     SitePage.register(on: root)

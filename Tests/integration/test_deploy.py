@@ -1,7 +1,6 @@
 """The shipped deployment files: the systemd unit verifies, and nginx in front of two Flux replicas on one
 PostgreSQL works live: no 502, HSTS over HTTPS, and only the address nginx saw is believed."""
 import os
-import pathlib
 import re
 import shutil
 import subprocess

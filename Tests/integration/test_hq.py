@@ -6,7 +6,6 @@ and of a transcript are saved as artifacts (ARTIFACTS_DIR, default artifacts/ at
 import os
 import pathlib
 import subprocess
-import time
 import uuid
 
 import pyotp

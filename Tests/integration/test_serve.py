@@ -1,6 +1,5 @@
 """`flux serve` with no configuration at all, as a newcomer runs it."""
 import json
-import os
 import signal
 import stat
 import threading

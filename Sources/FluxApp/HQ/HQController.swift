@@ -5,10 +5,8 @@ import Leaf
 import SQLKit
 import Vapor
 
-/// The HQ Command Center: server-rendered pages behind staff sign-in (the access cookie the sign-in page
-/// obtains), each guarded by role like every API route (so the authorization matrix test walks them too).
-/// In a browser, a signed-out visit is sent to the sign-in page and a refused one gets a 403 page; other
-/// callers get the JSON error. Sales sees analytics and signals, engineers tenants, admins and owners all.
+/// The HQ Command Center: server-rendered pages (a ``PageSite``) behind staff sign-in (the access cookie the
+/// sign-in page obtains). Sales sees analytics and signals, engineers tenants, admins and owners all.
 struct HQController: Sendable {
     static let version = "0.1.0"
     static let analytics: Set<Role> = [.sales, .admin, .owner]
@@ -22,23 +20,21 @@ struct HQController: Sendable {
 
     func register(on root: any RoutesBuilder) {
         let hq = root.grouped("hq-command").grouped(NoStore())
-        hq.get { request in try await self.render(request, "hq/signin", Page(title: "Sign in", nonce: request.cspNonce ?? ""),
-                                                  extra: ["next": Self.safeNext(request.query[String.self, at: "next"])]) }
-        hq.get("assets", "hq.css") { _ in HQAssets.response(HQAssets.css, type: HTTPMediaType(type: "text", subType: "css")) }
-        hq.get("assets", "hq.js") { _ in HQAssets.response(HQAssets.js, type: HTTPMediaType(type: "text", subType: "javascript")) }
+        let site = site
+        hq.get(use: site.signInPage)
 
-        page(hq, "dashboard", roles: Role.staff, use: dashboard)
-        page(hq, "dashboard", "conversations", roles: Self.analytics, use: conversations)
-        page(hq, "dashboard", "conversations", "export.csv", roles: Self.analytics, use: exportConversations)
-        page(hq, "dashboard", "conversations", ":conversationID", roles: Self.analytics, use: transcript)
-        page(hq, "signals", roles: Self.analytics, use: signals)
-        page(hq, "signals", "export.csv", roles: Self.analytics, use: exportSignals)
-        page(hq, "signals", ":signalID", roles: Self.analytics, use: signal)
-        page(hq, "users", roles: Self.administrators, use: users)
-        page(hq, "tenants", roles: Self.tenantViewers, use: tenants)
-        page(hq, "audit", roles: Self.administrators, use: audit)
-        page(hq, "health", roles: Self.administrators, use: health)
-        page(hq, "live", roles: Self.analytics, streams: true, use: live)
+        site.page(hq, "dashboard", roles: Role.staff, use: dashboard)
+        site.page(hq, "dashboard", "conversations", roles: Self.analytics, use: conversations)
+        site.page(hq, "dashboard", "conversations", "export.csv", roles: Self.analytics, use: exportConversations)
+        site.page(hq, "dashboard", "conversations", ":conversationID", roles: Self.analytics, use: transcript)
+        site.page(hq, "signals", roles: Self.analytics, use: signals)
+        site.page(hq, "signals", "export.csv", roles: Self.analytics, use: exportSignals)
+        site.page(hq, "signals", ":signalID", roles: Self.analytics, use: signal)
+        site.page(hq, "users", roles: Self.administrators, use: users)
+        site.page(hq, "tenants", roles: Self.tenantViewers, use: tenants)
+        site.page(hq, "audit", roles: Self.administrators, use: audit)
+        site.page(hq, "health", roles: Self.administrators, use: health)
+        site.page(hq, "live", roles: Self.analytics, streams: true, use: live)
 
         let api = root.grouped("api", "hq")
         api.secured(.PUT, "signals", ":signalID", "status", roles: Self.analytics, identity: identity, use: changeStatus)
@@ -46,106 +42,26 @@ struct HQController: Sendable {
         api.secured(.PUT, "setup-requests", ":requestID", "status", roles: Self.tenantViewers, identity: identity, use: changeSetupRequest)
     }
 
-    // MARK: - Guard and rendering
-
-    /// A GET page for `roles`; see the type's comment for what others get.
-    private func page(_ builder: any RoutesBuilder, _ path: PathComponent..., roles: Set<Role>, streams: Bool = false,
-                      use handler: @escaping @Sendable (Request, Principal) async throws -> Response) {
-        let route = builder.on(.GET, path) { request -> Response in
-            let principal: Principal
-            do {
-                principal = try await RouteGuardCheck.principal(request, roles: roles, identity: identity)
-            } catch let error as AppError where Self.wantsPage(request) {
-                if error.status == .unauthorized {
-                    return request.redirect(to: "/hq-command?next=" + (request.url.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
-                }
-                guard error.status == .forbidden else { throw error }
-                let response = try await render(request, "hq/denied", Page(title: "Not for your role", nonce: request.cspNonce ?? ""))
-                response.status = .forbidden
-                return response
-            }
-            return try await handler(request, principal)
-        }
-        route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false, streams: streams)
+    var site: PageSite {
+        PageSite(identity: identity, brand: "Flux HQ", root: "/hq-command", signIn: "/hq-command", home: "/hq-command/dashboard",
+                 navigation: Self.navigation)
     }
 
-    static func wantsPage(_ request: Request) -> Bool {
-        request.headers.accept.mediaTypes.contains { $0.type == "text" && $0.subType == "html" }
-    }
-
-    /// Only a path inside HQ may follow the sign-in (never another site).
-    static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/hq-command/"), !next.contains("//"), !next.contains("\\") else { return "/hq-command/dashboard" }
-        return next
-    }
-
-    struct Page: Encodable {
-        let title: String
-        let nonce: String
-    }
-
-    struct NavItem: Encodable {
-        let title: String
-        let href: String
-    }
-
-    static func navigation(for role: Role) -> [NavItem] {
-        var items = [NavItem(title: "Dashboard", href: "/hq-command/dashboard")]
+    static func navigation(for role: Role) -> [PageSite.NavItem] {
+        var items = [PageSite.NavItem(title: "Dashboard", href: "/hq-command/dashboard")]
         if analytics.contains(role) {
-            items += [NavItem(title: "Conversations", href: "/hq-command/dashboard/conversations"),
-                      NavItem(title: "Signals", href: "/hq-command/signals")]
+            items += [PageSite.NavItem(title: "Conversations", href: "/hq-command/dashboard/conversations"),
+                      PageSite.NavItem(title: "Signals", href: "/hq-command/signals")]
         }
-        if tenantViewers.contains(role) { items.append(NavItem(title: "Tenants", href: "/hq-command/tenants")) }
+        if tenantViewers.contains(role) { items.append(PageSite.NavItem(title: "Tenants", href: "/hq-command/tenants")) }
         if administrators.contains(role) {
-            items += [NavItem(title: "Users", href: "/hq-command/users"), NavItem(title: "Audit", href: "/hq-command/audit"),
-                      NavItem(title: "Health", href: "/hq-command/health")]
+            items += [PageSite.NavItem(title: "Users", href: "/hq-command/users"), PageSite.NavItem(title: "Audit", href: "/hq-command/audit"),
+                      PageSite.NavItem(title: "Health", href: "/hq-command/health")]
         }
         return items
     }
 
-    /// Renders `template` with the page's title and nonce, the navigation and who is signed in, and `body`'s
-    /// fields (everything a template prints is escaped by Leaf).
-    private func render(_ request: Request, _ template: String, _ page: Page, principal: Principal? = nil,
-                        body: (any Encodable)? = nil, extra: [String: String] = [:]) async throws -> Response {
-        var context: [String: LeafData] = ["title": .string(page.title), "nonce": .string(page.nonce)]
-        for (key, value) in extra { context[key] = .string(value) }
-        if let principal {
-            let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
-            context["who"] = .string("\(email) (\(principal.role.rawValue))")
-            context["nav"] = try Self.leafData(Self.navigation(for: principal.role))
-        }
-        if let body, let fields = try Self.leafData(body).dictionary {
-            context.merge(fields) { _, new in new }
-        }
-        let html = try await request.leaf.render(path: template, context: context).get()
-        let response = Response(status: .ok, body: .init(buffer: html))
-        response.headers.contentType = .html
-        return response
-    }
-
-    /// A page's figures as Leaf values, by way of their JSON (every date is already formatted text).
-    static func leafData(_ value: some Encodable) throws -> LeafData {
-        func convert(_ object: Any) -> LeafData {
-            switch object {
-            case let text as String: .string(text)
-            case let number as NSNumber:
-                String(cString: number.objCType) == "c" ? .bool(number.boolValue)
-                    : number.doubleValue == number.doubleValue.rounded() && abs(number.doubleValue) < 1e15 ? .int(number.intValue) : .double(number.doubleValue)
-            case let list as [Any]: .array(list.map(convert))
-            case let map as [String: Any]: .dictionary(map.mapValues(convert))
-            default: .trueNil
-            }
-        }
-        return convert(try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: .fragmentsAllowed))
-    }
-
-    private func render(_ request: Request, _ template: String, title: String, principal: Principal, body: some Encodable) async throws -> Response {
-        try await render(request, template, Page(title: title, nonce: request.cspNonce ?? ""), principal: principal, body: body)
-    }
-
-    static func time(_ date: Date?) -> String {
-        date.map { $0.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeSeparator(.colon)) } ?? ""
-    }
+    static func time(_ date: Date?) -> String { PageSite.time(date) }
 
     static func percent(_ value: Double) -> String { String(format: "%.1f %%", value * 100) }
 
@@ -184,7 +100,7 @@ struct HQController: Sendable {
             tiles.append(Tile(title: "Health", value: "", note: "database, outbox, version", href: "/hq-command/health"))
         }
         struct Body: Encodable { let tiles: [Tile] }
-        return try await render(request, "hq/dashboard", title: "Dashboard", principal: principal, body: Body(tiles: tiles))
+        return try await site.render(request, "hq/dashboard", title: "Dashboard", principal: principal, body: Body(tiles: tiles))
     }
 
     struct CountRow: Encodable {
@@ -248,7 +164,7 @@ struct HQController: Sendable {
                      BarChart(id: "industries-chart", title: "Top industries", labelHeading: "Industry", rows: industries.map { ($0.label, $0.count) })],
             recent: recent.map { Row(id: $0.id, started: Self.time($0.startedAt), industry: $0.industryLabel ?? "none", stage: $0.funnelStage,
                                      outcome: $0.outcome, locale: $0.locale, messages: $0.messageCount) })
-        return try await render(request, "hq/conversations", title: "FluxAI Conversations", principal: principal, body: body)
+        return try await site.render(request, "hq/conversations", title: "FluxAI Conversations", principal: principal, body: body)
     }
 
     @Sendable func transcript(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -287,7 +203,7 @@ struct HQController: Sendable {
                           cost: Self.money(prices.cost(of: event)))
             },
             totalCost: Self.money(prices.cost(of: events)))
-        return try await render(request, "hq/transcript", title: "Conversation", principal: principal, body: body)
+        return try await site.render(request, "hq/transcript", title: "Conversation", principal: principal, body: body)
     }
 
     @Sendable func exportConversations(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -341,7 +257,7 @@ struct HQController: Sendable {
         let body = Body(statuses: OperationsSignal.Status.allCases.map(\.rawValue), status: status?.rawValue ?? "",
                         tickets: tickets.map { Row(id: $0.id!, created: Self.time($0.createdAt), name: $0.name, company: $0.company, email: $0.email,
                                                    status: $0.status.rawValue, conversationId: links[$0.id!]) })
-        return try await render(request, "hq/signals", title: "Signals", principal: principal, body: body)
+        return try await site.render(request, "hq/signals", title: "Signals", principal: principal, body: body)
     }
 
     private func conversationIDs(for tickets: [OperationsSignal], on database: any Database) async throws -> [UUID: UUID] {
@@ -380,7 +296,7 @@ struct HQController: Sendable {
                                topics: strings(ticket.suggestedTopics), status: ticket.status.rawValue, conversationId: conversationID),
             statuses: OperationsSignal.Status.allCases.map(\.rawValue),
             history: history.map { HistoryRow(time: Self.time($0.occurredAt), action: $0.action, detail: $0.metadata ?? "") })
-        return try await render(request, "hq/signal", title: "Ticket", principal: principal, body: body)
+        return try await site.render(request, "hq/signal", title: "Ticket", principal: principal, body: body)
     }
 
     struct StatusBody: Content {
@@ -447,7 +363,7 @@ struct HQController: Sendable {
             },
             sessions: sessions.map { SessionRow(id: $0.id!, email: emails[$0.userID] ?? "", device: $0.deviceLabel, role: $0.role.rawValue,
                                                 lastUsed: Self.time($0.lastUsedAt)) })
-        return try await render(request, "hq/users", title: "Users and sessions", principal: principal, body: body)
+        return try await site.render(request, "hq/users", title: "Users and sessions", principal: principal, body: body)
     }
 
     /// `DELETE /api/hq/sessions/:sessionID`: ends anyone's session (audited).
@@ -488,7 +404,7 @@ struct HQController: Sendable {
                          status: $0.status.rawValue, created: Self.time($0.createdAt),
                          next: (Self.setupTransitions[$0.status] ?? []).map(\.rawValue).sorted())
             })
-        return try await render(request, "hq/tenants", title: "Tenants", principal: principal, body: body)
+        return try await site.render(request, "hq/tenants", title: "Tenants", principal: principal, body: body)
     }
 
     @Sendable func audit(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -509,7 +425,7 @@ struct HQController: Sendable {
             Row(time: Self.time($0.occurredAt), action: $0.action, actor: $0.actorID.flatMap { emails[$0] } ?? "", target: $0.target ?? "",
                 userAgent: $0.userAgent ?? "")
         })
-        return try await render(request, "hq/audit", title: "Audit log", principal: principal, body: body)
+        return try await site.render(request, "hq/audit", title: "Audit log", principal: principal, body: body)
     }
 
     @Sendable func health(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -527,7 +443,7 @@ struct HQController: Sendable {
             database: state, latency: latency, outboxPending: backlog.map { String($0.pending) } ?? "unknown",
             outboxOldest: backlog.map { "\(Int($0.oldestPendingAge)) s" } ?? "unknown", outboxFailed: backlog.map { String($0.failed) } ?? "unknown",
             rateLimitStore: rateLimitStore.rawValue, version: Self.version))
-        return try await render(request, "hq/health", title: "Health", principal: principal, body: body)
+        return try await site.render(request, "hq/health", title: "Health", principal: principal, body: body)
     }
 
     // MARK: - Live updates
@@ -571,17 +487,6 @@ struct HQController: Sendable {
                 try? await writer.write(.end)
             }
         })
-        return response
-    }
-}
-
-/// HQ pages show who is signed in and what they may see: never cached.
-struct NoStore: AsyncMiddleware {
-    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        let response = try await next.respond(to: request)
-        if request.url.path.hasPrefix("/hq-command/assets/") == false {
-            response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-        }
         return response
     }
 }

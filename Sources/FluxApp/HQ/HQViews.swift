@@ -2,27 +2,27 @@ import Foundation
 import LeafKit
 import NIOCore
 
-/// HQ's Leaf templates, compiled into the binary: a deployment is one file, and a template cannot be
+/// The Leaf templates of HQ and the portal, compiled into the binary: a deployment is one file, and a template cannot be
 /// missing or edited on the server. `#(…)` escapes everything it prints; no template uses `#unsafeHTML`.
 enum HQViews {
     static let templates: [String: String] = [
-        "hq/base": """
+        "base": """
             <!doctype html>
             <html lang="en">
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>#(title) · Flux HQ</title>
+            <title>#(title) · #(brand)</title>
             <link rel="icon" href="data:,">
-            <link rel="stylesheet" href="/hq-command/assets/hq.css">
+            <link rel="stylesheet" href="/assets/flux.css">
             </head>
             <body>
-            #if(nav):<nav class="top" aria-label="HQ"><strong>Flux HQ</strong>#for(item in nav):<a href="#(item.href)">#(item.title)</a>#endfor<span class="who">#(who)</span><button type="button" id="sign-out">Sign out</button></nav>#endif
+            #if(nav):<nav class="top" aria-label="#(brand)"><strong>#(brand)</strong>#for(item in nav):<a href="#(item.href)">#(item.title)</a>#endfor<span class="who">#(who)</span><button type="button" id="sign-out" data-to="#(signIn)">Sign out</button></nav>#endif
             <main>
             <h1>#(title)</h1>
             #import("body")
             </main>
-            <script src="/hq-command/assets/hq.js" nonce="#(nonce)"></script>
+            <script src="/assets/flux.js" nonce="#(nonce)"></script>
             </body>
             </html>
             """,
@@ -37,8 +37,8 @@ enum HQViews {
             <tbody>#for(bar in chart.bars):<tr><td>#(bar.label)</td><td>#(bar.value)</td></tr>#endfor</tbody></table>
             </figure>
             """,
-        "hq/signin": """
-            #extend("hq/base"):#export("body"):
+        "signin": """
+            #extend("base"):#export("body"):
             <form id="signin-form" class="card">
             <label>Email <input id="email" type="email" autocomplete="username" maxlength="254" required></label>
             <label>Password <input id="password" type="password" autocomplete="current-password" maxlength="128" required></label>
@@ -49,17 +49,17 @@ enum HQViews {
             <label>Code from your authenticator app <input id="code" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required></label>
             <button type="submit">Verify</button>
             </form>
-            <div id="recovery" class="card" hidden><p>Keep these recovery codes somewhere safe; each signs you in once without the app.</p><ul id="recovery-codes"></ul><a id="continue" href="/hq-command/dashboard">Continue</a></div>
+            <div id="recovery" class="card" hidden><p>Keep these recovery codes somewhere safe; each signs you in once without the app.</p><ul id="recovery-codes"></ul><a id="continue" href="#(next)">Continue</a></div>
             <p id="status" role="status" data-next="#(next)"></p>
             #endexport#endextend
             """,
         "hq/dashboard": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <div class="tiles">#for(tile in tiles):<a class="tile" href="#(tile.href)"><span class="tile-title">#(tile.title)</span><span class="tile-value"#if(tile.live): data-live="#(tile.live)"#endif>#(tile.value)</span><span class="tile-note">#(tile.note)</span></a>#endfor</div>
             #endexport#endextend
             """,
         "hq/conversations": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <form class="filters" method="get">
             <label>From <input type="date" name="from" value="#(filter.from)"></label>
             <label>To <input type="date" name="to" value="#(filter.to)"></label>
@@ -88,7 +88,7 @@ enum HQViews {
             #endexport#endextend
             """,
         "hq/transcript": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             #if(ticket):<p class="converted" id="ticket">Converted: ticket <a href="/hq-command/signals/#(ticket.id)">#(ticket.name), #(ticket.company)</a> (#(ticket.status))</p>#endif
             <dl class="facts">
             <dt>Session</dt><dd>#(conversation.sessionId)</dd><dt>Started</dt><dd>#(conversation.started)</dd>
@@ -102,7 +102,7 @@ enum HQViews {
             #endexport#endextend
             """,
         "hq/signals": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <form class="filters" method="get"><label>Status <select name="status"><option value="">any</option>#for(s in statuses):<option#if(s == status): selected#endif>#(s)</option>#endfor</select></label><button type="submit">Filter</button>
             <a href="/hq-command/signals/export.csv">Export CSV</a></form>
             <table id="signals"><thead><tr><th scope="col">Received</th><th scope="col">Name</th><th scope="col">Company</th><th scope="col">Email</th><th scope="col">Status</th><th scope="col">Chat</th></tr></thead>
@@ -110,7 +110,7 @@ enum HQViews {
             #endexport#endextend
             """,
         "hq/signal": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <dl class="facts" id="ticket-facts">
             <dt>Received</dt><dd>#(ticket.created)</dd><dt>Name</dt><dd>#(ticket.name)</dd><dt>Company</dt><dd>#(ticket.company)</dd>
             <dt>Email</dt><dd>#(ticket.email)</dd><dt>Phone</dt><dd>#(ticket.phone)</dd><dt>Preferred contact</dt><dd>#(ticket.preferredContact)</dd>
@@ -125,7 +125,7 @@ enum HQViews {
             #endexport#endextend
             """,
         "hq/users": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <table id="users"><thead><tr><th scope="col">Email</th><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Organization</th><th scope="col">Created</th></tr></thead>
             <tbody>#for(u in users):<tr><td>#(u.email)</td><td>#(u.name)</td><td>#(u.role)</td><td>#(u.tenant)</td><td>#(u.created)</td></tr>#endfor</tbody></table>
             <h2>Active sessions</h2>
@@ -135,7 +135,7 @@ enum HQViews {
             #endexport#endextend
             """,
         "hq/tenants": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <table id="tenants"><thead><tr><th scope="col">Organization</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Members</th><th scope="col">Created</th></tr></thead>
             <tbody>#for(t in tenants):<tr><td>#(t.name)</td><td>#(t.kind)</td><td>#(t.status)</td><td>#(t.members)</td><td>#(t.created)</td></tr>#endfor</tbody></table>
             <h2>Setup requests to handle</h2>
@@ -145,14 +145,14 @@ enum HQViews {
             #endexport#endextend
             """,
         "hq/audit": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <form class="filters" method="get"><label>Action <input name="action" value="#(action)" maxlength="100"></label><button type="submit">Filter</button></form>
             <table id="audit"><thead><tr><th scope="col">Time</th><th scope="col">Action</th><th scope="col">Actor</th><th scope="col">Target</th><th scope="col">User agent</th></tr></thead>
             <tbody>#for(e in events):<tr><td>#(e.time)</td><td>#(e.action)</td><td>#(e.actor)</td><td>#(e.target)</td><td>#(e.userAgent)</td></tr>#endfor</tbody></table>
             #endexport#endextend
             """,
         "hq/health": """
-            #extend("hq/base"):#export("body"):
+            #extend("base"):#export("body"):
             <dl class="facts" id="health">
             <dt>Database</dt><dd>#(health.database)</dd><dt>Database latency</dt><dd>#(health.latency)</dd>
             <dt>Outbox pending</dt><dd>#(health.outboxPending)</dd><dt>Oldest pending mail</dt><dd>#(health.outboxOldest)</dd><dt>Outbox failed</dt><dd>#(health.outboxFailed)</dd>
@@ -160,8 +160,40 @@ enum HQViews {
             </dl>
             #endexport#endextend
             """,
-        "hq/denied": """
-            #extend("hq/base"):#export("body"):
+        "app/onboarding": """
+            #extend("base"):#export("body"):
+            #if(request):<p id="request-status">Your setup request (#(request.templateType), #(request.contactNumber)) is <strong>#(request.status)</strong>.</p>#endif
+            #if(canRequest):<form id="setup-form" class="card">
+            <label>Kind of business <select id="templateType">#for(t in templateTypes):<option>#(t)</option>#endfor</select></label>
+            <label>Contact number <input id="contactNumber" type="tel" maxlength="32" required></label>
+            <button type="submit">Request setup</button>
+            </form>#else:#if(isAdmin):#else:<p>Your organization's administrator requests the setup.</p>#endif#endif
+            <p id="status" role="status"></p>
+            #endexport#endextend
+            """,
+        "app/status": """
+            #extend("base"):#export("body"):
+            <dl class="facts" id="tenant-status">
+            <dt>Organization</dt><dd>#(tenant)</dd><dt>Status</dt><dd>#(tenantStatus)</dd><dt>Phone</dt><dd>#(phone)</dd>
+            <dt>Setup request</dt><dd>#(setupStatus)</dd><dt>Template</dt><dd>#(template)</dd><dt>Business name</dt><dd>#(businessName)</dd>
+            <dt>Language</dt><dd>#(language)</dd><dt>Messages, last 24 hours</dt><dd id="messages-24h">#(messages)</dd><dt>Last message</dt><dd>#(lastMessage)</dd>
+            </dl>
+            <h2>Workers</h2>
+            <table id="workers"><thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Last heartbeat</th><th scope="col">Last error</th></tr></thead>
+            <tbody>#for(w in workers):<tr#if(w.stale): class="error"#endif><td>#(w.name)</td><td>#(w.status)#if(w.stale): (silent)#endif</td><td>#(w.heartbeat)</td><td class="payload">#(w.lastError)</td></tr>#endfor</tbody></table>
+            #endexport#endextend
+            """,
+        "app/logs": """
+            #extend("base"):#export("body"):
+            <form class="filters" method="get"><label>Direction <select name="direction"><option value="">any</option><option#if(direction == "inbound"): selected#endif>inbound</option><option#if(direction == "outbound"): selected#endif>outbound</option></select></label>
+            <label>Text <input name="q" value="#(q)" maxlength="100"></label><button type="submit">Filter</button></form>
+            <table id="logs"><thead><tr><th scope="col">Time</th><th scope="col">Direction</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Text</th></tr></thead>
+            <tbody>#for(e in entries):<tr><td>#(e.time)</td><td>#(e.direction)</td><td>#(e.from)</td><td>#(e.to)</td><td class="payload">#(e.text)</td></tr>#endfor</tbody></table>
+            #if(older):<a id="older" href="#(older)">Older messages</a>#endif
+            #endexport#endextend
+            """,
+        "denied": """
+            #extend("base"):#export("body"):
             <p>Your role does not open this page.</p>
             #endexport#endextend
             """,

@@ -1,10 +1,15 @@
 import Crypto
 import Vapor
 
-/// HQ's stylesheet and script, served by Flux itself (no CDN, so `script-src 'self'` holds). The script
-/// never builds HTML from data: text goes in through `textContent` only, and it attaches every handler
-/// itself (the CSP allows no inline handler).
-enum HQAssets {
+/// The stylesheet and script of HQ and the portal (`/assets/flux.css`, `/assets/flux.js`), served by Flux
+/// itself (no CDN, so `script-src 'self'` holds). The script never builds HTML from data: text goes in
+/// through `textContent` only, and it attaches every handler itself (the CSP allows no inline handler).
+enum SiteAssets {
+    static func register(on root: any RoutesBuilder) {
+        root.get("assets", "flux.css") { _ in response(css, type: HTTPMediaType(type: "text", subType: "css")) }
+        root.get("assets", "flux.js") { _ in response(js, type: HTTPMediaType(type: "text", subType: "javascript")) }
+    }
+
     static func response(_ text: String, type: HTTPMediaType) -> Response {
         let response = Response(status: .ok, body: .init(string: text))
         response.headers.contentType = type
@@ -59,7 +64,7 @@ enum HQAssets {
           const signin = $("signin-form");
           if (signin) {
             let challenge = null, enrolling = false;
-            const next = $("status").dataset.next || "/hq-command/dashboard";
+            const next = $("status").dataset.next;
             const done = (answer) => {
               if (answer.body.recoveryCodes) {
                 $("code-form").hidden = true; $("recovery").hidden = false; $("continue").href = next;
@@ -91,7 +96,7 @@ enum HQAssets {
           }
 
           const signOut = $("sign-out");
-          if (signOut) signOut.addEventListener("click", async () => { await call("POST", "/api/auth/logout"); location.assign("/hq-command"); });
+          if (signOut) signOut.addEventListener("click", async () => { await call("POST", "/api/auth/logout"); location.assign(signOut.dataset.to); });
 
           // Access tokens last 15 minutes: renew from the refresh cookie while a page stays open.
           if (signOut) setInterval(() => call("POST", "/api/auth/refresh"), 10 * 60 * 1000);
@@ -110,6 +115,13 @@ enum HQAssets {
               say(answer.ok ? "Session ended." : problem(answer));
             });
           }
+
+          const setupForm = $("setup-form");
+          if (setupForm) setupForm.addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const answer = await call("POST", "/api/portal/setup-request", { templateType: $("templateType").value, contactNumber: $("contactNumber").value });
+            if (answer.ok) location.assign("/app/status"); else say(problem(answer));
+          });
 
           for (const button of document.querySelectorAll("button.setup-status")) {
             button.addEventListener("click", async () => {

@@ -1,0 +1,87 @@
+import Fluent
+import Foundation
+import Vapor
+
+/// The client portal's pages at `/app` (a ``PageSite`` for client roles): sign-in, onboarding until the
+/// organization has a setup request, then its status and its message logs. Staff get 403 here: HQ is theirs.
+struct PortalPages: Sendable {
+    let identity: Identity
+    let operations: TenantOperationsController
+
+    var site: PageSite {
+        PageSite(identity: identity, brand: "Flux portal", root: "/app", signIn: "/app/sign-in", home: "/app", navigation: { _ in
+            [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs")]
+        })
+    }
+
+    func register(on root: any RoutesBuilder) {
+        let app = root.grouped("app").grouped(NoStore())
+        let site = site
+        app.get("sign-in", use: site.signInPage)
+        site.page(app, roles: Role.client, use: start)
+        site.page(app, "onboarding", roles: Role.client, use: onboarding)
+        site.page(app, "status", roles: Role.client, use: status)
+        site.page(app, "logs", roles: Role.client, use: logs)
+    }
+
+    /// Where a client belongs now: onboarding until a setup request exists, then status.
+    @Sendable func start(_ request: Request, _ principal: Principal) async throws -> Response {
+        request.redirect(to: try await SetupRequest.exists(for: principal.tenantID, on: request.db) ? "/app/status" : "/app/onboarding")
+    }
+
+    @Sendable func onboarding(_ request: Request, _ principal: Principal) async throws -> Response {
+        let latest = try await SetupRequest.query(on: request.db).filter(\.$tenantID == principal.tenantID).sort(\.$createdAt, .descending).first()
+        struct Body: Encodable {
+            let request: PortalController.SetupRequestView?
+            let canRequest: Bool
+            let isAdmin: Bool
+            let templateTypes: [String]
+        }
+        let open = latest.map { $0.status != .rejected } ?? false
+        return try await site.render(request, "app/onboarding", title: "Set up your service", principal: principal, body: Body(
+            request: latest.map(PortalController.view), canRequest: !open && principal.role == .clientAdmin,
+            isAdmin: principal.role == .clientAdmin, templateTypes: PortalController.templateTypes))
+    }
+
+    @Sendable func status(_ request: Request, _ principal: Principal) async throws -> Response {
+        let view = try await operations.status(request, principal)
+        struct Worker: Encodable {
+            let name, status, lastError, heartbeat: String
+            let stale: Bool
+        }
+        struct Body: Encodable {
+            let tenant, tenantStatus, phone, setupStatus, template, businessName, language, lastMessage: String
+            let messages: Int
+            let workers: [Worker]
+        }
+        return try await site.render(request, "app/status", title: "Status", principal: principal, body: Body(
+            tenant: view.name, tenantStatus: view.status, phone: view.phone ?? "", setupStatus: view.setupRequest?.status.rawValue ?? "none",
+            template: view.config?.templateType ?? "", businessName: view.config?.businessName ?? "", language: view.config?.language ?? "",
+            lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h,
+            workers: view.workers.map { Worker(name: $0.name, status: $0.status, lastError: $0.lastError ?? "", heartbeat: PageSite.time($0.heartbeatAt),
+                                               stale: $0.stale) }))
+    }
+
+    @Sendable func logs(_ request: Request, _ principal: Principal) async throws -> Response {
+        let page = try await operations.logs(request, principal)
+        struct Row: Encodable {
+            let time, direction, from, to, text: String
+        }
+        struct Body: Encodable {
+            let entries: [Row]
+            let direction, q: String
+            /// Absent on the last page (Leaf counts an empty string as true).
+            let older: String?
+        }
+        var older: String?
+        if let cursor = page.nextCursor {
+            var components = URLComponents()
+            components.queryItems = [URLQueryItem(name: "cursor", value: cursor)]
+                + ["direction", "q"].compactMap { name in request.query[String.self, at: name].map { URLQueryItem(name: name, value: $0) } }
+            older = "/app/logs?" + (components.percentEncodedQuery ?? "")
+        }
+        return try await site.render(request, "app/logs", title: "Message logs", principal: principal, body: Body(
+            entries: page.entries.map { Row(time: PageSite.time($0.occurredAt), direction: $0.direction.rawValue, from: $0.from, to: $0.to, text: $0.text) },
+            direction: request.query[String.self, at: "direction"] ?? "", q: request.query[String.self, at: "q"] ?? "", older: older))
+    }
+}

@@ -1,0 +1,69 @@
+"""The client portal in headless Chromium: a client registered through the API signs in at /app/sign-in,
+is sent to onboarding, requests its setup from the page, and sees its status; once staff provision it and its
+worker reports in with a scoped API key, the status page shows the organization active and the worker running."""
+import subprocess
+
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import FLUX_BIN
+from test_hq import csrf_session, problems
+from test_site import browser
+
+PASSWORD = "client passphrase 2026"
+
+
+def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
+    server = serve()
+    visitor = csrf_session(server)
+    assert visitor.post(server.url + "/api/auth/register", timeout=10, json={
+        "email": "owner@clinic.example", "password": PASSWORD, "name": "Dr Who", "company": "Clinica Roma"}).status_code == 202
+
+    driver = browser()
+    try:
+        driver.get(server.url + "/app/status")
+        WebDriverWait(driver, 10).until(lambda d: "/app/sign-in" in d.current_url)
+        driver.find_element(By.ID, "email").send_keys("owner@clinic.example")
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+        # The status page was asked for, but a client without a setup request belongs in onboarding.
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/app/status"))
+        driver.get(server.url + "/app")
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/app/onboarding"))
+        Select(driver.find_element(By.ID, "templateType")).select_by_visible_text("clinic")
+        driver.find_element(By.ID, "contactNumber").send_keys("+39 06 1234567")
+        driver.find_element(By.CSS_SELECTOR, "#setup-form button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/app/status"))
+        assert "pending" in driver.find_element(By.ID, "tenant-status").text
+        assert problems(driver) == ([], 0, None)
+
+        # Staff provision it; its worker reports with the key they issue.
+        engineer_password = "engineer passphrase 2026"
+        subprocess.run([str(FLUX_BIN), "create-admin", "--email", "eng@example.com", "--role", "engineer"], input=engineer_password + "\n",
+                       env=server.env, cwd=workdir, capture_output=True, text=True, timeout=60, check=True)
+        staff = csrf_session(server)
+        token = staff.post(server.url + "/api/auth/login", json={"email": "eng@example.com", "password": engineer_password},
+                           timeout=10).json()["accessToken"]
+        bearer = {"Authorization": "Bearer " + token}
+        tenants = requests.get(server.url + "/hq-command/tenants", headers=bearer, timeout=10).text
+        request_id = tenants.split('data-request="')[1].split('"')[0]
+        for status in ("approved", "provisioned"):
+            moved = requests.put(f"{server.url}/api/hq/setup-requests/{request_id}/status", json={"status": status}, headers=bearer, timeout=10)
+            assert moved.status_code == 200, moved.text
+        me = requests.get(server.url + "/api/portal/me", timeout=10,
+                          headers={"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())})
+        tenant_id = me.json()["tenantId"]
+        key = requests.post(f"{server.url}/api/hq/tenants/{tenant_id}/api-keys", json={"name": "bridge", "scopes": ["heartbeat"]},
+                            headers=bearer, timeout=10).json()["key"]
+        beat = requests.post(server.url + "/api/portal/worker/heartbeat", json={"name": "whatsapp-bridge", "status": "running"},
+                             headers={"Authorization": "Bearer " + key}, timeout=10)
+        assert beat.status_code == 204, beat.text
+
+        driver.get(server.url + "/app/status")
+        facts = driver.find_element(By.ID, "tenant-status").text
+        assert "active" in facts and "provisioned" in facts and "clinic" in facts
+        assert "whatsapp-bridge" in driver.find_element(By.ID, "workers").text
+        assert problems(driver) == ([], 0, None)
+    finally:
+        driver.quit()
