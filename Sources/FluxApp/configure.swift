@@ -60,5 +60,6 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     // HQ's templates are compiled in (HQViews); Leaf reads nothing from the working directory.
     app.views.use(.leaf)
     app.leaf.sources = LeafSources.singleSource(HQViews.Source())
+    PageSite.prepare(app)
     try routes(app, config: config, metrics: metrics, security: security, identity: identity)
 }

@@ -1,7 +1,7 @@
 """A local OpenAI-compatible chat-completions server for the tests, speaking the real wire format: a POST to
 /v1/chat/completions with `stream: true` is answered with server-sent `chat.completion.chunk` events
 (content deltas, tool calls split across chunks, a final usage chunk with prompt_tokens_details.cached_tokens)
-and `data: [DONE]`. It records every request so a test can check what Flux sent."""
+and `data: [DONE]`; GET /v1/models lists `models` (or fails, by `mode`). It records every request so a test can check what Flux sent."""
 import json
 import threading
 import time
@@ -9,15 +9,31 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOpenAI:
-    def __init__(self, mode="tools", delay=0.0):
+    def __init__(self, mode="tools", delay=0.0, models=("gpt-4o-mini", "gpt-4.1-mini")):
         self.mode = mode
         self.delay = delay
+        self.models = models
         self.requests = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
+
+            def do_GET(self):
+                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+                if self.path != "/v1/models":
+                    self.send_error(404)
+                    return
+                status = {"error": 500, "unauthorized": 401}.get(fake.mode, 200)
+                body = {"object": "list", "data": [{"id": model, "object": "model"} for model in fake.models]} if status == 200 \
+                    else {"error": {"message": "Incorrect API key provided" if status == 401 else "The server had an error"}}
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

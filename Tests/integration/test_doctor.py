@@ -3,6 +3,7 @@ and a database the app cannot reach. It never prints a secret."""
 import re
 
 from conftest import STRONG_SECRET, clean_env, free_port, run_flux
+from openai_server import FakeOpenAI
 
 
 def test_doctor_passes_on_a_migrated_sqlite_install(workdir):
@@ -54,3 +55,32 @@ def test_doctor_fails_an_https_site_whose_proxy_headers_would_be_ignored(workdir
     believed = run_flux(["doctor"], clean_env(PUBLIC_URL="https://www.example.com", TRUSTED_PROXIES="127.0.0.1"), workdir)
     assert believed.returncode == 0, believed.stdout
     assert "ok    proxy: X-Forwarded-For and -Proto believed from 1 network(s) only" in believed.stdout
+
+
+def test_doctor_checks_the_model_service_and_warns_when_it_would_fail(workdir):
+    """A model outage degrades FluxAI to its graceful answer, so it warns rather than stopping a deploy."""
+    assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
+    key = "sk-doctor-" + "x" * 24
+    for mode, models, expected in [("tools", ("gpt-4o-mini",), "ok    model: gpt-4o-mini offered by"),
+                                   ("tools", ("gpt-4.1",), "warn  model: gpt-4o-mini is not among the 1 models"),
+                                   ("unauthorized", (), "warn  model: the service refused the key (401)"),
+                                   ("error", (), "warn  model: the service answered 500")]:
+        service = FakeOpenAI(mode=mode, models=models)
+        try:
+            result = run_flux(["doctor"], clean_env(OPENAI_API_KEY=key, OPENAI_BASE_URL=service.url), workdir)
+        finally:
+            service.stop()
+        assert result.returncode == 0, result.stdout
+        assert expected in result.stdout, result.stdout
+        assert key not in result.stdout + result.stderr
+        assert service.requests[0]["headers"]["Authorization"] == "Bearer " + key
+    unreachable = run_flux(["doctor"], clean_env(OPENAI_API_KEY=key, OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1"), workdir)
+    assert "warn  model: unreachable" in unreachable.stdout, unreachable.stdout
+    offline = run_flux(["doctor"], clean_env(), workdir)
+    assert "ok    model: no OPENAI_API_KEY: FluxAI runs the offline assistant" in offline.stdout
+
+
+def test_doctor_reports_free_space_on_the_data_directory(workdir):
+    assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
+    result = run_flux(["doctor"], clean_env(), workdir)
+    assert re.search(r"ok    disk: [0-9.]+ GiB free of [0-9.]+ GiB under ", result.stdout), result.stdout

@@ -1,11 +1,13 @@
+import AsyncHTTPClient
 import Fluent
 import SQLKit
 import Vapor
 import NIOCore
 
 /// `flux doctor`: checks what a deploy needs before it takes traffic: configuration, the database answering,
-/// migrations applied, the data directory private and writable, a TLS proxy's headers believed, and (as a
-/// warning) the mail server reachable over verified TLS and accepting the login. Secrets are reported only as
+/// migrations applied, the data directory private and writable with free space, a TLS proxy's headers
+/// believed, and (as warnings) the mail server reachable over verified TLS and accepting the login, and the
+/// model service answering with the configured model. Secrets are reported only as
 /// set / missing / weak. Exits non-zero when any check fails.
 struct DoctorCommand: AsyncCommand {
     struct Signature: CommandSignature {}
@@ -31,6 +33,8 @@ struct DoctorCommand: AsyncCommand {
             report.fail("database", "unreachable: \(Self.redacted(reason, config))")
         }
         report.dataDirectory(config.dataDirectory)
+        report.disk(config.dataDirectory)
+        await modelService(&report, client: app.http.client.shared)
         if let smtp = config.smtp {
             do {
                 try await SMTPMailClient(settings: smtp, group: app.eventLoopGroup, heloName: config.publicURL.host ?? "localhost").probe()
@@ -46,6 +50,41 @@ struct DoctorCommand: AsyncCommand {
 
         context.console.output(report.text.consoleText())
         if report.failures > 0 { throw Failed(count: report.failures) }
+    }
+
+    /// The configured model service: `GET {OPENAI_BASE_URL}/models` with the key, and whether the model is
+    /// offered. Warnings only: without it FluxAI answers gracefully, so it must not keep a deploy down.
+    private func modelService(_ report: inout DoctorReport, client: HTTPClient) async {
+        guard let settings = config.openAI else {
+            report.pass("model", "no OPENAI_API_KEY: FluxAI runs the offline assistant")
+            return
+        }
+        let host = settings.baseURL.host ?? "?"
+        var request = HTTPClientRequest(url: settings.baseURL.appendingPathComponent("models").absoluteString)
+        request.headers.add(name: "Authorization", value: "Bearer \(settings.apiKey.value)")
+        do {
+            let response = try await client.execute(request, timeout: .seconds(5))
+            let body = try await response.body.collect(upTo: 1024 * 1024)
+            switch response.status.code {
+            case 200:
+                struct Models: Decodable {
+                    struct Model: Decodable { let id: String }
+                    let data: [Model]
+                }
+                let offered = (try? JSONDecoder().decode(Models.self, from: body))?.data.map(\.id) ?? []
+                if offered.contains(settings.model) {
+                    report.pass("model", "\(settings.model) offered by \(host)")
+                } else {
+                    report.warn("model", "\(settings.model) is not among the \(offered.count) models \(host) lists; set OPENAI_MODEL")
+                }
+            case 401, 403:
+                report.warn("model", "the service refused the key (\(response.status.code)); FluxAI will give its graceful answer")
+            default:
+                report.warn("model", "the service answered \(response.status.code); FluxAI will give its graceful answer")
+            }
+        } catch {
+            report.warn("model", "unreachable at \(host): \(error); FluxAI will give its graceful answer")
+        }
     }
 
     /// Names of registered migrations the database has not recorded; read-only, so doctor never changes

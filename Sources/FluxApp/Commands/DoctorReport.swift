@@ -75,4 +75,32 @@ struct DoctorReport {
         }
         pass("DATA_DIR", "\(directory.path) is writable")
     }
+
+    /// Below this much free space writes start failing soon (uploads, the SQLite WAL, backups): a failure.
+    static let minimumFreeBytes: Int64 = 256 * 1024 * 1024
+    /// Below this much it is time to act: a warning.
+    static let comfortableFreeBytes: Int64 = 2 * 1024 * 1024 * 1024
+
+    /// Free space on the data directory's file system, for someone other than root (what Flux can use).
+    mutating func disk(_ directory: URL) {
+        var stats = statvfs()
+        guard statvfs(directory.path, &stats) == 0 else {
+            fail("disk", "cannot read the free space under \(directory.path)")
+            return
+        }
+        disk(free: Int64(stats.f_bavail) * Int64(stats.f_frsize), total: Int64(stats.f_blocks) * Int64(stats.f_frsize),
+             freeFiles: Int64(stats.f_favail), path: directory.path)
+    }
+
+    mutating func disk(free: Int64, total: Int64, freeFiles: Int64, path: String) {
+        let gib = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_073_741_824) }
+        let summary = "\(gib(free)) GiB free of \(gib(total)) GiB under \(path)"
+        if free < Self.minimumFreeBytes || freeFiles < 1000 {
+            fail("disk", summary + (freeFiles < 1000 ? ", \(freeFiles) inodes left" : "") + ": free space before writes fail")
+        } else if free < Self.comfortableFreeBytes {
+            warn("disk", summary + ": less than 2 GiB left")
+        } else {
+            pass("disk", summary)
+        }
+    }
 }

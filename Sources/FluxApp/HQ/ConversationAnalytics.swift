@@ -3,9 +3,9 @@ import Foundation
 import SQLKit
 import Vapor
 
-/// The FluxAI dashboard's figures for one filter, from two statements: one aggregate pass over the filtered
-/// conversations grouped by day, stage, outcome and industry (every KPI, the funnel, the industries and the
-/// per-day series come from its few hundred groups), and the fifty latest conversations by `startedAt`.
+/// The FluxAI dashboard's figures for one filter, from three statements: one aggregate pass over the filtered
+/// conversations grouped by stage, outcome and industry (every KPI, the funnel and the industries come from
+/// its few dozen groups), the per-day counts of the chart's month, and the fifty latest by `startedAt`.
 /// Sums are cast to BIGINT: PostgreSQL sums BIGINT columns as NUMERIC.
 struct ConversationAnalytics: Sendable {
     struct Filter: Sendable, Encodable {
@@ -73,13 +73,17 @@ struct ConversationAnalytics: Sendable {
     }
 
     struct Group: Decodable {
-        let day: Int
         let funnelStage: String
         let outcome: String
         let industryLabel: String?
         let conversations: Int
         let messages: Int
         let tools: Int
+    }
+
+    struct Day: Decodable {
+        let day: Int
+        let conversations: Int
     }
 
     struct Summary: Sendable, Encodable, Equatable {
@@ -108,19 +112,24 @@ struct ConversationAnalytics: Sendable {
 
     let database: any SQLDatabase
 
-    /// Days since 1970-01-01 (UTC) of `startedAt`, as each database spells it.
+    /// Days since 1970-01-01 (UTC) of `startedAt`, as each database computes it cheaply (PostgreSQL's
+    /// `extract(epoch …)` is NUMERIC arithmetic and cost more than the scan it ran on).
     private var dayExpression: String {
         database.dialect.name == "sqlite" ? #"CAST("startedAt" / 86400 AS INTEGER)"#
-            : #"CAST(floor(extract(epoch from "startedAt") / 86400) AS BIGINT)"#
+            : #"("startedAt" AT TIME ZONE 'UTC')::date - DATE '1970-01-01'"#
     }
 
-    func summary(_ filter: Filter) async throws -> Summary {
+    /// How many days the per-day chart shows, ending with the filter's last day (or today).
+    static let chartDays = 31
+
+    func summary(_ filter: Filter, now: Date = Date()) async throws -> Summary {
+        // Grouped by the columns the covering index `ai_conversations_dashboard_idx` starts with, so SQLite
+        // reads the groups in index order (no sort) from the index alone (no table rows).
         let groups = try await database.raw("""
-            SELECT \(unsafeRaw: dayExpression) AS day, "funnelStage", outcome, "industryLabel",
-                count(*) AS conversations, CAST(sum("messageCount") AS BIGINT) AS messages,
-                CAST(sum("toolCallCount") AS BIGINT) AS tools
+            SELECT "funnelStage", outcome, "industryLabel", count(*) AS conversations,
+                CAST(sum("messageCount") AS BIGINT) AS messages, CAST(sum("toolCallCount") AS BIGINT) AS tools
             FROM ai_conversations \(filter.sql)
-            GROUP BY 1, 2, 3, 4
+            GROUP BY "funnelStage", outcome, "industryLabel"
             """).all(decoding: Group.self)
         var summary = Summary()
         for group in groups {
@@ -130,8 +139,15 @@ struct ConversationAnalytics: Sendable {
             if group.outcome == AiConversation.Outcome.consultation.rawValue { summary.consultations += group.conversations }
             summary.stages[group.funnelStage, default: 0] += group.conversations
             if let industry = group.industryLabel { summary.industries[industry, default: 0] += group.conversations }
-            summary.days[group.day, default: 0] += group.conversations
         }
+        // The chart's days only: the day arithmetic runs on a month of rows, found through the startedAt index.
+        var window = filter
+        let end = filter.to ?? now
+        window.from = max(filter.from ?? .distantPast, end.addingTimeInterval(-Double(Self.chartDays) * 86_400))
+        let days = try await database.raw("""
+            SELECT \(unsafeRaw: dayExpression) AS day, count(*) AS conversations FROM ai_conversations \(window.sql) GROUP BY 1
+            """).all(decoding: Day.self)
+        for day in days { summary.days[day.day] = day.conversations }
         return summary
     }
 

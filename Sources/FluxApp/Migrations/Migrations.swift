@@ -28,5 +28,7 @@ enum FluxMigrations {
         AddAiEventModel(),
         // 012: tenant configuration, workers, message logs and API keys.
         CreateTenantOperations(),
+        // 013: a covering index for the FluxAI dashboard.
+        AddDashboardIndex(),
     ]
 }

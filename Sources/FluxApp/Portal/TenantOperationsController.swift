@@ -225,10 +225,14 @@ struct TenantOperationsController: Sendable {
         if let from { builder = builder.filter(\.$occurredAt >= from) }
         if let to { builder = builder.filter(\.$occurredAt < to) }
         if let cursor {
+            // Times come back from the database through Double conversions that may move them by an ulp, so
+            // "the same time" means within a microsecond (PostgreSQL keeps no more than that anyway).
+            let (before, after) = (cursor.time.addingTimeInterval(-1e-6), cursor.time.addingTimeInterval(1e-6))
             builder = builder.group(.or) { older in
-                older.filter(\.$occurredAt < cursor.time)
+                older.filter(\.$occurredAt < before)
                 older.group(.and) { same in
-                    same.filter(\.$occurredAt == cursor.time)
+                    same.filter(\.$occurredAt >= before)
+                    same.filter(\.$occurredAt <= after)
                     same.filter(\.$id < cursor.id)
                 }
             }
