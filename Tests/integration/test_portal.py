@@ -1,6 +1,8 @@
 """The client portal in headless Chromium: a client registered through the API signs in at /app/sign-in,
 is sent to onboarding, requests its setup from the page, and sees its status; once staff provision it and its
-worker reports in with a scoped API key, the status page shows the organization active and the worker running."""
+worker reports in with a scoped API key, the status page shows the organization active and the worker running.
+Then the admin invites a colleague from the team page, and the colleague accepts the mailed link in a second
+browser and signs in."""
 import subprocess
 
 import requests
@@ -9,6 +11,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import FLUX_BIN
 from test_hq import csrf_session, problems
+from test_identity import wait_for_mail
 from test_site import browser
 
 PASSWORD = "client passphrase 2026"
@@ -65,5 +68,29 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
         assert "active" in facts and "provisioned" in facts and "clinic" in facts
         assert "whatsapp-bridge" in driver.find_element(By.ID, "workers").text
         assert problems(driver) == ([], 0, None)
+
+        driver.get(server.url + "/app/team")
+        driver.find_element(By.ID, "invite-email").send_keys("colleague@clinic.example")
+        driver.find_element(By.CSS_SELECTOR, "#invite-form button").click()
+        WebDriverWait(driver, 10).until(lambda d: "colleague@clinic.example" in d.find_element(By.ID, "invitations").text)
+        link = wait_for_mail(workdir, "/app/accept-invitation#invitation=")
+        colleague = browser()
+        try:
+            colleague.get(link)
+            colleague.find_element(By.ID, "accept-name").send_keys("Nurse Joy")
+            colleague.find_element(By.ID, "accept-password").send_keys("colleague passphrase 2026")
+            colleague.find_element(By.CSS_SELECTOR, "#accept-form button").click()
+            WebDriverWait(colleague, 10).until(lambda d: d.find_element(By.ID, "accepted").is_displayed())
+            assert "token" not in colleague.current_url
+            colleague.find_element(By.LINK_TEXT, "Sign in").click()
+            colleague.find_element(By.ID, "email").send_keys("colleague@clinic.example")
+            colleague.find_element(By.ID, "password").send_keys("colleague passphrase 2026")
+            colleague.find_element(By.CSS_SELECTOR, "#signin-form button").click()
+            WebDriverWait(colleague, 15).until(lambda d: d.current_url.endswith("/app/status"))
+            assert problems(colleague) == ([], 0, None)
+        finally:
+            colleague.quit()
+        driver.get(server.url + "/app/team")
+        assert "colleague@clinic.example" in driver.find_element(By.ID, "members").text
     finally:
         driver.quit()

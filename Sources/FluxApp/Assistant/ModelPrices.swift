@@ -37,14 +37,13 @@ struct ModelPrices: Sendable {
 
     /// The cost in US dollars of one event; `nil` when it used no tokens or its model has no price.
     func cost(of event: AiEvent) -> Decimal? {
-        guard let model = event.model, let price = price(of: model, on: event.createdAt) else { return nil }
-        let input = event.tokensIn ?? 0, cached = min(event.cachedTokens ?? 0, input), output = event.tokensOut ?? 0
-        let micro = Decimal(input - cached) * price.input + Decimal(cached) * price.cachedInput + Decimal(output) * price.output
-        return micro / 1_000_000
+        cost(model: event.model, at: event.createdAt, tokensIn: event.tokensIn, cachedTokens: event.cachedTokens, tokensOut: event.tokensOut)
     }
 
-    /// A conversation's cost: the sum over its priced events.
-    func cost(of events: [AiEvent]) -> Decimal {
-        events.compactMap(cost(of:)).reduce(0, +)
+    func cost(model: String?, at date: Date, tokensIn: Int?, cachedTokens: Int?, tokensOut: Int?) -> Decimal? {
+        guard let model, let price = price(of: model, on: date) else { return nil }
+        let input = tokensIn ?? 0, cached = min(cachedTokens ?? 0, input), output = tokensOut ?? 0
+        let micro = Decimal(input - cached) * price.input + Decimal(cached) * price.cachedInput + Decimal(output) * price.output
+        return micro / 1_000_000
     }
 }

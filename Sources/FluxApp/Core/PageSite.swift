@@ -62,10 +62,12 @@ struct PageSite: Sendable {
 
     /// Renders `template` with the title, nonce, brand, sign-in path, who is signed in and their navigation,
     /// and `body`'s fields (everything a template prints is escaped by Leaf).
+    /// `data` is for a large list built as Leaf values directly, skipping ``leafData(_:)``'s JSON round trip.
     func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil,
-                body: (any Encodable)? = nil, extra: [String: String] = [:]) async throws -> Response {
+                body: (any Encodable)? = nil, extra: [String: String] = [:], data: [String: LeafData] = [:]) async throws -> Response {
         var context: [String: LeafData] = ["title": .string(title), "nonce": .string(request.cspNonce ?? ""), "brand": .string(brand),
                                            "signIn": .string(signIn), "home": .string(home)]
+        context.merge(data) { _, new in new }
         for (key, value) in extra { context[key] = .string(value) }
         if let principal {
             let email = try await User.find(principal.userID, on: request.db)?.email ?? ""

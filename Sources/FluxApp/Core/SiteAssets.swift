@@ -123,6 +123,38 @@ enum SiteAssets {
             if (answer.ok) location.assign("/app/status"); else say(problem(answer));
           });
 
+          const inviteForm = $("invite-form");
+          if (inviteForm) inviteForm.addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const answer = await call("POST", "/api/portal/team/invitations", { email: $("invite-email").value, role: $("invite-role").value });
+            if (answer.ok) location.reload(); else say(problem(answer));
+          });
+          for (const button of document.querySelectorAll("button.revoke-invitation")) {
+            button.addEventListener("click", async () => {
+              const answer = await call("DELETE", "/api/portal/team/invitations/" + button.dataset.invitation);
+              if (answer.ok) button.closest("tr").remove();
+              say(answer.ok ? "Invitation revoked." : problem(answer));
+            });
+          }
+          for (const button of document.querySelectorAll("button.remove-member")) {
+            button.addEventListener("click", async () => {
+              const answer = await call("DELETE", "/api/tenants/" + $("members").dataset.tenant + "/members/" + button.dataset.user);
+              if (answer.ok) button.closest("tr").remove();
+              say(answer.ok ? "Member removed and signed out." : problem(answer));
+            });
+          }
+          const acceptForm = $("accept-form");
+          if (acceptForm) acceptForm.addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const link = new URLSearchParams(location.hash.slice(1));
+            const body = { invitationId: link.get("invitation") || "", token: link.get("token") || "" };
+            if ($("accept-name").value) body.name = $("accept-name").value;
+            if ($("accept-password").value) body.password = $("accept-password").value;
+            const answer = await call("POST", "/api/portal/team/accept", body);
+            if (answer.ok) { acceptForm.hidden = true; $("accepted").hidden = false; history.replaceState(null, "", location.pathname); }
+            else say(problem(answer));
+          });
+
           for (const button of document.querySelectorAll("button.setup-status")) {
             button.addEventListener("click", async () => {
               const answer = await call("PUT", "/api/hq/setup-requests/" + button.dataset.request + "/status", { status: button.dataset.status });

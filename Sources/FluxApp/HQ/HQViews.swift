@@ -192,6 +192,31 @@ enum HQViews {
             #if(older):<a id="older" href="#(older)">Older messages</a>#endif
             #endexport#endextend
             """,
+        "app/team": """
+            #extend("base"):#export("body"):
+            <table id="members" data-tenant="#(tenantId)"><thead><tr><th scope="col">Email</th><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Since</th><th scope="col"></th></tr></thead>
+            <tbody>#for(m in members):<tr><td>#(m.email)</td><td>#(m.name)</td><td>#(m.role)</td><td>#(m.since)</td><td>#if(m.removable):<button type="button" class="remove-member" data-user="#(m.userId)">Remove</button>#endif</td></tr>#endfor</tbody></table>
+            #if(isAdmin):<h2>Pending invitations</h2>
+            <table id="invitations"><thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Expires</th><th scope="col"></th></tr></thead>
+            <tbody>#for(i in invitations):<tr><td>#(i.email)</td><td>#(i.role)</td><td>#(i.expires)</td><td><button type="button" class="revoke-invitation" data-invitation="#(i.id)">Revoke</button></td></tr>#endfor</tbody></table>
+            <form id="invite-form" class="card"><label>Email <input id="invite-email" type="email" maxlength="254" required></label>
+            <label>Role <select id="invite-role"><option value="client_member">member</option><option value="client_admin">admin</option></select></label>
+            <button type="submit">Invite</button></form>#endif
+            <p id="status" role="status"></p>
+            #endexport#endextend
+            """,
+        "app/accept": """
+            #extend("base"):#export("body"):
+            <form id="accept-form" class="card">
+            <p>New to Flux? Choose your name and a password. Already have an account? Just accept.</p>
+            <label>Name <input id="accept-name" maxlength="100" autocomplete="name"></label>
+            <label>Password (10 to 128 characters) <input id="accept-password" type="password" minlength="10" maxlength="128" autocomplete="new-password"></label>
+            <button type="submit">Accept the invitation</button>
+            </form>
+            <p id="status" role="status"></p>
+            <p id="accepted" hidden>You are in. <a href="/app/sign-in">Sign in</a></p>
+            #endexport#endextend
+            """,
         "denied": """
             #extend("base"):#export("body"):
             <p>Your role does not open this page.</p>

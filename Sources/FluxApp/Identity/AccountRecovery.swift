@@ -10,6 +10,9 @@ struct AccountLinks: Sendable {
 
     func verifyEmail(_ token: String) -> URL { link("account/verify-email", token) }
     func resetPassword(_ token: String) -> URL { link("account/reset-password", token) }
+    func acceptInvitation(_ id: UUID, _ token: String) -> URL {
+        URL(string: publicURL.appendingPathComponent("app/accept-invitation").absoluteString + "#invitation=" + id.uuidString + "&token=" + token)!
+    }
 
     private func link(_ path: String, _ token: String) -> URL {
         URL(string: publicURL.appendingPathComponent(path).absoluteString + "#token=" + token)!

@@ -17,6 +17,7 @@ struct TenantController: Sendable {
         tenants.tenantScoped(.GET, ":tenantID", "members", roles: Self.managers, identity: identity, use: members)
         tenants.tenantScoped(.PUT, ":tenantID", "members", ":userID", "role", roles: Self.managers, identity: identity,
                              use: changeRole)
+        tenants.tenantScoped(.DELETE, ":tenantID", "members", ":userID", roles: Self.managers, identity: identity, use: remove)
     }
 
     struct TenantView: Content {
@@ -42,9 +43,13 @@ struct TenantController: Sendable {
 
     @Sendable func members(_ request: Request, _ access: TenantAccess) async throws -> [MemberView] {
         _ = try await Self.tenant(access, on: request.db)
-        let memberships = try await Membership.query(on: request.db).filter(\.$tenantID == access.tenantID)
+        return try await Self.memberViews(of: access.tenantID, on: request.db)
+    }
+
+    static func memberViews(of tenantID: UUID, on database: any Database) async throws -> [MemberView] {
+        let memberships = try await Membership.query(on: database).filter(\.$tenantID == tenantID)
             .sort(\.$createdAt).all()
-        let users = try await User.query(on: request.db).filter(\.$id ~~ memberships.map(\.userID)).all()
+        let users = try await User.query(on: database).filter(\.$id ~~ memberships.map(\.userID)).all()
         let byID = Dictionary(uniqueKeysWithValues: users.map { ($0.id!, $0) })
         return memberships.compactMap { membership in
             byID[membership.userID].map {
@@ -89,6 +94,28 @@ struct TenantController: Sendable {
                                         target: userID.uuidString, metadata: ["from": previous.rawValue, "to": role.rawValue],
                                         request: request)
         return MemberView(userId: userID, email: user.email, displayName: user.displayName, role: role, since: membership.createdAt)
+    }
+
+    /// Takes a member out of the organization and ends every session the member had into it.
+    @Sendable func remove(_ request: Request, _ access: TenantAccess) async throws -> HTTPStatus {
+        _ = try await Self.tenant(access, on: request.db)
+        guard let userID = request.parameters.get("userID", as: UUID.self),
+            let membership = try await Membership.query(on: request.db)
+                .filter(\.$tenantID == access.tenantID).filter(\.$userID == userID).first()
+        else { throw AppError(.notFound, code: "not_found", message: "No such member.") }
+        guard userID != access.principal.userID else {
+            throw AppError(.forbidden, code: "own_membership", message: "You cannot remove yourself.")
+        }
+        guard access.principal.role == .owner || membership.role != .owner else {
+            throw AppError(.forbidden, code: "forbidden", message: "Only an owner can remove an owner.")
+        }
+        let sessions = try await AuthSession.query(on: request.db)
+            .filter(\.$userID == userID).filter(\.$tenantID == access.tenantID).filter(\.$revokedAt == nil).all(\.$id)
+        try await membership.delete(on: request.db)
+        try await identity.revocations.revoke(sessions, reason: "removed_from_tenant", on: request.db)
+        try await identity.audit.record("member.removed", actor: access.principal.userID, tenant: access.tenantID,
+                                        target: userID.uuidString, metadata: ["role": membership.role.rawValue], request: request)
+        return .noContent
     }
 
     private static func tenant(_ access: TenantAccess, on database: any Database) async throws -> Tenant {

@@ -26,6 +26,14 @@ enum MailTemplates {
                 footer: "If you did not ask for this, ignore this message: your password has not changed.")
     }
 
+    static func invitation(to: MailAddress, organization: String, inviter: String, link: URL) -> MailMessage {
+        message(to: to, subject: "\(TextInput.line(inviter, maxLength: 100)) invites you to \(TextInput.line(organization, maxLength: 100)) on Flux",
+                lines: ["\(inviter) invites you to join \(organization) on the Flux portal.",
+                        "Accept with the link below. It works once, for 7 days."],
+                link: link, linkLabel: "Accept the invitation",
+                footer: "If you do not know this organization, ignore this message.")
+    }
+
     /// The notification for a new consultation ticket: every value the visitor typed is escaped, and the
     /// reply link is a mailto of the validated address, percent-encoded.
     static func consultation(to: MailAddress, signal: OperationsSignal) -> MailMessage {

@@ -30,5 +30,7 @@ enum FluxMigrations {
         CreateTenantOperations(),
         // 013: a covering index for the FluxAI dashboard.
         AddDashboardIndex(),
+        // 014: invitations into client organizations.
+        CreateInvitation(),
     ]
 }

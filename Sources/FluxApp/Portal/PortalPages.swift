@@ -10,7 +10,8 @@ struct PortalPages: Sendable {
 
     var site: PageSite {
         PageSite(identity: identity, brand: "Flux portal", root: "/app", signIn: "/app/sign-in", home: "/app", navigation: { _ in
-            [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs")]
+            [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs"),
+             PageSite.NavItem(title: "Team", href: "/app/team")]
         })
     }
 
@@ -22,6 +23,34 @@ struct PortalPages: Sendable {
         site.page(app, "onboarding", roles: Role.client, use: onboarding)
         site.page(app, "status", roles: Role.client, use: status)
         site.page(app, "logs", roles: Role.client, use: logs)
+        site.page(app, "team", roles: Role.client, use: team)
+        // Public: the invitee may have no account yet. The token stays in the URL fragment.
+        app.get("accept-invitation") { request in try await site.render(request, "app/accept", title: "Join your team") }
+    }
+
+    @Sendable func team(_ request: Request, _ principal: Principal) async throws -> Response {
+        let view = try await TeamController(identity: identity, security: identity.security).show(request, principal)
+        struct Member: Encodable {
+            let userId: UUID
+            let email, name, role, since: String
+            let removable: Bool
+        }
+        struct Pending: Encodable {
+            let id: UUID
+            let email, role, expires: String
+        }
+        struct Body: Encodable {
+            let tenantId: UUID
+            let isAdmin: Bool
+            let members: [Member]
+            let invitations: [Pending]
+        }
+        let isAdmin = principal.role == .clientAdmin
+        return try await site.render(request, "app/team", title: "Team", principal: principal, body: Body(
+            tenantId: principal.tenantID, isAdmin: isAdmin,
+            members: view.members.map { Member(userId: $0.userId, email: $0.email, name: $0.displayName ?? "", role: $0.role.rawValue,
+                                               since: PageSite.time($0.since), removable: isAdmin && $0.userId != principal.userID) },
+            invitations: view.invitations.map { Pending(id: $0.id, email: $0.email, role: $0.role.rawValue, expires: PageSite.time($0.expiresAt)) }))
     }
 
     /// Where a client belongs now: onboarding until a setup request exists, then status.
