@@ -32,5 +32,7 @@ enum FluxMigrations {
         AddDashboardIndex(),
         // 014: invitations into client organizations.
         CreateInvitation(),
+        // 015: messaging between clients and staff.
+        CreateMessaging(),
     ]
 }

@@ -1,0 +1,418 @@
+import Fluent
+import FluxSecurity
+import Foundation
+import SQLKit
+import Vapor
+
+/// A conversation between a client organization's users and the company's staff: a direct conversation
+/// between named people, or a channel every member of the organization can read.
+final class ChatThread: Model, @unchecked Sendable {
+    static let schema = "chat_threads"
+
+    enum Kind: String, Codable, Sendable {
+        case direct, channel
+    }
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "tenant_id") var tenantID: UUID
+    @Enum(key: "kind") var kind: Kind
+    @Field(key: "title") var title: String
+    @Field(key: "created_by") var createdBy: UUID
+    @Field(key: "created_at") var createdAt: Date
+    /// The sequence number of the newest message (each message takes the next; see ``MessagingController/post``).
+    @Field(key: "last_seq") var lastSeq: Int
+    @OptionalField(key: "last_message_at") var lastMessageAt: Date?
+
+    init() {}
+}
+
+/// Someone in a thread, with how far they have read (the read receipt) and been mailed about.
+final class ChatMember: Model, @unchecked Sendable {
+    static let schema = "chat_members"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "thread_id") var threadID: UUID
+    @Field(key: "user_id") var userID: UUID
+    @Field(key: "last_read_seq") var lastReadSeq: Int
+    @Field(key: "notified_seq") var notifiedSeq: Int
+    @Field(key: "joined_at") var joinedAt: Date
+
+    init() {}
+
+    init(threadID: UUID, userID: UUID, now: Date) {
+        id = UUID()
+        self.threadID = threadID
+        self.userID = userID
+        lastReadSeq = 0
+        notifiedSeq = 0
+        joinedAt = now
+    }
+}
+
+final class ChatMessage: Model, @unchecked Sendable {
+    static let schema = "chat_messages"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "thread_id") var threadID: UUID
+    @Field(key: "seq") var seq: Int
+    @Field(key: "sender_id") var senderID: UUID
+    @Field(key: "body") var body: String
+    @Field(key: "created_at") var createdAt: Date
+    @OptionalField(key: "edited_at") var editedAt: Date?
+    @OptionalField(key: "deleted_at") var deletedAt: Date?
+
+    init() {}
+}
+
+/// The text a message had before an edit or a deletion, and who changed it.
+final class ChatRevision: Model, @unchecked Sendable {
+    static let schema = "chat_revisions"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "message_id") var messageID: UUID
+    @Field(key: "action") var action: String
+    @Field(key: "body") var body: String
+    @Field(key: "actor_id") var actorID: UUID
+    @Field(key: "at") var at: Date
+
+    init() {}
+}
+
+/// `/api/portal/conversations…` and `/api/portal/messages/:messageID`: messaging between a tenant's users and
+/// staff. Clients reach their own tenant's channels and the direct conversations they are in; staff reach every
+/// tenant's (company engineers answer any client). Messages are numbered per conversation (`seq`), pages go
+/// by `seq`, reading moves the reader's receipt forward, and edits and deletions keep the earlier text.
+struct MessagingController: Sendable {
+    let identity: Identity
+    let security: Hardening
+
+    func register(on root: any RoutesBuilder) {
+        let portal = root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
+        let everyone = Role.client.union(Role.staff)
+        portal.secured(.GET, "conversations", roles: everyone, identity: identity, use: list)
+        portal.secured(.POST, "conversations", roles: everyone, identity: identity, use: create)
+        portal.secured(.GET, "conversations", ":threadID", roles: everyone, identity: identity, use: show)
+        portal.secured(.GET, "conversations", ":threadID", "messages", roles: everyone, identity: identity, use: messages)
+        portal.secured(.POST, "conversations", ":threadID", "messages", roles: everyone, identity: identity, use: post)
+        portal.secured(.POST, "conversations", ":threadID", "read", roles: everyone, identity: identity, use: read)
+        portal.secured(.PATCH, "messages", ":messageID", roles: everyone, identity: identity, use: edit)
+        portal.secured(.DELETE, "messages", ":messageID", roles: everyone, identity: identity, use: delete)
+    }
+
+    static let notFound = AppError(.notFound, code: "not_found", message: "No such conversation.")
+
+    /// The thread named by the path, if the caller may see it (another tenant's looks like nothing at all).
+    static func thread(_ request: Request, _ principal: Principal) async throws -> ChatThread {
+        guard let id = request.parameters.get("threadID", as: UUID.self), let thread = try await ChatThread.find(id, on: request.db),
+            try await canSee(thread, principal, on: request.db)
+        else { throw notFound }
+        return thread
+    }
+
+    static func canSee(_ thread: ChatThread, _ principal: Principal, on database: any Database) async throws -> Bool {
+        if principal.role.isStaff { return true }
+        guard thread.tenantID == principal.tenantID else { return false }
+        if thread.kind == .channel { return true }
+        return try await ChatMember.query(on: database).filter(\.$threadID == thread.id!).filter(\.$userID == principal.userID).first() != nil
+    }
+
+    /// The caller's membership, made on first use of a channel (or, for staff, of any thread they answer in).
+    static func member(of thread: ChatThread, _ principal: Principal, on database: any Database) async throws -> ChatMember {
+        if let existing = try await ChatMember.query(on: database).filter(\.$threadID == thread.id!).filter(\.$userID == principal.userID).first() {
+            return existing
+        }
+        let member = ChatMember(threadID: thread.id!, userID: principal.userID, now: Date())
+        do {
+            try await member.create(on: database)
+        } catch where (error as? any DatabaseError)?.isConstraintFailure == true {
+            // A parallel request of the same person joined first.
+            if let joined = try await ChatMember.query(on: database).filter(\.$threadID == thread.id!).filter(\.$userID == principal.userID).first() {
+                return joined
+            }
+            throw error
+        }
+        return member
+    }
+
+    // MARK: - Threads
+
+    struct ThreadView: Content {
+        let id: UUID
+        let tenantId: UUID
+        let kind: ChatThread.Kind
+        let title: String
+        let lastSeq: Int
+        let lastMessageAt: Date?
+        let unread: Int
+    }
+
+    /// The caller's conversations, most recent first, with unread counts (staff: `?tenantId=` names the tenant).
+    @Sendable func list(_ request: Request, _ principal: Principal) async throws -> [ThreadView] {
+        var tenantID = principal.tenantID
+        if principal.role.isStaff {
+            guard let named = request.query[UUID.self, at: "tenantId"] else {
+                throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.", fields: ["tenantId": "staff name the tenant"])
+            }
+            tenantID = named
+        }
+        let threads = try await ChatThread.query(on: request.db).filter(\.$tenantID == tenantID).sort(\.$lastMessageAt, .descending)
+            .sort(\.$createdAt, .descending).limit(200).all()
+        let mine = try await ChatMember.query(on: request.db).filter(\.$userID == principal.userID).filter(\.$threadID ~~ threads.compactMap(\.id)).all()
+        let readUpTo = Dictionary(mine.map { ($0.threadID, $0.lastReadSeq) }) { first, _ in first }
+        var views: [ThreadView] = []
+        for thread in threads where principal.role.isStaff || thread.kind == .channel || readUpTo[thread.id!] != nil {
+            let unread = try await ChatMessage.query(on: request.db).filter(\.$threadID == thread.id!).filter(\.$seq > (readUpTo[thread.id!] ?? 0))
+                .filter(\.$senderID != principal.userID).filter(\.$deletedAt == nil).count()
+            views.append(ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: thread.lastSeq,
+                                    lastMessageAt: thread.lastMessageAt, unread: unread))
+        }
+        return views
+    }
+
+    struct CreateBody: Content {
+        let kind: String
+        let title: String?
+        let participantIds: [UUID]?
+        /// Staff only: the client organization the conversation belongs to.
+        let tenantId: UUID?
+    }
+
+    @Sendable func create(_ request: Request, _ principal: Principal) async throws -> Response {
+        let body = try request.content.decode(CreateBody.self)
+        let kind = ChatThread.Kind(rawValue: body.kind)
+        let participants = Set(body.participantIds ?? []).subtracting([principal.userID])
+        let tenantID = principal.role.isStaff ? body.tenantId : principal.tenantID
+        var errors = FieldErrors()
+        errors.check("kind", kind != nil, "must be direct or channel")
+        errors.check("title", kind != .channel || !(body.title ?? "").trimmingCharacters(in: .whitespaces).isEmpty, "a channel needs a title")
+        errors.check("title", (body.title ?? "").count <= 100, "must be at most 100 characters")
+        errors.check("participantIds", kind != .direct || participants.count == 1, "a direct conversation has exactly one other participant")
+        errors.check("participantIds", participants.count <= 50, "at most 50")
+        errors.check("tenantId", tenantID != nil, "staff name the client organization")
+        try errors.throwIfAny()
+        guard let tenant = try await Tenant.find(tenantID!, on: request.db), tenant.kind == .client else {
+            throw AppError(.notFound, code: "not_found", message: "No such tenant.")
+        }
+        // Everyone named is a member of that organization or staff: nobody from another client.
+        let operatorTenant = try await Accounts.operatorTenant(on: request.db).id!
+        let allowed = try await Membership.query(on: request.db).filter(\.$userID ~~ Array(participants))
+            .filter(\.$tenantID ~~ [tenant.id!, operatorTenant]).all().map(\.userID)
+        guard Set(allowed) == participants else {
+            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
+                           fields: ["participantIds": "must be members of the organization or staff"])
+        }
+        let now = Date()
+        let thread = ChatThread()
+        thread.id = UUID()
+        thread.tenantID = tenant.id!
+        thread.kind = kind!
+        thread.title = TextInput.line(body.title ?? "", maxLength: 100)
+        thread.createdBy = principal.userID
+        thread.createdAt = now
+        thread.lastSeq = 0
+        try await request.db.transaction { transaction in
+            try await thread.create(on: transaction)
+            for userID in participants.union([principal.userID]) {
+                try await ChatMember(threadID: thread.id!, userID: userID, now: now).create(on: transaction)
+            }
+        }
+        try await identity.audit.record("conversation.created", actor: principal.userID, tenant: tenant.id, target: thread.id!.uuidString,
+                                        metadata: ["kind": thread.kind.rawValue], request: request)
+        return try await ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: 0,
+                                    lastMessageAt: nil, unread: 0).encodeResponse(status: .created, for: request)
+    }
+
+    struct MemberView: Content {
+        let userId: UUID
+        let email: String
+        let lastReadSeq: Int
+    }
+
+    struct ThreadDetail: Content {
+        let thread: ThreadView
+        /// Who has read how far: the read receipts.
+        let members: [MemberView]
+    }
+
+    @Sendable func show(_ request: Request, _ principal: Principal) async throws -> ThreadDetail {
+        let thread = try await Self.thread(request, principal)
+        let members = try await ChatMember.query(on: request.db).filter(\.$threadID == thread.id!).sort(\.$joinedAt).all()
+        let emails = Dictionary(try await User.query(on: request.db).filter(\.$id ~~ members.map(\.userID)).all().map { ($0.id!, $0.email) }) { a, _ in a }
+        let mine = members.first { $0.userID == principal.userID }?.lastReadSeq ?? 0
+        let unread = try await ChatMessage.query(on: request.db).filter(\.$threadID == thread.id!).filter(\.$seq > mine)
+            .filter(\.$senderID != principal.userID).filter(\.$deletedAt == nil).count()
+        return ThreadDetail(
+            thread: ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: thread.lastSeq,
+                               lastMessageAt: thread.lastMessageAt, unread: unread),
+            members: members.map { MemberView(userId: $0.userID, email: emails[$0.userID] ?? "", lastReadSeq: $0.lastReadSeq) })
+    }
+
+    // MARK: - Messages
+
+    struct MessageView: Content {
+        let id: UUID
+        let seq: Int
+        let senderId: UUID
+        /// Empty once deleted.
+        let body: String
+        let createdAt: Date
+        let editedAt: Date?
+        let deletedAt: Date?
+    }
+
+    static func view(_ message: ChatMessage) -> MessageView {
+        MessageView(id: message.id!, seq: message.seq, senderId: message.senderID, body: message.deletedAt == nil ? message.body : "",
+                    createdAt: message.createdAt, editedAt: message.editedAt, deletedAt: message.deletedAt)
+    }
+
+    struct MessagePage: Content {
+        let messages: [MessageView]
+        /// Pass as `before` for the next (older) page; `nil` on the first message.
+        let nextBefore: Int?
+    }
+
+    /// `?before=SEQ` pages back (newest first); `?after=SEQ` catches up (oldest first): what a client that
+    /// was away has missed. `limit` 1 to 200, default 50.
+    @Sendable func messages(_ request: Request, _ principal: Principal) async throws -> MessagePage {
+        let thread = try await Self.thread(request, principal)
+        let limit = request.query[Int.self, at: "limit"] ?? 50
+        let before = request.query[Int.self, at: "before"]
+        let after = request.query[Int.self, at: "after"]
+        var errors = FieldErrors()
+        errors.check("limit", (1...200).contains(limit), "must be 1 to 200")
+        errors.check("after", before == nil || after == nil, "give before or after, not both")
+        try errors.throwIfAny()
+        var query = ChatMessage.query(on: request.db).filter(\.$threadID == thread.id!)
+        if let after {
+            let rows = try await query.filter(\.$seq > after).sort(\.$seq).limit(limit).all()
+            return MessagePage(messages: rows.map(Self.view), nextBefore: nil)
+        }
+        if let before { query = query.filter(\.$seq < before) }
+        let rows = try await query.sort(\.$seq, .descending).limit(limit + 1).all()
+        let page = Array(rows.prefix(limit))
+        return MessagePage(messages: page.map(Self.view), nextBefore: rows.count > limit ? page.last?.seq : nil)
+    }
+
+    struct PostBody: Content {
+        let body: String
+    }
+
+    static func checked(_ text: String) throws -> String {
+        let body = TextInput.multiline(text)
+        var errors = FieldErrors()
+        errors.check("body", (1...4000).contains(body.count), "must be 1 to 4000 characters")
+        try errors.throwIfAny()
+        return body
+    }
+
+    @Sendable func post(_ request: Request, _ principal: Principal) async throws -> Response {
+        let body = try Self.checked(try request.content.decode(PostBody.self).body)
+        let thread = try await Self.thread(request, principal)
+        let now = Date()
+        let sql = request.db as! any SQLDatabase
+        let message = ChatMessage()
+        message.id = UUID()
+        message.threadID = thread.id!
+        message.senderID = principal.userID
+        message.body = body
+        message.createdAt = now
+        // The next number and the row in one statement, without a transaction held across statements (on SQLite
+        // such a transaction, waiting for another writer, can starve the thread pool the writer needs). Two
+        // senders computing the same number collide on UNIQUE (thread_id, seq); the later one takes the next.
+        var seq: Int?
+        for attempt in 1...8 where seq == nil {
+            do {
+                seq = try await sql.raw("""
+                    INSERT INTO chat_messages (id, thread_id, seq, sender_id, body, created_at)
+                    SELECT \(bind: message.id!), \(bind: thread.id!), COALESCE(MAX(seq), 0) + 1, \(bind: principal.userID), \(bind: body), \(bind: now)
+                    FROM chat_messages WHERE thread_id = \(bind: thread.id!)
+                    RETURNING seq
+                    """).first(decodingColumn: "seq", as: Int.self)
+            } catch let error as any DatabaseError where error.isConstraintFailure && attempt < 8 {
+                continue
+            }
+        }
+        message.seq = seq!
+        try await sql.raw("""
+            UPDATE chat_threads SET last_seq = CASE WHEN last_seq < \(bind: message.seq) THEN \(bind: message.seq) ELSE last_seq END,
+                last_message_at = \(bind: now) WHERE id = \(bind: thread.id!)
+            """).run()
+        let member = try await Self.member(of: thread, principal, on: request.db)
+        // Your own message is read by you.
+        if member.lastReadSeq < message.seq {
+            member.lastReadSeq = message.seq
+            try await member.update(on: request.db)
+        }
+        return try await Self.view(message).encodeResponse(status: .created, for: request)
+    }
+
+    struct ReadBody: Content {
+        let seq: Int
+    }
+
+    /// Moves the caller's read receipt forward to `seq` (never back).
+    @Sendable func read(_ request: Request, _ principal: Principal) async throws -> MemberView {
+        let body = try request.content.decode(ReadBody.self)
+        let thread = try await Self.thread(request, principal)
+        var errors = FieldErrors()
+        errors.check("seq", (0...thread.lastSeq).contains(body.seq), "must be 0 to \(thread.lastSeq)")
+        try errors.throwIfAny()
+        let member = try await Self.member(of: thread, principal, on: request.db)
+        if body.seq > member.lastReadSeq {
+            member.lastReadSeq = body.seq
+            try await member.update(on: request.db)
+        }
+        let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
+        return MemberView(userId: principal.userID, email: email, lastReadSeq: member.lastReadSeq)
+    }
+
+    private func message(_ request: Request, _ principal: Principal) async throws -> (ChatMessage, ChatThread) {
+        guard let id = request.parameters.get("messageID", as: UUID.self), let message = try await ChatMessage.find(id, on: request.db),
+            let thread = try await ChatThread.find(message.threadID, on: request.db), try await Self.canSee(thread, principal, on: request.db)
+        else { throw AppError(.notFound, code: "not_found", message: "No such message.") }
+        return (message, thread)
+    }
+
+    /// The sender edits their own message; the earlier text is kept as a revision and audited.
+    @Sendable func edit(_ request: Request, _ principal: Principal) async throws -> MessageView {
+        let body = try Self.checked(try request.content.decode(PostBody.self).body)
+        let (message, thread) = try await message(request, principal)
+        guard message.senderID == principal.userID else { throw AppError(.forbidden, code: "forbidden", message: "Only the sender edits a message.") }
+        guard message.deletedAt == nil else { throw AppError(.conflict, code: "message_deleted", message: "This message was deleted.") }
+        try await revise(message, action: "edit", actor: principal.userID, on: request.db) { message.body = body; message.editedAt = $0 }
+        try await identity.audit.record("message.edited", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
+                                        request: request)
+        return Self.view(message)
+    }
+
+    /// The sender, a client admin of the tenant, or staff delete a message; its text is kept as a revision.
+    @Sendable func delete(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let (message, thread) = try await message(request, principal)
+        guard message.senderID == principal.userID || principal.role == .clientAdmin || principal.role.isStaff else {
+            throw AppError(.forbidden, code: "forbidden", message: "Only the sender or an admin deletes a message.")
+        }
+        if message.deletedAt == nil {
+            try await revise(message, action: "delete", actor: principal.userID, on: request.db) { message.body = ""; message.deletedAt = $0 }
+        }
+        try await identity.audit.record("message.deleted", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
+                                        request: request)
+        return .noContent
+    }
+
+    /// Keeps the message's current text as a revision, then applies `change`, in one transaction.
+    private func revise(_ message: ChatMessage, action: String, actor: UUID, on database: any Database, change: (Date) -> Void) async throws {
+        let now = Date()
+        let revision = ChatRevision()
+        revision.id = UUID()
+        revision.messageID = message.id!
+        revision.action = action
+        revision.body = message.body
+        revision.actorID = actor
+        revision.at = now
+        change(now)
+        try await database.transaction { transaction in
+            try await revision.create(on: transaction)
+            try await message.update(on: transaction)
+        }
+    }
+}

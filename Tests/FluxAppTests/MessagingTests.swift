@@ -1,0 +1,122 @@
+@testable import FluxApp
+import Fluent
+import Foundation
+import Testing
+import VaporTesting
+
+@Suite struct MessagingTests {
+    typealias Thread = MessagingController.ThreadView
+    typealias Message = MessagingController.MessageView
+
+    func create(_ tester: any TestingApplicationTester, _ by: SignedIn, kind: String, title: String? = nil, with others: [UUID],
+                tenant: UUID? = nil) async throws -> TestingHTTPResponse {
+        try await tester.sendRequest(.POST, "/api/portal/conversations", headers: by.bearer) { req in
+            try req.content.encode(MessagingController.CreateBody(kind: kind, title: title, participantIds: others, tenantId: tenant))
+        }
+    }
+
+    func post(_ tester: any TestingApplicationTester, _ by: SignedIn, _ thread: UUID, _ text: String) async throws -> TestingHTTPResponse {
+        try await tester.sendRequest(.POST, "/api/portal/conversations/\(thread)/messages", headers: by.bearer) { req in
+            try req.content.encode(["body": text])
+        }
+    }
+
+    @Test func aClientAndAnEngineerTalkWithReceiptsUnreadCountsAndPages() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let member = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let engineer = try await mintSignedIn(app, role: .engineer)
+            let created = try await create(tester, admin, kind: "direct", with: [engineer.userID])
+            #expect(created.status == .created)
+            let thread = try created.content.decode(Thread.self).id
+            for text in ["Our bridge is down", "Since 9:00", "<script>x</script>"] {
+                #expect(try await post(tester, admin, thread, text).status == .created)
+            }
+            // A direct conversation is private to its two people, even inside the organization.
+            #expect(try await tester.sendRequest(.GET, "/api/portal/conversations/\(thread)/messages", headers: member.bearer).status == .notFound)
+
+            let listed = try await tester.sendRequest(.GET, "/api/portal/conversations?tenantId=\(admin.tenantID)", headers: engineer.bearer)
+            #expect(try listed.content.decode([Thread].self).first?.unread == 3)
+            let receipt = try await tester.sendRequest(.POST, "/api/portal/conversations/\(thread)/read", headers: engineer.bearer) { req in
+                try req.content.encode(["seq": 2])
+            }
+            #expect(receipt.status == .ok)
+            #expect(try await post(tester, engineer, thread, "Restarting it now").status == .created)
+            let detail = try await tester.sendRequest(.GET, "/api/portal/conversations/\(thread)", headers: admin.bearer)
+            let shown = try detail.content.decode(MessagingController.ThreadDetail.self)
+            #expect(shown.thread.unread == 1 && shown.thread.lastSeq == 4)
+            #expect(Set(shown.members.map(\.lastReadSeq)) == [3, 4])
+
+            let older = try await tester.sendRequest(.GET, "/api/portal/conversations/\(thread)/messages?before=4&limit=2", headers: admin.bearer)
+            let page = try older.content.decode(MessagingController.MessagePage.self)
+            #expect(page.messages.map(\.seq) == [3, 2] && page.nextBefore == 2)
+            let missed = try await tester.sendRequest(.GET, "/api/portal/conversations/\(thread)/messages?after=2", headers: admin.bearer)
+            #expect(try missed.content.decode(MessagingController.MessagePage.self).messages.map(\.body) == ["<script>x</script>", "Restarting it now"])
+            let backwards = try await tester.sendRequest(.POST, "/api/portal/conversations/\(thread)/read", headers: engineer.bearer) { req in
+                try req.content.encode(["seq": 1])
+            }
+            #expect(try backwards.content.decode(MessagingController.MemberView.self).lastReadSeq == 4)
+        }
+    }
+
+    @Test func channelsAreTheOrganizationsAndNobodyElses() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let member = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let outsider = try await mintSignedIn(app, role: .clientAdmin)
+            let channel = try await create(tester, admin, kind: "channel", title: "Support", with: [])
+            let id = try channel.content.decode(Thread.self).id
+            #expect(try await post(tester, member, id, "Hello all").status == .created)
+            #expect(try await tester.sendRequest(.GET, "/api/portal/conversations", headers: member.bearer).content.decode([Thread].self).count == 1)
+            #expect(try await post(tester, outsider, id, "Hi").status == .notFound)
+            #expect(try await tester.sendRequest(.GET, "/api/portal/conversations", headers: outsider.bearer).content.decode([Thread].self).isEmpty)
+            let foreign = try await create(tester, admin, kind: "direct", with: [outsider.userID])
+            #expect(foreign.status == .badRequest && foreign.body.string.contains("participantIds"))
+            let untitled = try await create(tester, admin, kind: "channel", with: [])
+            #expect(untitled.status == .badRequest && untitled.body.string.contains("title"))
+            #expect(try await post(tester, member, id, String(repeating: "x", count: 4001)).status == .badRequest)
+        }
+    }
+
+    @Test func editsAndDeletionsKeepTheEarlierText() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let member = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let id = try await create(tester, admin, kind: "channel", title: "General", with: []).content.decode(Thread.self).id
+            let message = try await post(tester, member, id, "first draft").content.decode(Message.self)
+            let edited = try await tester.sendRequest(.PATCH, "/api/portal/messages/\(message.id)", headers: member.bearer) { req in
+                try req.content.encode(["body": "final text"])
+            }
+            #expect(try edited.content.decode(Message.self).body == "final text")
+            let notYours = try await tester.sendRequest(.PATCH, "/api/portal/messages/\(message.id)", headers: admin.bearer) { req in
+                try req.content.encode(["body": "hijacked"])
+            }
+            #expect(notYours.status == .forbidden)
+            #expect(try await tester.sendRequest(.DELETE, "/api/portal/messages/\(message.id)", headers: admin.bearer).status == .noContent)
+            let page = try await tester.sendRequest(.GET, "/api/portal/conversations/\(id)/messages", headers: member.bearer)
+            let gone = try #require(try page.content.decode(MessagingController.MessagePage.self).messages.first)
+            #expect(gone.body.isEmpty && gone.deletedAt != nil)
+            let revisions = try await ChatRevision.query(on: app.db).filter(\.$messageID == message.id).sort(\.$at).all()
+            #expect(revisions.map(\.body) == ["first draft", "final text"] && revisions.map(\.action) == ["edit", "delete"])
+            #expect(try await AuditEvent.query(on: app.db).filter(\.$action ~~ ["message.edited", "message.deleted"]).count() == 2)
+        }
+    }
+
+    @Test func parallelSendersGetDistinctConsecutiveNumbers() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let id = try await create(tester, admin, kind: "channel", title: "Busy", with: []).content.decode(Thread.self).id
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for index in 0..<20 { group.addTask { try await post(tester, admin, id, "message \(index)").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .created }, "\(statuses)")
+            let seqs = try await ChatMessage.query(on: app.db).filter(\.$threadID == id).all().map(\.seq).sorted()
+            #expect(seqs == Array(1...20))
+        }
+    }
+}
