@@ -168,9 +168,11 @@ struct HQController: Sendable {
     }
 
     @Sendable func transcript(_ request: Request, _ principal: Principal) async throws -> Response {
-        guard let id = request.parameters.get("conversationID", as: UUID.self),
-            let conversation = try await AiConversation.find(id, on: request.db)
-        else { throw AppError(.notFound, code: "not_found", message: "No such conversation.") }
+        guard let id = request.parameters.get("conversationID", as: UUID.self) else {
+            throw AppError(.notFound, code: "not_found", message: "No such conversation.")
+        }
+        // The conversation and its events are read side by side (on PostgreSQL, two connections at once).
+        async let found = AiConversation.find(id, on: request.db)
         // Read through SQLKit into plain values: decoding Fluent models (by reflection) was a third of this page's time.
         struct EventRow: Decodable {
             let type: String
@@ -180,10 +182,12 @@ struct HQController: Sendable {
             let model: String?
             let createdAt: Date
         }
-        let events = try await (request.db as! any SQLDatabase).raw("""
+        async let rows = (request.db as! any SQLDatabase).raw("""
             SELECT type, "payloadJson", "toolName", "latencyMs", "tokensIn", "tokensOut", "cachedTokens", model, "createdAt"
             FROM ai_events WHERE "conversationId" = \(bind: id) ORDER BY "createdAt" LIMIT 2000
             """).all(decoding: EventRow.self)
+        guard let conversation = try await found else { throw AppError(.notFound, code: "not_found", message: "No such conversation.") }
+        let events = try await rows
         let ticket = try await conversation.signalID.asyncMap { try await OperationsSignal.find($0, on: request.db) } ?? nil
         struct ConversationView: Encodable {
             let sessionId, started, locale, pageUrl, industry, stage, outcome, savings: String
@@ -199,7 +203,7 @@ struct HQController: Sendable {
         }
         let costs = events.map { prices.cost(model: $0.model, at: $0.createdAt, tokensIn: $0.tokensIn, cachedTokens: $0.cachedTokens,
                                              tokensOut: $0.tokensOut) }
-        let rows: [LeafData] = zip(events, costs).map { event, cost in
+        let table: [LeafData] = zip(events, costs).map { event, cost in
             .dictionary([
                 "time": .string(Self.time(event.createdAt)), "type": .string(event.type), "tool": .string(event.toolName ?? ""),
                 "payload": .string(event.payloadJson), "latency": .string(event.latencyMs.map { "\($0) ms" } ?? ""),
@@ -216,7 +220,7 @@ struct HQController: Sendable {
             ticket: ticket.map { TicketView(id: $0.id!, name: $0.name, company: $0.company, status: $0.status.rawValue) },
             totalCost: Self.money(costs.compactMap { $0 }.reduce(0, +)))
         return try await site.render(request, "hq/transcript", title: "Conversation", principal: principal, body: body,
-                                     data: ["events": .array(rows)])
+                                     data: ["events": .array(table)])
     }
 
     @Sendable func exportConversations(_ request: Request, _ principal: Principal) async throws -> Response {
