@@ -12,6 +12,7 @@ import pyotp
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
 from conftest import FLUX_BIN, ROOT, clean_env, run_flux
 from test_site import browser
@@ -59,12 +60,12 @@ def sign_in(driver, server, email):
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
-    secret = WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "secret").text or None)
+    secret = WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.find_element(By.ID, "secret").text or None)
     driver.find_element(By.ID, "code").send_keys(pyotp.TOTP(secret).now())
     driver.find_element(By.CSS_SELECTOR, "#code-form button").click()
-    WebDriverWait(driver, 15).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#recovery-codes li")) == 10)
+    WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#recovery-codes li")) == 10)
     driver.find_element(By.ID, "continue").click()
-    WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/hq-command/dashboard"))
+    WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.current_url.endswith("/hq-command/dashboard"))
 
 
 def problems(driver):
@@ -93,7 +94,8 @@ def test_hq_in_a_real_browser(workdir, serve):
     driver = browser()
     try:
         sign_in(driver, server, "owner@example.com")
-        tiles = [tile.text for tile in driver.find_elements(By.CSS_SELECTOR, ".tile-title")]
+        tiles = WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+            lambda d: [tile.text for tile in d.find_elements(By.CSS_SELECTOR, ".tile-title")] or None)
         assert "FluxAI Conversations" in tiles and "Signals" in tiles and "Tenants" in tiles
         driver.save_screenshot(str(ARTIFACTS / "hq-dashboard.png"))
 
@@ -105,11 +107,11 @@ def test_hq_in_a_real_browser(workdir, serve):
         assert len(driver.find_elements(By.CSS_SELECTOR, "figure.chart svg")) == 3
         # Live: a new chat elsewhere shows up without a reload.
         live = driver.find_element(By.CSS_SELECTOR, '[data-live="conversations"]')
-        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.body.dataset.liveUpdated"))
+        WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.execute_script("return document.body.dataset.liveUpdated"))
         before = int(live.text)
         csrf_session(server, **{"X-Forwarded-For": "10.9.9.9"}).post(
             server.url + "/api/chat", json={"sessionId": "live-" + uuid.uuid4().hex, "message": "Hello"}, timeout=10)
-        WebDriverWait(driver, 15).until(lambda d: int(live.text) == before + 1)
+        WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: int(live.text) == before + 1)
 
         # The transcript of a converted chat that carried the corpus, with its ticket in green.
         driver.get(server.url + "/hq-command/dashboard/conversations?outcome=CONSULTATION&locale=en")
@@ -119,7 +121,7 @@ def test_hq_in_a_real_browser(workdir, serve):
                  "/hq-command/health", "/hq-command/audit?action=login.failure"}
         pages |= {link.removeprefix(server.url) for link in links[:8]}
         driver.get(links[0])
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events tbody tr"))
+        WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events tbody tr"))
         assert driver.find_element(By.ID, "ticket").value_of_css_property("color") == "rgba(30, 125, 50, 1)"
         driver.save_screenshot(str(ARTIFACTS / "hq-transcript.png"))
         driver.get(server.url + "/hq-command/signals")
@@ -127,7 +129,7 @@ def test_hq_in_a_real_browser(workdir, serve):
 
         for path in sorted(pages):
             driver.get(server.url + path)
-            WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+            WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
             assert "Not for your role" not in driver.page_source, path
             logged, ran, alert = problems(driver)
             assert (logged, ran, alert) == ([], 0, None), path

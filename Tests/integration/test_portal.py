@@ -8,6 +8,7 @@ import subprocess
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
 from conftest import FLUX_BIN
 from test_hq import csrf_session, problems
@@ -26,19 +27,19 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
     driver = browser()
     try:
         driver.get(server.url + "/app/status")
-        WebDriverWait(driver, 10).until(lambda d: "/app/sign-in" in d.current_url)
+        WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: "/app/sign-in" in d.current_url)
         driver.find_element(By.ID, "email").send_keys("owner@clinic.example")
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "#signin-form button").click()
         # The status page was asked for, but a client without a setup request belongs in onboarding.
-        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/app/status"))
+        WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.current_url.endswith("/app/status"))
         driver.get(server.url + "/app")
-        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/app/onboarding"))
+        WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.current_url.endswith("/app/onboarding"))
         Select(driver.find_element(By.ID, "templateType")).select_by_visible_text("clinic")
         driver.find_element(By.ID, "contactNumber").send_keys("+39 06 1234567")
         driver.find_element(By.CSS_SELECTOR, "#setup-form button").click()
-        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/app/status"))
-        assert "pending" in driver.find_element(By.ID, "tenant-status").text
+        WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+            lambda d: d.current_url.endswith("/app/status") and "pending" in d.find_element(By.ID, "tenant-status").text)
         assert problems(driver) == ([], 0, None)
 
         # Staff provision it; its worker reports with the key they issue.
@@ -72,7 +73,7 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
         driver.get(server.url + "/app/team")
         driver.find_element(By.ID, "invite-email").send_keys("colleague@clinic.example")
         driver.find_element(By.CSS_SELECTOR, "#invite-form button").click()
-        WebDriverWait(driver, 10).until(lambda d: "colleague@clinic.example" in d.find_element(By.ID, "invitations").text)
+        WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: "colleague@clinic.example" in d.find_element(By.ID, "invitations").text)
         link = wait_for_mail(workdir, "/app/accept-invitation#invitation=")
         colleague = browser()
         try:
@@ -80,13 +81,15 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
             colleague.find_element(By.ID, "accept-name").send_keys("Nurse Joy")
             colleague.find_element(By.ID, "accept-password").send_keys("colleague passphrase 2026")
             colleague.find_element(By.CSS_SELECTOR, "#accept-form button").click()
-            WebDriverWait(colleague, 10).until(lambda d: d.find_element(By.ID, "accepted").is_displayed())
+            WebDriverWait(colleague, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.find_element(By.ID, "accepted").is_displayed())
             assert "token" not in colleague.current_url
             colleague.find_element(By.LINK_TEXT, "Sign in").click()
+            WebDriverWait(colleague, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+                lambda d: d.current_url.endswith("/app/sign-in") and d.find_element(By.ID, "signin-form"))
             colleague.find_element(By.ID, "email").send_keys("colleague@clinic.example")
             colleague.find_element(By.ID, "password").send_keys("colleague passphrase 2026")
             colleague.find_element(By.CSS_SELECTOR, "#signin-form button").click()
-            WebDriverWait(colleague, 15).until(lambda d: d.current_url.endswith("/app/status"))
+            WebDriverWait(colleague, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.current_url.endswith("/app/status"))
             assert problems(colleague) == ([], 0, None)
         finally:
             colleague.quit()
