@@ -1,4 +1,5 @@
 import FluxSecurity
+import Foundation
 
 /// Text from forms as Flux stores it; markup is kept as text and escaped wherever it is shown.
 enum TextInput {
@@ -19,5 +20,11 @@ enum TextInput {
         (1...100).contains(value.count) && value.unicodeScalars.allSatisfy {
             $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
         }
+    }
+
+    /// A time in ISO 8601 as clients write it, with or without fractional seconds; `nil` for anything else.
+    static func instant(_ text: String) -> Date? {
+        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)))
+            ?? (try? Date(text, strategy: .iso8601))
     }
 }

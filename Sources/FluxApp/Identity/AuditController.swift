@@ -51,8 +51,8 @@ struct AuditController: Sendable {
         errors.check("page", (1...100_000).contains(page), "must be between 1 and 100000")
         errors.check("per", (1...200).contains(per), "must be between 1 and 200")
         errors.check("action", (filters.action ?? "").count <= 100, "must be at most 100 characters")
-        let from = filters.from.flatMap { try? Date($0, strategy: .iso8601) }
-        let to = filters.to.flatMap { try? Date($0, strategy: .iso8601) }
+        let from = filters.from.flatMap(TextInput.instant)
+        let to = filters.to.flatMap(TextInput.instant)
         errors.check("from", filters.from == nil || from != nil, "must be an ISO 8601 date-time")
         errors.check("to", filters.to == nil || to != nil, "must be an ISO 8601 date-time")
         try errors.throwIfAny()

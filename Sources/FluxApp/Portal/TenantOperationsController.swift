@@ -64,12 +64,6 @@ struct TenantOperationsController: Sendable {
         let occurredAt: String
     }
 
-    /// ISO 8601 as workers and browsers write it, with or without fractional seconds.
-    static func instant(_ text: String) -> Date? {
-        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)))
-            ?? (try? Date(text, strategy: .iso8601))
-    }
-
     struct LogBatch: Content {
         let entries: [LogEntry]
     }
@@ -92,7 +86,7 @@ struct TenantOperationsController: Sendable {
             errors.check(field + ".to", (1...320).contains(entry.to.count), "must be 1 to 320 characters")
             errors.check(field + ".text", entry.text.count <= 4000, "must be at most 4000 characters")
             errors.check(field + ".externalId", entry.externalId.map { (1...200).contains($0.count) } ?? true, "must be 1 to 200 characters")
-            errors.check(field + ".occurredAt", Self.instant(entry.occurredAt).map { $0 <= latest } ?? false,
+            errors.check(field + ".occurredAt", TextInput.instant(entry.occurredAt).map { $0 <= latest } ?? false,
                          "must be an ISO 8601 time, not in the future")
         }
         try errors.throwIfAny()
@@ -102,7 +96,7 @@ struct TenantOperationsController: Sendable {
         for entry in batch.entries {
             insert.values([SQLBind(UUID()), SQLBind(key.tenantID), SQLBind(entry.direction), SQLBind(TextInput.line(entry.from)),
                            SQLBind(TextInput.line(entry.to)), SQLBind(TextInput.multiline(entry.text)), SQLBind(entry.externalId),
-                           SQLBind(Self.instant(entry.occurredAt)!)])
+                           SQLBind(TextInput.instant(entry.occurredAt)!)])
         }
         // Only rows actually inserted come back: a resent entry (same externalId) is skipped, not counted.
         let stored = try await insert.ignoringConflicts(with: ["tenant_id", "external_id"]).returning("id").all().count
@@ -214,7 +208,7 @@ struct TenantOperationsController: Sendable {
         errors.check("cursor", query.cursor == nil || cursor != nil, "must be a nextCursor from an earlier page")
         errors.check("direction", query.direction.map { MessageLog.Direction(rawValue: $0) != nil } ?? true, "must be inbound or outbound")
         errors.check("q", (query.q ?? "").count <= 100, "must be at most 100 characters")
-        let from = query.from.flatMap(Self.instant), to = query.to.flatMap(Self.instant)
+        let from = query.from.flatMap(TextInput.instant), to = query.to.flatMap(TextInput.instant)
         errors.check("from", query.from == nil || from != nil, "must be an ISO 8601 time")
         errors.check("to", query.to == nil || to != nil, "must be an ISO 8601 time")
         try errors.throwIfAny()
