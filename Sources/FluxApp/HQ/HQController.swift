@@ -61,8 +61,6 @@ struct HQController: Sendable {
         return items
     }
 
-    static func time(_ date: Date?) -> String { PageSite.time(date) }
-
     static func percent(_ value: Double) -> String { String(format: "%.1f %%", value * 100) }
 
     static func money(_ value: Decimal?) -> String {
@@ -162,7 +160,7 @@ struct HQController: Sendable {
             charts: [BarChart(id: "funnel-chart", title: "Funnel", labelHeading: "Stage", rows: funnel.map { ($0.label, $0.count) }),
                      BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
                      BarChart(id: "industries-chart", title: "Top industries", labelHeading: "Industry", rows: industries.map { ($0.label, $0.count) })],
-            recent: recent.map { Row(id: $0.id, started: Self.time($0.startedAt), industry: $0.industryLabel ?? "none", stage: $0.funnelStage,
+            recent: recent.map { Row(id: $0.id, started: PageSite.time($0.startedAt), industry: $0.industryLabel ?? "none", stage: $0.funnelStage,
                                      outcome: $0.outcome, locale: $0.locale, messages: $0.messageCount) })
         return try await site.render(request, "hq/conversations", title: "FluxAI Conversations", principal: principal, body: body)
     }
@@ -188,7 +186,8 @@ struct HQController: Sendable {
             """).all(decoding: EventRow.self)
         guard let conversation = try await found else { throw AppError(.notFound, code: "not_found", message: "No such conversation.") }
         let events = try await rows
-        let ticket = try await conversation.signalID.asyncMap { try await OperationsSignal.find($0, on: request.db) } ?? nil
+        var ticket: OperationsSignal?
+        if let signalID = conversation.signalID { ticket = try await OperationsSignal.find(signalID, on: request.db) }
         struct ConversationView: Encodable {
             let sessionId, started, locale, pageUrl, industry, stage, outcome, savings: String
         }
@@ -205,7 +204,7 @@ struct HQController: Sendable {
                                              tokensOut: $0.tokensOut) }
         let table: [LeafData] = zip(events, costs).map { event, cost in
             .dictionary([
-                "time": .string(Self.time(event.createdAt)), "type": .string(event.type), "tool": .string(event.toolName ?? ""),
+                "time": .string(PageSite.time(event.createdAt)), "type": .string(event.type), "tool": .string(event.toolName ?? ""),
                 "payload": .string(event.payloadJson), "latency": .string(event.latencyMs.map { "\($0) ms" } ?? ""),
                 "tokens": .string(event.tokensIn.map { "\($0) / \(event.tokensOut ?? 0) / \(event.cachedTokens ?? 0)" } ?? ""),
                 "cost": .string(Self.money(cost)),
@@ -213,7 +212,7 @@ struct HQController: Sendable {
         }
         let body = Body(
             conversation: ConversationView(
-                sessionId: conversation.sessionID, started: Self.time(conversation.startedAt), locale: conversation.locale,
+                sessionId: conversation.sessionID, started: PageSite.time(conversation.startedAt), locale: conversation.locale,
                 pageUrl: conversation.pageURL ?? "", industry: conversation.industryLabel ?? "none", stage: conversation.funnelStage.rawValue,
                 outcome: conversation.outcome.rawValue,
                 savings: conversation.estimatedSavingsPercent.map { "\($0) % at \(conversation.productionVolume ?? 0) t/day" } ?? ""),
@@ -235,8 +234,8 @@ struct HQController: Sendable {
         for row in rows {
             csv.append([
                 try row.decode(column: "id", as: UUID.self).uuidString, try row.decode(column: "sessionId", as: String.self),
-                Self.time(try row.decode(column: "startedAt", as: Date.self)), Self.time(try row.decode(column: "lastMessageAt", as: Date.self)),
-                Self.time(try row.decode(column: "closedAt", as: Date?.self)), try row.decode(column: "locale", as: String.self),
+                PageSite.time(try row.decode(column: "startedAt", as: Date.self)), PageSite.time(try row.decode(column: "lastMessageAt", as: Date.self)),
+                PageSite.time(try row.decode(column: "closedAt", as: Date?.self)), try row.decode(column: "locale", as: String.self),
                 try row.decode(column: "pageUrl", as: String?.self) ?? "", try row.decode(column: "industryLabel", as: String?.self) ?? "",
                 try row.decode(column: "funnelStage", as: String.self), try row.decode(column: "outcome", as: String.self),
                 String(try row.decode(column: "messageCount", as: Int.self)), String(try row.decode(column: "toolCallCount", as: Int.self)),
@@ -272,7 +271,7 @@ struct HQController: Sendable {
             let tickets: [Row]
         }
         let body = Body(statuses: OperationsSignal.Status.allCases.map(\.rawValue), status: status?.rawValue ?? "",
-                        tickets: tickets.map { Row(id: $0.id!, created: Self.time($0.createdAt), name: $0.name, company: $0.company, email: $0.email,
+                        tickets: tickets.map { Row(id: $0.id!, created: PageSite.time($0.createdAt), name: $0.name, company: $0.company, email: $0.email,
                                                    status: $0.status.rawValue, conversationId: links[$0.id!]) })
         return try await site.render(request, "hq/signals", title: "Signals", principal: principal, body: body)
     }
@@ -307,12 +306,12 @@ struct HQController: Sendable {
             let history: [HistoryRow]
         }
         let body = Body(
-            ticket: TicketView(id: id, created: Self.time(ticket.createdAt), name: ticket.name, company: ticket.company, email: ticket.email,
+            ticket: TicketView(id: id, created: PageSite.time(ticket.createdAt), name: ticket.name, company: ticket.company, email: ticket.email,
                                phone: ticket.phone ?? "", preferredContact: ticket.preferredContact.rawValue, timeframe: ticket.timeframe ?? "",
                                message: ticket.message ?? "", pageUrl: ticket.pageURL ?? "", insights: strings(ticket.conversationInsights),
                                topics: strings(ticket.suggestedTopics), status: ticket.status.rawValue, conversationId: conversationID),
             statuses: OperationsSignal.Status.allCases.map(\.rawValue),
-            history: history.map { HistoryRow(time: Self.time($0.occurredAt), action: $0.action, detail: $0.metadata ?? "") })
+            history: history.map { HistoryRow(time: PageSite.time($0.occurredAt), action: $0.action, detail: $0.metadata ?? "") })
         return try await site.render(request, "hq/signal", title: "Ticket", principal: principal, body: body)
     }
 
@@ -344,7 +343,7 @@ struct HQController: Sendable {
         var csv = CSV(header: ["id", "createdAt", "status", "name", "company", "email", "phone", "preferredContact", "timeframe", "message",
                                "pageUrl", "sessionId"])
         for ticket in tickets {
-            csv.append([ticket.id!.uuidString, Self.time(ticket.createdAt), ticket.status.rawValue, ticket.name, ticket.company, ticket.email,
+            csv.append([ticket.id!.uuidString, PageSite.time(ticket.createdAt), ticket.status.rawValue, ticket.name, ticket.company, ticket.email,
                         ticket.phone ?? "", ticket.preferredContact.rawValue, ticket.timeframe ?? "", ticket.message ?? "", ticket.pageURL ?? "",
                         ticket.sessionID ?? ""])
         }
@@ -376,10 +375,10 @@ struct HQController: Sendable {
             users: users.map { user in
                 let membership = byUser[user.id!]?.first
                 return UserRow(email: user.email, name: user.displayName ?? "", role: membership?.role.rawValue ?? "",
-                               tenant: membership.flatMap { tenants[$0.tenantID] } ?? "", created: Self.time(user.createdAt))
+                               tenant: membership.flatMap { tenants[$0.tenantID] } ?? "", created: PageSite.time(user.createdAt))
             },
             sessions: sessions.map { SessionRow(id: $0.id!, email: emails[$0.userID] ?? "", device: $0.deviceLabel, role: $0.role.rawValue,
-                                                lastUsed: Self.time($0.lastUsedAt)) })
+                                                lastUsed: PageSite.time($0.lastUsedAt)) })
         return try await site.render(request, "hq/users", title: "Users and sessions", principal: principal, body: body)
     }
 
@@ -414,11 +413,11 @@ struct HQController: Sendable {
         let open = try await SetupRequest.query(on: request.db).filter(\.$status ~~ [.pending, .approved]).sort(\.$createdAt).limit(200).all()
         let body = Body(
             tenants: tenants.map {
-                Row(name: $0.name, kind: $0.kind.rawValue, status: $0.status, created: Self.time($0.createdAt), members: counts[$0.id!] ?? 0)
+                Row(name: $0.name, kind: $0.kind.rawValue, status: $0.status, created: PageSite.time($0.createdAt), members: counts[$0.id!] ?? 0)
             },
             requests: open.map {
                 SetupRow(id: $0.id!, tenant: names[$0.tenantID] ?? "", templateType: $0.templateType, contactNumber: $0.contactNumber,
-                         status: $0.status.rawValue, created: Self.time($0.createdAt),
+                         status: $0.status.rawValue, created: PageSite.time($0.createdAt),
                          next: (Self.setupTransitions[$0.status] ?? []).map(\.rawValue).sorted())
             })
         return try await site.render(request, "hq/tenants", title: "Tenants", principal: principal, body: body)
@@ -439,7 +438,7 @@ struct HQController: Sendable {
             let events: [Row]
         }
         let body = Body(action: action, events: events.map {
-            Row(time: Self.time($0.occurredAt), action: $0.action, actor: $0.actorID.flatMap { emails[$0] } ?? "", target: $0.target ?? "",
+            Row(time: PageSite.time($0.occurredAt), action: $0.action, actor: $0.actorID.flatMap { emails[$0] } ?? "", target: $0.target ?? "",
                 userAgent: $0.userAgent ?? "")
         })
         return try await site.render(request, "hq/audit", title: "Audit log", principal: principal, body: body)
@@ -505,12 +504,5 @@ struct HQController: Sendable {
             }
         })
         return response
-    }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

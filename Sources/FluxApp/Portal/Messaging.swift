@@ -157,16 +157,32 @@ struct MessagingController: Sendable {
         }
         let threads = try await ChatThread.query(on: request.db).filter(\.$tenantID == tenantID).sort(\.$lastMessageAt, .descending)
             .sort(\.$createdAt, .descending).limit(200).all()
-        let mine = try await ChatMember.query(on: request.db).filter(\.$userID == principal.userID).filter(\.$threadID ~~ threads.compactMap(\.id)).all()
-        let readUpTo = Dictionary(mine.map { ($0.threadID, $0.lastReadSeq) }) { first, _ in first }
-        var views: [ThreadView] = []
-        for thread in threads where principal.role.isStaff || thread.kind == .channel || readUpTo[thread.id!] != nil {
-            let unread = try await ChatMessage.query(on: request.db).filter(\.$threadID == thread.id!).filter(\.$seq > (readUpTo[thread.id!] ?? 0))
-                .filter(\.$senderID != principal.userID).filter(\.$deletedAt == nil).count()
-            views.append(ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: thread.lastSeq,
-                                    lastMessageAt: thread.lastMessageAt, unread: unread))
+        let mine = Set(try await ChatMember.query(on: request.db).filter(\.$userID == principal.userID)
+            .filter(\.$threadID ~~ threads.compactMap(\.id)).all().map(\.threadID))
+        let visible = threads.filter { principal.role.isStaff || $0.kind == .channel || mine.contains($0.id!) }
+        let unread = try await Self.unread(in: visible.map { $0.id! }, for: principal.userID, on: request.db)
+        return visible.map { Self.view($0, unread: unread[$0.id!] ?? 0) }
+    }
+
+    static func view(_ thread: ChatThread, unread: Int) -> ThreadView {
+        ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: thread.lastSeq,
+                   lastMessageAt: thread.lastMessageAt, unread: unread)
+    }
+
+    /// Messages from others, not deleted, past the reader's receipt (none yet: all of them), per thread, in one query.
+    static func unread(in threads: [UUID], for userID: UUID, on database: any Database) async throws -> [UUID: Int] {
+        guard !threads.isEmpty else { return [:] }
+        struct Row: Decodable {
+            let thread_id: UUID
+            let unread: Int
         }
-        return views
+        let rows = try await (database as! any SQLDatabase).raw("""
+            SELECT m.thread_id, count(*) AS unread FROM chat_messages m
+            WHERE m.thread_id IN (\(SQLList(threads.map { SQLBind($0) }))) AND m.sender_id <> \(bind: userID) AND m.deleted_at IS NULL
+                AND m.seq > COALESCE((SELECT c.last_read_seq FROM chat_members c WHERE c.thread_id = m.thread_id AND c.user_id = \(bind: userID)), 0)
+            GROUP BY m.thread_id
+            """).all(decoding: Row.self)
+        return Dictionary(rows.map { ($0.thread_id, $0.unread) }) { first, _ in first }
     }
 
     struct CreateBody: Content {
@@ -218,8 +234,7 @@ struct MessagingController: Sendable {
         }
         try await identity.audit.record("conversation.created", actor: principal.userID, tenant: tenant.id, target: thread.id!.uuidString,
                                         metadata: ["kind": thread.kind.rawValue], request: request)
-        return try await ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: 0,
-                                    lastMessageAt: nil, unread: 0).encodeResponse(status: .created, for: request)
+        return try await Self.view(thread, unread: 0).encodeResponse(status: .created, for: request)
     }
 
     struct MemberView: Content {
@@ -238,12 +253,9 @@ struct MessagingController: Sendable {
         let thread = try await Self.thread(request, principal)
         let members = try await ChatMember.query(on: request.db).filter(\.$threadID == thread.id!).sort(\.$joinedAt).all()
         let emails = Dictionary(try await User.query(on: request.db).filter(\.$id ~~ members.map(\.userID)).all().map { ($0.id!, $0.email) }) { a, _ in a }
-        let mine = members.first { $0.userID == principal.userID }?.lastReadSeq ?? 0
-        let unread = try await ChatMessage.query(on: request.db).filter(\.$threadID == thread.id!).filter(\.$seq > mine)
-            .filter(\.$senderID != principal.userID).filter(\.$deletedAt == nil).count()
+        let unread = try await Self.unread(in: [thread.id!], for: principal.userID, on: request.db)
         return ThreadDetail(
-            thread: ThreadView(id: thread.id!, tenantId: thread.tenantID, kind: thread.kind, title: thread.title, lastSeq: thread.lastSeq,
-                               lastMessageAt: thread.lastMessageAt, unread: unread),
+            thread: Self.view(thread, unread: unread[thread.id!] ?? 0),
             members: members.map { MemberView(userId: $0.userID, email: emails[$0.userID] ?? "", lastReadSeq: $0.lastReadSeq) })
     }
 
