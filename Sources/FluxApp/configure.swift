@@ -48,6 +48,8 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     let identity = await Identity(config: config, app: app, security: security)
     app.identity = identity
     app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))
+    app.realtime = RealtimeService(config: config, app: app, identity: identity, security: security)
+    app.lifecycle.use(app.realtime)
 
     app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, publicURL: config.publicURL),
                           as: "serve", isDefault: true)

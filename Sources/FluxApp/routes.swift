@@ -24,7 +24,8 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     operations.register(on: root)
     PortalPages(identity: identity, operations: operations).register(on: root)
     TeamController(identity: identity, security: security).register(on: root)
-    MessagingController(identity: identity, security: security).register(on: root)
+    MessagingController(identity: identity, security: security, realtime: app.realtime.hub).register(on: root)
+    app.realtime.register(on: root)
     APIKeyController(identity: identity).register(on: root)
     ConsultationController(identity: identity, security: security, notify: config.notifyEmail).register(on: root)
     ChatController(identity: identity, security: security, provider: app.assistant(config.openAI),

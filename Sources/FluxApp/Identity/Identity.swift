@@ -63,27 +63,29 @@ struct Principal: Sendable {
     let claims: AccessClaims
 }
 
-/// Starts and stops the revocation listener on PostgreSQL.
+/// Starts and stops the revocation listener on PostgreSQL: a replica caches session checks only while it
+/// is listening, and a revocation another replica announces clears that session here.
 struct IdentityLifecycle: LifecycleHandler {
-    let identity: Identity
-    let listener: RevocationListener?
+    let listener: PostgresListener?
 
     init(identity: Identity, database: AppConfig.DatabaseLocation) {
-        self.identity = identity
-        if case .postgres(let url) = database, var configuration = try? SQLPostgresConfiguration(url: url.value).coreConfiguration {
-            configuration.options.connectTimeout = .seconds(3)
-            listener = RevocationListener(revocations: identity.revocations, configuration: configuration)
-        } else {
-            listener = nil
+        listener = PostgresListener.configuration(for: database).map { configuration in
+            PostgresListener(channel: SessionRevocations.channel, configuration: configuration,
+                             listening: { [revocations = identity.revocations] in revocations.setListening($0) },
+                             notice: { [revocations = identity.revocations] payload in
+                                 revocations.forget(payload.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
+                             })
         }
     }
 
+    /// Returns at once: until the connection is listening, ``SessionRevocations`` caches nothing and asks
+    /// the database on every request, so a slow or absent PostgreSQL delays neither boot nor correctness.
     func didBootAsync(_ application: Application) async throws {
-        try await listener?.didBootAsync(application)
+        listener?.start(logger: application.logger)
     }
 
     func shutdownAsync(_ application: Application) async {
-        await listener?.shutdownAsync(application)
+        await listener?.stop()
     }
 }
 

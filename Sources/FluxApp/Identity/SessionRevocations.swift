@@ -9,7 +9,7 @@ import Vapor
 /// a small per-replica cache, which a revocation clears at once.
 ///
 /// Several replicas on PostgreSQL: a revocation also sends `NOTIFY flux_session_revoked` with the session
-/// ids, and every replica LISTENs (``RevocationListener``) and marks them revoked as the notice arrives,
+/// ids, and every replica LISTENs (``PostgresListener``, started by ``IdentityLifecycle``) and marks them revoked as the notice arrives,
 /// within milliseconds. A replica whose listening connection drops forgets its whole cache, since it may
 /// have missed notices, and reads from the database until it is listening again; and no entry is trusted
 /// longer than ``timeToLive``, which bounds the damage of any notice lost in between. On SQLite there is one
@@ -94,56 +94,5 @@ final class SessionRevocations: Sendable {
                 state.entries.removeAll()
             }
         }
-    }
-}
-
-/// Keeps one PostgreSQL connection LISTENing for revocations announced by any replica, reconnecting after a
-/// failure. Started with the application, stopped at shutdown.
-final class RevocationListener: LifecycleHandler, Sendable {
-    private let revocations: SessionRevocations
-    private let configuration: PostgresConnection.Configuration
-    private let loop = BackgroundTask()
-
-    init(revocations: SessionRevocations, configuration: PostgresConnection.Configuration) {
-        self.revocations = revocations
-        self.configuration = configuration
-    }
-
-    /// Returns at once: until the connection is listening, ``SessionRevocations`` caches nothing and asks
-    /// the database on every request, so a slow or absent PostgreSQL delays neither boot nor correctness.
-    func didBootAsync(_ application: Application) async throws {
-        let logger = application.logger
-        loop.start { [revocations, configuration] in
-            var connectionID = 1
-            var reported = false
-            while !Task.isCancelled {
-                do {
-                    let connection = try await PostgresConnection.connect(
-                        configuration: configuration, id: connectionID, logger: logger)
-                    connectionID += 1
-                    defer { Task { try? await connection.close() } }
-                    try await connection.listen(on: SessionRevocations.channel) { notifications in
-                        revocations.setListening(true)
-                        reported = false
-                        for try await notification in notifications {
-                            revocations.forget(notification.payload.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    if !reported {
-                        logger.warning("session revocation listener is not connected; sessions are checked in the database until it is",
-                                       metadata: ["error": .string(String(describing: error))])
-                        reported = true
-                    }
-                }
-                revocations.setListening(false)
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
-    func shutdownAsync(_ application: Application) async {
-        await loop.stop()
     }
 }

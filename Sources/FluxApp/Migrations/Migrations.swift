@@ -34,5 +34,7 @@ enum FluxMigrations {
         CreateInvitation(),
         // 015: messaging between clients and staff.
         CreateMessaging(),
+        // 016: the real-time event log and presence.
+        CreateRealtime(),
     ]
 }

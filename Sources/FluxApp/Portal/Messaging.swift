@@ -85,6 +85,7 @@ final class ChatRevision: Model, @unchecked Sendable {
 struct MessagingController: Sendable {
     let identity: Identity
     let security: Hardening
+    let realtime: RealtimeHub
 
     func register(on root: any RoutesBuilder) {
         let portal = root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
@@ -355,10 +356,17 @@ struct MessagingController: Sendable {
             member.lastReadSeq = message.seq
             try await member.update(on: request.db)
         }
+        await realtime.announce(.messageCreated, thread: thread.id!, data: Self.view(message), on: request.db)
         return try await Self.view(message).encodeResponse(status: .created, for: request)
     }
 
     struct ReadBody: Content {
+        let seq: Int
+    }
+
+    /// A read receipt as real-time subscribers see it.
+    struct Receipt: Codable, Sendable {
+        let userId: UUID
         let seq: Int
     }
 
@@ -373,6 +381,7 @@ struct MessagingController: Sendable {
         if body.seq > member.lastReadSeq {
             member.lastReadSeq = body.seq
             try await member.update(on: request.db)
+            await realtime.announce(.messageRead, thread: thread.id!, data: Receipt(userId: principal.userID, seq: body.seq), on: request.db)
         }
         let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
         return MemberView(userId: principal.userID, email: email, lastReadSeq: member.lastReadSeq)
@@ -394,6 +403,7 @@ struct MessagingController: Sendable {
         try await revise(message, action: "edit", actor: principal.userID, on: request.db) { message.body = body; message.editedAt = $0 }
         try await identity.audit.record("message.edited", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
                                         request: request)
+        await realtime.announce(.messageEdited, thread: thread.id!, data: Self.view(message), on: request.db)
         return Self.view(message)
     }
 
@@ -405,6 +415,7 @@ struct MessagingController: Sendable {
         }
         if message.deletedAt == nil {
             try await revise(message, action: "delete", actor: principal.userID, on: request.db) { message.body = ""; message.deletedAt = $0 }
+            await realtime.announce(.messageDeleted, thread: thread.id!, data: Self.view(message), on: request.db)
         }
         try await identity.audit.record("message.deleted", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
                                         request: request)

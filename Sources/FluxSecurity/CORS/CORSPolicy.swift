@@ -55,7 +55,9 @@ public struct CORSPolicy: Sendable {
         }
     }
 
-    static func canonicalOrigin(_ text: String) -> String? {
+    /// `text` as a browser writes an origin (lower-case scheme and host, default port left out), or `nil`
+    /// when it is not an http(s) origin. Also what a WebSocket upgrade's `Origin` is compared with.
+    public static func canonicalOrigin(_ text: String) -> String? {
         guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)),
             let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
             let host = components.host?.lowercased(), !host.isEmpty,

@@ -1,0 +1,278 @@
+@testable import FluxApp
+import Fluent
+import SQLKit
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+import VaporTesting
+
+/// The portal's WebSocket with real clients on a real port.
+@Suite struct RealtimeTests {
+    static let upgrade: HTTPHeaders = [
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    ]
+
+    /// A direct conversation between a new client admin and a new engineer.
+    func conversation(_ app: Application) async throws -> (client: SignedIn, engineer: SignedIn, thread: UUID) {
+        let client = try await mintSignedIn(app, role: .clientAdmin)
+        let engineer = try await mintSignedIn(app, role: .engineer)
+        let created = try await app.testing().sendRequest(.POST, "/api/portal/conversations", headers: client.bearer) { req in
+            try req.content.encode(MessagingController.CreateBody(kind: "direct", title: nil, participantIds: [engineer.userID], tenantId: nil))
+        }
+        #expect(created.status == .created)
+        return (client, engineer, try created.content.decode(MessagingController.ThreadView.self).id)
+    }
+
+    func post(_ app: Application, _ by: SignedIn, _ thread: UUID, _ text: String) async throws -> MessagingController.MessageView {
+        let response = try await app.testing().sendRequest(.POST, "/api/portal/conversations/\(thread)/messages", headers: by.bearer) { req in
+            try req.content.encode(["body": text])
+        }
+        #expect(response.status == .created)
+        return try response.content.decode(MessagingController.MessageView.self)
+    }
+
+    @Test func theUpgradeIsRefusedWithoutASessionFromAForeignPageOrWithoutWebSocket() async throws {
+        try await withFlux(environment: ["PUBLIC_URL": "https://portal.example.com"]) { app, _ in
+            let tester = try app.testing()
+            let client = try await mintSignedIn(app, role: .clientMember)
+            var anonymous = Self.upgrade
+            anonymous.add(name: .origin, value: "https://portal.example.com")
+            let unauthenticated = try await tester.sendRequest(.GET, "/api/portal/realtime", headers: anonymous)
+            #expect(unauthenticated.status == .unauthorized && errorCode(unauthenticated) == "unauthenticated")
+
+            // The browser sends its cookie to a socket any site opens: only Flux's own origin may use it.
+            for origin in [nil, "https://evil.example", "https://portal.example.com.evil.example"] {
+                var headers = Self.upgrade
+                headers.add(name: .cookie, value: "access=\(client.accessToken)")
+                if let origin { headers.add(name: .origin, value: origin) }
+                let response = try await tester.sendRequest(.GET, "/api/portal/realtime", headers: headers)
+                #expect(response.status == .forbidden && errorCode(response) == "origin_refused", "\(origin ?? "no origin")")
+            }
+            let plain = try await tester.sendRequest(.GET, "/api/portal/realtime", headers: client.bearer)
+            #expect(plain.status == .upgradeRequired && errorCode(plain) == "upgrade_required")
+        }
+    }
+
+    @Test func messagesReceiptsTypingAndPresenceReachTheOtherSide() async throws {
+        try await withFlux { app, _ in
+            try await app.asyncBoot()
+            try await serving(app) { port in
+                let (client, engineer, thread) = try await conversation(app)
+                let clientSocket = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
+                let engineerSocket = try await TestSocket.connect(port: port, headers: engineer.bearer, on: app)
+                #expect(try await clientSocket.subscribe([thread])["type"] as? String == "subscribed")
+                let subscribed = try await engineerSocket.subscribe([thread])
+                // The snapshot shows who was already there.
+                let present = subscribed["presence"] as? [[String: Any]] ?? []
+                #expect(present.contains { $0["userId"] as? String == client.userID.uuidString && $0["status"] as? String == "online" })
+                let online = try await clientSocket.next { $0["type"] as? String == "presence" && $0.data["userId"] as? String == engineer.userID.uuidString }
+                #expect(online.data["userId"] as? String == engineer.userID.uuidString && online.data["status"] as? String == "online")
+
+                let sent = try await post(app, client, thread, "Is the bridge back?")
+                let created = try await engineerSocket.event("message.created")
+                #expect(created["threadId"] as? String == thread.uuidString)
+                #expect(created.data["body"] as? String == "Is the bridge back?" && created.data["seq"] as? Int == sent.seq)
+
+                let receipt = try await app.testing().sendRequest(.POST, "/api/portal/conversations/\(thread)/read", headers: engineer.bearer) { req in
+                    try req.content.encode(["seq": sent.seq])
+                }
+                #expect(receipt.status == .ok)
+                let read = try await clientSocket.event("message.read")
+                #expect(read.data["userId"] as? String == engineer.userID.uuidString && read.data["seq"] as? Int == sent.seq)
+
+                let edited = try await app.testing().sendRequest(.PATCH, "/api/portal/messages/\(sent.id)", headers: client.bearer) { req in
+                    try req.content.encode(["body": "Is the bridge back up?"])
+                }
+                #expect(edited.status == .ok)
+                #expect(try await engineerSocket.event("message.edited").data["body"] as? String == "Is the bridge back up?")
+                #expect(try await app.testing().sendRequest(.DELETE, "/api/portal/messages/\(sent.id)", headers: client.bearer).status == .noContent)
+                let deleted = try await engineerSocket.event("message.deleted")
+                #expect(deleted.data["body"] as? String == "" && deleted.data["deletedAt"] != nil)
+
+                try engineerSocket.send(["type": "typing", "threadId": thread.uuidString])
+                #expect(try await clientSocket.event("typing").data["userId"] as? String == engineer.userID.uuidString)
+                try engineerSocket.send(["type": "presence", "status": "away"])
+                #expect(try await clientSocket.event("presence").data["status"] as? String == "away")
+                await engineerSocket.close()
+                let offline = try await clientSocket.event("presence")
+                #expect(offline.data["status"] as? String == "offline" && offline.data["userId"] as? String == engineer.userID.uuidString)
+
+                // Event numbers only grow.
+                let ids = clientSocket.frames.compactMap { $0["id"] as? Int }
+                #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+                await clientSocket.close()
+            }
+        }
+    }
+
+    @Test func subscriptionsAreAuthorizedAndBadCommandsAnswered() async throws {
+        try await withFlux { app, _ in
+            try await app.asyncBoot()
+            try await serving(app) { port in
+                let (client, _, thread) = try await conversation(app)
+                let colleague = try await mintSignedIn(app, role: .clientMember, tenant: client.tenantID)
+                let stranger = try await mintSignedIn(app, role: .clientAdmin)
+                for outsider in [colleague, stranger] {
+                    let socket = try await TestSocket.connect(port: port, headers: outsider.bearer, on: app)
+                    let refused = try await socket.subscribe([thread])
+                    #expect((refused["error"] as? [String: Any])?["code"] as? String == "not_found")
+                    try socket.send(["type": "typing", "threadId": thread.uuidString])
+                    #expect(try await socket.next { $0["type"] as? String == "error" }["error"].map { ($0 as! [String: Any])["code"] as? String } == "not_subscribed")
+                    _ = try await post(app, client, thread, "private")
+                    try socket.send(["type": "nonsense"])
+                    #expect(try await socket.next { $0["type"] as? String == "error" }["error"].map { ($0 as! [String: Any])["code"] as? String } == "unknown_command")
+                    // Nothing of the conversation reached the outsider.
+                    #expect(!socket.frames.contains { $0["threadId"] as? String == thread.uuidString })
+                    await socket.close()
+                }
+                let socket = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
+                try await socket.socket.send("not json")
+                #expect(try await socket.next { $0["type"] as? String == "error" }["error"].map { ($0 as! [String: Any])["code"] as? String } == "invalid_input")
+                // A session revoked after the upgrade ends the socket at the next check.
+                try await app.identity.revocations.revoke([client.sessionID], reason: "test", on: app.db)
+                await app.realtime.upkeep()
+                try await socket.socket.onClose.get()
+                #expect(socket.socket.closeCode == .unknown(4401))
+            }
+        }
+    }
+
+    @Test func aClientThatReconnectsResumesWithNothingLost() async throws {
+        try await withFlux { app, _ in
+            try await app.asyncBoot()
+            try await serving(app) { port in
+                let (client, engineer, thread) = try await conversation(app)
+                var socket = try await TestSocket.connect(port: port, headers: engineer.bearer, on: app)
+                try await socket.subscribe([thread])
+                _ = try await post(app, client, thread, "one")
+                let seen = try #require(try await socket.event("message.created")["id"] as? Int)
+                await socket.close()
+                for text in ["two", "three", "four"] { _ = try await post(app, client, thread, text) }
+
+                socket = try await TestSocket.connect(port: port, headers: engineer.bearer, on: app)
+                try await socket.subscribe([thread], after: Int64(seen))
+                var bodies: [String] = []
+                for _ in 0..<3 { bodies.append(try await socket.event("message.created").data["body"] as! String) }
+                #expect(bodies == ["two", "three", "four"])
+                _ = try await post(app, client, thread, "five")
+                #expect(try await socket.event("message.created").data["body"] as? String == "five")
+                await socket.close()
+
+                // Events past retention are dropped; a client that far behind is told to reload.
+                await app.realtime.upkeep(now: Date().addingTimeInterval(RealtimeHub.retention + 60))
+                socket = try await TestSocket.connect(port: port, headers: engineer.bearer, on: app)
+                try await socket.subscribe([thread], after: Int64(seen))
+                #expect(try await socket.next { $0["type"] as? String == "reset" }["type"] as? String == "reset")
+                await socket.close()
+            }
+        }
+    }
+
+    @Test func aClientThatStopsReadingIsCutOffWithoutSlowingOthers() async throws {
+        try await withFlux { app, _ in
+            try await app.asyncBoot()
+            try await serving(app) { port in
+                let (client, engineer, thread) = try await conversation(app)
+                let reader = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
+                try await reader.subscribe([thread])
+                let stalled = try await StalledClient.connect(port: port, token: engineer.accessToken, subscribing: thread, on: app)
+                // Subscribed once its presence is recorded.
+                for _ in 0..<400 where try await presenceRows(app) < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(try await presenceRows(app) == 2)
+
+                struct Big: Encodable, Sendable { let body: String }
+                let payload = Big(body: String(repeating: "x", count: 4_000))
+                var published = 0
+                while await app.realtime.hub.connectionCount == 2, published < 6_000 {
+                    try await app.realtime.hub.publish(.messageEdited, thread: thread, data: payload, on: app.db)
+                    published += 1
+                }
+                #expect(await app.realtime.hub.connectionCount == 1, "the stalled client was never cut off (\(published) events)")
+                // The reader got every event, in order, while the other stalled.
+                let last = try await reader.next(timeout: .seconds(30)) { _ in reader.frames.filter { $0["type"] as? String == "message.edited" }.count == published }
+                #expect(last["type"] != nil)
+                try await stalled.close()
+                await reader.close()
+            }
+        }
+    }
+
+    func presenceRows(_ app: Application) async throws -> Int {
+        try await (app.db as! any SQLDatabase).raw("SELECT COUNT(*) AS n FROM realtime_presence").first(decodingColumn: "n", as: Int.self) ?? 0
+    }
+
+    @Test(.enabled(if: TestDatabase.serverURL != nil, "replicas share PostgreSQL"))
+    func twoInstancesOnOnePostgreSQLDeliverToEachOthersClients() async throws {
+        try await withFlux { app, config in
+            try await app.asyncBoot()
+            try await withAnotherInstance(config) { other in
+                for hub in [app.realtime.hub, other.realtime.hub] {
+                    for _ in 0..<500 where !(await hub.isSynchronized) { try await Task.sleep(for: .milliseconds(10)) }
+                    #expect(await hub.isSynchronized)
+                }
+                try await serving(app) { portA in
+                    try await serving(other) { portB in
+                        let (client, engineer, thread) = try await conversation(app)
+                        let onA = try await TestSocket.connect(port: portA, headers: client.bearer, on: app)
+                        let onB = try await TestSocket.connect(port: portB, headers: engineer.bearer, on: other)
+                        try await onA.subscribe([thread])
+                        try await onB.subscribe([thread])
+                        _ = try await post(app, client, thread, "sent through A")
+                        #expect(try await onB.event("message.created").data["body"] as? String == "sent through A")
+                        let response = try await other.testing().sendRequest(.POST, "/api/portal/conversations/\(thread)/messages",
+                                                                               headers: engineer.bearer) { req in
+                            try req.content.encode(["body": "sent through B"])
+                        }
+                        #expect(response.status == .created)
+                        #expect(try await onA.next { $0.data["body"] as? String == "sent through B" }["type"] as? String == "message.created")
+                        // Presence crosses replicas too: B's client sees A's client go away.
+                        try onA.send(["type": "presence", "status": "away"])
+                        #expect(try await onB.next { $0["type"] as? String == "presence" && $0.data["status"] as? String == "away" }["id"] != nil)
+                        await onA.close()
+                        await onB.close()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A WebSocket client that upgrades, subscribes, and then never reads: the slow consumer.
+struct StalledClient {
+    let channel: any Channel
+
+    static func connect(port: Int, token: String, subscribing thread: UUID, on app: Application) async throws -> StalledClient {
+        let channel = try await ClientBootstrap(group: app.eventLoopGroup)
+            .channelOption(ChannelOptions.autoRead, value: false)
+            .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4096)
+            .connect(host: "127.0.0.1", port: port).get()
+        let request = channel.allocator.buffer(string: """
+            GET /api/portal/realtime HTTP/1.1\r
+            Host: 127.0.0.1:\(port)\r
+            Upgrade: websocket\r
+            Connection: Upgrade\r
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r
+            Sec-WebSocket-Version: 13\r
+            Authorization: Bearer \(token)\r
+            \r
+
+            """)
+        try await channel.writeAndFlush(request)
+        // The socket exists once the hub counts it; only then does a frame go (sent with the request, the
+        // server would read it as HTTP).
+        let before = await app.realtime.hub.connectionCount
+        for _ in 0..<500 where await app.realtime.hub.connectionCount == before { try await Task.sleep(for: .milliseconds(10)) }
+        // One masked text frame (clients must mask), short enough for a one-byte length.
+        let command = Array(#"{"type":"subscribe","threadIds":["\#(thread.uuidString)"]}"#.utf8)
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        var frame = channel.allocator.buffer(bytes: [0x81, 0x80 | UInt8(command.count)] + mask)
+        frame.writeBytes(command.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        try await channel.writeAndFlush(frame)
+        return StalledClient(channel: channel)
+    }
+
+    func close() async throws {
+        try await channel.close()
+    }
+}
