@@ -50,6 +50,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))
     app.realtime = RealtimeService(config: config, app: app, identity: identity, security: security)
     app.lifecycle.use(app.realtime)
+    app.lifecycle.use(UnreadMail(links: identity.links))
 
     app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, publicURL: config.publicURL),
                           as: "serve", isDefault: true)

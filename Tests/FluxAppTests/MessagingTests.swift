@@ -119,4 +119,43 @@ import VaporTesting
             #expect(seqs == Array(1...20))
         }
     }
+
+    @Test func messagesLeftUnreadAreMailedOncePerBatch() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let client = try await mintSignedIn(app, role: .clientAdmin)
+            let engineer = try await mintSignedIn(app, role: .engineer)
+            let thread = try await create(tester, client, kind: "direct", with: [engineer.userID]).content.decode(Thread.self).id
+            for text in ["First", "Second"] { #expect(try await post(tester, client, thread, text).status == .created) }
+            let notifier = UnreadMail(links: app.identity.links)
+            func mails() async throws -> [(to: String, subject: String, text: String)] {
+                try await OutboxMessage.query(on: app.db).filter(\.$kind == "unread-messages").sort(\.$createdAt).all().map { row in
+                    let mail = try JSONDecoder().decode(MailMessage.self, from: Data(row.payload.utf8))
+                    return (row.recipient, mail.subject, mail.text)
+                }
+            }
+            // Not before the delay.
+            #expect(try await notifier.pass(on: app.db) == 0)
+            let later = Date().addingTimeInterval(UnreadMail.delay + 60)
+            #expect(try await notifier.pass(on: app.db, now: later) == 1)
+            let first = try #require(try await mails().first)
+            let engineerEmail = try #require(try await User.find(engineer.userID, on: app.db)).email
+            #expect(first.to == engineerEmail && first.subject.hasPrefix("2 unread messages"))
+            // The message text stays in the portal.
+            #expect(!first.text.contains("First") && first.text.contains("/app/messages"))
+            // The same messages are not mailed twice, and the sender never hears of their own.
+            #expect(try await notifier.pass(on: app.db, now: later) == 0)
+
+            // Read in time: no mail. A newer message left unread: a new mail, about it alone.
+            #expect(try await post(tester, client, thread, "Third").status == .created)
+            _ = try await tester.sendRequest(.POST, "/api/portal/conversations/\(thread)/read", headers: engineer.bearer) { req in
+                try req.content.encode(["seq": 3])
+            }
+            #expect(try await notifier.pass(on: app.db, now: later) == 0)
+            #expect(try await post(tester, client, thread, "Fourth").status == .created)
+            #expect(try await notifier.pass(on: app.db, now: later) == 1)
+            #expect(try await mails().map(\.subject).last?.hasPrefix("1 unread message in") == true)
+            #expect(Set(try await mails().map(\.to)) == [engineerEmail])
+        }
+    }
 }

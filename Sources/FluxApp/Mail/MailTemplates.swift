@@ -34,6 +34,17 @@ enum MailTemplates {
                 footer: "If you do not know this organization, ignore this message.")
     }
 
+    /// Messages waiting in a portal conversation. Only the count and the conversation's title: message text
+    /// stays in the portal, behind sign-in.
+    static func unreadMessages(to: MailAddress, count: Int, conversation: String, link: URL) -> MailMessage {
+        let title = TextInput.line(conversation, maxLength: 100)
+        let what = count == 1 ? "1 unread message" : "\(count) unread messages"
+        return message(to: to, subject: "\(what) in \(title.isEmpty ? "your Flux portal" : title)",
+                       lines: ["You have \(what) in \(title.isEmpty ? "a conversation" : "“\(title)”") on the Flux portal."],
+                       link: link, linkLabel: "Read them in the portal",
+                       footer: "You get this when a message stays unread for 10 minutes, once per batch of messages.")
+    }
+
     /// The notification for a new consultation ticket: every value the visitor typed is escaped, and the
     /// reply link is a mailto of the validated address, percent-encoded.
     static func consultation(to: MailAddress, signal: OperationsSignal) -> MailMessage {
