@@ -2,7 +2,7 @@
 is sent to onboarding, requests its setup from the page, and sees its status; once staff provision it and its
 worker reports in with a scoped API key, the status page shows the organization active and the worker running.
 Then the admin invites a colleague from the team page, and the colleague accepts the mailed link in a second
-browser and signs in."""
+browser and signs in; the admin opens a channel, and messages typed in one browser arrive live in the other."""
 import subprocess
 
 import requests
@@ -91,6 +91,25 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
             colleague.find_element(By.CSS_SELECTOR, "#signin-form button").click()
             WebDriverWait(colleague, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: d.current_url.endswith("/app/status"))
             assert problems(colleague) == ([], 0, None)
+
+            # A channel, and a message typed in one browser that appears in the other without a reload.
+            driver.get(server.url + "/app/messages")
+            driver.find_element(By.ID, "channel-title").send_keys("Front desk")
+            driver.find_element(By.CSS_SELECTOR, "#channel-form button").click()
+            live = lambda d: d.find_element(By.ID, "chat").get_attribute("data-state") == "live"
+            WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(lambda d: "thread=" in d.current_url and live(d))
+            colleague.get(driver.current_url)
+            WebDriverWait(colleague, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(live)
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "presence").text == "1 other online")
+            driver.find_element(By.ID, "message-body").send_keys("Patient in room 3 is ready")
+            WebDriverWait(colleague, 10).until(lambda d: d.find_element(By.ID, "typing").text == "Someone is typing…")
+            driver.find_element(By.CSS_SELECTOR, "#message-form button").click()
+            WebDriverWait(colleague, 10).until(lambda d: "Patient in room 3 is ready" in d.find_element(By.ID, "messages").text)
+            colleague.find_element(By.ID, "message-body").send_keys("On my way")
+            colleague.find_element(By.CSS_SELECTOR, "#message-form button").click()
+            WebDriverWait(driver, 10).until(lambda d: "On my way" in d.find_element(By.ID, "messages").text)
+            assert driver.find_element(By.ID, "messages").text.split("\n") == ["Patient in room 3 is ready", "On my way"]
+            assert problems(colleague) == ([], 0, None) and problems(driver) == ([], 0, None)
         finally:
             colleague.quit()
         driver.get(server.url + "/app/team")

@@ -9,9 +9,11 @@ final class BackgroundTask: Sendable {
         task.withLockedValue { $0 = Task { await body() } }
     }
 
-    /// Runs `pass` now and then every `interval` until stopped.
-    func repeating(every interval: Duration, _ pass: @escaping @Sendable () async -> Void) {
+    /// Runs `pass` every `interval` until stopped, the first time after `delay` (a job whose tables
+    /// `flux serve` migrates after boot waits one interval).
+    func repeating(every interval: Duration, firstAfter delay: Duration = .zero, _ pass: @escaping @Sendable () async -> Void) {
         start {
+            if delay > .zero { try? await Task.sleep(for: delay) }
             while !Task.isCancelled {
                 await pass()
                 try? await Task.sleep(for: interval)

@@ -35,6 +35,11 @@ enum SiteAssets {
         .chart svg { max-width: 100%; height: auto; } .chart .bar { fill: var(--accent); } .chart text { font-size: 12px; fill: var(--ink); }
         .fallback { font-size: .9rem; } dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }
         dt { color: var(--muted); } tr.error td { color: #a11; }
+        .chat { display: grid; grid-template-columns: 16rem 1fr; gap: 1.5rem; } .chat ul { list-style: none; padding: 0; }
+        .chat [aria-current] { font-weight: 600; } .unread { background: var(--accent); color: #fff; border-radius: 1rem; padding: 0 .45rem; font-size: .8rem; }
+        #messages { list-style: none; padding: 0; max-height: 28rem; overflow-y: auto; } #messages li { padding: .3rem 0; border-bottom: 1px solid var(--line); white-space: pre-wrap; }
+        #messages li.mine { color: var(--accent); } #messages li.deleted { color: var(--muted); font-style: italic; } .muted { color: var(--muted); }
+        textarea { width: 100%; }
         """
 
     static let js = """
@@ -160,6 +165,117 @@ enum SiteAssets {
               const answer = await call("PUT", "/api/hq/setup-requests/" + button.dataset.request + "/status", { status: button.dataset.status });
               say(answer.ok ? "Setup request " + answer.body.status + "." : problem(answer));
               if (answer.ok) button.closest("tr").children[3].textContent = answer.body.status;
+            });
+          }
+
+          const channelForm = $("channel-form");
+          if (channelForm) channelForm.addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const answer = await call("POST", "/api/portal/conversations", { kind: "channel", title: $("channel-title").value });
+            if (answer.ok) location.assign("/app/messages?thread=" + answer.body.id); else say(problem(answer));
+          });
+
+          // A conversation, live: history over REST, then every change over the portal's WebSocket. The socket
+          // reconnects with exponential backoff and jitter, and resumes after the last event it saw, so
+          // nothing is lost while it was away; messages are keyed by number, so none shows twice.
+          const chat = $("chat");
+          if (chat && chat.dataset.thread) {
+            const thread = chat.dataset.thread, me = chat.dataset.user, list = $("messages");
+            const shown = new Map(), present = new Map();
+            let last = null, attempt = 0, socket = null, typingSent = 0, typingTimer = null, readTimer = null;
+            const state = (name, text) => { chat.dataset.state = name; $("connection").textContent = text; };
+            function show(message) {
+              let item = shown.get(message.seq);
+              if (!item) {
+                item = document.createElement("li");
+                item.dataset.seq = String(message.seq);
+                shown.set(message.seq, item);
+                const after = [...shown.keys()].filter((seq) => seq > message.seq).sort((a, b) => a - b)[0];
+                list.insertBefore(item, after === undefined ? null : shown.get(after));
+              }
+              item.className = (message.senderId === me ? "mine" : "") + (message.deletedAt ? " deleted" : "");
+              item.textContent = message.deletedAt ? "(deleted)" : message.body + (message.editedAt ? " (edited)" : "");
+              list.scrollTop = list.scrollHeight;
+            }
+            function markRead() {
+              clearTimeout(readTimer);
+              readTimer = setTimeout(() => {
+                const newest = Math.max(0, ...shown.keys());
+                if (newest && !document.hidden) call("POST", "/api/portal/conversations/" + thread + "/read", { seq: newest });
+              }, 300);
+            }
+            async function history() {
+              const answer = await call("GET", "/api/portal/conversations/" + thread + "/messages?limit=100");
+              if (!answer.ok) return say(problem(answer));
+              for (const message of answer.body.messages.slice().reverse()) show(message);
+              markRead();
+            }
+            function showPresence() {
+              const online = new Set([...present.values()].filter((p) => p.userId !== me && p.status === "online").map((p) => p.userId));
+              $("presence").textContent = online.size ? online.size + " other" + (online.size > 1 ? "s" : "") + " online" : "";
+            }
+            function receive(frame) {
+              if (frame.id) last = Math.max(last || 0, frame.id);
+              switch (frame.type) {
+                case "subscribed":
+                  attempt = 0;
+                  state("live", "Live.");
+                  for (const p of frame.presence) present.set(p.connectionId, p);
+                  showPresence();
+                  if (last === null) { last = frame.last; history(); }
+                  break;
+                case "reset": location.reload(); break;
+                case "message.created": case "message.edited": case "message.deleted":
+                  show(frame.data);
+                  if (frame.data.senderId !== me) { $("typing").textContent = ""; markRead(); }
+                  break;
+                case "typing":
+                  if (frame.data.userId === me) break;
+                  $("typing").textContent = "Someone is typing…";
+                  clearTimeout(typingTimer);
+                  typingTimer = setTimeout(() => { $("typing").textContent = ""; }, 4000);
+                  break;
+                case "presence":
+                  if (frame.data.status === "offline") present.delete(frame.data.connectionId); else present.set(frame.data.connectionId, frame.data);
+                  showPresence();
+                  break;
+                case "error": say(frame.error.message); break;
+              }
+            }
+            function connect() {
+              state("connecting", "Connecting…");
+              socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/portal/realtime");
+              socket.addEventListener("open", () => {
+                const command = { type: "subscribe", threadIds: [thread] };
+                if (last !== null) command.after = last;
+                socket.send(JSON.stringify(command));
+              });
+              socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+              socket.addEventListener("close", () => {
+                present.clear(); showPresence();
+                const delay = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+                attempt += 1;
+                state("reconnecting", "Reconnecting…");
+                setTimeout(connect, delay);
+              });
+            }
+            connect();
+            $("message-form").addEventListener("submit", async (event) => {
+              event.preventDefault();
+              const answer = await call("POST", "/api/portal/conversations/" + thread + "/messages", { body: $("message-body").value });
+              if (!answer.ok) return say(problem(answer));
+              show(answer.body);
+              $("message-body").value = "";
+            });
+            $("message-body").addEventListener("input", () => {
+              if (socket && socket.readyState === WebSocket.OPEN && Date.now() - typingSent > 2000) {
+                typingSent = Date.now();
+                socket.send(JSON.stringify({ type: "typing", threadId: thread }));
+              }
+            });
+            document.addEventListener("visibilitychange", () => {
+              if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "presence", status: document.hidden ? "away" : "online" }));
+              if (!document.hidden) markRead();
             });
           }
 

@@ -11,7 +11,7 @@ struct PortalPages: Sendable {
     var site: PageSite {
         PageSite(identity: identity, brand: "Flux portal", root: "/app", signIn: "/app/sign-in", home: "/app", navigation: { _ in
             [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs"),
-             PageSite.NavItem(title: "Team", href: "/app/team")]
+             PageSite.NavItem(title: "Messages", href: "/app/messages"), PageSite.NavItem(title: "Team", href: "/app/team")]
         })
     }
 
@@ -24,6 +24,7 @@ struct PortalPages: Sendable {
         site.page(app, "status", roles: Role.client, use: status)
         site.page(app, "logs", roles: Role.client, use: logs)
         site.page(app, "team", roles: Role.client, use: team)
+        site.page(app, "messages", roles: Role.client, use: messages)
         // Public: the invitee may have no account yet. The token stays in the URL fragment.
         app.get("accept-invitation") { request in try await site.render(request, "app/accept", title: "Join your team") }
     }
@@ -51,6 +52,33 @@ struct PortalPages: Sendable {
             members: view.members.map { Member(userId: $0.userId, email: $0.email, name: $0.displayName ?? "", role: $0.role.rawValue,
                                                since: PageSite.time($0.since), removable: isAdmin && $0.userId != principal.userID) },
             invitations: view.invitations.map { Pending(id: $0.id, email: $0.email, role: $0.role.rawValue, expires: PageSite.time($0.expiresAt)) }))
+    }
+
+    /// The organization's conversations; `?thread=` opens one (else the most recent). Its messages load and
+    /// arrive live in the browser, over the portal's WebSocket.
+    @Sendable func messages(_ request: Request, _ principal: Principal) async throws -> Response {
+        let threads = try await MessagingController(identity: identity, security: identity.security, realtime: request.application.realtime.hub)
+            .list(request, principal)
+        let selected = request.query[UUID.self, at: "thread"].flatMap { id in threads.first { $0.id == id } } ?? threads.first
+        struct Item: Encodable {
+            let id: UUID
+            let title: String
+            let unread: Int
+            let current: Bool
+        }
+        struct Body: Encodable {
+            let userId: UUID
+            let threads: [Item]
+            let thread: String
+            let threadTitle: String
+        }
+        func title(_ thread: MessagingController.ThreadView) -> String {
+            thread.title.isEmpty ? "Direct conversation" : thread.title
+        }
+        return try await site.render(request, "app/messages", title: "Messages", principal: principal, body: Body(
+            userId: principal.userID,
+            threads: threads.map { Item(id: $0.id, title: title($0), unread: $0.unread, current: $0.id == selected?.id) },
+            thread: selected?.id.uuidString ?? "", threadTitle: selected.map(title) ?? ""))
     }
 
     /// Where a client belongs now: onboarding until a setup request exists, then status.

@@ -274,7 +274,8 @@ actor RealtimeHub {
         }
     }
 
-    /// Reads where the log stands (at boot, and each time the listener is back: notices may have been missed).
+    /// Reads where the log stands (at boot, before the first subscription, and each time the listener is
+    /// back: notices may have been missed).
     func synchronize() async {
         guard let sql = database() as? any SQLDatabase else { return }
         if last == nil {
@@ -343,6 +344,8 @@ actor RealtimeHub {
     func subscribe(_ connection: RealtimeConnection, to threads: [UUID], after: Int64?,
                    presence: @Sendable () async throws -> [RealtimeService.PresenceView]) async throws {
         guard connections[connection.id] != nil else { return }
+        // `flux serve` migrates after boot, so the log may not have existed when the hub first looked.
+        if last == nil { await synchronize() }
         connection.beginCatchUp()
         for thread in threads {
             subscribers[thread, default: []].insert(connection.id)

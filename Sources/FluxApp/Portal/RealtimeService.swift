@@ -274,7 +274,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
         } else {
             await hub.synchronize()
         }
-        heartbeat.repeating(every: Self.heartbeatInterval) { [self] in await upkeep() }
+        heartbeat.repeating(every: Self.heartbeatInterval, firstAfter: Self.heartbeatInterval) { [self] in await upkeep() }
     }
 
     /// Closes every socket and waits (up to 5 seconds) for their last presence updates, before the

@@ -56,7 +56,7 @@ final class UnreadMail: LifecycleHandler, Sendable {
 
     func didBootAsync(_ application: Application) async throws {
         let logger = application.logger
-        loop.repeating(every: .seconds(60)) { [self] in
+        loop.repeating(every: .seconds(60), firstAfter: .seconds(60)) { [self] in
             guard let database = application.databases.database(logger: logger, on: application.eventLoopGroup.any()) else { return }
             do {
                 try await pass(on: database)
