@@ -1,5 +1,6 @@
 """The shipped deployment files: the systemd unit verifies, and nginx in front of two Flux replicas on one
-PostgreSQL works live: no 502, HSTS over HTTPS, and only the address nginx saw is believed."""
+PostgreSQL works live: no 502, HSTS over HTTPS, only the address nginx saw is believed, and the portal's
+WebSocket passes through to either replica and gets messages posted through the other."""
 import os
 import re
 import shutil
@@ -7,8 +8,13 @@ import subprocess
 import threading
 import time
 
+import json
+import ssl
+from types import SimpleNamespace
+
 import pytest
 import requests
+from websockets.sync.client import connect as websocket
 
 from conftest import FLUX_BIN, ROOT, STRONG_SECRET, FluxServer, clean_env, free_port
 
@@ -68,7 +74,7 @@ def nginx_in_front(request, postgres_database, tmp_path):
     if not os.path.exists(nginx):
         pytest.skip("nginx is not installed (scripts/test installs it)")
     env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"],
-                    TRUSTED_PROXIES="127.0.0.1")
+                    TRUSTED_PROXIES="127.0.0.1", PUBLIC_URL="https://flux.test")
     replicas = []
     for index in range(request.param):
         directory = tmp_path / f"replica{index}"
@@ -116,6 +122,46 @@ def test_only_the_address_nginx_saw_is_believed(nginx_in_front):
     # Refused after the burst of 60 plus the one-a-second refill while the loop ran; believing the claimed
     # addresses would have allowed all 300.
     assert statuses[-1] == 429 and statuses.count(200) <= 61 + elapsed, (len(statuses), elapsed)
+
+
+def test_portal_websocket_through_nginx_reaches_both_replicas(nginx_in_front):
+    front = SimpleNamespace(url=nginx_in_front["https"])
+    visitor = requests.Session()
+    visitor.headers["X-CSRF-Token"] = visitor.get(front.url + "/api/csrf", verify=False, timeout=5).json()["token"]
+    password = "portal passphrase 2026"
+    assert visitor.post(front.url + "/api/auth/register", verify=False, timeout=10, json={
+        "email": "owner@ws.example", "password": password, "name": "Owner", "company": "Sockets Ltd"}).status_code == 202
+    token = visitor.post(front.url + "/api/auth/login", json={"email": "owner@ws.example", "password": password},
+                         verify=False, timeout=10).json()["accessToken"]
+    bearer = {"Authorization": "Bearer " + token}
+    created = requests.post(front.url + "/api/portal/conversations", json={"kind": "channel", "title": "Ops"}, headers=bearer,
+                            verify=False, timeout=10)
+    assert created.status_code == 201, created.text
+    thread = created.json()["id"]
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    # nginx spreads the upgrades over both replicas; each socket must get what was posted through either.
+    sockets = [websocket(front.url.replace("https", "wss") + "/api/portal/realtime", ssl=insecure, additional_headers=bearer,
+                         open_timeout=10) for _ in range(4)]
+    try:
+        for socket in sockets:
+            socket.send(json.dumps({"type": "subscribe", "threadIds": [thread]}))
+            assert json.loads(socket.recv(timeout=10))["type"] == "subscribed"
+        for n in range(2):
+            posted = requests.post(f"{front.url}/api/portal/conversations/{thread}/messages", json={"body": f"through nginx {n}"},
+                                   headers=bearer, verify=False, timeout=10)
+            assert posted.status_code == 201, posted.text
+        for socket in sockets:
+            bodies = []
+            while len(bodies) < 2:
+                frame = json.loads(socket.recv(timeout=10))
+                if frame["type"] == "message.created":
+                    bodies.append(frame["data"]["body"])
+            assert bodies == ["through nginx 0", "through nginx 1"]
+    finally:
+        for socket in sockets:
+            socket.close()
 
 
 def test_metrics_are_not_served_through_nginx(nginx_in_front):
