@@ -15,7 +15,8 @@ data=$(mktemp -d); port=$(free_port); url="http://127.0.0.1:$port"
 export DATA_DIR=$data/data PORT=$port TRUSTED_PROXIES=127.0.0.1 LOG_LEVEL=error
 password="bench passphrase $(date +%s)"
 echo "$password" | "$bin" create-admin --email engineer@bench.example --role engineer >/dev/null
-ulimit -n 65536
+# 1,000 sockets each side: raise the descriptor limit as far as this shell may.
+ulimit -n "$(ulimit -Hn)"
 taskset -c 0 "$bin" serve > "$data/flux.log" 2>&1 &
 flux_pid=$!
 trap 'kill $flux_pid 2>/dev/null || true; rm -rf "$data"' EXIT
