@@ -66,8 +66,7 @@ import VaporTesting
                 // The snapshot shows who was already there.
                 let present = subscribed["presence"] as? [[String: Any]] ?? []
                 #expect(present.contains { $0["userId"] as? String == client.userID.uuidString && $0["status"] as? String == "online" })
-                let online = try await clientSocket.next { $0["type"] as? String == "presence" && $0.data["userId"] as? String == engineer.userID.uuidString }
-                #expect(online.data["userId"] as? String == engineer.userID.uuidString && online.data["status"] as? String == "online")
+                try await clientSocket.presence(of: engineer.userID, "online")
 
                 let sent = try await post(app, client, thread, "Is the bridge back?")
                 let created = try await engineerSocket.event("message.created")
@@ -93,15 +92,43 @@ import VaporTesting
                 try engineerSocket.send(["type": "typing", "threadId": thread.uuidString])
                 #expect(try await clientSocket.event("typing").data["userId"] as? String == engineer.userID.uuidString)
                 try engineerSocket.send(["type": "presence", "status": "away"])
-                #expect(try await clientSocket.event("presence").data["status"] as? String == "away")
+                try await clientSocket.presence(of: engineer.userID, "away")
                 await engineerSocket.close()
-                let offline = try await clientSocket.event("presence")
-                #expect(offline.data["status"] as? String == "offline" && offline.data["userId"] as? String == engineer.userID.uuidString)
+                try await clientSocket.presence(of: engineer.userID, "offline")
 
                 // Event numbers only grow.
                 let ids = clientSocket.frames.compactMap { $0["id"] as? Int }
                 #expect(ids == ids.sorted() && Set(ids).count == ids.count)
                 await clientSocket.close()
+            }
+        }
+    }
+
+    @Test func joinsAreAnnouncedTogetherNotOneFrameEach() async throws {
+        try await withFlux { app, _ in
+            try await app.asyncBoot()
+            try await serving(app) { port in
+                let (client, _, thread) = try await conversation(app)
+                let watcher = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
+                try await watcher.subscribe([thread])
+                var others: [TestSocket] = []
+                for _ in 0..<10 {
+                    let socket = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
+                    try socket.send(["type": "subscribe", "threadIds": [thread.uuidString]])
+                    others.append(socket)
+                }
+                // Ten joins inside one presence interval reach the watcher as few events, not ten.
+                let deadline = ContinuousClock.now + .seconds(10)
+                var announced = Set<String>()
+                while announced.count < 10, ContinuousClock.now < deadline {
+                    announced = Set(watcher.frames.filter { $0["type"] as? String == "presence" }
+                        .flatMap { ($0.data["changes"] as? [[String: Any]]) ?? [] }.compactMap { $0["connectionId"] as? String })
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(announced.count >= 10)
+                #expect(watcher.frames.filter { $0["type"] as? String == "presence" }.count < 10)
+                for socket in others { await socket.close() }
+                await watcher.close()
             }
         }
     }
@@ -228,7 +255,7 @@ import VaporTesting
                         #expect(try await onA.next { $0.data["body"] as? String == "sent through B" }["type"] as? String == "message.created")
                         // Presence crosses replicas too: B's client sees A's client go away.
                         try onA.send(["type": "presence", "status": "away"])
-                        #expect(try await onB.next { $0["type"] as? String == "presence" && $0.data["status"] as? String == "away" }["id"] != nil)
+                        try await onB.presence(of: client.userID, "away")
                         await onA.close()
                         await onB.close()
                     }

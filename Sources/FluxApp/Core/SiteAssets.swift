@@ -236,7 +236,9 @@ enum SiteAssets {
                   typingTimer = setTimeout(() => { $("typing").textContent = ""; }, 4000);
                   break;
                 case "presence":
-                  if (frame.data.status === "offline") present.delete(frame.data.connectionId); else present.set(frame.data.connectionId, frame.data);
+                  for (const change of frame.data.changes) {
+                    if (change.status === "offline") present.delete(change.connectionId); else present.set(change.connectionId, change);
+                  }
                   showPresence();
                   break;
                 case "error": say(frame.error.message); break;

@@ -16,6 +16,10 @@ import Vapor
 /// authorized again (the session is still live, the caller may see each conversation). Server frames are
 /// events `{"id","type","threadId","at","data"}` (message.created, message.edited, message.deleted,
 /// message.read, typing, presence), `subscribed` (with the current presence), `reset` and `error`.
+///
+/// Presence changes are gathered per conversation and sent as one `presence` event listing them, at most
+/// every ``presenceInterval``: otherwise n people joining a conversation would cost n² frames (at 1,000
+/// sockets, half a million, enough to bury the clients' answers to pings).
 final class RealtimeService: LifecycleHandler, Sendable {
     let hub: RealtimeHub
     private let identity: Identity
@@ -25,11 +29,14 @@ final class RealtimeService: LifecycleHandler, Sendable {
     private let database: @Sendable () -> (any Database)?
     private let listener: PostgresListener?
     private let heartbeat = BackgroundTask()
+    private let presenceLoop = BackgroundTask()
+    private let pendingPresence = NIOLockedValueBox<[UUID: [PresenceView]]>([:])
     /// How many sockets are being served (awaited at shutdown), and whether shutdown has begun.
     private let serving = NIOLockedValueBox((open: 0, stopping: false))
     private let logger: Logger
 
     static let heartbeatInterval: Duration = .seconds(15)
+    static let presenceInterval: Duration = .milliseconds(250)
     static let maxThreadsPerSubscribe = 50
 
     struct PresenceView: Codable, Sendable {
@@ -38,6 +45,11 @@ final class RealtimeService: LifecycleHandler, Sendable {
         /// One person may be connected several times; they are offline once every connection is.
         let connectionId: UUID
         let status: String
+    }
+
+    /// The data of a `presence` event: the changes since the last one, oldest first.
+    struct PresenceChanges: Codable, Sendable {
+        let changes: [PresenceView]
     }
 
     struct Command: Decodable {
@@ -216,8 +228,23 @@ final class RealtimeService: LifecycleHandler, Sendable {
                 VALUES (\(bind: connection.id), \(bind: thread), \(bind: connection.principal.userID), \(bind: status), \(bind: now))
                 ON CONFLICT (connection_id, thread_id) DO UPDATE SET status = excluded.status, seen_at = excluded.seen_at
                 """).run()
-            try await hub.publish(.presence, thread: thread, data: PresenceView(
-                threadId: thread, userId: connection.principal.userID, connectionId: connection.id, status: status), on: db)
+            queue(PresenceView(threadId: thread, userId: connection.principal.userID, connectionId: connection.id, status: status))
+        }
+    }
+
+    private func queue(_ change: PresenceView) {
+        pendingPresence.withLockedValue { $0[change.threadId, default: []].append(change) }
+    }
+
+    /// Publishes the presence changes gathered since the last call, one event per conversation.
+    func flushPresence() async {
+        let pending = pendingPresence.withLockedValue { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        guard !pending.isEmpty, let db = database() else { return }
+        for (thread, changes) in pending {
+            await hub.announce(.presence, thread: thread, data: PresenceChanges(changes: changes), on: db)
         }
     }
 
@@ -233,8 +260,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
             logger.warning("presence not cleared", metadata: ["error": .string(String(describing: error))])
         }
         for thread in threads {
-            await hub.announce(.presence, thread: thread, data: PresenceView(
-                threadId: thread, userId: connection.principal.userID, connectionId: connection.id, status: "offline"), on: db)
+            queue(PresenceView(threadId: thread, userId: connection.principal.userID, connectionId: connection.id, status: "offline"))
         }
     }
 
@@ -259,8 +285,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
                 RETURNING thread_id, user_id, connection_id, status
                 """).all(decoding: PresenceRow.self)
             for row in stale {
-                try await hub.publish(.presence, thread: row.thread_id, data: PresenceView(
-                    threadId: row.thread_id, userId: row.user_id, connectionId: row.connection_id, status: "offline"), on: db)
+                queue(PresenceView(threadId: row.thread_id, userId: row.user_id, connectionId: row.connection_id, status: "offline"))
             }
             try await sql.raw("DELETE FROM realtime_events WHERE created_at < \(bind: now.addingTimeInterval(-RealtimeHub.retention))").run()
         } catch {
@@ -275,6 +300,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
             await hub.synchronize()
         }
         heartbeat.repeating(every: Self.heartbeatInterval, firstAfter: Self.heartbeatInterval) { [self] in await upkeep() }
+        presenceLoop.repeating(every: Self.presenceInterval) { [self] in await flushPresence() }
     }
 
     /// Closes every socket and waits (up to 5 seconds) for their last presence updates, before the
@@ -290,6 +316,8 @@ final class RealtimeService: LifecycleHandler, Sendable {
         while serving.withLockedValue({ $0.open }) > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        await presenceLoop.stop()
+        await flushPresence()
     }
 }
 

@@ -65,6 +65,15 @@ final class TestSocket: Sendable {
         try await next(timeout: timeout) { $0["type"] as? String == type && $0["id"] != nil }
     }
 
+    /// Waits for a `presence` event that lists `user` as `status`.
+    func presence(of user: UUID, _ status: String) async throws {
+        _ = try await next { frame in
+            frame["type"] as? String == "presence" && ((frame.data["changes"] as? [[String: Any]]) ?? []).contains {
+                $0["userId"] as? String == user.uuidString && $0["status"] as? String == status
+            }
+        }
+    }
+
     /// Every frame received so far, parsed.
     var frames: [[String: Any]] {
         received.withLockedValue { $0 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
