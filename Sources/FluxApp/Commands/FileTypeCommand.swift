@@ -19,7 +19,8 @@ struct FileTypeCommand: AsyncCommand {
     let help = "Prints the type Flux detects for each file by content, or `rejected`."
 
     func run(using context: CommandContext, signature: Signature) async throws {
-        let detector = FileTypeDetector()
+        // Types with a signature; plain text (taken only by the portal's document store) has none to report.
+        let detector = FileTypeDetector(allowed: Set(FileType.allCases).subtracting([.text]))
         var rejected = 0
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: signature.path, isDirectory: &isDirectory)

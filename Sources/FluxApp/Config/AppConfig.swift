@@ -50,6 +50,8 @@ public struct AppConfig: Sendable {
     public var idleAbandonMinutes: Int
     /// The largest public upload in bytes (UPLOAD_MAX_BYTES).
     public var uploadMaxBytes: Int
+    /// What one client organization may store in the portal, in bytes (TENANT_QUOTA_BYTES).
+    public var tenantQuotaBytes: Int
     /// Days FluxAI conversations are kept (RETENTION_DAYS).
     public var retentionDays: Int
     /// FluxAI's online model (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_TIMEOUT_SECONDS); `nil`
@@ -276,6 +278,7 @@ public struct AppConfig: Sendable {
         let idleAbandonMinutes = positive("IDLE_ABANDON_MINUTES", default: 30, maximum: 10_080)
         let retentionDays = positive("RETENTION_DAYS", default: 365, maximum: 3_650)
         let uploadMaxBytes = positive("UPLOAD_MAX_BYTES", default: 25 * 1024 * 1024, maximum: 4 * 1024 * 1024 * 1024)
+        let tenantQuotaBytes = positive("TENANT_QUOTA_BYTES", default: 1024 * 1024 * 1024, maximum: 1 << 40)
 
         var googleSignIn: OIDCSettings?
         switch (value("OIDC_GOOGLE_CLIENT_ID"), value("OIDC_GOOGLE_CLIENT_SECRET")) {
@@ -314,7 +317,7 @@ public struct AppConfig: Sendable {
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
-            uploadMaxBytes: uploadMaxBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
+            uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
         )
     }
 }

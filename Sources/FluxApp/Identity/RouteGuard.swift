@@ -36,11 +36,11 @@ extension RoutesBuilder {
     /// one of `roles` reach any tenant). Another tenant's id answers 404, as if it did not exist.
     @discardableResult
     func tenantScoped<Response: AsyncResponseEncodable>(
-        _ method: HTTPMethod, _ path: PathComponent..., roles: Set<Role>, identity: Identity,
+        _ method: HTTPMethod, _ path: PathComponent..., roles: Set<Role>, identity: Identity, body: HTTPBodyStreamStrategy = .collect,
         use handler: @escaping @Sendable (Request, TenantAccess) async throws -> Response
     ) -> Route {
         precondition(path.contains(.parameter("tenantID")), "a tenant-scoped route names :tenantID")
-        let route = on(method, path) { request in
+        let route = on(method, path, body: body) { request in
             let principal = try await RouteGuardCheck.principal(request, roles: roles, identity: identity)
             guard let tenantID = request.parameters.get("tenantID", as: UUID.self),
                 principal.role.isStaff || tenantID == principal.tenantID

@@ -36,5 +36,7 @@ enum FluxMigrations {
         CreateMessaging(),
         // 016: the real-time event log and presence.
         CreateRealtime(),
+        // 017: client organizations' files, folders and share links.
+        CreatePortalFiles(),
     ]
 }

@@ -37,9 +37,7 @@ public struct FileTypeDetector: Sendable {
         }
         if let contentType {
             let declared = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-            if !declared.isEmpty, declared != "application/octet-stream", declared != type.mimeType,
-                !(type == .jpeg && declared == "image/jpg")
-            {
+            if !declared.isEmpty, declared != "application/octet-stream", !type.acceptedDeclarations.contains(declared) {
                 throw Self.refusal("The declared Content-Type does not match the file's content.")
             }
         }
@@ -86,7 +84,17 @@ public struct FileTypeDetector: Sendable {
         if b.count >= 16, ascii(4, "moov") || ascii(4, "mdat") || ascii(4, "wide") || ascii(4, "pnot") { return .mov }
         // PDF: the header with a version.
         if ascii(0, "%PDF-"), b.count >= 8, (0x31...0x32).contains(b[5]), b[6] == 0x2E { return .pdf }
-        return nil
+        return isText(b) ? .text : nil
+    }
+
+    /// Valid UTF-8 (a sequence cut by the end of a full prefix allowed) without NUL or control characters
+    /// other than tab, line feed, form feed and carriage return.
+    private static func isText(_ b: [UInt8]) -> Bool {
+        guard !b.isEmpty, !b.contains(where: { $0 < 0x20 && ![0x09, 0x0A, 0x0C, 0x0D].contains($0) || $0 == 0x7F }) else { return false }
+        if String(validating: b, as: UTF8.self) != nil { return true }
+        guard b.count == prefixLength else { return false }
+        // The prefix may end inside a character of up to 4 bytes.
+        return (1...3).contains { String(validating: b.dropLast($0), as: UTF8.self) != nil }
     }
 
     private static let mp4Brands: Set<String> = [

@@ -52,4 +52,19 @@ import Testing
         // Past the prefix the detector does not look (the upload stores only what it checked).
         #expect(detector.detect(Self.jpeg + [UInt8](repeating: 0, count: 4100) + Array("<svg".utf8)) == .jpeg)
     }
+
+    @Test func plainTextIsRecognisedAndBinaryOrMarkupIsNot() throws {
+        #expect(detector.detect(Array("date,amount\n2026-11-24,12.50\r\n".utf8)) == .text)
+        #expect(detector.detect(Array("Città: Roma\tnote".utf8)) == .text)
+        // A prefix cut inside a multibyte character is still text.
+        let cut = Array(String(repeating: "é", count: FileTypeDetector.prefixLength).utf8.prefix(FileTypeDetector.prefixLength - 1)) + [0xC3]
+        #expect(detector.detect(cut) == .text)
+        #expect(detector.detect([0x41, 0x00, 0x42]) == nil)
+        #expect(detector.detect([0x41, 0x1B, 0x5B, 0x33]) == nil)
+        #expect(detector.detect([0x41, 0xFF, 0xFE]) == nil)
+        #expect(detector.detect(Array("notes <script>alert(1)</script>".utf8)) == nil)
+        #expect(try detector.validate(Array("a,b\n".utf8), filename: "report.csv", contentType: "application/vnd.ms-excel") == .text)
+        #expect(throws: SecurityFailure.self) { try detector.validate(Array("a,b\n".utf8), filename: "report.html", contentType: nil) }
+        #expect(throws: SecurityFailure.self) { try detector.validate(Array("a,b\n".utf8), filename: "report.txt", contentType: "text/html") }
+    }
 }
