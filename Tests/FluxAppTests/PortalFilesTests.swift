@@ -174,4 +174,39 @@ import VaporTesting
             #expect(try await AuditEvent.query(on: app.db).filter(\.$action == "file.share_downloaded").count() == 2)
         }
     }
+
+    @Test func aFileAttachedToAMessageReachesTheConversationOnly() async throws {
+        try await withFlux { app, _ in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let member = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let stranger = try await mintSignedIn(app, role: .clientAdmin)
+            let file = try await upload(tester, member, Self.pdf, filename: "quote.pdf").content.decode(FileView.self)
+            let foreign = try await upload(tester, stranger, Self.pdf, filename: "theirs.pdf").content.decode(FileView.self)
+            let channel = try await tester.sendRequest(.POST, "/api/portal/conversations", headers: admin.bearer) { req in
+                try req.content.encode(MessagingController.CreateBody(kind: "channel", title: "Sales", participantIds: nil, tenantId: nil))
+            }.content.decode(MessagingController.ThreadView.self).id
+            func post(_ by: SignedIn, _ fileID: UUID) async throws -> TestingHTTPResponse {
+                try await tester.sendRequest(.POST, "/api/portal/conversations/\(channel)/messages", headers: by.bearer) { req in
+                    try req.content.encode(MessagingController.PostBody(body: "See attached", fileId: fileID))
+                }
+            }
+            // Only a file the sender sees, of this organization.
+            #expect(try await post(member, foreign.id).status == .badRequest)
+            #expect(try await post(admin, file.id).status == .badRequest)
+            let posted = try await post(member, file.id)
+            #expect(posted.status == .created)
+            let message = try posted.content.decode(MessagingController.MessageView.self)
+            #expect(message.attachment?.name == "quote.pdf" && message.attachment?.size == Int64(Self.pdf.count))
+            let page = try await tester.sendRequest(.GET, "/api/portal/conversations/\(channel)/messages", headers: admin.bearer)
+            #expect(try page.content.decode(MessagingController.MessagePage.self).messages.first?.attachment?.fileId == file.id)
+
+            let path = "/api/portal/messages/\(message.id)/attachment"
+            let fetched = try await tester.sendRequest(.GET, path, headers: admin.bearer)
+            #expect(fetched.status == .ok && Array(fetched.body.readableBytesView) == Self.pdf)
+            #expect(try await tester.sendRequest(.GET, path, headers: stranger.bearer).status == .notFound)
+            #expect(try await tester.sendRequest(.DELETE, "/api/portal/messages/\(message.id)", headers: member.bearer).status == .noContent)
+            #expect(try await tester.sendRequest(.GET, path, headers: admin.bearer).status == .notFound)
+        }
+    }
 }

@@ -38,5 +38,7 @@ enum FluxMigrations {
         CreateRealtime(),
         // 017: client organizations' files, folders and share links.
         CreatePortalFiles(),
+        // 018: files attached to messages.
+        AddMessageAttachment(),
     ]
 }

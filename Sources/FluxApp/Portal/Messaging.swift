@@ -60,6 +60,8 @@ final class ChatMessage: Model, @unchecked Sendable {
     @Field(key: "created_at") var createdAt: Date
     @OptionalField(key: "edited_at") var editedAt: Date?
     @OptionalField(key: "deleted_at") var deletedAt: Date?
+    /// One of the organization's files, which every reader of the conversation may download through the message.
+    @OptionalField(key: "attachment_id") var attachmentID: UUID?
 
     init() {}
 }
@@ -271,11 +273,28 @@ struct MessagingController: Sendable {
         let createdAt: Date
         let editedAt: Date?
         let deletedAt: Date?
+        /// Absent once the message or the file is deleted.
+        let attachment: Attachment?
     }
 
-    static func view(_ message: ChatMessage) -> MessageView {
+    struct Attachment: Content {
+        let fileId: UUID
+        let name: String
+        let contentType: String
+        let size: Int64
+    }
+
+    static func view(_ message: ChatMessage, attachment file: PortalFile?) -> MessageView {
         MessageView(id: message.id!, seq: message.seq, senderId: message.senderID, body: message.deletedAt == nil ? message.body : "",
-                    createdAt: message.createdAt, editedAt: message.editedAt, deletedAt: message.deletedAt)
+                    createdAt: message.createdAt, editedAt: message.editedAt, deletedAt: message.deletedAt,
+                    attachment: message.deletedAt == nil ? file.map { Attachment(fileId: $0.id!, name: $0.name, contentType: $0.contentType, size: $0.size) } : nil)
+    }
+
+    /// Views of `messages` with their attachments, read in one query.
+    static func views(_ messages: [ChatMessage], on database: any Database) async throws -> [MessageView] {
+        let ids = messages.compactMap(\.attachmentID)
+        let files = ids.isEmpty ? [:] : Dictionary(try await PortalFile.query(on: database).filter(\.$id ~~ ids).all().map { ($0.id!, $0) }) { a, _ in a }
+        return messages.map { view($0, attachment: $0.attachmentID.flatMap { files[$0] }) }
     }
 
     struct MessagePage: Content {
@@ -298,16 +317,18 @@ struct MessagingController: Sendable {
         var query = ChatMessage.query(on: request.db).filter(\.$threadID == thread.id!)
         if let after {
             let rows = try await query.filter(\.$seq > after).sort(\.$seq).limit(limit).all()
-            return MessagePage(messages: rows.map(Self.view), nextBefore: nil)
+            return MessagePage(messages: try await Self.views(rows, on: request.db), nextBefore: nil)
         }
         if let before { query = query.filter(\.$seq < before) }
         let rows = try await query.sort(\.$seq, .descending).limit(limit + 1).all()
         let page = Array(rows.prefix(limit))
-        return MessagePage(messages: page.map(Self.view), nextBefore: rows.count > limit ? page.last?.seq : nil)
+        return MessagePage(messages: try await Self.views(page, on: request.db), nextBefore: rows.count > limit ? page.last?.seq : nil)
     }
 
     struct PostBody: Content {
         let body: String
+        /// A file of the conversation's organization that the sender may see (posting only).
+        let fileId: UUID?
     }
 
     static func checked(_ text: String) throws -> String {
@@ -319,8 +340,20 @@ struct MessagingController: Sendable {
     }
 
     @Sendable func post(_ request: Request, _ principal: Principal) async throws -> Response {
-        let body = try Self.checked(try request.content.decode(PostBody.self).body)
+        let input = try request.content.decode(PostBody.self)
+        let body = try Self.checked(input.body)
         let thread = try await Self.thread(request, principal)
+        var attachment: PortalFile?
+        if let fileID = input.fileId {
+            // Attaching shares the file with everyone in the conversation, so the sender must see it and it
+            // must be the conversation's organization's.
+            guard let file = try await PortalFile.find(fileID, on: request.db), file.tenantID == thread.tenantID,
+                PortalFilesController.canSee(file, principal)
+            else {
+                throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.", fields: ["fileId": "no such file"])
+            }
+            attachment = file
+        }
         let now = Date()
         let sql = request.db as! any SQLDatabase
         let message = ChatMessage()
@@ -329,6 +362,7 @@ struct MessagingController: Sendable {
         message.senderID = principal.userID
         message.body = body
         message.createdAt = now
+        message.attachmentID = attachment?.id
         // The next number and the row in one statement, without a transaction held across statements (on SQLite
         // such a transaction, waiting for another writer, can starve the thread pool the writer needs). Two
         // senders computing the same number collide on UNIQUE (thread_id, seq); the later one takes the next.
@@ -336,8 +370,9 @@ struct MessagingController: Sendable {
         for attempt in 1...8 where seq == nil {
             do {
                 seq = try await sql.raw("""
-                    INSERT INTO chat_messages (id, thread_id, seq, sender_id, body, created_at)
-                    SELECT \(bind: message.id!), \(bind: thread.id!), COALESCE(MAX(seq), 0) + 1, \(bind: principal.userID), \(bind: body), \(bind: now)
+                    INSERT INTO chat_messages (id, thread_id, seq, sender_id, body, created_at, attachment_id)
+                    SELECT \(bind: message.id!), \(bind: thread.id!), COALESCE(MAX(seq), 0) + 1, \(bind: principal.userID), \(bind: body), \(bind: now),
+                        \(bind: attachment?.id)
                     FROM chat_messages WHERE thread_id = \(bind: thread.id!)
                     RETURNING seq
                     """).first(decodingColumn: "seq", as: Int.self)
@@ -356,8 +391,9 @@ struct MessagingController: Sendable {
             member.lastReadSeq = message.seq
             try await member.update(on: request.db)
         }
-        await realtime.announce(.messageCreated, thread: thread.id!, data: Self.view(message), on: request.db)
-        return try await Self.view(message).encodeResponse(status: .created, for: request)
+        let view = Self.view(message, attachment: attachment)
+        await realtime.announce(.messageCreated, thread: thread.id!, data: view, on: request.db)
+        return try await view.encodeResponse(status: .created, for: request)
     }
 
     struct ReadBody: Content {
@@ -387,7 +423,8 @@ struct MessagingController: Sendable {
         return MemberView(userId: principal.userID, email: email, lastReadSeq: member.lastReadSeq)
     }
 
-    private func message(_ request: Request, _ principal: Principal) async throws -> (ChatMessage, ChatThread) {
+    /// The message named by the path, if the caller may see its conversation.
+    static func message(_ request: Request, _ principal: Principal) async throws -> (ChatMessage, ChatThread) {
         guard let id = request.parameters.get("messageID", as: UUID.self), let message = try await ChatMessage.find(id, on: request.db),
             let thread = try await ChatThread.find(message.threadID, on: request.db), try await Self.canSee(thread, principal, on: request.db)
         else { throw AppError(.notFound, code: "not_found", message: "No such message.") }
@@ -397,25 +434,26 @@ struct MessagingController: Sendable {
     /// The sender edits their own message; the earlier text is kept as a revision and audited.
     @Sendable func edit(_ request: Request, _ principal: Principal) async throws -> MessageView {
         let body = try Self.checked(try request.content.decode(PostBody.self).body)
-        let (message, thread) = try await message(request, principal)
+        let (message, thread) = try await Self.message(request, principal)
         guard message.senderID == principal.userID else { throw AppError(.forbidden, code: "forbidden", message: "Only the sender edits a message.") }
         guard message.deletedAt == nil else { throw AppError(.conflict, code: "message_deleted", message: "This message was deleted.") }
         try await revise(message, action: "edit", actor: principal.userID, on: request.db) { message.body = body; message.editedAt = $0 }
         try await identity.audit.record("message.edited", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
                                         request: request)
-        await realtime.announce(.messageEdited, thread: thread.id!, data: Self.view(message), on: request.db)
-        return Self.view(message)
+        let view = try await Self.views([message], on: request.db)[0]
+        await realtime.announce(.messageEdited, thread: thread.id!, data: view, on: request.db)
+        return view
     }
 
     /// The sender, a client admin of the tenant, or staff delete a message; its text is kept as a revision.
     @Sendable func delete(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
-        let (message, thread) = try await message(request, principal)
+        let (message, thread) = try await Self.message(request, principal)
         guard message.senderID == principal.userID || principal.role == .clientAdmin || principal.role.isStaff else {
             throw AppError(.forbidden, code: "forbidden", message: "Only the sender or an admin deletes a message.")
         }
         if message.deletedAt == nil {
             try await revise(message, action: "delete", actor: principal.userID, on: request.db) { message.body = ""; message.deletedAt = $0 }
-            await realtime.announce(.messageDeleted, thread: thread.id!, data: Self.view(message), on: request.db)
+            await realtime.announce(.messageDeleted, thread: thread.id!, data: Self.view(message, attachment: nil), on: request.db)
         }
         try await identity.audit.record("message.deleted", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
                                         request: request)

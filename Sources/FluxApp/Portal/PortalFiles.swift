@@ -59,7 +59,8 @@ final class PortalFileShare: Model, @unchecked Sendable {
     init() {}
 }
 
-/// `/api/tenants/:tenantID/files…` and `/folders…`: a client organization's documents, and
+/// `/api/tenants/:tenantID/files…` and `/folders…`: a client organization's documents;
+/// `GET /api/portal/messages/:messageID/attachment`, a file attached to a message; and
 /// `GET /api/shared/:shareID/:token`, the share links.
 ///
 /// Uploads stream through ``StreamedUpload`` with a documents allow-list (images, PDF, plain text), count
@@ -104,6 +105,8 @@ struct PortalFilesController: Sendable {
                              use: revokeShare)
         tenants.tenantScoped(.POST, ":tenantID", "folders", roles: Role.client, identity: identity, use: createFolder)
         tenants.tenantScoped(.DELETE, ":tenantID", "folders", ":folderID", roles: Role.client, identity: identity, use: deleteFolder)
+        root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
+            .secured(.GET, "messages", ":messageID", "attachment", roles: everyone, identity: identity, use: attachment)
         root.grouped(security.rateLimit(RateLimits.assets)).get("api", "shared", ":shareID", ":token", use: shared)
     }
 
@@ -284,6 +287,17 @@ struct PortalFilesController: Sendable {
         response.headers.replaceOrAdd(name: "Content-Security-Policy", value: "default-src 'none'; sandbox")
         response.headers.replaceOrAdd(name: .cacheControl, value: "private, no-store")
         return response
+    }
+
+    /// A message's attachment, for anyone who may read the conversation (attaching shared it with them).
+    @Sendable func attachment(_ request: Request, _ principal: Principal) async throws -> Response {
+        let (message, thread) = try await MessagingController.message(request, principal)
+        guard message.deletedAt == nil, let id = message.attachmentID, let file = try await PortalFile.find(id, on: request.db) else {
+            throw Self.notFound
+        }
+        try await identity.audit.record("file.downloaded", actor: principal.userID, tenant: thread.tenantID, target: file.id!.uuidString,
+                                        metadata: ["message": message.id!.uuidString], request: request)
+        return try await stream(file, request)
     }
 
     // MARK: - Changes

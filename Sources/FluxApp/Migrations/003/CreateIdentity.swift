@@ -105,7 +105,7 @@ struct AddAuditUserAgent: AsyncMigration {
 /// first, since a migration may run again.
 struct AddColumn {
     enum ColumnType {
-        case text, timestamp
+        case text, timestamp, uuid
     }
 
     let table: String
@@ -128,6 +128,8 @@ struct AddColumn {
         case (.text, _): "TEXT"
         case (.timestamp, true): "REAL"
         case (.timestamp, false): "TIMESTAMPTZ"
+        case (.uuid, true): "BLOB"
+        case (.uuid, false): "UUID"
         }
         if !present { try await sql.raw("ALTER TABLE \(ident: table) ADD COLUMN \(ident: column) \(unsafeRaw: spelled)").run() }
     }
