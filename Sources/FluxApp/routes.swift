@@ -31,7 +31,9 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     ChatController(identity: identity, security: security, provider: app.assistant(config.openAI),
                    recorder: app.conversationRecorder, metrics: metrics).register(on: root)
     PrivacyController(identity: identity, security: security).register(on: root)
-    PortalFilesController(identity: identity, security: security, config: config).register(on: root)
+    let files = PortalFilesController(identity: identity, security: security, config: config)
+    files.register(on: root)
+    DataRightsController(identity: identity, security: security, files: files).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
     SiteAssets.register(on: root)

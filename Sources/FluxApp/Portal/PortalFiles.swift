@@ -148,7 +148,7 @@ struct PortalFilesController: Sendable {
         return folder
     }
 
-    private func path(_ file: PortalFile) -> URL {
+    func path(_ file: PortalFile) -> URL {
         directory.appendingPathComponent(file.tenantID.uuidString, isDirectory: true).appendingPathComponent(file.id!.uuidString)
     }
 
