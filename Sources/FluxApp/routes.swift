@@ -22,7 +22,6 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     PortalController(identity: identity, security: security).register(on: root)
     let operations = TenantOperationsController(identity: identity, security: security, keys: APIKeys(audit: identity.audit))
     operations.register(on: root)
-    PortalPages(identity: identity, operations: operations).register(on: root)
     TeamController(identity: identity, security: security).register(on: root)
     MessagingController(identity: identity, security: security, realtime: app.realtime.hub).register(on: root)
     app.realtime.register(on: root)
@@ -34,6 +33,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     let files = PortalFilesController(identity: identity, security: security, config: config)
     files.register(on: root)
     DataRightsController(identity: identity, security: security, files: files).register(on: root)
+    PortalPages(identity: identity, operations: operations, files: files).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
     SiteAssets.register(on: root)

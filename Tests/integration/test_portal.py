@@ -2,7 +2,9 @@
 is sent to onboarding, requests its setup from the page, and sees its status; once staff provision it and its
 worker reports in with a scoped API key, the status page shows the organization active and the worker running.
 Then the admin invites a colleague from the team page, and the colleague accepts the mailed link in a second
-browser and signs in; the admin opens a channel, and messages typed in one browser arrive live in the other."""
+browser and signs in; the admin opens a channel, and messages typed in one browser arrive live in the other;
+a file the admin uploads and shares with the organization appears in the colleague's list, and its share link
+works."""
 import subprocess
 
 import requests
@@ -109,6 +111,25 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
             colleague.find_element(By.CSS_SELECTOR, "#message-form button").click()
             WebDriverWait(driver, 10).until(lambda d: "On my way" in d.find_element(By.ID, "messages").text)
             assert driver.find_element(By.ID, "messages").text.split("\n") == ["Patient in room 3 is ready", "On my way"]
+            assert problems(colleague) == ([], 0, None) and problems(driver) == ([], 0, None)
+
+            # A file uploaded in one browser, shared with the organization, is listed in the other; its share
+            # link serves it to anyone holding it.
+            document = workdir / "price-list.csv"
+            document.write_text("item,price\nsetup,490\n")
+            driver.get(server.url + "/app/files")
+            driver.find_element(By.ID, "upload-file").send_keys(str(document))
+            Select(driver.find_element(By.ID, "upload-visibility")).select_by_value("tenant")
+            driver.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+            WebDriverWait(driver, 10, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+                lambda d: "price-list.csv" in d.find_element(By.ID, "file-list").text)
+            colleague.get(server.url + "/app/files")
+            assert "price-list.csv" in colleague.find_element(By.ID, "file-list").text
+            driver.find_element(By.CSS_SELECTOR, "button.share-file").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "share-url").get_attribute("value"))
+            link = driver.find_element(By.ID, "share-url").get_attribute("value")
+            shared = requests.get(link, timeout=10)
+            assert shared.status_code == 200 and shared.text == "item,price\nsetup,490\n"
             assert problems(colleague) == ([], 0, None) and problems(driver) == ([], 0, None)
         finally:
             colleague.quit()

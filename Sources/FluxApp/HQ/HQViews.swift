@@ -221,6 +221,24 @@ enum HQViews {
             <p id="status" role="status"></p>
             #endexport#endextend
             """,
+        "app/files": """
+            #extend("base"):#export("body"):
+            <p id="usage" class="muted">#(usage)</p>
+            <div id="files" data-tenant="#(tenantId)" data-folder="#(folderId)">
+            #if(folderName != ""):<p><a href="/app/files">All files</a> / <strong>#(folderName)</strong></p>#endif
+            <ul id="folders">#for(f in folders):<li><a href="/app/files?folderId=#(f.id)">#(f.name)/</a></li>#endfor</ul>
+            <table id="file-list"><thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Size</th><th scope="col">Shared with</th><th scope="col">Updated</th><th scope="col"></th></tr></thead>
+            <tbody>#for(f in files):<tr><td><a href="/api/tenants/#(tenantId)/files/#(f.id)/content">#(f.name)</a></td><td>#(f.type)</td><td>#(f.size)</td><td>#(f.visibility)</td><td>#(f.updated)</td>
+            <td>#if(f.changeable):<button type="button" class="share-file" data-file="#(f.id)">Share link</button> <button type="button" class="delete-file" data-file="#(f.id)">Delete</button>#endif</td></tr>#endfor</tbody></table>
+            <form id="upload-form" class="card"><label>File <input id="upload-file" type="file" required></label>
+            <label>Shared with <select id="upload-visibility"><option value="private">only me</option><option value="tenant">my organization</option><option value="staff">the engineers</option></select></label>
+            <button type="submit">Upload</button></form>
+            #if(folderId == ""):<form id="folder-form" class="card"><label>New folder <input id="folder-name" maxlength="100" required></label><button type="submit">Create</button></form>#endif
+            <p>Share link (24 hours): <input id="share-url" readonly size="60"></p>
+            </div>
+            <p id="status" role="status"></p>
+            #endexport#endextend
+            """,
         "app/accept": """
             #extend("base"):#export("body"):
             <form id="accept-form" class="card">

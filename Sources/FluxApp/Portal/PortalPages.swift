@@ -7,11 +7,13 @@ import Vapor
 struct PortalPages: Sendable {
     let identity: Identity
     let operations: TenantOperationsController
+    let files: PortalFilesController
 
     var site: PageSite {
         PageSite(identity: identity, brand: "Flux portal", root: "/app", signIn: "/app/sign-in", home: "/app", navigation: { _ in
             [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs"),
-             PageSite.NavItem(title: "Messages", href: "/app/messages"), PageSite.NavItem(title: "Team", href: "/app/team")]
+             PageSite.NavItem(title: "Files", href: "/app/files"), PageSite.NavItem(title: "Messages", href: "/app/messages"),
+             PageSite.NavItem(title: "Team", href: "/app/team")]
         })
     }
 
@@ -25,6 +27,7 @@ struct PortalPages: Sendable {
         site.page(app, "logs", roles: Role.client, use: logs)
         site.page(app, "team", roles: Role.client, use: team)
         site.page(app, "messages", roles: Role.client, use: messages)
+        site.page(app, "files", roles: Role.client, use: filesPage)
         // Public: the invitee may have no account yet. The token stays in the URL fragment.
         app.get("accept-invitation") { request in try await site.render(request, "app/accept", title: "Join your team") }
     }
@@ -79,6 +82,38 @@ struct PortalPages: Sendable {
             userId: principal.userID,
             threads: threads.map { Item(id: $0.id, title: title($0), unread: $0.unread, current: $0.id == selected?.id) },
             thread: selected?.id.uuidString ?? "", threadTitle: selected.map(title) ?? ""))
+    }
+
+    /// The organization's files the caller sees, one folder at a time (`?folderId=`), with upload, share
+    /// and delete in the browser.
+    @Sendable func filesPage(_ request: Request, _ principal: Principal) async throws -> Response {
+        let listing = try await files.list(request, TenantAccess(principal: principal, tenantID: principal.tenantID))
+        struct Row: Encodable {
+            let id: UUID
+            let name, type, size, visibility, updated: String
+            let changeable: Bool
+        }
+        struct Folder: Encodable {
+            let id: UUID
+            let name: String
+        }
+        struct Body: Encodable {
+            let tenantId: UUID
+            let folderId: String
+            let folderName: String
+            let folders: [Folder]
+            let files: [Row]
+            let usage: String
+        }
+        let sizes = ByteCountFormatStyle(style: .file)
+        return try await site.render(request, "app/files", title: "Files", principal: principal, body: Body(
+            tenantId: principal.tenantID, folderId: listing.folder?.id.uuidString ?? "", folderName: listing.folder?.name ?? "",
+            folders: listing.folders.map { Folder(id: $0.id, name: $0.name) },
+            files: try await PortalFile.query(on: request.db).filter(\.$id ~~ listing.files.map(\.id)).sort(\.$name).all().map { file in
+                Row(id: file.id!, name: file.name, type: file.contentType, size: Int64(file.size).formatted(sizes), visibility: file.visibility.rawValue,
+                    updated: PageSite.time(file.updatedAt), changeable: PortalFilesController.canChange(file, principal))
+            },
+            usage: "\(listing.usedBytes.formatted(sizes)) of \(Int64(listing.quotaBytes).formatted(sizes)) used"))
     }
 
     /// Where a client belongs now: onboarding until a setup request exists, then status.
