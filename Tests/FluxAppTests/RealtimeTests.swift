@@ -1,4 +1,5 @@
 @testable import FluxApp
+import AsyncHTTPClient
 import Fluent
 import SQLKit
 import Foundation
@@ -72,6 +73,9 @@ import VaporTesting
                 let created = try await engineerSocket.event("message.created")
                 #expect(created["threadId"] as? String == thread.uuidString)
                 #expect(created.data["body"] as? String == "Is the bridge back?" && created.data["seq"] as? Int == sent.seq)
+                // The hub timed the fan-out (until both sockets had written the event).
+                let metrics = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/metrics").get()
+                #expect(metrics.body.map { String(buffer: $0) }?.contains("flux_realtime_fanout_duration_seconds_count") == true)
 
                 let receipt = try await app.testing().sendRequest(.POST, "/api/portal/conversations/\(thread)/read", headers: engineer.bearer) { req in
                     try req.content.encode(["seq": sent.seq])

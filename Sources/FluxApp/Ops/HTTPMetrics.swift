@@ -19,6 +19,13 @@ final class HTTPMetrics: Sendable {
     private nonisolated(unsafe) static let telemetrySteps =
         MetricNameDescriptor(metricName: "flux_chat_telemetry_duration", unitName: "seconds",
                              helpText: "Time a FluxAI turn spent loading and recording its conversation, by step.")
+    private nonisolated(unsafe) static let fanOut =
+        MetricNameDescriptor(metricName: "flux_realtime_fanout_duration", unitName: "seconds",
+                             helpText: "Time from a real-time event reaching this replica's hub until every subscribed socket has written it.")
+    private static let fanOutBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(15), .milliseconds(20),
+        .milliseconds(30), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+    ]
     private static let telemetryBuckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
         .milliseconds(10), .milliseconds(25), .milliseconds(100),
@@ -53,6 +60,10 @@ final class HTTPMetrics: Sendable {
     func telemetryStep(_ step: String, took duration: Duration) {
         registry.makeDurationHistogram(descriptor: Self.telemetrySteps, labels: [("step", step)], buckets: Self.telemetryBuckets)
             .record(duration)
+    }
+
+    func realtimeFanOut(took duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.fanOut, buckets: Self.fanOutBuckets).record(duration)
     }
 
     /// The outbox's backlog as the database says it is now (set at each scrape).

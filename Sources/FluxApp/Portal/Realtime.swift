@@ -99,7 +99,9 @@ final class RealtimeConnection: Sendable {
         cutOff(self)
     }
 
-    func receive(_ event: RealtimeEvent) {
+    /// Sends `event` now, or holds it while a backlog is read; `written` runs once this socket is done with
+    /// it (written to the kernel, held, or dropped).
+    func receive(_ event: RealtimeEvent, written: (@Sendable () -> Void)? = nil) {
         enum Route { case send, held, cutNow, gone }
         let route: Route = state.withLockedValue { state in
             guard !state.cut else { return .gone }
@@ -112,13 +114,14 @@ final class RealtimeConnection: Sendable {
             return .held
         }
         switch route {
-        case .send: write(event.frame)
+        case .send: return write(event.frame, written: written)
         case .cutNow: cut()
         case .held, .gone: break
         }
+        written?()
     }
 
-    func write(_ frame: ByteBuffer) {
+    func write(_ frame: ByteBuffer, written: (@Sendable () -> Void)? = nil) {
         let size = frame.readableBytes
         let verdict: Bool? = state.withLockedValue { state in
             guard !state.cut else { return nil }
@@ -127,11 +130,16 @@ final class RealtimeConnection: Sendable {
             return !state.cut
         }
         switch verdict {
-        case .none: return
-        case .some(false): cut()
+        case .none: written?()
+        case .some(false):
+            cut()
+            written?()
         case .some(true):
             let promise = socket.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenComplete { [state] _ in state.withLockedValue { $0.pendingBytes -= size } }
+            promise.futureResult.whenComplete { [state] _ in
+                state.withLockedValue { $0.pendingBytes -= size }
+                written?()
+            }
             socket.send(frame, opcode: .text, promise: promise)
         }
     }
@@ -205,6 +213,7 @@ actor RealtimeHub {
     }()
 
     nonisolated let postgres: Bool
+    private let metrics: HTTPMetrics
     /// `nil` once the application has shut its databases (a socket may still be closing then).
     private let database: @Sendable () -> (any Database)?
     private let logger: Logger
@@ -214,8 +223,9 @@ actor RealtimeHub {
     private var subscribers: [UUID: Set<UUID>] = [:]
     private var subscriptions: [UUID: Set<UUID>] = [:]
 
-    init(postgres: Bool, logger: Logger, database: @escaping @Sendable () -> (any Database)?) {
+    init(postgres: Bool, logger: Logger, metrics: HTTPMetrics, database: @escaping @Sendable () -> (any Database)?) {
         self.postgres = postgres
+        self.metrics = metrics
         self.logger = logger
         self.database = database
     }
@@ -304,9 +314,18 @@ actor RealtimeHub {
         }
     }
 
+    /// Hands `event` to every subscribed socket; the fan-out time recorded is from here until the last of
+    /// them has written it.
     private func deliver(_ event: RealtimeEvent) {
         last = event.id
-        for id in subscribers[event.threadID] ?? [] { connections[id]?.receive(event) }
+        let targets = (subscribers[event.threadID] ?? []).compactMap { connections[$0] }
+        guard !targets.isEmpty else { return }
+        let started = ContinuousClock.now
+        let pending = NIOLockedValueBox(targets.count)
+        let written: @Sendable () -> Void = { [metrics] in
+            if pending.withLockedValue({ $0 -= 1; return $0 }) == 0 { metrics.realtimeFanOut(took: ContinuousClock.now - started) }
+        }
+        for connection in targets { connection.receive(event, written: written) }
     }
 
     // MARK: - Sockets

@@ -74,10 +74,10 @@ final class RealtimeService: LifecycleHandler, Sendable {
         }
     }
 
-    init(config: AppConfig, app: Application, identity: Identity, security: Hardening) {
+    init(config: AppConfig, app: Application, identity: Identity, security: Hardening, metrics: HTTPMetrics) {
         let database: @Sendable () -> (any Database)? = { app.databases.database(logger: app.logger, on: app.eventLoopGroup.any()) }
         let postgres = PostgresListener.configuration(for: config.database)
-        let hub = RealtimeHub(postgres: postgres != nil, logger: app.logger, database: database)
+        let hub = RealtimeHub(postgres: postgres != nil, logger: app.logger, metrics: metrics, database: database)
         self.hub = hub
         self.identity = identity
         self.security = security
