@@ -325,7 +325,13 @@ actor RealtimeHub {
         let written: @Sendable () -> Void = { [metrics] in
             if pending.withLockedValue({ $0 -= 1; return $0 }) == 0 { metrics.realtimeFanOut(took: ContinuousClock.now - started) }
         }
-        for connection in targets { connection.receive(event, written: written) }
+        // One task per event loop, which then writes to each of its sockets directly: handing each write to
+        // its loop separately costs a cross-thread wake-up per socket, most of a 1,000-socket fan-out.
+        for group in Dictionary(grouping: targets, by: { ObjectIdentifier($0.socket.eventLoop) }).values {
+            group[0].socket.eventLoop.execute {
+                for connection in group { connection.receive(event, written: written) }
+            }
+        }
     }
 
     // MARK: - Sockets
