@@ -59,4 +59,29 @@ import VaporTesting
             #expect(refused.status == .forbidden && refused.body.string.contains("Not for your role"))
         }
     }
+
+    @Test func clientsAndEngineersShareTheMessagesPage() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let engineer = try await mintSignedIn(app, role: .engineer)
+            let created = try await tester.sendRequest(.POST, "/api/portal/conversations", headers: admin.bearer) { req in
+                try req.content.encode(MessagingController.CreateBody(kind: "channel", title: "<i>Ops</i>", participantIds: nil, tenantId: nil))
+            }
+            let thread = try created.content.decode(MessagingController.ThreadView.self).id
+            let clientPage = try await tester.sendRequest(.GET, "/app/messages", headers: browser(admin)).body.string
+            #expect(clientPage.contains(#"data-thread="\#(thread)""#) && clientPage.contains("&lt;i&gt;Ops&lt;/i&gt;"))
+            #expect(clientPage.contains(#"href="/app/messages?thread=\#(thread)""#) && !clientPage.contains("tenant-choice"))
+
+            // Staff first choose the organization, then talk in its conversations.
+            let choose = try await tester.sendRequest(.GET, "/hq-command/messages", headers: browser(engineer)).body.string
+            #expect(choose.contains("tenant-choice") && choose.contains("/hq-command/messages?tenantId=\(admin.tenantID)") && !choose.contains("data-thread=\"\(thread)"))
+            let staffPage = try await tester.sendRequest(.GET, "/hq-command/messages?tenantId=\(admin.tenantID)", headers: browser(engineer)).body.string
+            #expect(staffPage.contains(#"data-thread="\#(thread)""#))
+            #expect(staffPage.contains("/hq-command/messages?tenantId=\(admin.tenantID)&amp;thread=\(thread)") ||
+                    staffPage.contains("/hq-command/messages?tenantId=\(admin.tenantID)&thread=\(thread)"))
+            #expect(staffPage.contains(#"data-tenant="\#(admin.tenantID)""#))
+            #expect(try await tester.sendRequest(.GET, "/hq-command/messages", headers: browser(admin)).status == .forbidden)
+        }
+    }
 }

@@ -207,8 +207,12 @@ enum SiteAssets {
           const channelForm = $("channel-form");
           if (channelForm) channelForm.addEventListener("submit", async (event) => {
             event.preventDefault();
-            const answer = await call("POST", "/api/portal/conversations", { kind: "channel", title: $("channel-title").value });
-            if (answer.ok) location.assign("/app/messages?thread=" + answer.body.id); else say(problem(answer));
+            const body = { kind: "channel", title: $("channel-title").value };
+            const staff = new URLSearchParams(location.search).has("tenantId");
+            if (staff) body.tenantId = channelForm.dataset.tenant;
+            const answer = await call("POST", "/api/portal/conversations", body);
+            if (!answer.ok) return say(problem(answer));
+            location.assign(location.pathname + "?" + (staff ? "tenantId=" + body.tenantId + "&" : "") + "thread=" + answer.body.id);
           });
 
           // A conversation, live: history over REST, then every change over the portal's WebSocket. The socket

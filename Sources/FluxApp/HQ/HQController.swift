@@ -32,6 +32,7 @@ struct HQController: Sendable {
         site.page(hq, "signals", ":signalID", roles: Self.analytics, use: signal)
         site.page(hq, "users", roles: Self.administrators, use: users)
         site.page(hq, "tenants", roles: Self.tenantViewers, use: tenants)
+        site.page(hq, "messages", roles: Self.tenantViewers, use: messages)
         site.page(hq, "audit", roles: Self.administrators, use: audit)
         site.page(hq, "health", roles: Self.administrators, use: health)
         site.page(hq, "live", roles: Self.analytics, streams: true, use: live)
@@ -53,7 +54,9 @@ struct HQController: Sendable {
             items += [PageSite.NavItem(title: "Conversations", href: "/hq-command/dashboard/conversations"),
                       PageSite.NavItem(title: "Signals", href: "/hq-command/signals")]
         }
-        if tenantViewers.contains(role) { items.append(PageSite.NavItem(title: "Tenants", href: "/hq-command/tenants")) }
+        if tenantViewers.contains(role) {
+            items += [PageSite.NavItem(title: "Tenants", href: "/hq-command/tenants"), PageSite.NavItem(title: "Messages", href: "/hq-command/messages")]
+        }
         if administrators.contains(role) {
             items += [PageSite.NavItem(title: "Users", href: "/hq-command/users"), PageSite.NavItem(title: "Audit", href: "/hq-command/audit"),
                       PageSite.NavItem(title: "Health", href: "/hq-command/health")]
@@ -391,6 +394,16 @@ struct HQController: Sendable {
         try await identity.audit.record("session.revoked_by_staff", actor: principal.userID, tenant: session.tenantID,
                                         target: id.uuidString, request: request)
         return .noContent
+    }
+
+    /// Engineers answer clients here: choose an organization (`?tenantId=`), then one of its conversations.
+    @Sendable func messages(_ request: Request, _ principal: Principal) async throws -> Response {
+        let chosen = request.query[UUID.self, at: "tenantId"]
+        let clients = try await Tenant.query(on: request.db).filter(\.$kind == .client).sort(\.$name).limit(500).all()
+        return try await PortalPages.conversations(request, principal, site: site, tenantID: clients.first { $0.id == chosen }?.id,
+                                                   page: "/hq-command/messages", tenants: clients.map {
+            PortalPages.TenantLink(name: $0.name, href: "/hq-command/messages?tenantId=\($0.id!)", current: $0.id == chosen)
+        })
     }
 
     @Sendable func tenants(_ request: Request, _ principal: Principal) async throws -> Response {

@@ -205,17 +205,18 @@ enum HQViews {
             <p id="status" role="status"></p>
             #endexport#endextend
             """,
-        "app/messages": """
+        "messages": """
             #extend("base"):#export("body"):
+            #if(isStaff):<nav id="tenant-choice" aria-label="Organizations">#for(t in tenants):<a href="#(t.href)"#if(t.current): aria-current="page"#endif>#(t.name)</a> #endfor</nav>#endif
             <div class="chat" id="chat" data-user="#(userId)" data-thread="#(thread)" data-state="connecting">
-            <aside><ul id="threads">#for(t in threads):<li><a href="/app/messages?thread=#(t.id)"#if(t.current): aria-current="page"#endif>#(t.title)</a>#if(t.unread > 0): <span class="unread">#(t.unread)</span>#endif</li>#endfor</ul>
-            <form id="channel-form"><label>New channel <input id="channel-title" maxlength="100" required></label><button type="submit">Create</button></form></aside>
+            <aside><ul id="threads">#for(t in threads):<li><a href="#(t.href)"#if(t.current): aria-current="page"#endif>#(t.title)</a>#if(t.unread > 0): <span class="unread">#(t.unread)</span>#endif</li>#endfor</ul>
+            #if(channelTenant != ""):<form id="channel-form" data-tenant="#(channelTenant)"><label>New channel <input id="channel-title" maxlength="100" required></label><button type="submit">Create</button></form>#endif</aside>
             <section>#if(thread != ""):<h2 id="thread-title">#(threadTitle)</h2>
             <p id="presence" class="muted"></p>
             <ol id="messages" aria-live="polite"></ol>
             <p id="typing" class="muted"></p>
             <form id="message-form"><label>Message <textarea id="message-body" maxlength="4000" rows="3" required></textarea></label><button type="submit">Send</button></form>
-            #else:<p>No conversation yet: start a channel for your team.</p>#endif
+            #else:<p>No conversation yet: start a channel.</p>#endif
             <p id="connection" class="muted" role="status"></p></section>
             </div>
             <p id="status" role="status"></p>
