@@ -60,6 +60,13 @@ struct DataRightsController: Sendable {
         let occurredAt: Date
         let tenantId: UUID?
         let target: String?
+
+        init(_ event: AuditEvent) {
+            action = event.action
+            occurredAt = event.occurredAt
+            tenantId = event.tenantID
+            target = event.target
+        }
     }
 
     struct AccountExport: Content {
@@ -102,7 +109,7 @@ struct DataRightsController: Sendable {
             },
             files: try await PortalFile.query(on: db).filter(\.$uploadedBy == principal.userID).sort(\.$createdAt).all().map(PortalFilesController.view),
             auditEvents: try await AuditEvent.query(on: db).filter(\.$actorID == principal.userID).sort(\.$occurredAt, .descending)
-                .limit(Self.limit).all().map { AuditView(action: $0.action, occurredAt: $0.occurredAt, tenantId: $0.tenantID, target: $0.target) })
+                .limit(Self.limit).all().map(AuditView.init))
         try await identity.audit.record("account.exported", actor: principal.userID, tenant: principal.tenantID, request: request)
         return try await attachment(export, name: "flux-account-\(user.id!.uuidString.lowercased()).json", request)
     }
@@ -230,7 +237,7 @@ struct DataRightsController: Sendable {
             files: try await PortalFile.query(on: db).filter(\.$tenantID == tenantID).filter(\.$visibility != .private).sort(\.$createdAt).all()
                 .map(PortalFilesController.view),
             auditEvents: try await AuditEvent.query(on: db).filter(\.$tenantID == tenantID).sort(\.$occurredAt, .descending).limit(Self.limit).all()
-                .map { AuditView(action: $0.action, occurredAt: $0.occurredAt, tenantId: $0.tenantID, target: $0.target) })
+                .map(AuditView.init))
         try await identity.audit.record("tenant.exported", actor: access.principal.userID, tenant: tenantID, request: request)
         return try await attachment(export, name: "flux-organization-\(tenantID.uuidString.lowercased()).json", request)
     }
