@@ -52,6 +52,9 @@ def test_sqlite_backup_during_writes_restores_every_acknowledged_row(tmp_path, s
     uploads = tmp_path / "data" / "uploads"
     uploads.mkdir()
     (uploads / "a1b2").write_bytes(b"uploaded bytes")
+    portal_files = tmp_path / "data" / "files" / "tenant-a"
+    portal_files.mkdir(parents=True)
+    (portal_files / "c3d4").write_bytes(b"portal document")
     connection = sqlite3.connect(database, timeout=5, check_same_thread=False)
 
     def insert(row):
@@ -68,6 +71,7 @@ def test_sqlite_backup_during_writes_restores_every_acknowledged_row(tmp_path, s
     rows = {row for (row,) in sqlite3.connect(fresh / "data" / "flux.sqlite").execute("SELECT id FROM audit_events")}
     assert set(before) <= rows
     assert (fresh / "data" / "uploads" / "a1b2").read_bytes() == b"uploaded bytes"
+    assert (fresh / "data" / "files" / "tenant-a" / "c3d4").read_bytes() == b"portal document"
     # A restored installation serves, and a second restore over it is refused.
     assert run_flux(["doctor"], clean_env(), fresh).returncode == 0
     again = run_flux(["restore", str(tmp_path / "backup")], clean_env(), fresh)

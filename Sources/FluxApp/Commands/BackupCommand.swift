@@ -5,7 +5,8 @@ import Vapor
 
 /// `flux backup [--output DIR]`: a consistent snapshot while the server keeps serving. SQLite through
 /// `VACUUM INTO` (one read transaction, so writers are not blocked and the copy is consistent);
-/// PostgreSQL through `pg_dump` (custom format). Uploads under DATA_DIR/uploads are copied beside it, and
+/// PostgreSQL through `pg_dump` (custom format). Stored files (DATA_DIR/uploads and the portal's DATA_DIR/files)
+/// are copied beside it, and
 /// `manifest.json` records what the backup holds. `flux restore DIR` brings it back.
 struct BackupCommand: AsyncCommand {
     struct Signature: CommandSignature {
@@ -19,7 +20,7 @@ struct BackupCommand: AsyncCommand {
         let migrations: [String]
     }
 
-    let help = "Writes a consistent backup (database and uploads) while the server keeps serving."
+    let help = "Writes a consistent backup (database, uploads and portal files) while the server keeps serving."
     let config: AppConfig
 
     func run(using context: CommandContext, signature: Signature) async throws {
@@ -43,7 +44,7 @@ struct BackupCommand: AsyncCommand {
             try PostgresTool.run("pg_dump", ["--format=custom", "--no-owner", "--file",
                                              target.appendingPathComponent("flux.pgdump").path], url: url)
         }
-        try UploadsDirectory.copy(from: config.dataDirectory, to: target)
+        try StoredFiles.copy(from: config.dataDirectory, to: target)
         let migrations = try await sql.select().column("name").from("_fluent_migrations")
             .all(decodingColumn: "name", as: String.self).sorted()
         let encoder = JSONEncoder()
@@ -92,11 +93,16 @@ enum PostgresTool {
     }
 }
 
-/// The uploads directory, copied into or out of a backup when it exists.
-enum UploadsDirectory {
+/// The stored files: public uploads (DATA_DIR/uploads) and the portal's documents (DATA_DIR/files), each
+/// copied into or out of a backup when it exists.
+enum StoredFiles {
+    static let directories = ["uploads", "files"]
+
     static func copy(from source: URL, to destination: URL) throws {
-        let uploads = source.appendingPathComponent("uploads")
-        guard FileManager.default.fileExists(atPath: uploads.path) else { return }
-        try FileManager.default.copyItem(at: uploads, to: destination.appendingPathComponent("uploads"))
+        for name in directories {
+            let directory = source.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: directory.path) else { continue }
+            try FileManager.default.copyItem(at: directory, to: destination.appendingPathComponent(name))
+        }
     }
 }

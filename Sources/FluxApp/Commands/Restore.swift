@@ -28,12 +28,12 @@ enum Restore {
             try PostgresTool.run("pg_restore", ["--no-owner", "--exit-on-error", "--dbname", PostgresTool.databaseName(url),
                                                 dump.path], url: url)
         }
-        let uploads = config.dataDirectory.appendingPathComponent("uploads")
-        if FileManager.default.fileExists(atPath: backup.appendingPathComponent("uploads").path) {
-            guard !FileManager.default.fileExists(atPath: uploads.path) else {
-                throw BackupFailure(description: "\(uploads.path) exists; restore only into an empty DATA_DIR")
+        for name in StoredFiles.directories where FileManager.default.fileExists(atPath: backup.appendingPathComponent(name).path) {
+            let existing = config.dataDirectory.appendingPathComponent(name)
+            guard !FileManager.default.fileExists(atPath: existing.path) else {
+                throw BackupFailure(description: "\(existing.path) exists; restore only into an empty DATA_DIR")
             }
-            try UploadsDirectory.copy(from: backup, to: config.dataDirectory)
         }
+        try StoredFiles.copy(from: backup, to: config.dataDirectory)
     }
 }
