@@ -116,11 +116,9 @@ import VaporTesting
                 let watcher = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
                 try await watcher.subscribe([thread])
                 var others: [TestSocket] = []
-                for _ in 0..<10 {
-                    let socket = try await TestSocket.connect(port: port, headers: client.bearer, on: app)
-                    try socket.send(["type": "subscribe", "threadIds": [thread.uuidString]])
-                    others.append(socket)
-                }
+                for _ in 0..<10 { others.append(try await TestSocket.connect(port: port, headers: client.bearer, on: app)) }
+                // Connected first, then all subscribing at once: the joins fall within one or two intervals.
+                for socket in others { try socket.send(["type": "subscribe", "threadIds": [thread.uuidString]]) }
                 // Ten joins inside one presence interval reach the watcher as few events, not ten.
                 let deadline = ContinuousClock.now + .seconds(10)
                 var announced = Set<String>()
@@ -195,6 +193,11 @@ import VaporTesting
                 socket = try await TestSocket.connect(port: port, headers: engineer.bearer, on: app)
                 try await socket.subscribe([thread], after: Int64(seen))
                 #expect(try await socket.next { $0["type"] as? String == "reset" }["type"] as? String == "reset")
+                // Numbers are never handed out again, even after retention emptied the log.
+                let newest = try #require(try await socket.subscribe([thread])["last"] as? Int)
+                _ = try await post(app, client, thread, "six")
+                #expect(try #require(try await socket.event("message.created")["id"] as? Int) > newest)
+                #expect(newest > seen)
                 await socket.close()
             }
         }

@@ -5,13 +5,25 @@ import SQLKit
 /// connected to which conversation (presence, shared by every replica).
 struct CreateRealtime: AsyncMigration {
     func prepare(on database: any Database) async throws {
-        try await database.schema("realtime_events")
-            .field("id", .int64, .identifier(auto: true))
-            .field("thread_id", .uuid, .required, .references("chat_threads", "id", onDelete: .cascade))
-            .field("type", .string, .required)
-            .field("data", .string, .required)
-            .field("created_at", .datetime, .required)
-            .ignoreExisting().create()
+        if let sql = database as? any SQLDatabase, sql.dialect.name == "sqlite" {
+            // AUTOINCREMENT: a plain INTEGER PRIMARY KEY reuses numbers once the newest rows are deleted (as
+            // retention does), and a client resuming "after N" would then miss events numbered N or less.
+            // Column types as Fluent spells them on SQLite (UUID as BLOB, dates as REAL).
+            try await sql.raw("""
+                CREATE TABLE IF NOT EXISTS realtime_events (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    thread_id BLOB NOT NULL REFERENCES chat_threads (id) ON DELETE CASCADE,
+                    type TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT NULL)
+                """).run()
+        } else {
+            // An identity column never hands a number out twice.
+            try await database.schema("realtime_events")
+                .field("id", .int64, .identifier(auto: true))
+                .field("thread_id", .uuid, .required, .references("chat_threads", "id", onDelete: .cascade))
+                .field("type", .string, .required)
+                .field("data", .string, .required)
+                .field("created_at", .datetime, .required)
+                .ignoreExisting().create()
+        }
         try await database.schema("realtime_presence")
             .field("connection_id", .uuid, .required)
             .field("thread_id", .uuid, .required, .references("chat_threads", "id", onDelete: .cascade))
