@@ -235,6 +235,12 @@ enum SiteAssets {
               }
               item.className = (message.senderId === me ? "mine" : "") + (message.deletedAt ? " deleted" : "");
               item.textContent = message.deletedAt ? "(deleted)" : message.body + (message.editedAt ? " (edited)" : "");
+              if (message.attachment) {
+                const link = document.createElement("a");
+                link.href = "/api/portal/messages/" + message.id + "/attachment";
+                link.textContent = " [" + message.attachment.name + "]";
+                item.appendChild(link);
+              }
               list.scrollTop = list.scrollHeight;
             }
             function markRead() {
