@@ -296,12 +296,22 @@ struct MessagingController: Sendable {
         let deleted_at: Date?
         let attachment_id: UUID?
 
+        init(_ message: ChatMessage) {
+            id = message.id!
+            seq = message.seq
+            sender_id = message.senderID
+            body = message.body
+            created_at = message.createdAt
+            edited_at = message.editedAt
+            deleted_at = message.deletedAt
+            attachment_id = message.attachmentID
+        }
+
         static let columns = "id, seq, sender_id, body, created_at, edited_at, deleted_at, attachment_id"
     }
 
     static func view(_ message: ChatMessage, attachment file: PortalFile?) -> MessageView {
-        view(MessageRow(id: message.id!, seq: message.seq, sender_id: message.senderID, body: message.body, created_at: message.createdAt,
-                        edited_at: message.editedAt, deleted_at: message.deletedAt, attachment_id: message.attachmentID), attachment: file)
+        view(MessageRow(message), attachment: file)
     }
 
     static func view(_ row: MessageRow, attachment file: PortalFile?) -> MessageView {
@@ -310,20 +320,16 @@ struct MessagingController: Sendable {
                     attachment: row.deleted_at == nil ? file.map { Attachment(fileId: $0.id!, name: $0.name, contentType: $0.contentType, size: $0.size) } : nil)
     }
 
-    /// Views of `messages` with their attachments, read in one query.
     static func views(_ messages: [ChatMessage], on database: any Database) async throws -> [MessageView] {
-        let files = try await attachments(messages.compactMap(\.attachmentID), on: database)
-        return messages.map { view($0, attachment: $0.attachmentID.flatMap { files[$0] }) }
+        try await views(messages.map(MessageRow.init), on: database)
     }
 
+    /// Views of `rows` with their attachments, read in one query.
     static func views(_ rows: [MessageRow], on database: any Database) async throws -> [MessageView] {
-        let files = try await attachments(rows.compactMap(\.attachment_id), on: database)
+        let ids = rows.compactMap(\.attachment_id)
+        let files = ids.isEmpty ? [:]
+            : Dictionary(try await PortalFile.query(on: database).filter(\.$id ~~ ids).all().map { ($0.id!, $0) }) { a, _ in a }
         return rows.map { view($0, attachment: $0.attachment_id.flatMap { files[$0] }) }
-    }
-
-    private static func attachments(_ ids: [UUID], on database: any Database) async throws -> [UUID: PortalFile] {
-        guard !ids.isEmpty else { return [:] }
-        return Dictionary(try await PortalFile.query(on: database).filter(\.$id ~~ ids).all().map { ($0.id!, $0) }) { a, _ in a }
     }
 
     struct MessagePage: Content {

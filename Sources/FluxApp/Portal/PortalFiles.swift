@@ -121,8 +121,12 @@ struct PortalFilesController: Sendable {
     }
 
     static func canChange(_ file: PortalFile, _ principal: Principal) -> Bool {
-        guard principal.tenantID == file.tenantID else { return false }
-        return file.uploadedBy == principal.userID || (principal.role == .clientAdmin && file.visibility == .tenant)
+        principal.tenantID == file.tenantID && canChange(uploadedBy: file.uploadedBy, visibility: file.visibility, principal)
+    }
+
+    /// For a file of the caller's own organization.
+    static func canChange(uploadedBy: UUID, visibility: PortalFile.Visibility, _ principal: Principal) -> Bool {
+        uploadedBy == principal.userID || (principal.role == .clientAdmin && visibility == .tenant)
     }
 
     private func file(_ request: Request, _ access: TenantAccess) async throws -> PortalFile {

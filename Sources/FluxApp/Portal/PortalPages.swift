@@ -128,9 +128,10 @@ struct PortalPages: Sendable {
         return try await site.render(request, "app/files", title: "Files", principal: principal, body: Body(
             tenantId: principal.tenantID, folderId: listing.folder?.id.uuidString ?? "", folderName: listing.folder?.name ?? "",
             folders: listing.folders.map { Folder(id: $0.id, name: $0.name) },
-            files: try await PortalFile.query(on: request.db).filter(\.$id ~~ listing.files.map(\.id)).sort(\.$name).all().map { file in
-                Row(id: file.id!, name: file.name, type: file.contentType, size: Int64(file.size).formatted(sizes), visibility: file.visibility.rawValue,
-                    updated: PageSite.time(file.updatedAt), changeable: PortalFilesController.canChange(file, principal))
+            files: listing.files.map { file in
+                Row(id: file.id, name: file.name, type: file.contentType, size: file.size.formatted(sizes), visibility: file.visibility.rawValue,
+                    updated: PageSite.time(file.updatedAt),
+                    changeable: PortalFilesController.canChange(uploadedBy: file.uploadedBy, visibility: file.visibility, principal))
             },
             usage: "\(listing.usedBytes.formatted(sizes)) of \(Int64(listing.quotaBytes).formatted(sizes)) used"))
     }

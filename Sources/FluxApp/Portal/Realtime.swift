@@ -1,4 +1,5 @@
 import Fluent
+import FluxSecurity
 import Foundation
 import NIOConcurrencyHelpers
 import NIOWebSocket
@@ -72,17 +73,16 @@ final class RealtimeConnection: Sendable {
         var catchingUp = 0
         var held: [RealtimeEvent] = []
         var cut = false
-        var tokens = RealtimeConnection.burst
-        var refilled = ContinuousClock.now
+        var tokens = Double(RealtimeConnection.commands.limit)
+        var refilled = Date()
         var lastTyping: [UUID: ContinuousClock.Instant] = [:]
     }
 
     /// Frames a client may leave unread before it is cut off as too slow (the others never wait for it).
     static let maxPendingBytes = 1 << 20
     static let maxHeldEvents = 10_000
-    /// Client messages: a burst of 20, then 5 a second.
-    static let burst = 20.0
-    static let refillPerSecond = 5.0
+    /// Client commands: a burst of 20, then 5 a second (FluxSecurity's token bucket, kept per socket).
+    static let commands = RateLimitPolicy(name: "realtime-commands", limit: 20, period: 4)
     /// Close code for a client cut off for not reading (an application code, 4000–4999).
     static let tooSlow = WebSocketErrorCode.unknown(4008)
     /// Close code for a socket whose session was revoked or expired.
@@ -165,16 +165,13 @@ final class RealtimeConnection: Sendable {
         for event in held where !sent.contains(event.id) { write(event.frame) }
     }
 
-    /// Takes one token for a client message; `false` when the client is sending too fast.
-    func admit(now: ContinuousClock.Instant = .now) -> Bool {
+    /// Takes one token for a client command; `false` when the client is sending too fast.
+    func admit(now: Date = Date()) -> Bool {
         state.withLockedValue { state in
-            let elapsed = now - state.refilled
-            state.tokens = min(Self.burst, state.tokens + Double(elapsed.components.seconds) * Self.refillPerSecond
-                + Double(elapsed.components.attoseconds) / 1e18 * Self.refillPerSecond)
+            let (decision, tokens) = RateLimitDecision.consume(tokens: state.tokens, updated: state.refilled, now: now, policy: Self.commands)
+            state.tokens = tokens
             state.refilled = now
-            guard state.tokens >= 1 else { return false }
-            state.tokens -= 1
-            return true
+            return decision.allowed
         }
     }
 

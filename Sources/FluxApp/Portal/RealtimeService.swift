@@ -60,17 +60,13 @@ final class RealtimeService: LifecycleHandler, Sendable {
         let status: String?
     }
 
+    /// The API's error body, marked as a frame.
     struct Failure: Encodable {
-        struct Body: Encodable {
-            let code: String
-            let message: String
-        }
-
         let type = "error"
-        let error: Body
+        let error: ErrorEnvelope.Body
 
         init(_ code: String, _ message: String) {
-            error = Body(code: code, message: message)
+            error = ErrorEnvelope.Body(code: code, message: message, fields: nil)
         }
     }
 
@@ -114,6 +110,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
             // Called on the socket's event loop, where its callbacks must be set.
             let (commands, input) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(64))
             socket.onText { _, text in input.yield(text) }
+            // Commands are JSON text; a binary frame gets the same answer as text that is not JSON.
             socket.onBinary { _, _ in input.yield("") }
             socket.onClose.whenComplete { _ in input.finish() }
             let started: Bool = serving.withLockedValue { serving in
