@@ -112,6 +112,9 @@ import VaporTesting
             let file = try await upload(tester, admin, Self.pdf, filename: "draft.pdf", query: "?folderId=\(folder.id)").content.decode(FileView.self)
             #expect(try await listing(tester, admin).files.isEmpty)
             #expect(try await listing(tester, admin, folder: folder.id).files.map(\.name) == ["draft.pdf"])
+            // A folder that holds a file is not deleted.
+            let blocked = try await tester.sendRequest(.DELETE, "/api/tenants/\(admin.tenantID)/folders/\(folder.id)", headers: admin.bearer)
+            #expect(blocked.status == .conflict && errorCode(blocked) == "folder_not_empty")
 
             let renamed = try await tester.sendRequest(.PATCH, "/api/tenants/\(admin.tenantID)/files/\(file.id)", headers: admin.bearer) { req in
                 try req.content.encode(PortalFilesController.ChangeBody(name: "../../etc/final.pdf", folderId: nil, toTopLevel: true, visibility: "tenant"))
@@ -119,8 +122,8 @@ import VaporTesting
             #expect(renamed.status == .ok)
             let after = try renamed.content.decode(FileView.self)
             #expect(!after.name.contains("/") && after.folderId == nil && after.visibility == .tenant)
-            let blocked = try await tester.sendRequest(.DELETE, "/api/tenants/\(admin.tenantID)/folders/\(folder.id)", headers: admin.bearer)
-            #expect(blocked.status == .noContent)
+            let emptied = try await tester.sendRequest(.DELETE, "/api/tenants/\(admin.tenantID)/folders/\(folder.id)", headers: admin.bearer)
+            #expect(emptied.status == .noContent)
             #expect(try await tester.sendRequest(.DELETE, "/api/tenants/\(admin.tenantID)/files/\(file.id)", headers: admin.bearer).status == .noContent)
             #expect(stored(config).isEmpty)
             #expect(try await AuditEvent.query(on: app.db).filter(\.$action == "file.deleted").count() == 1)
