@@ -1,4 +1,3 @@
-import FluentPostgresDriver
 import FluxSecurity
 import Foundation
 import JWT

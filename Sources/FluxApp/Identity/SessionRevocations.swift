@@ -1,5 +1,4 @@
 import Fluent
-import FluentPostgresDriver
 import Foundation
 import NIOConcurrencyHelpers
 import SQLKit
