@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/leaf.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/leaf-kit.git", from: "1.14.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -58,8 +59,12 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Leaf", package: "leaf"),
                 .product(name: "LeafKit", package: "leaf-kit"),
-            ]
+                // Reads docs/openapi.yaml, compiled in by the plugin below, to serve it as JSON.
+                .product(name: "Yams", package: "Yams"),
+            ],
+            plugins: ["EmbedOpenAPIDocument"]
         ),
+        .plugin(name: "EmbedOpenAPIDocument", capability: .buildTool()),
         .executableTarget(
             name: "flux",
             dependencies: ["FluxApp"]

@@ -37,6 +37,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
                      maxBytes: config.uploadMaxBytes).register(on: root)
     SiteAssets.register(on: root)
+    try APIDocs().register(on: root)
     HQController(identity: identity, security: security, rateLimitStore: config.rateLimitStore).register(on: root)
     AccountPages.register(on: root)
     SitePage.register(on: root)
