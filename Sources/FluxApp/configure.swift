@@ -15,6 +15,9 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     // Keys in a fixed order: without it, Foundation on Linux writes the same value in varying orders, and
     // answers that must not differ (an unknown email and a wrong password) would differ byte for byte.
     ContentConfiguration.global.use(encoder: JSONEncoder.custom(dates: .iso8601, format: .sortedKeys), for: .json)
+    // Uploads stream through `StreamedUpload`; no route decodes multipart into a value, and Vapor's decoder for
+    // it (MultipartKit 4.7.1) traps on a header name byte over 0x7F, which would let any request end the process.
+    ContentConfiguration.global.use(decoder: MultipartRefused(), for: .formData)
 
     try DatabaseSetup.use(config.database, on: app)
     app.migrations.add(FluxMigrations.all)

@@ -1,7 +1,6 @@
 import Crypto
 import FluxSecurity
 import Foundation
-import MultipartKit
 import Vapor
 
 /// A multipart upload (field `file`) streamed to a temporary file: at most `maxBytes` are read (413 beyond,
@@ -32,7 +31,7 @@ enum StreamedUpload {
         let state = UploadState(detector: FileTypeDetector(allowed: allowed), temporary: incoming.appendingPathComponent(UUID().uuidString),
                                 maxBytes: maxBytes, threadPool: request.application.threadPool)
         do {
-            let parser = MultipartParser(boundary: boundary)
+            let parser = MultipartReader(boundary: boundary)
             parser.onHeader = { name, value in state.header(name, value) }
             parser.onBody = { buffer in state.body(&buffer) }
             parser.onPartComplete = { state.partComplete() }
@@ -40,9 +39,10 @@ enum StreamedUpload {
             for try await chunk in request.body {
                 received += chunk.readableBytes
                 guard received <= maxBytes + framingAllowance else { throw tooLarge }
-                try parser.execute(chunk)
+                try Self.read { try parser.execute(chunk) }
                 try await state.flush(directory: incoming, tooLarge: tooLarge)
             }
+            try Self.read { try parser.finish() }
             try await state.finish(tooLarge: tooLarge)
         } catch {
             state.discard()
@@ -53,6 +53,15 @@ enum StreamedUpload {
             throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.", fields: ["file": "is required"])
         }
         return Received(temporary: state.temporary, type: detected, size: state.size, sha256: state.digest(), filename: state.filename)
+    }
+
+    /// The reader throws only for a body that breaks multipart's syntax: the client's mistake.
+    private static func read(_ step: () throws -> Void) throws {
+        do {
+            try step()
+        } catch {
+            throw AppError(.badRequest, code: "malformed_multipart", message: "The multipart body could not be read.")
+        }
     }
 }
 

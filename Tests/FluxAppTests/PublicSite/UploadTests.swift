@@ -87,6 +87,21 @@ import VaporTesting
         }
     }
 
+    /// Found by the API fuzzer: a part with no headers made the multipart parser throw, answered as a 500.
+    @Test func aBodyThatBreaksMultipartSyntaxIs400AndNothingIsKept() async throws {
+        try await withFlux { app, config async throws in
+            let tester = try app.testing()
+            var headers = try await csrfHeaders(tester, json: false)
+            headers.replaceOrAdd(name: .contentType, value: "multipart/form-data; boundary=B")
+            let response = try await tester.sendRequest(.POST, "/api/public-upload", headers: headers) { req in
+                req.body = ByteBuffer(string: "--B\r\nTrue--B--\r\n")
+            }
+            #expect(response.status == .badRequest)
+            #expect(errorCode(response) == "malformed_multipart")
+            #expect(stored(config).isEmpty)
+        }
+    }
+
     @Test func videoIsServedInRanges() async throws {
         try await withFlux { app, _ async throws in
             let tester = try app.testing()

@@ -1,0 +1,247 @@
+"""Property-based fuzzing of every operation in docs/openapi.yaml with schemathesis, against a real `flux serve`
+on SQLite, as a client admin and as a staff owner.
+
+Each operation gets FUZZ_EXAMPLES generated requests with valid data and FUZZ_NEGATIVE_EXAMPLES with data that
+breaks the document, per principal. A request fails when Flux answers 5xx, with a status, content type, header
+or body its document does not allow, or in more than a second. Prints the operations covered, the requests
+run and every failure (with a curl command to replay it); exits 1 on any failure.
+
+The seed is random and printed; FUZZ_SEED=N replays a run. Rate limits stay on: each request comes from its
+own address (X-Forwarded-For through a trusted loopback proxy), as many visitors behind nginx would.
+"""
+import ipaddress
+import os
+import pathlib
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import hypothesis
+import pyotp
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
+                                               response_schema_conformance, status_code_conformance)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "Tests" / "integration"))
+from conftest import FLUX_BIN, FluxServer, clean_env  # noqa: E402
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider  # noqa: E402
+
+PASSWORD = "fuzzing passphrase 2026"
+MAX_SECONDS = 1.0
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
+# Operations that end the caller's session when they succeed run as a second account of the same role, signed
+# in afresh before each request, so the principal every other operation uses stays signed in.
+ENDS_SESSION = {"logout", "logoutAll"}
+
+
+class Principal:
+    def __init__(self, name, email, token, tenant_id, login):
+        self.name, self.email, self.token, self.tenant_id, self._login = name, email, token, tenant_id, login
+
+    def renew(self):
+        self.token = self._login()
+
+
+class Harness:
+    def __init__(self, server, seed):
+        self.server = server
+        self.url = server.url
+        self.random = random.Random(seed)
+        self.requests = 0
+        self.failures = {}
+        self.covered = set()
+        self.succeeded = set()
+
+    # MARK: - accounts and data
+
+    def address(self):
+        return str(ipaddress.IPv4Address(self.random.randrange(0x0A000001, 0x0AFFFFFE)))
+
+    def csrf_session(self):
+        session = requests.Session()
+        session.headers["X-Forwarded-For"] = self.address()
+        session.headers["X-CSRF-Token"] = session.get(self.url + "/api/csrf", timeout=10).json()["token"]
+        return session
+
+    def post(self, path, token=None, **kwargs):
+        session = self.csrf_session() if token is None else requests.Session()
+        headers = {"X-Forwarded-For": self.address()}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        answer = session.post(self.url + path, headers=headers, timeout=30, **kwargs)
+        assert answer.status_code < 300, f"{path}: {answer.status_code} {answer.text}"
+        return answer.json() if answer.content else None
+
+    def login(self, email, totp=None):
+        body = self.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        if "accessToken" in body:
+            return body["accessToken"]
+        if body["enrollmentRequired"]:
+            setup = self.post("/api/auth/mfa/totp/setup", json={"challenge": body["challenge"]})
+            totp.append(pyotp.parse_uri(setup["otpauthUri"]))
+            return self.post("/api/auth/mfa/totp/confirm", json={"challenge": body["challenge"], "code": totp[0].now()})["accessToken"]
+        raise AssertionError(f"{email}: a second sign-in of a factor account is not needed here")
+
+    def staff(self, email, role):
+        created = subprocess.run([str(FLUX_BIN), "create-admin", "--email", email, "--role", role], input=PASSWORD + "\n",
+                                 env=self.server.env, cwd=self.server.cwd, capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+
+    def client(self, email, company):
+        self.post("/api/auth/register", json={"email": email, "password": PASSWORD, "company": company})
+
+    def principals(self):
+        self.staff("owner@fuzz.example", "owner")
+        self.staff("engineer@fuzz.example", "engineer")
+        self.client("admin@client.example", "Fuzzed Client")
+        self.client("second@client.example", "Second Client")
+        owner_token = self.login("owner@fuzz.example", totp=[])
+        client_token = self.login("admin@client.example")
+        client_tenant = self.get("/api/auth/me", client_token)["tenant"]["id"]
+        second_token = self.login("second@client.example")
+        engineer_token = self.login("engineer@fuzz.example")
+        staff_tenant = self.get("/api/auth/me", owner_token)["tenant"]["id"]
+        return {
+            "client": (Principal("client", "admin@client.example", client_token, client_tenant, None),
+                       Principal("client", "second@client.example", second_token, None, lambda: self.login("second@client.example"))),
+            "staff": (Principal("staff", "owner@fuzz.example", owner_token, staff_tenant, None),
+                      Principal("staff", "engineer@fuzz.example", engineer_token, None, lambda: self.login("engineer@fuzz.example"))),
+        }
+
+    def get(self, path, token):
+        answer = requests.get(self.url + path, headers={"Authorization": "Bearer " + token, "X-Forwarded-For": self.address()}, timeout=10)
+        assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
+        return answer.json()
+
+    def seed_data(self, client, staff):
+        """Real ids for path parameters: a generated UUID only ever reaches "not found"."""
+        token = client.token
+        self.post("/api/portal/setup-request", token, json={"templateType": "retail", "contactNumber": "+39 333 1234567"})
+        thread = self.post("/api/portal/conversations", token, json={"kind": "channel", "title": "Fuzzing"})
+        message = self.post(f"/api/portal/conversations/{thread['id']}/messages", token, json={"body": "first"})
+        file = self.post(f"/api/tenants/{client.tenant_id}/files", token, files={"file": ("notes.txt", b"plain text to share\n")})
+        key = self.post(f"/api/hq/tenants/{client.tenant_id}/api-keys", staff.token, json={"name": "fuzz-worker", "scopes": ["heartbeat", "logs:write"]})
+        self.worker_key = key["key"]
+        self.known = {"tenantID": client.tenant_id, "threadID": thread["id"], "messageID": message["id"], "fileID": file["id"]}
+
+    # MARK: - fuzzing
+
+    def prepare(self, case, principal):
+        """The caller's credentials (no cookie, so the bearer is CSRF-exempt), an address of its own, and, for
+        half the cases, the real ids of this run's data in place of generated ones."""
+        security = case.operation.definition.raw.get("security")
+        uses_key = security == [{"apiKey": []}]
+        if case.path_parameters and self.random.random() < 0.5:
+            for name in case.path_parameters:
+                if name in self.known:
+                    case.path_parameters[name] = self.known[name]
+        case.cookies = {}
+        headers = {"X-Forwarded-For": self.address()}
+        headers["Authorization"] = "Bearer " + (self.worker_key if uses_key else principal.token)
+        return headers
+
+    def fuzz(self, operation, principal, mode, examples, seed):
+        label = operation.label
+        harness = self
+
+        @hypothesis.seed(seed)
+        @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+                  suppress_health_check=list(HealthCheck), verbosity=hypothesis.Verbosity.quiet)
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def run(case):
+            if operation.definition.raw.get("operationId") in ENDS_SESSION:
+                principal.renew()
+            headers = harness.prepare(case, principal)
+            try:
+                response = case.call(base_url=harness.url, headers=headers, timeout=30)
+            except requests.RequestException as error:
+                harness.fail(label, principal, mode, "the request failed: " + type(error).__name__, case, headers)
+                return
+            harness.requests += 1
+            if response.status_code < 400:
+                harness.succeeded.add(label)
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+            except (Exception, BaseExceptionGroup) as failure:
+                for reason in reasons(failure):
+                    harness.fail(label, principal, mode, reason, case, headers)
+            if response.elapsed > MAX_SECONDS:
+                harness.fail(label, principal, mode, f"answered in {response.elapsed:.2f}s (over {MAX_SECONDS:.0f}s)", case, headers)
+
+        try:
+            run()
+        except hypothesis.errors.Unsatisfiable:
+            # Nothing to break: an operation without parameters or body has no invalid request.
+            assert mode == GenerationMode.NEGATIVE, label
+        self.covered.add(label)
+
+    def fail(self, label, principal, mode, reason, case, headers):
+        key = (label, reason)
+        if key not in self.failures:
+            self.failures[key] = f"{label} as {principal.name} ({mode.value}): {reason}\n    {case.as_curl_command(headers=headers)}"
+
+
+def reasons(failure):
+    """One line per failed check: schemathesis raises a group when several failed."""
+    for single in getattr(failure, "exceptions", [failure]):
+        title = getattr(single, "title", type(single).__name__)
+        message = (getattr(single, "message", "") or str(single)).strip().replace("\n", " ")
+        yield f"{title}: {' '.join(message.split())[:300]}"
+
+
+def main():
+    examples = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+    negative_examples = int(os.environ.get("FUZZ_NEGATIVE_EXAMPLES", "10"))
+    seed = int(os.environ.get("FUZZ_SEED", str(random.randrange(1 << 32))))
+    warnings.simplefilter("ignore")
+    provider = Provider()
+    workdir = tempfile.mkdtemp(prefix="flux-fuzz-")
+    server = FluxServer(workdir, clean_env(OIDC_GOOGLE_ISSUER=provider.url, OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
+                                           OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET, TRUSTED_PROXIES="127.0.0.1"))
+    server.env["PUBLIC_URL"] = server.url
+    server.start()
+    started = time.monotonic()
+    try:
+        harness = Harness(server, seed)
+        principals = harness.principals()
+        harness.seed_data(principals["client"][0], principals["staff"][0])
+        schema = schemathesis.openapi.from_url(server.url + "/api/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        print(f"fuzzing {len(operations)} operations, seed {seed}, {examples} valid + {negative_examples} invalid requests "
+              f"per operation and principal")
+        for operation in operations:
+            for role in ("client", "staff"):
+                main_principal, session_ender = principals[role]
+                principal = session_ender if operation.definition.raw.get("operationId") in ENDS_SESSION else main_principal
+                harness.fuzz(operation, principal, GenerationMode.POSITIVE, examples, seed)
+                harness.fuzz(operation, principal, GenerationMode.NEGATIVE, negative_examples, seed)
+        crashed = [entry for entry in server.log_entries() if entry.get("level") in ("critical",)]
+    finally:
+        code = server.stop()
+        provider.stop()
+    for failure in harness.failures.values():
+        print("FAIL " + failure)
+    if code not in (0, None):
+        print(f"FAIL flux exited with {code}")
+    for entry in crashed:
+        print(f"FAIL flux logged: {entry}")
+    failed = len(harness.failures) + (1 if code not in (0, None) else 0) + len(crashed)
+    print(f"operations covered: {len(harness.covered)} of {len(operations)}")
+    print(f"operations answered with success at least once: {len(harness.succeeded)}; never: "
+          + ", ".join(sorted(harness.covered - harness.succeeded)))
+    print(f"generated requests run: {harness.requests} in {time.monotonic() - started:.0f}s (seed {seed})")
+    print(f"fuzz: {len(harness.covered) if not failed else len(harness.covered) - len({k[0] for k in harness.failures})} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
