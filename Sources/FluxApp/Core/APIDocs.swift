@@ -108,6 +108,7 @@ struct APIDocs: Sendable {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Flux API</title>
+        <link rel="icon" href="data:,">
         <link rel="stylesheet" href="/assets/flux.css">
         </head>
         <body>
@@ -166,7 +167,7 @@ struct APIDocs: Sendable {
             return (schema.type || "any") + (bounds.length ? " (" + bounds.join(", ") + ")" : "");
           }
           function operation(doc, path, method, op, shared) {
-            const section = el("section", null, "card op");
+            const section = el("section", null, "op");
             section.id = op.operationId || method + path;
             const head = el("h3");
             head.append(el("code", method.toUpperCase() + " " + path));
@@ -189,7 +190,7 @@ struct APIDocs: Sendable {
             if (op.requestBody) {
               const body = resolve(doc, op.requestBody);
               Object.keys(body.content || {}).forEach((type) => {
-                section.append(el("h4", "Body (" + type + ")"), el("pre", schemaText(doc, body.content[type].schema || {}, 0), "payload"));
+                section.append(el("h4", "Body (" + type + ")"), el("pre", schemaText(doc, body.content[type].schema || {}, 0)));
               });
             }
             const table = el("table");
@@ -198,7 +199,9 @@ struct APIDocs: Sendable {
               const types = Object.keys(response.content || {});
               const row = el("tr");
               const shape = types.map((type) => type + " " + schemaText(doc, response.content[type].schema || {}, 0)).join("\n");
-              row.append(el("td", status), el("td", response.description), el("td", shape, "payload"));
+              const cell = el("td");
+              cell.append(el("pre", shape));
+              row.append(el("td", status), el("td", response.description), cell);
               table.append(row);
             });
             section.append(el("h4", "Responses"), table);

@@ -37,6 +37,8 @@ enum SiteAssets {
         dt { color: var(--muted); } tr.error td { color: #a11; }
         .chat { display: grid; grid-template-columns: 16rem 1fr; gap: 1.5rem; } .chat ul { list-style: none; padding: 0; }
         .chat [aria-current] { font-weight: 600; } .unread { background: var(--accent); color: #fff; border-radius: 1rem; padding: 0 .45rem; font-size: .8rem; }
+        .op { border: 1px solid var(--line); border-radius: .5rem; padding: .2rem 1rem; margin: 1rem 0; }
+        .op pre { white-space: pre-wrap; margin: 0; font-size: .85rem; } .op td:first-child { font-weight: 600; }
         #messages { list-style: none; padding: 0; max-height: 28rem; overflow-y: auto; } #messages li { padding: .3rem 0; border-bottom: 1px solid var(--line); white-space: pre-wrap; }
         #messages li.mine { color: var(--accent); } #messages li.deleted { color: var(--muted); font-style: italic; } .muted { color: var(--muted); }
         textarea { width: 100%; }
