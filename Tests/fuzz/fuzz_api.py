@@ -6,13 +6,16 @@ breaks the document, per principal. A request fails when Flux answers 5xx, with 
 or body its document does not allow, or in more than a second. Prints the operations covered, the requests
 run and every failure (with a curl command to replay it); exits 1 on any failure.
 
-The seed is random and printed; FUZZ_SEED=N replays a run. Rate limits stay on: each request comes from its
+The seed is random and printed; FUZZ_SEED=N replays a run. FUZZ_BUDGET_SECONDS (30) bounds the run of one
+operation: schemathesis can search for minutes for invalid data it cannot make; a run cut short is listed. Rate limits stay on: each request comes from its
 own address (X-Forwarded-For through a trusted loopback proxy), as many visitors behind nginx would.
 """
 import ipaddress
+import json
 import os
 import pathlib
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,12 +38,19 @@ from conftest import FLUX_BIN, FluxServer, clean_env  # noqa: E402
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider  # noqa: E402
 
 PASSWORD = "fuzzing passphrase 2026"
+# The PNG signature and an IHDR chunk's start: what Flux's content check reads.
+PNG = bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]) + bytes(200)
 MAX_SECONDS = 1.0
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 # Operations that end the caller's session when they succeed run as a second account of the same role, signed
 # in afresh before each request, so the principal every other operation uses stays signed in.
 ENDS_SESSION = {"logout", "logoutAll"}
+SCHEMA_OPERATION = "GET /api/openapi.json"
+
+
+class OutOfTime(Exception):
+    """A run of one operation outlived its budget (schemathesis can spend minutes looking for invalid data)."""
 
 
 class Principal:
@@ -52,7 +62,9 @@ class Principal:
 
 
 class Harness:
-    def __init__(self, server, seed):
+    def __init__(self, server, seed, budget):
+        self.budget = budget
+        self.truncated = []
         self.server = server
         self.url = server.url
         self.random = random.Random(seed)
@@ -127,10 +139,11 @@ class Harness:
         token = client.token
         setup = self.post("/api/portal/setup-request", token, json={"templateType": "retail", "contactNumber": "+39 333 1234567"})
         thread = self.post("/api/portal/conversations", token, json={"kind": "channel", "title": "Fuzzing"})
-        message = self.post(f"/api/portal/conversations/{thread['id']}/messages", token, json={"body": "first"})
         files = f"/api/tenants/{client.tenant_id}"
         folder = self.post(files + "/folders", token, json={"name": "Fuzzed"})
         file = self.post(files + "/files", token, files={"file": ("notes.txt", b"plain text to share\n")})
+        message = self.post(f"/api/portal/conversations/{thread['id']}/messages", token, json={"body": "first", "fileId": file["id"]})
+        asset = self.post("/api/public-upload", files={"file": ("pixel.png", PNG, "image/png")})
         share = self.post(f"{files}/files/{file['id']}/shares", token, json={"expiresInHours": 24})
         invitation = self.post("/api/portal/team/invitations", token, json={"email": "invited@client.example", "role": "client_member"})
         ticket = self.post("/api/consultation", json={"name": "Ada", "company": "Fuzz Ltd", "email": "ada@fuzz.example",
@@ -141,7 +154,7 @@ class Harness:
         share_id, share_token = share["url"].rsplit("/", 2)[-2:]
         self.known = {"tenantID": client.tenant_id, "threadID": thread["id"], "messageID": message["id"], "fileID": file["id"],
                       "folderID": folder["id"], "shareID": share_id, "token": share_token, "invitationID": invitation["id"],
-                      "signalID": ticket["ticketId"], "requestID": setup["id"], "keyID": key["id"]}
+                      "signalID": ticket["ticketId"], "requestID": setup["id"], "keyID": key["id"], "assetID": asset["assetId"]}
 
     # MARK: - fuzzing
 
@@ -187,17 +200,52 @@ class Harness:
             if response.elapsed > MAX_SECONDS:
                 harness.fail(label, principal, mode, f"answered in {response.elapsed:.2f}s (over {MAX_SECONDS:.0f}s)", case, headers)
 
+        def expire(signum, frame):
+            # Again a second later: hypothesis replays a failing example, which must end too.
+            signal.alarm(1)
+            raise OutOfTime()
+
+        signal.signal(signal.SIGALRM, expire)
+        signal.alarm(self.budget)
         try:
             run()
         except hypothesis.errors.Unsatisfiable:
             # Nothing to break: an operation without parameters or body has no invalid request.
             assert mode == GenerationMode.NEGATIVE, label
+        except BaseException as stop:  # hypothesis reports it wrapped (as a flaky failure, in a group)
+            if not contains(stop, OutOfTime):
+                raise
+            self.truncated.append(f"{label} as {principal.name} ({mode.value})")
+        finally:
+            signal.alarm(0)
         self.covered.add(label)
 
     def fail(self, label, principal, mode, reason, case, headers):
         key = (label, reason)
         if key not in self.failures:
             self.failures[key] = f"{label} as {principal.name} ({mode.value}): {reason}\n    {case.as_curl_command(headers=headers)}"
+
+
+def contains(error, kind):
+    """Whether `error` is `kind` or holds one, as a group member or a cause."""
+    if isinstance(error, kind):
+        return True
+    inner = list(getattr(error, "exceptions", [])) + [e for e in (error.__cause__, error.__context__) if e is not None]
+    return any(contains(e, kind) for e in inner)
+
+
+def log_problems(text):
+    """Flux logs one JSON object a line; anything else (a trap's backtrace) or a critical entry is a failure."""
+    problems = []
+    for line in filter(str.strip, text.splitlines()):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            problems.append("flux wrote a line that is not JSON: " + line[:200])
+            break
+        if entry.get("level") == "critical":
+            problems.append(f"flux logged: {line[:300]}")
+    return problems
 
 
 def reasons(failure):
@@ -212,6 +260,7 @@ def main():
     examples = int(os.environ.get("FUZZ_EXAMPLES", "20"))
     negative_examples = int(os.environ.get("FUZZ_NEGATIVE_EXAMPLES", "10"))
     seed = int(os.environ.get("FUZZ_SEED", str(random.randrange(1 << 32))))
+    budget = int(os.environ.get("FUZZ_BUDGET_SECONDS", "30"))
     warnings.simplefilter("ignore")
     provider = Provider()
     workdir = tempfile.mkdtemp(prefix="flux-fuzz-")
@@ -221,7 +270,7 @@ def main():
     server.start()
     started = time.monotonic()
     try:
-        harness = Harness(server, seed)
+        harness = Harness(server, seed, budget)
         principals = harness.principals()
         harness.seed_data(principals["client"][0], principals["staff"][0])
         schema = schemathesis.openapi.from_url(server.url + "/api/openapi.json")
@@ -235,20 +284,24 @@ def main():
                 principal = session_ender if operation.definition.raw.get("operationId") in ENDS_SESSION else main_principal
                 harness.fuzz(operation, principal, GenerationMode.POSITIVE, examples, seed)
                 harness.fuzz(operation, principal, GenerationMode.NEGATIVE, negative_examples, seed)
-        crashed = [entry for entry in server.log_entries() if entry.get("level") in ("critical",)]
     finally:
         code = server.stop()
         provider.stop()
+    documented = {f"{method.upper()} {path}" for path, item in schema.raw_schema["paths"].items() for method in item if method != "parameters"}
     problems = list(harness.failures.values())
+    problems += [f"{label} was not fuzzed" for label in sorted(documented - harness.covered - {SCHEMA_OPERATION})]
     if code not in (0, None):
         problems.append(f"flux exited with {code}")
-    problems += [f"flux logged: {entry}" for entry in crashed]
+    problems += log_problems(server.log_text())
     for problem in problems:
         print("FAIL " + problem)
     failing = {label for label, _ in harness.failures}
-    print(f"operations covered: {len(harness.covered)} of {len(operations)}")
+    print(f"operations covered: {len(harness.covered)} of {len(documented)} documented (schemathesis leaves out "
+          f"{SCHEMA_OPERATION}, the URL it reads the document from)")
     print(f"operations answered with success at least once: {len(harness.succeeded)}; never: "
           + ", ".join(sorted(harness.covered - harness.succeeded)))
+    if harness.truncated:
+        print(f"stopped at the {budget}s budget of one operation: " + ", ".join(harness.truncated))
     print(f"generated requests run: {harness.requests} in {time.monotonic() - started:.0f}s (seed {seed})")
     print(f"fuzz: {len(harness.covered - failing)} passed, {len(problems)} failed")
     return 1 if problems else 0

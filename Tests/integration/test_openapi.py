@@ -3,10 +3,13 @@ is that same document as every YAML reader sees it, and `/api/docs` renders it i
 strict CSP. (The fuzz stage of scripts/test then holds Flux to the document; the Swift suite compares it with
 the registered routes.)"""
 import pathlib
+import sys
 
 import requests
+import schemathesis
 import yaml
 from openapi_spec_validator import validate
+from schemathesis.generation import GenerationMode
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -49,3 +52,23 @@ def test_the_docs_page_renders_every_operation_under_the_strict_csp(serve):
         assert problems == []
     finally:
         driver.quit()
+
+
+def test_the_fuzzer_reports_answers_the_document_does_not_allow(serve):
+    """The fuzz stage's own check: given a document that is wrong about two routes, it must say so."""
+    sys.path.insert(0, str(pathlib.Path(ROOT) / "Tests" / "fuzz"))
+    from fuzz_api import Harness, Principal
+
+    server = serve()
+    document = requests.get(server.url + "/api/openapi.json", timeout=10).json()
+    live = document["paths"]["/api/health/live"]["get"]["responses"]["200"]
+    live["content"]["application/json"]["schema"]["properties"]["ok"] = {"type": "string"}
+    readiness = document["paths"]["/api/health"]["get"]["responses"]
+    readiness["204"] = readiness.pop("200")
+    wrong = {result.ok().label: result.ok() for result in schemathesis.openapi.from_dict(document).get_all_operations()}
+    harness = Harness(server, seed=1, budget=30)
+    for label in ("GET /api/health/live", "GET /api/health"):
+        harness.fuzz(wrong[label], Principal("anyone", "", "not-a-token", None, None), GenerationMode.POSITIVE, 3, 1)
+    found = {label: reason for label, reason in harness.failures}
+    assert "Response violates schema" in found.get("GET /api/health/live", ""), harness.failures
+    assert "Undocumented status code" in found.get("GET /api/health", ""), harness.failures
