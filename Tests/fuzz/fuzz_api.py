@@ -6,9 +6,11 @@ breaks the document, per principal. A request fails when Flux answers 5xx, with 
 or body its document does not allow, or in more than a second. Prints the operations covered, the requests
 run and every failure (with a curl command to replay it); exits 1 on any failure.
 
-The seed is random and printed; FUZZ_SEED=N replays a run. FUZZ_BUDGET_SECONDS (30) bounds the run of one
-operation: schemathesis can search for minutes for invalid data it cannot make; a run cut short is listed. Rate limits stay on: each request comes from its
-own address (X-Forwarded-For through a trusted loopback proxy), as many visitors behind nginx would.
+SQLite by default; FUZZ_DATABASE_URL runs it against that PostgreSQL database instead. The seed is random and
+printed; FUZZ_SEED=N replays a run. FUZZ_BUDGET_SECONDS (30) bounds the run of one operation: schemathesis can
+search for minutes for invalid data it cannot make; a run cut short is listed. Rate limits stay on: each
+request comes from its own address (X-Forwarded-For through a trusted loopback proxy), as many visitors
+behind nginx would.
 """
 import ipaddress
 import json
@@ -265,7 +267,8 @@ def main():
     provider = Provider()
     workdir = tempfile.mkdtemp(prefix="flux-fuzz-")
     server = FluxServer(workdir, clean_env(OIDC_GOOGLE_ISSUER=provider.url, OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
-                                           OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET, TRUSTED_PROXIES="127.0.0.1"))
+                                           OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET, TRUSTED_PROXIES="127.0.0.1",
+                                           DATABASE_URL=os.environ.get("FUZZ_DATABASE_URL")))
     server.env["PUBLIC_URL"] = server.url
     server.start()
     started = time.monotonic()
