@@ -1,5 +1,6 @@
 @testable import FluxApp
 import Foundation
+import SQLKit
 import Testing
 import VaporTesting
 
@@ -17,6 +18,11 @@ private func testRoutes(_ app: any RoutesBuilder) throws {
     app.post("test", "greeting") { req in try req.content.decode(Greeting.self).name }
     app.get("test", "crash") { _ -> String in throw LeakyFailure() }
     app.get("test", "unavailable") { _ -> String in throw Abort(.serviceUnavailable, reason: "pool exhausted at 10.0.0.7:5432") }
+    // Text with NUL straight to the database, as a lookup no input check guards would send it.
+    app.get("test", "nul") { req -> String in
+        _ = try await (req.db as! any SQLDatabase).raw("SELECT \(bind: "a\u{0}b") AS text").all()
+        return "stored"
+    }
 }
 
 private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, message: String, fields: [String: String]?) {
@@ -116,6 +122,38 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
             try await app.testing().test(.GET, "/test/crash") { res async throws in
                 #expect(res.status == .internalServerError)
                 #expect(try envelope(res).message.contains("SELECT password_hash"))
+            }
+        }
+    }
+    /// Found by the API fuzzer on PostgreSQL: a NUL in the message-log search answered 500 (PostgreSQL text
+    /// cannot hold it). Lookups that take raw text refuse control characters on every database.
+    @Test func controlCharactersInSearchesAndLookupsAre400() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let client = try await mintSignedIn(app, role: .clientAdmin)
+            let owner = try await mintSignedIn(app, role: .owner)
+            let logs = try await tester.sendRequest(.GET, "/api/portal/tenant/current/logs?q=a%00b", headers: client.bearer)
+            #expect(logs.status == .badRequest && errorCode(logs) == "invalid_input")
+            let audit = try await tester.sendRequest(.GET, "/api/admin/audit?action=login%00", headers: owner.bearer)
+            #expect(audit.status == .badRequest && errorCode(audit) == "invalid_input")
+            let login = try await tester.sendRequest(.POST, "/api/auth/login", headers: try await csrfHeaders(tester)) { req in
+                try req.content.encode(["email": "someone\u{0}@example.com", "password": "whatever it is"])
+            }
+            #expect(login.status == .badRequest && errorCode(login) == "invalid_input")
+            let page = try await tester.sendRequest(.GET, "/hq-command/audit?action=x%00", headers: owner.bearer)
+            #expect(page.status == .ok)
+        }
+    }
+
+    /// The safety net for any other path: PostgreSQL's refusal of such text is the client's 400, not a 500.
+    @Test func textTheDatabaseCannotHoldIsA400() async throws {
+        try await withFlux(routes: testRoutes) { app, _ async throws in
+            let response = try await app.testing().sendRequest(.GET, "/test/nul")
+            if TestDatabase.serverURL != nil {
+                #expect(response.status == .badRequest)
+                #expect(errorCode(response) == "invalid_text")
+            } else {
+                #expect(response.status == .ok, "SQLite holds NUL")
             }
         }
     }

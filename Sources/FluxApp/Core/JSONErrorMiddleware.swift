@@ -1,3 +1,4 @@
+import FluentPostgresDriver
 import FluxSecurity
 import Vapor
 
@@ -49,6 +50,10 @@ struct JSONErrorMiddleware: AsyncMiddleware {
                             headers: ["Allow": allowed.sorted().joined(separator: ", ")])
         case let error as DecodingError:
             return translate(error)
+        case let error as PSQLError where error.serverInfo?[.sqlState] == "22021":
+            // character_not_in_repertoire: text PostgreSQL cannot hold (NUL) that no input check caught; the
+            // client's text, so a 400, and the statement (and its transaction) changed nothing.
+            return AppError(.badRequest, code: "invalid_text", message: "The request holds a character that cannot be stored (such as NUL).")
         case let error as any AbortError where error.status.code < 500:
             return AppError(error.status, code: Self.code(for: error.status), message: error.reason, headers: error.headers)
         case let error as any AbortError:

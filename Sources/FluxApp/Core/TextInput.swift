@@ -15,6 +15,12 @@ enum TextInput {
         })).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Whether `value` has a control character (NUL among them, which PostgreSQL cannot hold in text): such
+    /// input to a search or a lookup is refused rather than sent to the database.
+    static func hasControlCharacters(_ value: String) -> Bool {
+        value.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
     /// Session ids and visitor hashes: 1 to 100 ASCII letters, digits, `-` or `_`.
     static func isToken(_ value: String) -> Bool {
         (1...100).contains(value.count) && value.unicodeScalars.allSatisfy {

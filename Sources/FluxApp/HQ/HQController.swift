@@ -437,7 +437,9 @@ struct HQController: Sendable {
     }
 
     @Sendable func audit(_ request: Request, _ principal: Principal) async throws -> Response {
-        let action = request.query[String.self, at: "action"].map { String($0.prefix(100)) } ?? ""
+        // A filter that cannot match anything stored (control characters) is dropped, not sent to the database.
+        let action = request.query[String.self, at: "action"].map { String($0.prefix(100)) }
+            .flatMap { TextInput.hasControlCharacters($0) ? nil : $0 } ?? ""
         var query = AuditEvent.query(on: request.db).sort(\.$occurredAt, .descending).limit(200)
         if !action.isEmpty { query = query.filter(\.$action == action) }
         let events = try await query.all()

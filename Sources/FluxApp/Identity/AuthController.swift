@@ -93,7 +93,8 @@ struct AuthController: Sendable {
     @Sendable func login(_ request: Request) async throws -> Response {
         let body = try request.content.decode(LoginBody.self)
         var errors = FieldErrors()
-        errors.check("email", body.email.utf8.count <= 254 && !body.email.isEmpty, "must be an email address")
+        errors.check("email", body.email.utf8.count <= 254 && !body.email.isEmpty && !TextInput.hasControlCharacters(body.email),
+                     "must be an email address")
         errors.check("password", body.password.count <= PasswordPolicy.maximumLength, "must be at most \(PasswordPolicy.maximumLength) characters")
         try errors.throwIfAny()
         let email = EmailAddress.normalized(body.email) ?? body.email.lowercased()
