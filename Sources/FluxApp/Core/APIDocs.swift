@@ -25,11 +25,7 @@ struct APIDocs: Sendable {
             response.headers.replaceOrAdd(name: .eTag, value: etag)
             return response
         }
-        root.get("api", "docs") { request in
-            let response = Response(status: .ok, body: .init(string: Self.page(nonce: request.cspNonce ?? "")))
-            response.headers.contentType = .html
-            return response
-        }
+        root.get("api", "docs") { request in Response.page(Self.page(nonce: request.cspNonce ?? "")) }
         root.get("assets", "api-docs.js") { _ in
             SiteAssets.response(Self.script, type: HTTPMediaType(type: "text", subType: "javascript"))
         }
