@@ -1,3 +1,4 @@
+import Fluent
 import FluxSecurity
 import Foundation
 import SQLKit
@@ -125,12 +126,7 @@ struct ConversationAnalytics: Sendable {
     func summary(_ filter: Filter, now: Date = Date()) async throws -> Summary {
         // Grouped by the columns the covering index `ai_conversations_dashboard_idx` starts with, so SQLite
         // reads the groups in index order (no sort) from the index alone (no table rows).
-        let groups = try await database.raw("""
-            SELECT "funnelStage", outcome, "industryLabel", count(*) AS conversations,
-                CAST(sum("messageCount") AS BIGINT) AS messages, CAST(sum("toolCallCount") AS BIGINT) AS tools
-            FROM ai_conversations \(filter.sql)
-            GROUP BY "funnelStage", outcome, "industryLabel"
-            """).all(decoding: Group.self)
+        let groups = try await groups(filter)
         var summary = Summary()
         for group in groups {
             summary.total += group.conversations
@@ -149,6 +145,28 @@ struct ConversationAnalytics: Sendable {
             """).all(decoding: Day.self)
         for day in days { summary.days[day.day] = day.conversations }
         return summary
+    }
+
+    /// On PostgreSQL the grouped pass is cheapest as one in-order read of the covering index (17.5 ms at 100k
+    /// conversations on the bench machine, steady), but the planner, costing random reads as on a spinning
+    /// disk and counting on idle cores, picks a parallel sequential scan and hash instead (25 to 36 ms). The
+    /// statement runs in a transaction of its own with those two costs set for it alone.
+    private func groups(_ filter: Filter) async throws -> [Group] {
+        let statement: SQLQueryString = """
+            SELECT "funnelStage", outcome, "industryLabel", count(*) AS conversations,
+                CAST(sum("messageCount") AS BIGINT) AS messages, CAST(sum("toolCallCount") AS BIGINT) AS tools
+            FROM ai_conversations \(filter.sql)
+            GROUP BY "funnelStage", outcome, "industryLabel"
+            """
+        guard database.dialect.name == "postgresql", let fluent = database as? any Database else {
+            return try await database.raw(statement).all(decoding: Group.self)
+        }
+        return try await fluent.transaction { transaction in
+            let sql = transaction as! any SQLDatabase
+            try await sql.raw("SET LOCAL random_page_cost = 1.1").run()
+            try await sql.raw("SET LOCAL max_parallel_workers_per_gather = 0").run()
+            return try await sql.raw(statement).all(decoding: Group.self)
+        }
     }
 
     func recent(_ filter: Filter, limit: Int = 50) async throws -> [Recent] {
