@@ -68,7 +68,7 @@ def test_the_fuzzer_reports_answers_the_document_does_not_allow(serve):
     wrong = {result.ok().label: result.ok() for result in schemathesis.openapi.from_dict(document).get_all_operations()}
     harness = Harness(server, seed=1, budget=30)
     for label in ("GET /api/health/live", "GET /api/health"):
-        harness.fuzz(wrong[label], Principal("anyone", "", "not-a-token", None, None), GenerationMode.POSITIVE, 3, 1)
+        harness.fuzz(wrong[label], Principal("anyone", "not-a-token", None), GenerationMode.POSITIVE, 3, 1)
     found = {label: reason for label, reason in harness.failures}
     assert "Response violates schema" in found.get("GET /api/health/live", ""), harness.failures
     assert "Undocumented status code" in found.get("GET /api/health", ""), harness.failures
