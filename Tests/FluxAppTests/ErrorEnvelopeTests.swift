@@ -140,8 +140,14 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
                 try req.content.encode(["email": "someone\u{0}@example.com", "password": "whatever it is"])
             }
             #expect(login.status == .badRequest && errorCode(login) == "invalid_input")
-            let page = try await tester.sendRequest(.GET, "/hq-command/audit?action=x%00", headers: owner.bearer)
+            // The HQ page's filter with a NUL matches nothing (it is not dropped, which would list everything).
+            try await AuditLog.write("probe.listed", actor: nil, tenant: nil, target: nil, metadata: nil, ipHash: nil, userAgent: nil,
+                                     requestID: nil, on: app.db)
+            let page = try await tester.sendRequest(.GET, "/hq-command/audit?action=probe.listed%00", headers: owner.bearer)
             #expect(page.status == .ok)
+            #expect(!String(buffer: page.body).contains("probe.listed</"))
+            let unfiltered = try await tester.sendRequest(.GET, "/hq-command/audit", headers: owner.bearer)
+            #expect(String(buffer: unfiltered.body).contains("probe.listed</"))
         }
     }
 

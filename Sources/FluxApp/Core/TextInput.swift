@@ -21,6 +21,13 @@ enum TextInput {
         value.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
+    /// A search or filter term: at most 100 characters, none of them a control character (the document's
+    /// `SearchText`).
+    static func isSearchText(_ value: String?) -> Bool {
+        guard let value else { return true }
+        return value.count <= 100 && !hasControlCharacters(value)
+    }
+
     /// Session ids and visitor hashes: 1 to 100 ASCII letters, digits, `-` or `_`.
     static func isToken(_ value: String) -> Bool {
         (1...100).contains(value.count) && value.unicodeScalars.allSatisfy {

@@ -50,8 +50,7 @@ struct AuditController: Sendable {
         var errors = FieldErrors()
         errors.check("page", (1...100_000).contains(page), "must be between 1 and 100000")
         errors.check("per", (1...200).contains(per), "must be between 1 and 200")
-        errors.check("action", (filters.action ?? "").count <= 100 && !TextInput.hasControlCharacters(filters.action ?? ""),
-                     "must be at most 100 characters, without control characters")
+        errors.check("action", TextInput.isSearchText(filters.action), "must be at most 100 characters, without control characters")
         let from = filters.from.flatMap(TextInput.instant)
         let to = filters.to.flatMap(TextInput.instant)
         errors.check("from", filters.from == nil || from != nil, "must be an ISO 8601 date-time")

@@ -207,8 +207,7 @@ struct TenantOperationsController: Sendable {
         errors.check("limit", (1...200).contains(limit), "must be 1 to 200")
         errors.check("cursor", query.cursor == nil || cursor != nil, "must be a nextCursor from an earlier page")
         errors.check("direction", query.direction.map { MessageLog.Direction(rawValue: $0) != nil } ?? true, "must be inbound or outbound")
-        errors.check("q", (query.q ?? "").count <= 100 && !TextInput.hasControlCharacters(query.q ?? ""),
-                     "must be at most 100 characters, without control characters")
+        errors.check("q", TextInput.isSearchText(query.q), "must be at most 100 characters, without control characters")
         let from = query.from.flatMap(TextInput.instant), to = query.to.flatMap(TextInput.instant)
         errors.check("from", query.from == nil || from != nil, "must be an ISO 8601 time")
         errors.check("to", query.to == nil || to != nil, "must be an ISO 8601 time")
