@@ -274,8 +274,8 @@ import VaporTesting
             try await app.asyncBoot()
             try await withAnotherInstance(config) { other in
                 for hub in [app.realtime.hub, other.realtime.hub] {
-                    for _ in 0..<500 where !(await hub.isSynchronized) { try await Task.sleep(for: .milliseconds(10)) }
-                    #expect(await hub.isSynchronized)
+                    for _ in 0..<500 where !(await hub.isListening) { try await Task.sleep(for: .milliseconds(10)) }
+                    #expect(await hub.isListening)
                 }
                 try await serving(app) { portA in
                     try await serving(other) { portB in

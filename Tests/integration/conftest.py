@@ -83,13 +83,37 @@ class FluxServer:
         return [json.loads(line) for line in self.log_text().splitlines() if line.strip()]
 
 
+# The warnings and errors each failed test's servers logged, printed after the run: CI keeps only the
+# output's tail, and a failure seen from the client side (a 500, a browser timeout) is explained here.
+_failed_server_logs = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.failed:
+        item.flux_failed = True
+
+
+def pytest_terminal_summary(terminalreporter):
+    for test, line in _failed_server_logs:
+        terminalreporter.write_line(f"flux log of failed {test}: {line}"[:400])
+
+
+def _worth_keeping(line):
+    try:
+        return json.loads(line).get("level") not in ("trace", "debug", "info", "notice")
+    except ValueError:
+        return bool(line.strip())
+
+
 @pytest.fixture
 def workdir(tmp_path):
     return tmp_path
 
 
 @pytest.fixture
-def serve(workdir):
+def serve(request, workdir):
     servers = []
 
     def start(env=None, **values):
@@ -100,6 +124,10 @@ def serve(workdir):
     yield start
     for server in servers:
         server.stop()
+    if getattr(request.node, "flux_failed", False):
+        for server in servers:
+            kept = [line for line in server.log_text().splitlines() if _worth_keeping(line)]
+            _failed_server_logs.extend((request.node.name, line) for line in kept[-15:])
 
 
 def postgres_settings():

@@ -1,7 +1,10 @@
 """Identity on the real binary: the one-time staff setup link logged at boot, `flux create-admin` (password
 from standard input, never the command line), and TOTP enrolment and sign-in with codes from pyotp."""
+import itertools
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import requests
@@ -184,3 +187,45 @@ def test_mailed_links_verify_the_email_and_reset_the_password_in_a_real_browser(
     assert "password is set" in fill_in_browser(reset, {"password": "a password from the browser"})
     assert login(server, "reader@example.com", "a password from the browser").status_code == 200
     assert login(server, "reader@example.com", PASSWORD).status_code == 401
+
+
+def test_sign_ups_succeed_while_other_requests_write(workdir, serve):
+    """On SQLite a sign-up reads (is the address taken?) and then writes in one transaction, while each event
+    loop has its own connection: a transaction that read first used to fail with "database is locked" when
+    another connection had written meanwhile, and the sign-up answered 500."""
+    server = serve(TRUSTED_PROXIES="127.0.0.1")
+    addresses = (f"10.{n // 62500 % 250}.{n // 250 % 250}.{n % 250}" for n in itertools.count(1))
+    lock = threading.Lock()
+
+    def client():
+        session = requests.Session()
+        with lock:
+            session.headers["X-Forwarded-For"] = next(addresses)
+        session.headers["X-CSRF-Token"] = session.get(server.url + "/api/csrf", timeout=10).json()["token"]
+        return session
+
+    stop = threading.Event()
+    consultations = []
+
+    def write_consultations():
+        while not stop.is_set():
+            consultations.append(client().post(server.url + "/api/consultation", timeout=10, json={
+                "name": "Ada", "company": "Analytical", "email": "ada@example.com", "preferredContact": "email"}).status_code)
+
+    def sign_up(n):
+        return client().post(server.url + "/api/auth/register", timeout=30, json={
+            "email": f"concurrent-{n}@example.com", "password": PASSWORD, "company": f"Company {n}"}).status_code
+
+    writers = [threading.Thread(target=write_consultations) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            sign_ups = list(pool.map(sign_up, range(24)))
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+    assert sign_ups == [202] * 24
+    assert len(consultations) > 24 and set(consultations) == {201}
+    assert not [entry for entry in server.log_entries() if entry["level"] == "error"]

@@ -17,6 +17,10 @@ def test_empty_environment_serves_on_sqlite_under_data(workdir, serve):
     assert (workdir / "data" / "flux.sqlite").exists()
     secret = workdir / "data" / "secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    # A first start on an empty database warns about the generated secret and nothing else: no part may read
+    # its tables before `flux serve` has migrated.
+    warnings = [entry["message"] for entry in server.log_entries() if entry["level"] not in ("info", "notice")]
+    assert len(warnings) == 1 and warnings[0].startswith("SESSION_SECRET is not set"), warnings
 
 
 def test_every_log_line_is_json_and_no_secret_is_logged(workdir, serve):

@@ -116,7 +116,7 @@ final class ConversationRecorder: LifecycleHandler, Sendable {
                 result.1[turn.sessionID] = (turn, turn, turn.toolCalls, 2)
             }
         }
-        try await database.transaction { transaction in
+        try await database.writeTransaction { transaction in
             let sql = transaction as! any SQLDatabase
             var ids: [String: UUID] = [:]
             for sessionID in order {

@@ -36,7 +36,7 @@ struct PrivacyController: Sendable {
 
         let recorder = request.application.conversationRecorder
         await recorder.flush(on: request.db, logger: request.logger)
-        let erased = try await request.db.transaction { transaction -> Erased in
+        let erased = try await request.db.writeTransaction { transaction -> Erased in
             var query = AiConversation.query(on: transaction)
             if let session = body.sessionId { query = query.filter(\.$sessionID == session) }
             if let visitor = body.visitorHash { query = query.filter(\.$visitorIP == visitor) }

@@ -77,13 +77,13 @@ struct SeedDemoCommand: AsyncCommand {
                              into: &conversations, events: &events, tickets: &tickets)
             }
             let (batchConversations, batchTickets, batchEvents) = (conversations, tickets, events)
-            try await app.db.transaction { transaction in
+            try await app.db.writeTransaction { transaction in
                 try await batchTickets.create(on: transaction)
                 try await batchConversations.create(on: transaction)
             }
             // Events go in as chat turns' events do: the recorder's multi-row inserts, one transaction a batch.
             let eventsStarted = clock.now
-            try await app.db.transaction { transaction in
+            try await app.db.writeTransaction { transaction in
                 try await ConversationRecorder.insert(batchEvents, on: transaction as! any SQLDatabase)
             }
             eventTime += clock.now - eventsStarted

@@ -50,3 +50,21 @@ struct SQLiteTuning: LifecycleHandler {
         }
     }
 }
+
+extension Database {
+    /// A transaction that writes. On PostgreSQL it is Fluent's transaction. On SQLite, Fluent begins a
+    /// deferred transaction, which takes the write lock only at its first write: one that reads first and
+    /// then writes fails at once with "database is locked" when another connection wrote meanwhile (its
+    /// snapshot is stale, so the busy timeout never applies), which under load turned sign-ups into 500s.
+    /// So on SQLite the first statement is a write that changes nothing, and the transaction waits for the
+    /// write lock (up to the busy timeout) before it reads anything.
+    func writeTransaction<T: Sendable>(_ closure: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        guard !inTransaction, let sql = self as? any SQLDatabase, sql.dialect.name == "sqlite" else {
+            return try await transaction(closure)
+        }
+        return try await transaction { transaction in
+            try await (transaction as! any SQLDatabase).raw("DELETE FROM _fluent_migrations WHERE 0").run()
+            return try await closure(transaction)
+        }
+    }
+}

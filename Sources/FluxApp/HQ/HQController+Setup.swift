@@ -28,7 +28,7 @@ extension HQController {
         guard Self.setupTransitions[previous]?.contains(next) == true else {
             throw AppError(.conflict, code: "invalid_transition", message: "A \(previous.rawValue) request cannot become \(next.rawValue).")
         }
-        try await request.db.transaction { transaction in
+        try await request.db.writeTransaction { transaction in
             setup.status = next
             setup.updatedAt = Date()
             try await setup.update(on: transaction)

@@ -79,7 +79,7 @@ struct AccountRecovery: Sendable {
         if let email = EmailAddress.normalized(body.email),
             let user = try await User.query(on: request.db).filter(\.$email == email).first() {
             let links = identity.links
-            try await request.db.transaction { transaction in
+            try await request.db.writeTransaction { transaction in
                 try await Self.mailLink(Self.passwordReset, to: user, kind: "password-reset", on: transaction) {
                     MailTemplates.passwordReset(to: $0, link: links.resetPassword($1))
                 }

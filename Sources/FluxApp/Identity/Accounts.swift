@@ -26,7 +26,7 @@ struct Accounts: Sendable {
                      on database: any Database) async throws -> User {
         precondition(role.isStaff)
         let hash = try await passwords.hash(password)
-        return try await database.transaction { transaction in
+        return try await database.writeTransaction { transaction in
             guard try await User.query(on: transaction).filter(\.$email == email).first() == nil else { throw Failure.emailTaken }
             let tenant = try await Self.operatorTenant(on: transaction)
             let user = User(email: email, passwordHash: hash, displayName: displayName)
@@ -41,7 +41,7 @@ struct Accounts: Sendable {
     func createClient(email: String, passwordHash: String?, displayName: String?, organization: String,
                       on database: any Database,
                       also: @escaping @Sendable (User, any Database) async throws -> Void = { _, _ in }) async throws -> (User, Tenant) {
-        try await database.transaction { transaction in
+        try await database.writeTransaction { transaction in
             guard try await User.query(on: transaction).filter(\.$email == email).first() == nil else { throw Failure.emailTaken }
             let user = User(email: email, passwordHash: passwordHash, displayName: displayName)
             try await user.create(on: transaction)

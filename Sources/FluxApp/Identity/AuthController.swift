@@ -65,7 +65,7 @@ struct AuthController: Sendable {
         } catch {
             guard let existing = try await User.query(on: request.db).filter(\.$email == email!).first() else { throw error }
             // The owner of the address hears about it; the caller learns nothing.
-            try await request.db.transaction { transaction in
+            try await request.db.writeTransaction { transaction in
                 try await AccountRecovery.mailLink(AccountRecovery.passwordReset, to: existing, kind: "account-exists", on: transaction) {
                     MailTemplates.accountExists(to: $0, resetLink: links.resetPassword($1))
                 }

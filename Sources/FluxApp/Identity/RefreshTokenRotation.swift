@@ -52,7 +52,7 @@ struct RefreshTokenRotation: Sendable {
         if current.usedAt == nil {
             let successorID = UUID()
             let successor = successorToken(of: presented, id: successorID)
-            let won = try await database.transaction { transaction in
+            let won = try await database.writeTransaction { transaction in
                 let sql = transaction as! any SQLDatabase
                 let claimed = try await sql.raw("""
                     UPDATE refresh_tokens SET used_at = \(bind: now), replaced_by_id = \(bind: successorID)

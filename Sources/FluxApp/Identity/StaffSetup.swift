@@ -11,7 +11,7 @@ enum StaffSetup {
     /// A new setup token, or `nil` when staff exists already.
     static func issueIfNeeded(on database: any Database, now: Date = Date()) async throws -> String? {
         guard try await !Accounts.staffExists(on: database) else { return nil }
-        return try await database.transaction { transaction in
+        return try await database.writeTransaction { transaction in
             try await OneTimeTokens.voidAll(purpose: purpose, on: transaction)
             return try await OneTimeTokens.issue(purpose: purpose, userID: nil, lifetime: lifetime, on: transaction, now: now)
         }

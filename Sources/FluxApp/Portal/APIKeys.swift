@@ -152,7 +152,7 @@ struct APIKeyController: Sendable {
         let scopes = old.scopes.split(separator: " ").compactMap { APIKeys.Scope(rawValue: String($0)) }
         let (text, successor) = APIKeys.mint(tenantID: old.tenantID, name: old.name, scopes: scopes, createdBy: principal.userID, now: now)
         old.expiresAt = now.addingTimeInterval(APIKeys.rotationGrace)
-        try await request.db.transaction { transaction in
+        try await request.db.writeTransaction { transaction in
             try await old.update(on: transaction)
             try await successor.create(on: transaction)
         }

@@ -154,7 +154,7 @@ struct DataRightsController: Sendable {
         try await identity.revocations.revoke(sessions, reason: "account_erased", on: db)
         let privateFiles = try await PortalFile.query(on: db).filter(\.$uploadedBy == user.id!).filter(\.$visibility == .private).all()
         let now = Date()
-        try await db.transaction { transaction in
+        try await db.writeTransaction { transaction in
             let sql = transaction as! any SQLDatabase
             try await sql.raw("""
                 DELETE FROM chat_revisions WHERE message_id IN (SELECT id FROM chat_messages WHERE sender_id = \(bind: user.id!))

@@ -229,7 +229,7 @@ struct MessagingController: Sendable {
         thread.createdBy = principal.userID
         thread.createdAt = now
         thread.lastSeq = 0
-        try await request.db.transaction { transaction in
+        try await request.db.writeTransaction { transaction in
             try await thread.create(on: transaction)
             for userID in participants.union([principal.userID]) {
                 try await ChatMember(threadID: thread.id!, userID: userID, now: now).create(on: transaction)
@@ -511,7 +511,7 @@ struct MessagingController: Sendable {
         revision.actorID = actor
         revision.at = now
         change(now)
-        try await database.transaction { transaction in
+        try await database.writeTransaction { transaction in
             try await revision.create(on: transaction)
             try await message.update(on: transaction)
         }

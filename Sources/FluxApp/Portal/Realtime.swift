@@ -214,7 +214,7 @@ actor RealtimeHub {
     /// `nil` once the application has shut its databases (a socket may still be closing then).
     private let database: @Sendable () -> (any Database)?
     private let logger: Logger
-    /// The newest event fanned out; `nil` until ``synchronize()`` has read where the log stands.
+    /// The newest event fanned out; `nil` until the first subscription has read where the log stands.
     private var last: Int64?
     private var connections: [UUID: RealtimeConnection] = [:]
     private var subscribers: [UUID: Set<UUID>] = [:]
@@ -241,7 +241,7 @@ actor RealtimeHub {
             return RealtimeEvent(id: id, threadID: thread, type: kind.rawValue, at: now, data: json)
         }
         if postgres {
-            try await database.transaction { transaction in
+            try await database.writeTransaction { transaction in
                 let sql = transaction as! any SQLDatabase
                 try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.publishLock))").run()
                 let event = try await insert(sql)
@@ -281,19 +281,15 @@ actor RealtimeHub {
         }
     }
 
-    /// Reads where the log stands (at boot, before the first subscription, and each time the listener is
-    /// back: notices may have been missed).
-    func synchronize() async {
-        guard let sql = database() as? any SQLDatabase else { return }
-        if last == nil {
-            do {
-                last = try await sql.raw("SELECT COALESCE(MAX(id), 0) AS id FROM realtime_events")
-                    .first(decodingColumn: "id", as: Int64.self) ?? 0
-            } catch {
-                logger.warning("real-time log unreadable", metadata: ["error": .string(String(describing: error))])
-            }
-        } else {
-            await catchUp()
+    /// Reads where the log stands, once, at the first subscription: nothing is delivered before anyone
+    /// subscribes, and `flux serve` migrates after boot, so at boot the log may not exist yet.
+    private func synchronize() async {
+        guard last == nil, let sql = database() as? any SQLDatabase else { return }
+        do {
+            last = try await sql.raw("SELECT COALESCE(MAX(id), 0) AS id FROM realtime_events")
+                .first(decodingColumn: "id", as: Int64.self) ?? 0
+        } catch {
+            logger.warning("real-time log unreadable", metadata: ["error": .string(String(describing: error))])
         }
     }
 
@@ -339,8 +335,15 @@ actor RealtimeHub {
 
     var connectionCount: Int { connections.count }
 
-    /// Whether the hub knows where the log stands and delivers (on PostgreSQL: its listener is connected).
-    var isSynchronized: Bool { last != nil }
+    /// On PostgreSQL, whether the listener is connected, so notices from other replicas arrive.
+    private(set) var isListening = false
+
+    /// The PostgreSQL listener connected or lost its connection; once back, what was missed meanwhile is
+    /// delivered.
+    func listener(connected: Bool) async {
+        isListening = connected
+        if connected { await catchUp() }
+    }
 
     func threads(of connection: RealtimeConnection) -> Set<UUID> {
         subscriptions[connection.id] ?? []
@@ -366,8 +369,7 @@ actor RealtimeHub {
     func subscribe(_ connection: RealtimeConnection, to threads: [UUID], after: Int64?,
                    presence: @Sendable () async throws -> [RealtimeService.PresenceView]) async throws {
         guard connections[connection.id] != nil else { return }
-        // `flux serve` migrates after boot, so the log may not have existed when the hub first looked.
-        if last == nil { await synchronize() }
+        await synchronize()
         connection.beginCatchUp()
         for thread in threads {
             subscribers[thread, default: []].insert(connection.id)

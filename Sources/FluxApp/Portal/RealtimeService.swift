@@ -85,7 +85,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
         }
         listener = postgres.map { configuration in
             PostgresListener(channel: RealtimeHub.channel, configuration: configuration,
-                             listening: { if $0 { await hub.synchronize() } },
+                             listening: { await hub.listener(connected: $0) },
                              notice: { await hub.receive(notice: $0) })
         }
     }
@@ -291,11 +291,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
     }
 
     func didBootAsync(_ application: Application) async throws {
-        if let listener {
-            listener.start(logger: application.logger)
-        } else {
-            await hub.synchronize()
-        }
+        listener?.start(logger: application.logger)
         heartbeat.repeating(every: Self.heartbeatInterval, firstAfter: Self.heartbeatInterval) { [self] in await upkeep() }
         presenceLoop.repeating(every: Self.presenceInterval) { [self] in await flushPresence() }
     }

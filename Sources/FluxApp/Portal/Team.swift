@@ -104,7 +104,7 @@ struct TeamController: Sendable {
         invitation.createdAt = now
         invitation.expiresAt = now.addingTimeInterval(Invitation.lifetime)
         let links = identity.links
-        try await request.db.transaction { transaction in
+        try await request.db.writeTransaction { transaction in
             try await invitation.create(on: transaction)
             let token = try await OneTimeTokens.issue(purpose: invitation.purpose, userID: nil, lifetime: Invitation.lifetime, on: transaction)
             try await Outbox.enqueue(MailTemplates.invitation(to: MailAddress(name: nil, address: invitation.email)!, organization: tenant.name,
@@ -126,7 +126,7 @@ struct TeamController: Sendable {
             throw AppError(.conflict, code: "invitation_accepted", message: "This invitation was accepted; remove the member instead.")
         }
         invitation.revokedAt = Date()
-        try await request.db.transaction { transaction in
+        try await request.db.writeTransaction { transaction in
             try await invitation.update(on: transaction)
             try await OneTimeTokens.voidAll(purpose: invitation.purpose, on: transaction)
         }
@@ -164,7 +164,7 @@ struct TeamController: Sendable {
         }
         // Hashed before the token is spent, so a slow hash never holds a half-accepted invitation.
         let hash = existing == nil ? try await identity.passwords.hash(body.password!) : nil
-        let accepted = try await request.db.transaction { transaction -> Accepted in
+        let accepted = try await request.db.writeTransaction { transaction -> Accepted in
             guard try await OneTimeTokens.redeem(body.token, purpose: invitation.purpose, on: transaction, now: now) != nil else {
                 throw AccountRecovery.invalidToken
             }

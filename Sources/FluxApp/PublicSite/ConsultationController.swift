@@ -92,7 +92,7 @@ struct ConsultationController: Sendable {
         let notify = notify
         // The visitor's last chat turns may still be queued: write them so the conversation is there to link.
         await request.application.conversationRecorder.flush(on: request.db, logger: request.logger)
-        try await request.db.transaction { transaction in
+        try await request.db.writeTransaction { transaction in
             try await signal.create(on: transaction)
             // The chat that led here becomes a consultation, linked both ways (ticket → sessionId → conversation).
             if let sessionID = signal.sessionID,

@@ -70,7 +70,7 @@ struct MultiFactor: Sendable {
     /// Ten new codes, shown once; the old ones stop working.
     func replaceRecoveryCodes(_ userID: UUID, on database: any Database, now: Date = Date()) async throws -> [String] {
         let codes = (0..<Self.recoveryCodeCount).map { _ in Self.newRecoveryCode() }
-        try await database.transaction { transaction in
+        try await database.writeTransaction { transaction in
             try await RecoveryCode.query(on: transaction).filter(\.$userID == userID).delete()
             for code in codes {
                 try await RecoveryCode(userID: userID, codeHash: Self.hash(code), now: now).create(on: transaction)
@@ -80,7 +80,7 @@ struct MultiFactor: Sendable {
     }
 
     func disable(_ userID: UUID, on database: any Database) async throws {
-        try await database.transaction { transaction in
+        try await database.writeTransaction { transaction in
             try await MfaFactor.query(on: transaction).filter(\.$userID == userID).delete()
             try await RecoveryCode.query(on: transaction).filter(\.$userID == userID).delete()
         }
