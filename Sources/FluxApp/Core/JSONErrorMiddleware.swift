@@ -14,7 +14,11 @@ struct JSONErrorMiddleware: AsyncMiddleware {
             return try await next.respond(to: request)
         } catch {
             let appError = translate(error, for: request)
-            if appError.status.code >= 500 {
+            if appError.status == .serviceUnavailable, error is AppError {
+                // Load shed on purpose (a full hashing queue): expected under a flood, where an error line per
+                // refusal, with the error printed by reflection, was a fifth of each refusal's cost.
+                request.logger.warning("request shed", metadata: ["code": .string(appError.code)])
+            } else if appError.status.code >= 500 {
                 request.logger.error("request failed", metadata: [
                     "code": .string(appError.code), "error": .string(String(reflecting: error)),
                 ])

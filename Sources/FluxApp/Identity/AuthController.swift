@@ -99,6 +99,7 @@ struct AuthController: Sendable {
         try errors.throwIfAny()
         let email = EmailAddress.normalized(body.email) ?? body.email.lowercased()
 
+        try identity.passwords.requireCapacity()
         try await identity.throttle.requireReady(email, on: request.db)
         let user = try await User.query(on: request.db).filter(\.$email == email).first()
         let passwordMatches = try await identity.passwords.verify(body.password, against: user?.passwordHash)

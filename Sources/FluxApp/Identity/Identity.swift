@@ -44,7 +44,7 @@ struct Identity: Sendable {
     /// The signed-in caller, from `Authorization: Bearer` or else the access cookie; `nil` when there is no
     /// valid token or its session has been revoked.
     func authenticate(_ request: Request) async throws -> Principal? {
-        guard let token = request.headers.bearerAuthorization?.token ?? cookies.read(Self.accessCookie, from: request),
+        guard let token = request.headers.bearerToken ?? cookies.read(Self.accessCookie, from: request),
             let claims = await accessTokens.verify(token),
             let userID = UUID(uuidString: claims.sub.value),
             try await revocations.isActive(claims.sid, on: request.db)

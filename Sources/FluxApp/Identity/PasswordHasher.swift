@@ -48,6 +48,13 @@ struct PasswordHasher: Sendable {
         return hash != nil && matches
     }
 
+    /// Refuses now, with ``busy``, when a hash would be refused: a caller with reads to do before its hash
+    /// (a sign-in looks the account up first) does not spend them on a request that cannot finish. Under a
+    /// login flood this keeps each refusal as cheap as a plain route.
+    func requireCapacity() throws {
+        if inFlight.withLockedValue({ $0 >= maxInFlight }) { throw Self.busy }
+    }
+
     private func bounded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let admitted = inFlight.withLockedValue { count in
             guard count < maxInFlight else { return false }
@@ -56,7 +63,21 @@ struct PasswordHasher: Sendable {
         }
         guard admitted else { throw Self.busy }
         defer { inFlight.withLockedValue { $0 -= 1 } }
-        return try await Self.pool.runIfActive(work)
+        return try await Self.pool.runIfActive {
+            Self.yieldToEventLoops()
+            return try work()
+        }
+    }
+
+    /// Hashing runs at nice 10, below the event loops: when it shares a core with them (a busy or small
+    /// machine), a flood of sign-ins slows other sign-ins rather than every request. Set on each hash, as the
+    /// pool's threads cannot be reached otherwise: one system call beside a quarter second of bcrypt, and
+    /// lowering a thread's priority needs no privilege. On Linux a nice value belongs to a thread, and
+    /// `who` 0 names the calling one.
+    private static func yieldToEventLoops() {
+        #if os(Linux)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
     }
 
     static func prepared(_ password: String) -> String {

@@ -27,7 +27,7 @@ struct MetricsController: RouteCollection {
     private func authorize(_ req: Request) throws {
         if let token {
             // Constant time: the comparison must not reveal how much of a guessed token was right.
-            guard let presented = req.headers.bearerAuthorization?.token,
+            guard let presented = req.headers.bearerToken,
                 ConstantTimeComparison.equals(presented, token.value)
             else {
                 throw AppError(.unauthorized, code: "unauthorized", message: "A valid metrics token is required.",

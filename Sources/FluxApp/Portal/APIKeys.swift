@@ -41,7 +41,7 @@ struct APIKeys: Sendable {
     /// The caller's key, if `Authorization: Bearer fxk_…` names an active key of this tenant's with `scope`.
     /// Wrong, expired or revoked → 401; a valid key without the scope → 403. Both audited, as is each use.
     func authenticate(_ request: Request, scope: Scope, now: Date = Date()) async throws -> APIKey {
-        guard let presented = request.headers.bearerAuthorization?.token, presented.utf8.count == Self.length,
+        guard let presented = request.headers.bearerToken, presented.utf8.count == Self.length,
             presented.hasPrefix(Self.prefix),
             let id = Self.keyID(presented.dropFirst(4).prefix(32))
         else { throw Self.invalid }

@@ -96,7 +96,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
     }
 
     @Sendable func upgrade(_ request: Request, _ principal: Principal) async throws -> Response {
-        if request.headers.bearerAuthorization == nil {
+        if request.headers.bearerToken == nil {
             guard let origin = request.headers.first(name: .origin), allowedOrigin(origin) else {
                 throw AppError(.forbidden, code: "origin_refused", message: "This page's origin may not open the portal's socket.")
             }

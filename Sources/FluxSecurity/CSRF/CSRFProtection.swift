@@ -114,7 +114,7 @@ public struct CSRFMiddleware: Middleware {
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         let exempt = Self.safeMethods.contains(request.method)
-            || (request.headers.bearerAuthorization != nil && !request.headers.contains(name: .cookie))
+            || (request.headers.bearerToken != nil && !request.headers.contains(name: .cookie))
         if !exempt {
             do {
                 try protection.verify(request)

@@ -94,6 +94,20 @@ import VaporTesting
         #expect(try await hasher.verify("a long enough passphrase", against: nil) == false)
     }
 
+    @Test func aFullHasherRefusesBeforeTheCallerDoesAnyOtherWork() async throws {
+        let hasher = PasswordHasher(maxInFlight: 1)
+        #expect(throws: Never.self) { try hasher.requireCapacity() }
+        let check = Task { try await hasher.verify("a long enough passphrase", against: nil) }
+        var refused = false
+        for _ in 0..<400 where !refused {
+            do { try hasher.requireCapacity() } catch let error as AppError where error.code == "busy" { refused = true }
+            if !refused { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        #expect(refused)
+        #expect(try await check.value == false)
+        #expect(throws: Never.self) { try hasher.requireCapacity() }
+    }
+
     @Test func passwordPolicyFollowsNIST() async throws {
         func problem(_ password: String) -> String? {
             var errors = FieldErrors()
