@@ -27,6 +27,8 @@ func makeApp(port: Int, hardened: Bool) async throws -> Application {
         (parts.contains("csrf") ? app.grouped(hardening.csrf.middleware) : app).post("submit", use: route)
         app.get("csrf") { req in try hardening.csrf.response(for: req) }
     } else {
+        // Vapor's own error middleware in both apps (any Vapor app has one): only FluxSecurity's parts differ.
+        app.middleware.use(ErrorMiddleware.default(environment: app.environment))
         app.post("submit", use: route)
     }
     try app.server.start()
