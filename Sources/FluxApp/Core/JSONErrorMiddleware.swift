@@ -16,7 +16,8 @@ struct JSONErrorMiddleware: AsyncMiddleware {
             let appError = translate(error, for: request)
             if appError.status == .serviceUnavailable, error is AppError {
                 // Load shed on purpose (a full hashing queue): expected under a flood, where an error line per
-                // refusal, with the error printed by reflection, was a fifth of each refusal's cost.
+                // refusal, with the error printed by reflection, was about a sixth of the server's time spent
+                // refusing (perf during bench/auth.sh's login flood).
                 request.logger.warning("request shed", metadata: ["code": .string(appError.code)])
             } else if appError.status.code >= 500 {
                 request.logger.error("request failed", metadata: [
