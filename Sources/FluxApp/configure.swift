@@ -66,6 +66,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     // HQ's templates are compiled in (HQViews); Leaf reads nothing from the working directory.
     app.views.use(.leaf)
     app.leaf.sources = LeafSources.singleSource(HQViews.Source())
+    app.leaf.tags = HQViews.tags
     PageSite.prepare(app)
     try routes(app, config: config, metrics: metrics, security: security, identity: identity)
 }

@@ -1,6 +1,7 @@
 @testable import FluxApp
 import Fluent
 import Foundation
+import LeafKit
 import Testing
 import VaporTesting
 
@@ -103,6 +104,22 @@ import VaporTesting
             #expect(csv.headers.contentType?.subType == "csv")
             #expect(csv.body.string.contains(#""'=HYPERLINK(""http://evil.example"")""#))
             #expect(CSV.field("-2+3") == #""'-2+3""# && CSV.field("@SUM(A1)") == #""'@SUM(A1)""# && CSV.field("plain") == #""plain""#)
+        }
+    }
+
+    @Test func tableRowsEscapesEveryValueItWritesAndIsTheOnlyUnescapedTag() async throws {
+        let hostile = #"x" onmouseover="alert(1)'><script>alert(2)</script>&"#
+        let escaped = "x&quot; onmouseover=&quot;alert(1)&#39;&gt;&lt;script&gt;alert(2)&lt;/script&gt;&amp;"
+        let html = try TableRowsTag.html([
+            .dictionary(["class": .string(hostile), "cells": .array([.string(hostile), .dictionary(["text": .string(hostile), "class": .string(hostile)])])]),
+            .dictionary(["cells": .array([.string("plain"), .dictionary(["text": "no class"])])]),
+        ])
+        #expect(html == #"<tr class="\#(escaped)"><td>\#(escaped)</td><td class="\#(escaped)">\#(escaped)</td></tr>"#
+            + "<tr><td>plain</td><td>no class</td></tr>")
+        #expect(throws: TableRowsTag.Malformed.self) { try TableRowsTag.html([.string("not a row")]) }
+        try await withFlux { app, _ async throws in
+            let unescaped = app.leaf.tags.filter { $0.value is any UnsafeUnescapedLeafTag }.keys.sorted()
+            #expect(unescaped == ["tableRows"])
         }
     }
 

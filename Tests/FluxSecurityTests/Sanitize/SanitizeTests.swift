@@ -7,6 +7,9 @@ import Testing
         #expect(Sanitize.htmlText(#"<img src=x onerror="a('b')">&"#) == "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;")
         #expect(Sanitize.htmlAttribute(#"x" onmouseover=alert(1) y="#) == "x&#x22;&#x20;onmouseover&#x3D;alert&#x28;1&#x29;&#x20;y&#x3D;")
         #expect(Sanitize.htmlText("café 東京") == "café 東京")
+        // Escapes next to multi-byte characters: the bytes around them are copied whole.
+        #expect(Sanitize.htmlText("é<東>'😀\"&\u{0}") == "é&lt;東&gt;&#39;😀&quot;&amp;\u{0}")
+        #expect(Sanitize.htmlText("") == "")
     }
 
     @Test func javaScriptStringCannotCloseTheScript() {
