@@ -154,7 +154,9 @@ struct SeedDemoCommand: AsyncCommand {
         }
         conversation.industryLabel = industry
         conversation.funnelStage = stage
-        var turns = 1 + Int(random.unit() * 3)
+        // One to six questions: about ten events a conversation, so 100k conversations carry the million events
+        // HQ's dashboard is measured against (bench/analytics.sh).
+        var turns = 1 + Int(random.unit() * 6)
         var tools: [(ToolUse.Name, String)] = []
         if stage.rank >= AiConversation.FunnelStage.recommend.rank, let industry {
             let volume = (random.unit() * 80 + 2).rounded()

@@ -185,17 +185,14 @@ struct HQController: Sendable {
             let createdAt: Date
 
             init(_ row: any SQLRow) throws {
-                func optional<Value: Decodable>(_ column: String) throws -> Value? {
-                    try row.decodeNil(column: column) ? nil : row.decode(column: column, as: Value.self)
-                }
                 type = try row.decode(column: "type", as: String.self)
                 payloadJson = try row.decode(column: "payloadJson", as: String.self)
-                toolName = try optional("toolName")
-                latencyMs = try optional("latencyMs")
-                tokensIn = try optional("tokensIn")
-                tokensOut = try optional("tokensOut")
-                cachedTokens = try optional("cachedTokens")
-                model = try optional("model")
+                toolName = try row.decode(column: "toolName", as: String?.self)
+                latencyMs = try row.decode(column: "latencyMs", as: Int?.self)
+                tokensIn = try row.decode(column: "tokensIn", as: Int?.self)
+                tokensOut = try row.decode(column: "tokensOut", as: Int?.self)
+                cachedTokens = try row.decode(column: "cachedTokens", as: Int?.self)
+                model = try row.decode(column: "model", as: String?.self)
                 createdAt = try row.decode(column: "createdAt", as: Date.self)
             }
         }

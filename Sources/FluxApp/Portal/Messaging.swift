@@ -285,8 +285,8 @@ struct MessagingController: Sendable {
     }
 
     /// A message as the pages read it: straight from SQL, without building a Fluent model per row (half the
-    /// cost of a page of 50).
-    struct MessageRow: Decodable {
+    /// cost of a page of 50), column by column (SQLKit's Codable row decoder walks a keyed container per row).
+    struct MessageRow {
         let id: UUID
         let seq: Int
         let sender_id: UUID
@@ -305,6 +305,17 @@ struct MessagingController: Sendable {
             edited_at = message.editedAt
             deleted_at = message.deletedAt
             attachment_id = message.attachmentID
+        }
+
+        init(_ row: any SQLRow) throws {
+            id = try row.decode(column: "id", as: UUID.self)
+            seq = try row.decode(column: "seq", as: Int.self)
+            sender_id = try row.decode(column: "sender_id", as: UUID.self)
+            body = try row.decode(column: "body", as: String.self)
+            created_at = try row.decode(column: "created_at", as: Date.self)
+            edited_at = try row.decode(column: "edited_at", as: Date?.self)
+            deleted_at = try row.decode(column: "deleted_at", as: Date?.self)
+            attachment_id = try row.decode(column: "attachment_id", as: UUID?.self)
         }
 
         static let columns = "id, seq, sender_id, body, created_at, edited_at, deleted_at, attachment_id"
@@ -354,13 +365,13 @@ struct MessagingController: Sendable {
             let rows = try await sql.raw("""
                 SELECT \(unsafeRaw: MessageRow.columns) FROM chat_messages WHERE thread_id = \(bind: thread.id!) AND seq > \(bind: after)
                 ORDER BY seq LIMIT \(bind: limit)
-                """).all(decoding: MessageRow.self)
+                """).all().map(MessageRow.init)
             return MessagePage(messages: try await Self.views(rows, on: request.db), nextBefore: nil)
         }
         let rows = try await sql.raw("""
             SELECT \(unsafeRaw: MessageRow.columns) FROM chat_messages WHERE thread_id = \(bind: thread.id!) AND seq < \(bind: before ?? Int(Int32.max))
             ORDER BY seq DESC LIMIT \(bind: limit + 1)
-            """).all(decoding: MessageRow.self)
+            """).all().map(MessageRow.init)
         let page = Array(rows.prefix(limit))
         return MessagePage(messages: try await Self.views(page, on: request.db), nextBefore: rows.count > limit ? page.last?.seq : nil)
     }
