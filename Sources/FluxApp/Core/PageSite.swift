@@ -61,7 +61,7 @@ struct PageSite: Sendable {
     }
 
     /// Renders `template` with the title, nonce, brand, sign-in path, who is signed in and their navigation,
-    /// and `body`'s fields (everything a template prints is escaped by Leaf).
+    /// and `body`'s fields (everything a template prints is escaped, by Leaf or by ``TableRowsTag``).
     /// `data` is for a large list built as Leaf values directly, skipping ``leafData(_:)``'s JSON round trip.
     func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil,
                 body: (any Encodable)? = nil, extra: [String: String] = [:], data: [String: LeafData] = [:]) async throws -> Response {
