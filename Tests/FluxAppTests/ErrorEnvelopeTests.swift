@@ -18,6 +18,8 @@ private func testRoutes(_ app: any RoutesBuilder) throws {
     app.post("test", "greeting") { req in try req.content.decode(Greeting.self).name }
     app.get("test", "crash") { _ -> String in throw LeakyFailure() }
     app.get("test", "unavailable") { _ -> String in throw Abort(.serviceUnavailable, reason: "pool exhausted at 10.0.0.7:5432") }
+    app.get("test", "shed") { _ -> String in throw PasswordHasher.busy }
+    app.get("test", "down") { _ -> String in throw AppError(.serviceUnavailable, code: "down", message: "Not now.") }
     // Text with NUL straight to the database, as a lookup no input check guards would send it.
     app.get("test", "nul") { req -> String in
         _ = try await (req.db as! any SQLDatabase).raw("SELECT \(bind: "a\u{0}b") AS text").all()
@@ -161,6 +163,24 @@ private func envelope(_ res: TestingHTTPResponse) throws -> (code: String, messa
             } else {
                 #expect(response.status == .ok, "SQLite holds NUL")
             }
+        }
+    }
+
+    @Test func onlyALoadShedIsLoggedAsAWarningAmong503s() async throws {
+        try await withFlux(routes: testRoutes) { app, _ in
+            func logged(_ path: String) async throws -> [(level: String?, message: String?)] {
+                let requestID = "shed-\(UUID().uuidString)"
+                let res = try await app.testing().sendRequest(.GET, path, headers: ["X-Request-Id": requestID])
+                #expect(res.status == .serviceUnavailable)
+                return LogCapture.shared.entries(forRequestID: requestID)
+                    .filter { $0["message"] as? String != "request" }
+                    .map { ($0["level"] as? String, $0["message"] as? String) }
+            }
+            let shed = try await logged("/test/shed")
+            #expect(shed.count == 1 && shed.first?.level == "warning" && shed.first?.message == "request shed")
+            // Another 503 from Flux is a failure, whatever its status says.
+            let down = try await logged("/test/down")
+            #expect(down.count == 1 && down.first?.level == "error" && down.first?.message == "request failed")
         }
     }
 }

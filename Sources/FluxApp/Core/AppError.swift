@@ -8,14 +8,18 @@ public struct AppError: Error, Sendable {
     public let message: String
     public let fields: [String: String]?
     public let headers: HTTPHeaders
+    /// Refused on purpose to shed load (the client should retry later): logged as a warning, not as a failure,
+    /// since under a flood every such refusal is expected.
+    public let shed: Bool
 
     public init(_ status: HTTPResponseStatus, code: String, message: String, fields: [String: String]? = nil,
-                headers: HTTPHeaders = [:]) {
+                headers: HTTPHeaders = [:], shed: Bool = false) {
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
         self.headers = headers
+        self.shed = shed
     }
 }
 

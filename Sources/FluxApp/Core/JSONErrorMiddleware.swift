@@ -14,10 +14,9 @@ struct JSONErrorMiddleware: AsyncMiddleware {
             return try await next.respond(to: request)
         } catch {
             let appError = translate(error, for: request)
-            if appError.status == .serviceUnavailable, error is AppError {
-                // Load shed on purpose (a full hashing queue): expected under a flood, where an error line per
-                // refusal, with the error printed by reflection, was about a sixth of the server's time spent
-                // refusing (perf during bench/auth.sh's login flood).
+            if appError.shed {
+                // Expected under a flood, where an error line per refusal, with the error printed by reflection,
+                // was about a sixth of the server's time spent refusing (perf during bench/auth.sh's login flood).
                 request.logger.warning("request shed", metadata: ["code": .string(appError.code)])
             } else if appError.status.code >= 500 {
                 request.logger.error("request failed", metadata: [

@@ -296,7 +296,7 @@ struct TableRowsTag: UnsafeUnescapedLeafTag {
     static func html(_ rows: [LeafData]) throws -> String {
         var html = ""
         for row in rows {
-            guard row.celf == .dictionary, let fields = row.dictionary, let cells = fields["cells"]?.array else { throw Malformed() }
+            guard let fields = row.dictionary, let cells = fields["cells"]?.array else { throw Malformed() }
             html += fields["class"]?.string.map { "<tr class=\"\(Sanitize.htmlText($0))\">" } ?? "<tr>"
             for cell in cells {
                 // Asked by type first: LeafData's accessors try every conversion (building a set each time) when the

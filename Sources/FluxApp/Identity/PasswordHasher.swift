@@ -33,7 +33,7 @@ struct PasswordHasher: Sendable {
     }
 
     static let busy = AppError(.serviceUnavailable, code: "busy", message: "Too many sign-ins at once. Try again in a few seconds.",
-                               headers: ["Retry-After": "2"])
+                               headers: ["Retry-After": "2"], shed: true)
 
     func hash(_ password: String) async throws -> String {
         let input = Self.prepared(password)

@@ -94,7 +94,7 @@ import VaporTesting
         #expect(try await hasher.verify("a long enough passphrase", against: nil) == false)
     }
 
-    @Test func aFullHasherRefusesBeforeTheCallerDoesAnyOtherWork() async throws {
+    @Test func requireCapacityRefusesWhileTheHasherIsFull() async throws {
         let hasher = PasswordHasher(maxInFlight: 1)
         #expect(throws: Never.self) { try hasher.requireCapacity() }
         let check = Task { try await hasher.verify("a long enough passphrase", against: nil) }
