@@ -1,5 +1,11 @@
-"""Flux behind nginx, measured: requests/s through nginx (HTTPS, three replicas) as a ratio of one replica
-served directly, and failed requests during a rolling restart of the three replicas under wrk load.
+"""Flux behind nginx, measured: requests/s through nginx as a ratio of direct, and failed requests during a
+rolling restart of the three replicas under wrk load.
+
+The ratio is read twice, alternating, in two shapes: like for like (one replica direct over HTTP against the
+same replica through nginx over HTTPS: what the proxy costs) and nginx in front of all three replicas against
+that one direct replica (what this 2-core machine does with three replicas, nginx and wrk on it). For each
+run the CPU time of flux, nginx and wrk is read from /proc and printed per request, so a ratio can be
+explained.
 
 usage: python3 bench/rolling.py FLUX_BINARY   (bench/rolling.sh builds the release binary and calls this)
 Needs nginx, wrk and PostgreSQL (started here through scripts/pg-throwaway).
@@ -7,6 +13,8 @@ Needs nginx, wrk and PostgreSQL (started here through scripts/pg-throwaway).
 import os
 import pathlib
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +37,41 @@ def wrk(url, seconds):
     return rate, total, non2xx + socket
 
 
+def cpu_seconds(pids):
+    """User and system CPU time of these processes and all their threads so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_pids(prefix):
+    """The master and workers of the nginx started with this prefix directory."""
+    master = int((prefix / "nginx.pid").read_text())
+    workers = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(master):
+                workers.append(int(entry.name))
+        except (FileNotFoundError, IndexError):
+            continue
+    return [master, *workers]
+
+
+def measured(url, seconds, flux, nginx):
+    """wrk's requests/s on url, and the CPU microseconds per request spent by flux, nginx and wrk."""
+    before = cpu_seconds(flux), cpu_seconds(nginx), resource.getrusage(resource.RUSAGE_CHILDREN)
+    rate, total, failed = wrk(url, seconds)
+    after = cpu_seconds(flux), cpu_seconds(nginx), resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after[2].ru_utime + after[2].ru_stime) - (before[2].ru_utime + before[2].ru_stime)
+    per_request = lambda spent: spent / max(total, 1) * 1e6
+    return rate, failed, per_request(after[0] - before[0]), per_request(after[1] - before[1]), per_request(wrk_cpu)
+
+
 def main():
     with tempfile.TemporaryDirectory() as work:
         work = pathlib.Path(work)
@@ -49,13 +92,28 @@ def main():
             _, https_port = nginx_site(nginx_dir, [replica.port for replica in replicas], workers="auto")
             nginx_command = ["nginx", "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf")]
             subprocess.run(nginx_command, check=True)
+            single_dir = work / "nginx-one-replica"
+            single_dir.mkdir()
+            _, single_port = nginx_site(single_dir, [replicas[0].port], workers="auto")
+            single_command = ["nginx", "-p", str(single_dir), "-c", str(single_dir / "nginx.conf")]
+            subprocess.run(single_command, check=True)
             time.sleep(0.5)
 
-            direct, _, _ = wrk(replicas[0].url + "/api/health/live", 10)
-            proxied, _, _ = wrk(f"https://127.0.0.1:{https_port}/api/health/live", 10)
-            print(f"direct (one replica, HTTP): {direct:.0f} requests/s")
-            print(f"through nginx (HTTPS, three replicas): {proxied:.0f} requests/s")
-            print(f"ratio: {proxied / direct:.2f} (goal >= 0.8)")
+            flux = [replica.process.pid for replica in replicas]
+            shapes = [("direct, one replica (HTTP)", replicas[0].url, []),
+                      ("nginx (HTTPS) -> the same replica", f"https://127.0.0.1:{single_port}", nginx_pids(single_dir)),
+                      ("nginx (HTTPS) -> three replicas", f"https://127.0.0.1:{https_port}", nginx_pids(nginx_dir))]
+            rates = {name: [] for name, _, _ in shapes}
+            for _ in range(2):
+                for name, base, nginx in shapes:
+                    rate, failed, flux_us, nginx_us, wrk_us = measured(base + "/api/health/live", 8, flux, nginx)
+                    rates[name].append(rate)
+                    print(f"{name}: {rate:.0f} requests/s ({failed} failed); CPU per request: flux {flux_us:.0f} us, "
+                          f"nginx {nginx_us:.0f} us, wrk {wrk_us:.0f} us", flush=True)
+            subprocess.run([*single_command, "-s", "stop"], capture_output=True)
+            direct = statistics.median(rates[shapes[0][0]])
+            for name, _, _ in shapes[1:]:
+                print(f"ratio, {name}: {statistics.median(rates[name]) / direct:.2f} of direct (goal >= 0.8)")
 
             load = subprocess.Popen(["wrk", "-t2", "-c32", "-d20s", f"https://127.0.0.1:{https_port}/api/health"],
                                     stdout=subprocess.PIPE, text=True)
