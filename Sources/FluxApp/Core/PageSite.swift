@@ -127,11 +127,10 @@ struct PageSite: Sendable {
 }
 
 /// Pages show who is signed in and what they may see: never cached (the shared assets may be).
-struct NoStore: Middleware {
-    func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        next.respond(to: request).map { response in
-            response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-            return response
-        }
+struct NoStore: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        let response = try await next.respond(to: request)
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return response
     }
 }

@@ -2,26 +2,26 @@ import Vapor
 
 /// Outermost middleware: gives each request an id, echoes it as `X-Request-Id`, writes one access log line
 /// and records the request in the HTTP metrics.
-// Future-based rather than AsyncMiddleware: every request passes through it, and an async middleware costs a
-// task and two thread hops per request (measured with bench/rolling.sh and bench/auth.sh).
-struct RequestTelemetryMiddleware: Middleware {
+struct RequestTelemetryMiddleware: AsyncMiddleware {
     let metrics: HTTPMetrics
 
-    func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         let started = ContinuousClock.now
         let requestID = RequestID.accept(request.headers.first(name: .xRequestId))
         request.requestID = requestID
         request.logger[metadataKey: "request-id"] = .string(requestID)
 
-        return next.respond(to: request).map { response in
-            response.headers.replaceOrAdd(name: .xRequestId, value: requestID)
-            record(request, status: response.status, since: started)
-            return response
-        }.flatMapErrorThrowing { error in
+        let response: Response
+        do {
+            response = try await next.respond(to: request)
+        } catch {
             // Only reachable if an error escapes the JSON error middleware; still account for the request.
             record(request, status: .internalServerError, since: started)
             throw error
         }
+        response.headers.replaceOrAdd(name: .xRequestId, value: requestID)
+        record(request, status: response.status, since: started)
+        return response
     }
 
     private func record(_ request: Request, status: HTTPResponseStatus, since started: ContinuousClock.Instant) {
