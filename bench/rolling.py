@@ -28,13 +28,18 @@ from conftest import STRONG_SECRET, FluxServer, clean_env  # noqa: E402
 from test_deploy import nginx_site  # noqa: E402
 
 
-def wrk(url, seconds):
-    output = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True, check=True).stdout
+def wrk_figures(output):
+    """wrk's requests/s, requests sent, and failed requests (non-2xx answers and socket errors)."""
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     total = int(re.search(r"(\d+) requests in", output).group(1))
     non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
     socket = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     return rate, total, non2xx + socket
+
+
+def wrk(url, seconds):
+    return wrk_figures(subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True,
+                                      check=True).stdout)
 
 
 def cpu_seconds(pids):
@@ -80,7 +85,7 @@ def main():
         settings = dict(line.split("=", 1) for line in subprocess.run(
             [str(ROOT / "scripts" / "pg-throwaway"), "start", str(cluster)], capture_output=True, text=True,
             check=True).stdout.split())
-        replicas, nginx_command = [], None
+        replicas, nginx_commands = [], []
         try:
             env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, LOG_LEVEL="error",
                             DATABASE_URL=settings["FLUX_TEST_DATABASE_URL"], TRUSTED_PROXIES="127.0.0.1")
@@ -90,13 +95,12 @@ def main():
             nginx_dir = work / "nginx"
             nginx_dir.mkdir()
             _, https_port = nginx_site(nginx_dir, [replica.port for replica in replicas], workers="auto")
-            nginx_command = ["nginx", "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf")]
-            subprocess.run(nginx_command, check=True)
             single_dir = work / "nginx-one-replica"
             single_dir.mkdir()
             _, single_port = nginx_site(single_dir, [replicas[0].port], workers="auto")
-            single_command = ["nginx", "-p", str(single_dir), "-c", str(single_dir / "nginx.conf")]
-            subprocess.run(single_command, check=True)
+            for directory in (nginx_dir, single_dir):
+                nginx_commands.append(["nginx", "-p", str(directory), "-c", str(directory / "nginx.conf")])
+                subprocess.run(nginx_commands[-1], check=True)
             time.sleep(0.5)
 
             flux = [replica.process.pid for replica in replicas]
@@ -110,7 +114,7 @@ def main():
                     rates[name].append(rate)
                     print(f"{name}: {rate:.0f} requests/s ({failed} failed); CPU per request: flux {flux_us:.0f} us, "
                           f"nginx {nginx_us:.0f} us, wrk {wrk_us:.0f} us", flush=True)
-            subprocess.run([*single_command, "-s", "stop"], capture_output=True)
+            subprocess.run([*nginx_commands.pop(), "-s", "stop"], capture_output=True)
             direct = statistics.median(rates[shapes[0][0]])
             for name, _, _ in shapes[1:]:
                 print(f"ratio, {name}: {statistics.median(rates[name]) / direct:.2f} of direct (goal >= 0.8)")
@@ -123,13 +127,11 @@ def main():
                 replica.start()
                 time.sleep(2)
             output, _ = load.communicate()
-            total = int(re.search(r"(\d+) requests in", output).group(1))
-            non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
-            socket = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-            print(f"rolling restart of 3 replicas under load: {total} requests, {non2xx + socket} failed (goal 0)")
+            _, total, failed = wrk_figures(output)
+            print(f"rolling restart of 3 replicas under load: {total} requests, {failed} failed (goal 0)")
         finally:
-            if nginx_command:
-                subprocess.run([*nginx_command, "-s", "stop"], capture_output=True)
+            for command in nginx_commands:
+                subprocess.run([*command, "-s", "stop"], capture_output=True)
             for replica in replicas:
                 replica.stop()
             subprocess.run([str(ROOT / "scripts" / "pg-throwaway"), "stop", str(cluster)], capture_output=True)
