@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "Tests" / "integration"))
 os.environ.setdefault("FLUX_BIN", os.path.abspath(sys.argv[1]))
 
 from conftest import STRONG_SECRET, FluxServer, clean_env  # noqa: E402
-from test_deploy import nginx_site  # noqa: E402
+from test_deploy import nginx_command, nginx_site  # noqa: E402
 
 
 def wrk_figures(output):
@@ -42,25 +42,30 @@ def wrk(url, seconds):
                                       check=True).stdout)
 
 
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state, parent, ..., utime at 11, stime at 12)."""
+    return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pids):
     """User and system CPU time of these processes and all their threads so far."""
     total = 0
     for pid in pids:
         try:
-            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields(pid)
         except FileNotFoundError:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def nginx_pids(prefix):
+def nginx_pids(directory):
     """The master and workers of the nginx started with this prefix directory."""
-    master = int((prefix / "nginx.pid").read_text())
+    master = int((directory / "nginx.pid").read_text())
     workers = []
     for entry in pathlib.Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(master):
+            if entry.name.isdigit() and stat_fields(entry.name)[1] == str(master):
                 workers.append(int(entry.name))
         except (FileNotFoundError, IndexError):
             continue
@@ -85,7 +90,8 @@ def main():
         settings = dict(line.split("=", 1) for line in subprocess.run(
             [str(ROOT / "scripts" / "pg-throwaway"), "start", str(cluster)], capture_output=True, text=True,
             check=True).stdout.split())
-        replicas, nginx_commands = [], []
+        # nginx prefix directories whose nginx runs, stopped on any exit.
+        replicas, running = [], []
         try:
             env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, LOG_LEVEL="error",
                             DATABASE_URL=settings["FLUX_TEST_DATABASE_URL"], TRUSTED_PROXIES="127.0.0.1")
@@ -99,8 +105,8 @@ def main():
             single_dir.mkdir()
             _, single_port = nginx_site(single_dir, [replicas[0].port], workers="auto")
             for directory in (nginx_dir, single_dir):
-                nginx_commands.append(["nginx", "-p", str(directory), "-c", str(directory / "nginx.conf")])
-                subprocess.run(nginx_commands[-1], check=True)
+                subprocess.run(nginx_command(directory), check=True)
+                running.append(directory)
             time.sleep(0.5)
 
             flux = [replica.process.pid for replica in replicas]
@@ -114,7 +120,8 @@ def main():
                     rates[name].append(rate)
                     print(f"{name}: {rate:.0f} requests/s ({failed} failed); CPU per request: flux {flux_us:.0f} us, "
                           f"nginx {nginx_us:.0f} us, wrk {wrk_us:.0f} us", flush=True)
-            subprocess.run([*nginx_commands.pop(), "-s", "stop"], capture_output=True)
+            subprocess.run([*nginx_command(single_dir), "-s", "stop"], capture_output=True)
+            running.remove(single_dir)
             direct = statistics.median(rates[shapes[0][0]])
             for name, _, _ in shapes[1:]:
                 print(f"ratio, {name}: {statistics.median(rates[name]) / direct:.2f} of direct (goal >= 0.8)")
@@ -130,8 +137,8 @@ def main():
             _, total, failed = wrk_figures(output)
             print(f"rolling restart of 3 replicas under load: {total} requests, {failed} failed (goal 0)")
         finally:
-            for command in nginx_commands:
-                subprocess.run([*command, "-s", "stop"], capture_output=True)
+            for directory in running:
+                subprocess.run([*nginx_command(directory), "-s", "stop"], capture_output=True)
             for replica in replicas:
                 replica.stop()
             subprocess.run([str(ROOT / "scripts" / "pg-throwaway"), "stop", str(cluster)], capture_output=True)

@@ -68,6 +68,11 @@ http {{
     return http_port, https_port
 
 
+def nginx_command(directory, binary="nginx"):
+    """The command line of the nginx whose prefix directory nginx_site wrote."""
+    return [binary, "-p", str(directory), "-c", str(directory / "nginx.conf")]
+
+
 @pytest.fixture(params=[2])
 def nginx_in_front(request, postgres_database, tmp_path):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -81,7 +86,7 @@ def nginx_in_front(request, postgres_database, tmp_path):
         directory.mkdir()
         replicas.append(FluxServer(directory, env).start())
     http_port, https_port = nginx_site(tmp_path, [replica.port for replica in replicas])
-    command = [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    command = nginx_command(tmp_path, nginx)
     check = subprocess.run([*command, "-t"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     subprocess.run(command, check=True)
