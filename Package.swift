@@ -72,6 +72,15 @@ let package = Package(
             dependencies: ["FluxSecurity", .product(name: "Vapor", package: "vapor")],
             path: "bench/SecurityBench"
         ),
+        .executableTarget(
+            name: "FloorBench",
+            dependencies: [
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "Fluent", package: "fluent"),
+                .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
+            ],
+            path: "bench/FloorBench"
+        ),
         .testTarget(
             name: "FluxSecurityTests",
             dependencies: [

@@ -4,11 +4,14 @@
 #      database read) and on the plain JSON route GET /api/health/live of the same binary, alternating, at
 #      64 connections; prints requests/s, p99 and the ratio. Targets: ratio >= 70 %, p99 <= 15 ms.
 #   2. /api/health p99 while 50 connections flood POST /api/auth/login (each a bcrypt check). Target <= 20 ms.
+#   3. Vapor's own floor for the ratio (bench/FloorBench): a bare Vapor app's plain JSON route against a route
+#      doing nothing but /me's kind of one-row SQLite read through Fluent, same pinning and load.
 # The server gets core 0 and wrk core 1, as in bench/security.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 swift build -c release --product flux --scratch-path .build-release >/dev/null
+swift build -c release --product FloorBench --scratch-path .build-release >/dev/null
 bin=$(pwd)/.build-release/release/flux
 duration=${DURATION:-10s}
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -50,3 +53,20 @@ health=$(taskset -c 1 wrk -t1 -c2 -d"$((flood_seconds - 4))s" --latency "$url/ap
 wait $flood_pid
 echo "login flood: $(awk '/requests in/ { print $1 }' "$data/flood.txt") logins, $(rps < "$data/flood.txt") logins/s, non-2xx $(awk '/Non-2xx/ { print $NF }' "$data/flood.txt") (401 expected)"
 echo "/api/health during the flood: $(echo "$health" | rps) requests/s, p50 $(echo "$health" | awk '$1 == "50%" { print $2 }'), p99 $(echo "$health" | p99) (target <= 20 ms)"
+
+kill $flux_pid; wait $flux_pid 2>/dev/null || true
+floor_port=$(free_port)
+PORT=$floor_port DB_PATH=$data/floor.sqlite taskset -c 0 .build-release/release/FloorBench > "$data/floor.log" 2>&1 &
+floor_pid=$!
+trap 'kill $floor_pid 2>/dev/null || true; rm -rf "$data"' EXIT
+until grep -q ready "$data/floor.log" 2>/dev/null; do sleep 0.1; done
+floor_ratios=()
+for round in 1 2 3; do
+  plain_out=$(taskset -c 1 wrk -t1 -c64 -d"$duration" --latency "http://127.0.0.1:$floor_port/plain")
+  read_out=$(taskset -c 1 wrk -t1 -c64 -d"$duration" --latency "http://127.0.0.1:$floor_port/read")
+  plain=$(echo "$plain_out" | rps); read=$(echo "$read_out" | rps)
+  ratio=$(python3 -c "print(f'{float($read) / float($plain):.3f}')")
+  floor_ratios+=("$ratio")
+  echo "bare Vapor round $round: plain $plain requests/s (p99 $(echo "$plain_out" | p99)), one SQLite read $read requests/s (p99 $(echo "$read_out" | p99)), ratio $ratio"
+done
+python3 -c "import statistics; print(f'bare Vapor floor (median of 3): one SQLite read keeps {statistics.median([$(IFS=,; echo "${floor_ratios[*]}")]):.1%} of its plain route')"

@@ -17,9 +17,10 @@ public struct CSRFProtection: Sendable {
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
     /// The current key id and, per accepted key id, an HMAC already keyed (copying one skips hashing the
-    /// key pads on every request).
+    /// key pads on every request). A list, not a dictionary: there are one or two, and looking one up by a
+    /// slice of the token then needs no copy.
     private let currentKeyID: [UInt8]
-    private let keyedMACs: [[UInt8]: HMAC<SHA256>]
+    private let keyedMACs: [(id: [UInt8], mac: HMAC<SHA256>)]
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
@@ -29,9 +30,9 @@ public struct CSRFProtection: Sendable {
     public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
                 lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         currentKeyID = keys.id
-        var macs: [[UInt8]: HMAC<SHA256>] = [:]
-        for accepted in [keys] + previousKeys where macs[accepted.id] == nil {
-            macs[accepted.id] = HMAC<SHA256>(key: accepted.key(for: "csrf"))
+        var macs: [(id: [UInt8], mac: HMAC<SHA256>)] = []
+        for accepted in [keys] + previousKeys where !macs.contains(where: { $0.id == accepted.id }) {
+            macs.append((accepted.id, HMAC<SHA256>(key: accepted.key(for: "csrf"))))
         }
         keyedMACs = macs
         self.lifetime = lifetime
@@ -50,8 +51,8 @@ public struct CSRFProtection: Sendable {
         var payload = [Self.version] + currentKeyID
         payload += SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
         payload += withUnsafeBytes(of: UInt64(expiresAt.timeIntervalSince1970).bigEndian) { Array($0) }
-        payload += mac(payload, keyID: currentKeyID, binding: sessionBinding(request))!
-        return IssuedToken(token: Data(payload).base64URLEncodedString(), expiresAt: expiresAt)
+        payload += mac(payload[...], keyID: currentKeyID[...], binding: sessionBinding(request))!
+        return IssuedToken(token: Base64URL.encode(payload), expiresAt: expiresAt)
     }
 
     /// The `GET /api/csrf` answer: `{"token","expiresAt"}`, the same token as a cookie, never cached.
@@ -71,12 +72,10 @@ public struct CSRFProtection: Sendable {
             let cookie = cookies.read(Self.cookieName, from: request),
             header.utf8.count == Self.encodedLength, cookie.utf8.count == Self.encodedLength,
             ConstantTimeComparison.equals(header, cookie),
-            let decoded = Data(base64URLEncoded: header), decoded.count == Self.payloadLength + 32,
-            decoded.first == Self.version
-        else { throw Self.failure }
-        let bytes = Array(decoded)
-        guard let expected = mac(bytes[..<Self.payloadLength], keyID: Array(bytes[1..<5]), binding: sessionBinding(request)),
-            ConstantTimeComparison.equals(expected, bytes[Self.payloadLength...])
+            let bytes = Base64URL.decode(header), bytes.count == Self.payloadLength + 32,
+            bytes[0] == Self.version,
+            let expected = mac(bytes[..<Self.payloadLength], keyID: bytes[1..<5], binding: sessionBinding(request)),
+            expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
         else { throw Self.failure }
         let expiry = bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
@@ -87,12 +86,14 @@ public struct CSRFProtection: Sendable {
 
     /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
     /// unambiguous) and the session binding; `nil` for a key this server does not hold.
-    private func mac(_ payload: some Collection<UInt8>, keyID: [UInt8], binding: String?) -> [UInt8]? {
-        guard var mac = keyedMACs[keyID] else { return nil }
-        mac.update(data: Array(payload))
-        mac.update(data: [0])
-        if let binding { mac.update(data: Array(binding.utf8)) }
-        return Array(mac.finalize())
+    private func mac(_ payload: ArraySlice<UInt8>, keyID: ArraySlice<UInt8>, binding: String?) -> HashedAuthenticationCode<SHA256>? {
+        guard var mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
+        mac.update(data: payload)
+        withUnsafeBytes(of: UInt8(0)) { mac.update(data: $0) }
+        if var binding {
+            binding.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        }
+        return mac.finalize()
     }
 
     private static let failure = SecurityFailure(.forbidden, code: "csrf_failed",

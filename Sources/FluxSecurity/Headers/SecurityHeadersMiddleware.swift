@@ -1,4 +1,3 @@
-import Crypto
 import Vapor
 
 /// Sets the browser-facing security headers on every response and gives each request a fresh CSP nonce
@@ -68,9 +67,12 @@ public enum CSPNonce {
         typealias Value = String
     }
 
-    /// 128 random bits, base64: unguessable for the lifetime of one response.
+    /// 128 random bits from the system's generator, base64url (CSP's nonce grammar allows `-` and `_`):
+    /// unguessable for the lifetime of one response.
     static func make() -> String {
-        SymmetricKey(size: .bits128).withUnsafeBytes { Data($0).base64EncodedString() }
+        var generator = SystemRandomNumberGenerator()
+        let bits = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeBytes(of: bits) { Base64URL.encode($0) }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// An IPv4 or IPv6 address as bytes; IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are stored as IPv4 so
 /// one client is one key whichever way the socket reports it.
@@ -19,11 +20,27 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         if inet_pton(AF_INET, trimmed, &v4) == 1 {
             bytes = withUnsafeBytes(of: &v4) { Array($0) }
         } else if inet_pton(AF_INET6, trimmed, &v6) == 1 {
-            let raw = withUnsafeBytes(of: &v6) { Array($0) }
-            bytes = raw.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) ? Array(raw.suffix(4)) : raw
+            bytes = Self.unmapped(withUnsafeBytes(of: &v6) { Array($0) })
         } else {
             return nil
         }
+    }
+
+    /// A socket's peer, read from its bytes: no round trip through text, as this runs on every request.
+    public init?(_ address: SocketAddress) {
+        switch address {
+        case .v4(let v4):
+            bytes = withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
+        case .v6(let v6):
+            bytes = Self.unmapped(withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) })
+        case .unixDomainSocket:
+            return nil
+        }
+    }
+
+    /// An IPv6 address's bytes, or the IPv4 address it maps.
+    private static func unmapped(_ raw: [UInt8]) -> [UInt8] {
+        raw.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) ? Array(raw.suffix(4)) : raw
     }
 
     public var isIPv4: Bool { bytes.count == 4 }
@@ -33,10 +50,13 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
+        // Dotted decimal by hand: glibc's inet_ntop formats IPv4 through sprintf, and rate-limit keys are
+        // built from this on every request.
+        if isIPv4 { return "\(bytes[0]).\(bytes[1]).\(bytes[2]).\(bytes[3])" }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         var copy = bytes
         return copy.withUnsafeMutableBytes { raw in
-            guard inet_ntop(isIPv4 ? AF_INET : AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
+            guard inet_ntop(AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
             else { return "" }
             return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }

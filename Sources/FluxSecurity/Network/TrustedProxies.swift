@@ -35,7 +35,7 @@ public struct TrustedProxies: Sendable {
     /// The address of the client: the socket peer, or, walking `X-Forwarded-For` from the right while each
     /// hop is a trusted proxy, the first address no trusted proxy vouches for.
     public func clientAddress(of request: Request) -> IPAddress? {
-        guard var current = request.remoteAddress?.ipAddress.flatMap({ IPAddress($0) }) else { return nil }
+        guard var current = request.remoteAddress.flatMap(IPAddress.init) else { return nil }
         guard isTrusted(current) else { return current }
         let hops = request.headers[.xForwardedFor].flatMap { $0.split(separator: ",") }
         for hop in hops.reversed() {
@@ -50,7 +50,7 @@ public struct TrustedProxies: Sendable {
     /// that says so in `X-Forwarded-Proto`.
     public func isHTTPS(_ request: Request) -> Bool {
         if terminatesTLS { return true }
-        guard !networks.isEmpty, let peer = request.remoteAddress?.ipAddress.flatMap({ IPAddress($0) }), isTrusted(peer),
+        guard !networks.isEmpty, let peer = request.remoteAddress.flatMap(IPAddress.init), isTrusted(peer),
             let proto = request.headers.first(name: .xForwardedProto)?.split(separator: ",").first
         else { return false }
         return proto.trimmingCharacters(in: .whitespaces).lowercased() == "https"

@@ -8,11 +8,18 @@ public struct RateLimitMiddleware: Middleware {
     public let policy: RateLimitPolicy
     let store: any RateLimitStore
     let key: @Sendable (Request) -> String
+    /// The bucket-name prefix and the headers that never change, formatted once.
+    private let bucketPrefix: String
+    private let limitHeader: String
+    private let policyHeader: String
 
     public init(policy: RateLimitPolicy, store: any RateLimitStore, key: @escaping @Sendable (Request) -> String) {
         self.policy = policy
         self.store = store
         self.key = key
+        bucketPrefix = policy.name + "|"
+        limitHeader = String(policy.limit)
+        policyHeader = "\(policy.limit);w=\(Int(policy.period))"
     }
 
     /// Keyed by client address.
@@ -23,7 +30,7 @@ public struct RateLimitMiddleware: Middleware {
     }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        let bucket = "\(policy.name)|\(key(request))"
+        let bucket = bucketPrefix + key(request)
         let now = Date()
         if let decision = store.consumeImmediately(key: bucket, policy: policy, now: now) {
             return apply(decision, request, next)
@@ -46,10 +53,10 @@ public struct RateLimitMiddleware: Middleware {
     private func apply(_ decision: RateLimitDecision, _ request: Request, _ next: any Responder) -> EventLoopFuture<Response> {
         let reset = String(Int(decision.resetAfter.rounded(.up)))
         let headers: [(String, String)] = [
-            ("RateLimit-Limit", String(policy.limit)),
+            ("RateLimit-Limit", limitHeader),
             ("RateLimit-Remaining", String(decision.remaining)),
             ("RateLimit-Reset", reset),
-            ("RateLimit-Policy", "\(policy.limit);w=\(Int(policy.period))"),
+            ("RateLimit-Policy", policyHeader),
         ]
         guard decision.allowed else {
             let retryAfter = String(max(1, Int(decision.retryAfter.rounded(.up))))

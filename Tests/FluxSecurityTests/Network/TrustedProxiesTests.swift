@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 import VaporTesting
 @testable import FluxSecurity
@@ -14,6 +15,15 @@ import VaporTesting
         #expect(CIDR("10.0.0.0/33") == nil)
         #expect(CIDR("not-an-ip") == nil)
         #expect(IPAddress("::1")!.isLoopback)
+    }
+
+    @Test func aSocketPeerReadsAsTheSameAddressAsItsText() throws {
+        for (socket, text) in [("203.0.113.7", "203.0.113.7"), ("2001:db8::7", "2001:db8::7"), ("::ffff:198.51.100.2", "198.51.100.2")] {
+            let peer = try #require(IPAddress(try SocketAddress(ipAddress: socket, port: 443)))
+            #expect(peer == IPAddress(text))
+            #expect(peer.description == text)
+        }
+        #expect(IPAddress(try SocketAddress(unixDomainSocketPath: "/tmp/flux.sock")) == nil)
     }
 
     @Test func parseNamesTheBadEntry() {
