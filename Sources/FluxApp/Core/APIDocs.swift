@@ -25,7 +25,7 @@ struct APIDocs: Sendable {
             response.headers.replaceOrAdd(name: .eTag, value: etag)
             return response
         }
-        root.get("api", "docs") { request in Response.page(Self.page(nonce: request.cspNonce ?? "")) }
+        root.get("api", "docs") { request in Response.page(Self.page(nonce: request.cspNonce)) }
         root.get("assets", "api-docs.js") { _ in
             SiteAssets.response(Self.script, type: HTTPMediaType(type: "text", subType: "javascript"))
         }

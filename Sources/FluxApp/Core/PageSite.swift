@@ -65,7 +65,7 @@ struct PageSite: Sendable {
     /// `data` is for a large list built as Leaf values directly, skipping ``leafData(_:)``'s JSON round trip.
     func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil,
                 body: (any Encodable)? = nil, extra: [String: String] = [:], data: [String: LeafData] = [:]) async throws -> Response {
-        var context: [String: LeafData] = ["title": .string(title), "nonce": .string(request.cspNonce ?? ""), "brand": .string(brand),
+        var context: [String: LeafData] = ["title": .string(title), "nonce": .string(request.cspNonce), "brand": .string(brand),
                                            "signIn": .string(signIn), "home": .string(home)]
         context.merge(data) { _, new in new }
         for (key, value) in extra { context[key] = .string(value) }

@@ -1,3 +1,4 @@
+import FluxSecurity
 import Vapor
 
 /// Outermost middleware: gives each request an id, echoes it as `X-Request-Id`, writes one access log line
@@ -19,7 +20,7 @@ struct RequestTelemetryMiddleware: AsyncMiddleware {
             record(request, status: .internalServerError, since: started)
             throw error
         }
-        response.headers.replaceOrAdd(name: .xRequestId, value: requestID)
+        response.updateHeaders { $0.replaceOrAdd(name: .xRequestId, value: requestID) }
         record(request, status: response.status, since: started)
         return response
     }

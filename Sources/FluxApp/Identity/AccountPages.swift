@@ -43,7 +43,7 @@ enum AccountPages {
 
     static func register(on root: any RoutesBuilder) {
         for page in pages {
-            root.get(page.path) { request in Response.page(html(page, nonce: request.cspNonce ?? "")) }
+            root.get(page.path) { request in Response.page(html(page, nonce: request.cspNonce)) }
         }
     }
 

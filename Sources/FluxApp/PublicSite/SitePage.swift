@@ -7,7 +7,7 @@ import Vapor
 /// storage still get a working chat); the CSRF token is fetched before each post.
 enum SitePage {
     static func register(on root: any RoutesBuilder) {
-        root.get { request in Response.page(html(nonce: request.cspNonce ?? "")) }
+        root.get { request in Response.page(html(nonce: request.cspNonce)) }
     }
 
     static func html(nonce: String) -> String {

@@ -94,11 +94,10 @@ public struct CORSMiddleware: Middleware {
             return request.eventLoop.makeSucceededFuture(Response(status: .noContent, headers: headers))
         }
         return next.respond(to: request).map { response in
-            // One read and one write of the response's headers: each access copies them.
-            var headers = response.headers
-            headers.add(name: .vary, value: "Origin")
-            if allowed { addOriginHeaders(origin, to: &headers) }
-            response.headers = headers
+            response.updateHeaders { headers in
+                headers.add(name: .vary, value: "Origin")
+                if allowed { addOriginHeaders(origin, to: &headers) }
+            }
             return response
         }
     }

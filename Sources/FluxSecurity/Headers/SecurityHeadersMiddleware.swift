@@ -1,7 +1,7 @@
 import Vapor
 
-/// Sets the browser-facing security headers on every response and gives each request a fresh CSP nonce
-/// (`request.cspNonce`) for the inline scripts and styles a template is allowed to carry.
+/// Sets the browser-facing security headers on every response, with a fresh CSP nonce in each policy: the
+/// one `request.cspNonce` handed to the page's inline scripts and styles, or a new one when nothing asked.
 ///
 /// Install it outside the error middleware (`app.middleware.use(headers, at: .beginning)`) so error
 /// responses carry the headers too.
@@ -35,23 +35,25 @@ public struct SecurityHeadersMiddleware: Middleware {
     }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        let nonce = CSPNonce.make()
-        request.storage[CSPNonce.Key.self] = nonce
-        return next.respond(to: request).map { response in apply(nonce: nonce, to: response, for: request) }
+        next.respond(to: request).map { response in apply(to: response, for: request) }
     }
 
-    private func apply(nonce: String, to response: Response, for request: Request) -> Response {
-        // A route that set its own policy (a sandbox for served files, say) keeps it.
-        var headers = response.headers
-        if !headers.contains(name: "Content-Security-Policy") {
-            headers.add(name: "Content-Security-Policy", value: contentSecurityPolicy(nonce: nonce))
+    private func apply(to response: Response, for request: Request) -> Response {
+        let https = trustedProxies.isHTTPS(request)
+        response.updateHeaders { headers in
+            headers.reserveCapacity(headers.count + fixedHeaders.count + 2)
+            // A route that set its own policy (a sandbox for served files, say) keeps it.
+            if !headers.contains(name: "Content-Security-Policy") {
+                // Only pages ask for the nonce; every other response gets one no element carries.
+                let nonce = request.storage[CSPNonce.Key.self] ?? CSPNonce.make()
+                headers.add(name: "Content-Security-Policy", value: contentSecurityPolicy(nonce: nonce))
+            }
+            for (name, value) in fixedHeaders where !headers.contains(name: name) { headers.add(name: name, value: value) }
+            // HSTS over plain HTTP is ignored by browsers and would be wrong on a development host.
+            if https, !headers.contains(name: "Strict-Transport-Security") {
+                headers.add(name: "Strict-Transport-Security", value: "max-age=63072000; includeSubDomains")
+            }
         }
-        for (name, value) in fixedHeaders where !headers.contains(name: name) { headers.add(name: name, value: value) }
-        // HSTS over plain HTTP is ignored by browsers and would be wrong on a development host.
-        if trustedProxies.isHTTPS(request), !headers.contains(name: "Strict-Transport-Security") {
-            headers.add(name: "Strict-Transport-Security", value: "max-age=63072000; includeSubDomains")
-        }
-        response.headers = headers
         return response
     }
 
@@ -77,7 +79,24 @@ public enum CSPNonce {
 }
 
 extension Request {
-    /// This request's CSP nonce, set by ``SecurityHeadersMiddleware``; templates put it on inline
-    /// `<script nonce>` and `<style nonce>` tags.
-    public var cspNonce: String? { storage[CSPNonce.Key.self] }
+    /// This request's CSP nonce, drawn on first use; templates put it on inline `<script nonce>` and
+    /// `<style nonce>` tags, and ``SecurityHeadersMiddleware`` puts the same one in the response's policy.
+    /// Drawn lazily because storing a value in a request copies its storage, and most responses are not pages.
+    public var cspNonce: String {
+        if let nonce = storage[CSPNonce.Key.self] { return nonce }
+        let nonce = CSPNonce.make()
+        storage[CSPNonce.Key.self] = nonce
+        return nonce
+    }
+}
+
+extension Response {
+    /// Changes the headers in place. Vapor's `headers` is a locked get and set, so `response.headers.add(…)`
+    /// copies the whole list before adding to it; taking the list out first leaves it uniquely owned.
+    package func updateHeaders(_ change: (inout HTTPHeaders) -> Void) {
+        var headers = self.headers
+        self.headers = HTTPHeaders()
+        change(&headers)
+        self.headers = headers
+    }
 }

@@ -67,10 +67,9 @@ public struct RateLimitMiddleware: Middleware {
                 headers: refusal))
         }
         return next.respond(to: request).map { response in
-            // One read and one write of the response's headers: each access copies them.
-            var merged = response.headers
-            for (name, value) in headers { merged.replaceOrAdd(name: name, value: value) }
-            response.headers = merged
+            response.updateHeaders { merged in
+                for (name, value) in headers { merged.replaceOrAdd(name: name, value: value) }
+            }
             return response
         }
     }

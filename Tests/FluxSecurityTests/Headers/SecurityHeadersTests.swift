@@ -9,7 +9,7 @@ import VaporTesting
         let headers = SecurityHeadersMiddleware(connectSources: ["https://api.example.com"])
         try await withBareApp({ app in
             app.middleware.use(headers, at: .beginning)
-            app.get("page") { req in req.cspNonce ?? "" }
+            app.get("page") { req in req.cspNonce }
         }) { app async throws in
             let first = try await app.testing().sendRequest(.GET, "/page")
             let second = try await app.testing().sendRequest(.GET, "/page")
@@ -26,6 +26,22 @@ import VaporTesting
             #expect(first.headers.first(name: "Cross-Origin-Opener-Policy") == "same-origin")
             #expect(first.headers.first(name: "Cross-Origin-Resource-Policy") == "same-origin")
             #expect(first.headers.first(name: "Strict-Transport-Security") == nil)
+        }
+    }
+
+    @Test func aResponseNoPageAskedANonceForStillGetsAFreshOne() async throws {
+        try await withBareApp({ app in
+            app.middleware.use(SecurityHeadersMiddleware(), at: .beginning)
+            app.get("data") { _ in "{}" }
+        }) { app async throws in
+            var nonces: [String] = []
+            for _ in 0..<2 {
+                let csp = try #require(try await app.testing().sendRequest(.GET, "/data").headers.first(name: "Content-Security-Policy"))
+                let match = try #require(csp.firstMatch(of: /script-src 'self' 'nonce-([A-Za-z0-9_-]{22})'; style-src 'self' 'nonce-([^']+)'/))
+                #expect(match.1 == match.2)
+                nonces.append(String(match.1))
+            }
+            #expect(nonces[0] != nonces[1])
         }
     }
 
