@@ -60,6 +60,8 @@ PORT=$floor_port DB_PATH=$data/floor.sqlite taskset -c 0 .build-release/release/
 floor_pid=$!
 trap 'kill $floor_pid 2>/dev/null || true; rm -rf "$data"' EXIT
 until grep -q ready "$data/floor.log" 2>/dev/null; do sleep 0.1; done
+# Warm both routes (connection pools, caches) so the first round is not the odd one out.
+for route in plain read; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:$floor_port/$route" >/dev/null; done
 floor_ratios=()
 for round in 1 2 3; do
   plain_out=$(taskset -c 1 wrk -t1 -c64 -d"$duration" --latency "http://127.0.0.1:$floor_port/plain")
