@@ -2,6 +2,7 @@ import Fluent
 import FluxSecurity
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOWebSocket
 import SQLKit
 import Vapor
@@ -62,6 +63,8 @@ final class RealtimeConnection: Sendable {
     let id = UUID()
     let principal: Principal
     let socket: WebSocket
+    /// The socket's event loop, read once: the hub groups every fan-out by it.
+    let eventLoop: any EventLoop
     private let state = NIOLockedValueBox(State())
     /// Called once when the connection is cut off: the hub stops fanning out to it at once, before the
     /// socket has finished closing.
@@ -91,6 +94,7 @@ final class RealtimeConnection: Sendable {
     init(principal: Principal, socket: WebSocket, cutOff: @escaping @Sendable (RealtimeConnection) -> Void) {
         self.principal = principal
         self.socket = socket
+        eventLoop = socket.eventLoop
         self.cutOff = cutOff
     }
 
@@ -100,7 +104,7 @@ final class RealtimeConnection: Sendable {
     }
 
     /// Sends `event` now, or holds it while a backlog is read; `written` runs once this socket is done with
-    /// it (written to the kernel, held, or dropped).
+    /// it (written to the kernel, held, or dropped). Called on the socket's event loop, `written` runs there too.
     func receive(_ event: RealtimeEvent, written: (@Sendable () -> Void)? = nil) {
         enum Route { case send, held, cutNow, gone }
         let route: Route = state.withLockedValue { state in
@@ -135,7 +139,7 @@ final class RealtimeConnection: Sendable {
             cut()
             written?()
         case .some(true):
-            let promise = socket.eventLoop.makePromise(of: Void.self)
+            let promise = eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { [state] _ in
                 state.withLockedValue { $0.pendingBytes -= size }
                 written?()
@@ -314,15 +318,31 @@ actor RealtimeHub {
         let targets = (subscribers[event.threadID] ?? []).compactMap { connections[$0] }
         guard !targets.isEmpty else { return }
         let started = ContinuousClock.now
-        let pending = NIOLockedValueBox(targets.count)
-        let written: @Sendable () -> Void = { [metrics] in
-            if pending.withLockedValue({ $0 -= 1; return $0 }) == 0 { metrics.realtimeFanOut(took: ContinuousClock.now - started) }
+        // A handful of loops: a linear search beats hashing each of a thousand sockets' loop.
+        var groups: [(loop: any EventLoop, connections: [RealtimeConnection])] = []
+        for connection in targets {
+            if let index = groups.firstIndex(where: { $0.loop === connection.eventLoop }) {
+                groups[index].connections.append(connection)
+            } else {
+                groups.append((connection.eventLoop, [connection]))
+            }
         }
+        let loopsPending = NIOLockedValueBox(groups.count)
         // One task per event loop, which then writes to each of its sockets directly: handing each write to
-        // its loop separately costs a cross-thread wake-up per socket, most of a 1,000-socket fan-out.
-        for group in Dictionary(grouping: targets, by: { ObjectIdentifier($0.socket.eventLoop) }).values {
-            group[0].socket.eventLoop.execute {
-                for connection in group { connection.receive(event, written: written) }
+        // its loop separately costs a cross-thread wake-up per socket, most of a 1,000-socket fan-out. Each
+        // loop counts its own sockets' completions (they all complete on it), so the shared count is taken
+        // once per loop, not once per socket.
+        for (loop, connections) in groups {
+            loop.execute { [metrics] in
+                let socketsPending = NIOLoopBoundBox(connections.count, eventLoop: loop)
+                let written: @Sendable () -> Void = {
+                    socketsPending.value -= 1
+                    guard socketsPending.value == 0 else { return }
+                    if loopsPending.withLockedValue({ $0 -= 1; return $0 }) == 0 {
+                        metrics.realtimeFanOut(took: ContinuousClock.now - started)
+                    }
+                }
+                for connection in connections { connection.receive(event, written: written) }
             }
         }
     }
