@@ -28,25 +28,32 @@ public struct CookiePolicy: Sendable {
     /// Reads the one cookie straight from the header rather than parsing every cookie, as it runs on every
     /// unsafe request.
     public func read(_ base: String, from request: Request) -> String? {
-        let wanted = Array(name(base, for: request).utf8)
-        for header in request.headers[.cookie] {
-            let bytes = Array(header.utf8)
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
-                var nameStart = start
-                while nameStart < end, bytes[nameStart] == UInt8(ascii: " ") { nameStart += 1 }
-                let equals = nameStart + wanted.count
-                if equals < end, bytes[equals] == UInt8(ascii: "="), bytes[nameStart..<equals].elementsEqual(wanted) {
-                    var value = bytes[(equals + 1)..<end]
-                    if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
-                        value = value.dropFirst().dropLast()
-                    }
-                    return String(decoding: value, as: UTF8.self)
-                }
-                start = end + 1
+        var wanted = name(base, for: request)
+        return wanted.withUTF8 { wanted in
+            for var header in request.headers[.cookie] {
+                if let value = header.withUTF8({ Self.value(named: wanted, in: $0) }) { return value }
             }
+            return nil
+        }
+    }
+
+    /// The value of the first cookie called `wanted` in one `Cookie` header, surrounding quotes removed.
+    private static func value(named wanted: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+            var nameStart = start
+            while nameStart < end, bytes[nameStart] == UInt8(ascii: " ") { nameStart += 1 }
+            let equals = nameStart + wanted.count
+            if equals < end, bytes[equals] == UInt8(ascii: "="), bytes[nameStart..<equals].elementsEqual(wanted) {
+                var value = bytes[(equals + 1)..<end]
+                if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
+                    value = value.dropFirst().dropLast()
+                }
+                return String(decoding: value, as: UTF8.self)
+            }
+            start = end + 1
         }
         return nil
     }

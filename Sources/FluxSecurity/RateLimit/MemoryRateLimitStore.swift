@@ -38,13 +38,17 @@ public final class MemoryRateLimitStore: RateLimitStore {
     private func consumeNow(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision {
         let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
         return shard.withLockedValue { shard in
-            let existing = shard.buckets[key]
-            if existing == nil, shard.buckets.count >= shardCapacity { evict(from: &shard, now: now) }
-            let (decision, tokens) = RateLimitDecision.consume(
-                tokens: existing?.tokens ?? Double(policy.limit), updated: existing?.updated ?? now, now: now, policy: policy)
-            shard.buckets[key] = Bucket(tokens: tokens, updated: now, fullAt: now.addingTimeInterval(decision.resetAfter))
-            return decision
+            if shard.buckets.count >= shardCapacity, shard.buckets[key] == nil { evict(from: &shard, now: now) }
+            let fresh = Bucket(tokens: Double(policy.limit), updated: now, fullAt: now)
+            // One lookup for the read and the write: the key is hashed once under the lock.
+            return Self.spend(&shard.buckets[key, default: fresh], now: now, policy: policy)
         }
+    }
+
+    private static func spend(_ bucket: inout Bucket, now: Date, policy: RateLimitPolicy) -> RateLimitDecision {
+        let (decision, tokens) = RateLimitDecision.consume(tokens: bucket.tokens, updated: bucket.updated, now: now, policy: policy)
+        bucket = Bucket(tokens: tokens, updated: now, fullAt: now.addingTimeInterval(decision.resetAfter))
+        return decision
     }
 
     private func evict(from shard: inout Shard, now: Date) {
