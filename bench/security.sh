@@ -27,8 +27,9 @@ trap 'kill $bench_pid 2>/dev/null || true' EXIT
 until grep -q ready /tmp/security-bench.log 2>/dev/null; do sleep 0.1; done
 token=$(curl -s "http://127.0.0.1:$hardened_port/csrf" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 load() { CSRF_TOKEN=$token taskset -c 1 wrk -t1 -c32 -d"$duration" -s bench/csrf-post.lua "http://127.0.0.1:$1/submit"; }
-# Requests/s move by ±10 % between runs on this shared machine; the server's CPU time per request (user +
-# system, from /proc, both apps being one process loaded in turn) moves far less, so both are printed.
+# Requests/s fall when the server gets less of its core or when each request costs more; the server's CPU
+# time per request (user + system, from /proc, both apps being one process loaded in turn) only in the second
+# case, so both are printed.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$bench_pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 measure() { # port; prints "requests/s µs-per-request non-2xx"
