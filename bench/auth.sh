@@ -5,7 +5,7 @@
 #      64 connections; prints requests/s, p99 and the ratio. Targets: ratio >= 70 %, p99 <= 15 ms.
 #   2. /api/health p99 while 50 connections flood POST /api/auth/login (each a bcrypt check). Target <= 20 ms.
 #   3. Vapor's own floor for the ratio (bench/FloorBench): a bare Vapor app's plain JSON route against a route
-#      doing nothing but /me's kind of one-row SQLite read through Fluent, same pinning and load.
+#      doing nothing but a one-row SQLite read by primary key through Fluent, same pinning and load.
 # The server gets core 0 and wrk core 1, as in bench/security.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,17 +33,24 @@ access=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: applicatio
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["accessToken"])')
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $access" "$url/api/auth/me")" = 200 ]
 
-load() { ACCESS_TOKEN=$access taskset -c 1 wrk -t1 -c64 -d"$duration" --latency -s bench/auth-me.lua "$url$1"; }
-ratios=()
-for round in 1 2 3; do
-  plain_out=$(load /api/health/live); me_out=$(load /api/auth/me)
-  plain=$(echo "$plain_out" | rps); me=$(echo "$me_out" | rps)
-  non2xx=$(echo "$me_out" | awk '/Non-2xx/ { print $NF }')
-  ratio=$(python3 -c "print(f'{float($me) / float($plain):.3f}')")
-  ratios+=("$ratio")
-  echo "round $round: /api/health/live $plain requests/s (p99 $(echo "$plain_out" | p99)), /api/auth/me $me requests/s (p99 $(echo "$me_out" | p99), non-2xx: ${non2xx:-0}), ratio $ratio"
-done
-python3 -c "import statistics; print(f'ratio (median of 3): {statistics.median([$(IFS=,; echo "${ratios[*]}")]):.1%} of the plain JSON route (target >= 70%)')"
+# The same requests for every route measured (the bare Vapor app below ignores the token and the address).
+load() { ACCESS_TOKEN=$access taskset -c 1 wrk -t1 -c64 -d"$1" --latency -s bench/auth-me.lua "$2"; }
+# Three alternating rounds of $duration on $1$2 (the reference) and $1$3, each printed; leaves the median of
+# the second's requests/s over the first's in $median.
+compare() {
+  local base=$1 reference=$2 measured=$3 ratios=() round reference_out measured_out reference_rps measured_rps non2xx ratio
+  for round in 1 2 3; do
+    reference_out=$(load "$duration" "$base$reference"); measured_out=$(load "$duration" "$base$measured")
+    reference_rps=$(echo "$reference_out" | rps); measured_rps=$(echo "$measured_out" | rps)
+    non2xx=$(echo "$measured_out" | awk '/Non-2xx/ { print $NF }')
+    ratio=$(python3 -c "print(f'{float($measured_rps) / float($reference_rps):.3f}')")
+    ratios+=("$ratio")
+    echo "round $round: $reference $reference_rps requests/s (p99 $(echo "$reference_out" | p99)), $measured $measured_rps requests/s (p99 $(echo "$measured_out" | p99), non-2xx: ${non2xx:-0}), ratio $ratio"
+  done
+  median=$(python3 -c "import statistics; print(f'{statistics.median([$(IFS=,; echo "${ratios[*]}")]):.1%}')")
+}
+compare "$url" /api/health/live /api/auth/me
+echo "ratio (median of 3): $median of the plain JSON route (target >= 70%)"
 
 flood_seconds=${FLOOD_SECONDS:-20}
 CSRF_TOKEN=$csrf taskset -c 1 wrk -t1 -c50 -d"${flood_seconds}s" -s bench/login-flood.lua "$url" > "$data/flood.txt" &
@@ -61,14 +68,7 @@ floor_pid=$!
 trap 'kill $floor_pid 2>/dev/null || true; rm -rf "$data"' EXIT
 until grep -q ready "$data/floor.log" 2>/dev/null; do sleep 0.1; done
 # Warm both routes (connection pools, caches) so the first round is not the odd one out.
-for route in plain read; do taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:$floor_port/$route" >/dev/null; done
-floor_ratios=()
-for round in 1 2 3; do
-  plain_out=$(taskset -c 1 wrk -t1 -c64 -d"$duration" --latency "http://127.0.0.1:$floor_port/plain")
-  read_out=$(taskset -c 1 wrk -t1 -c64 -d"$duration" --latency "http://127.0.0.1:$floor_port/read")
-  plain=$(echo "$plain_out" | rps); read=$(echo "$read_out" | rps)
-  ratio=$(python3 -c "print(f'{float($read) / float($plain):.3f}')")
-  floor_ratios+=("$ratio")
-  echo "bare Vapor round $round: plain $plain requests/s (p99 $(echo "$plain_out" | p99)), one SQLite read $read requests/s (p99 $(echo "$read_out" | p99)), ratio $ratio"
-done
-python3 -c "import statistics; print(f'bare Vapor floor (median of 3): one SQLite read keeps {statistics.median([$(IFS=,; echo "${floor_ratios[*]}")]):.1%} of its plain route')"
+for route in /plain /read; do load 2s "http://127.0.0.1:$floor_port$route" >/dev/null; done
+echo "bare Vapor (bench/FloorBench):"
+compare "http://127.0.0.1:$floor_port" /plain /read
+echo "bare Vapor floor (median of 3): one SQLite read keeps $median of its plain route"

@@ -1,7 +1,8 @@
 // Vapor's own floor for issue 5's ratio: a bare Vapor app (no Flux code, no FluxSecurity, only Vapor's error
-// middleware) serving the same plain JSON answer as /api/health/live and a route that does nothing but the
-// one-row SQLite read /api/auth/me makes (Fluent, SQLite file, raw SQL by primary key) and encodes it.
-// bench/auth.sh compares the two: whatever Flux adds can only lower the ratio below this one.
+// middleware) serving an answer shaped like /api/health/live's and a route that does nothing but one one-row
+// SQLite read (Fluent, SQLite file, raw SQL on one table by primary key: simpler than /api/auth/me's join) and
+// encodes it. bench/auth.sh compares the two: /me, which makes a heavier read and authenticates too, cannot
+// keep more of its plain route than this.
 import Fluent
 import FluentSQLiteDriver
 import Foundation

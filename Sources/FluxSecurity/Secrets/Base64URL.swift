@@ -13,7 +13,11 @@ public enum Base64URL {
 
     /// `bytes` as unpadded base64url.
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        let input = Array(bytes)
+        // Arrays, Data and raw buffers (the nonce) are read in place; anything else is gathered first.
+        bytes.withContiguousStorageIfAvailable(encode(contiguous:)) ?? Array(bytes).withUnsafeBufferPointer(encode(contiguous:))
+    }
+
+    private static func encode(contiguous input: UnsafeBufferPointer<UInt8>) -> String {
         let length = (input.count * 4 + 2) / 3
         return String(unsafeUninitializedCapacity: length) { output in
             var out = 0
