@@ -25,14 +25,15 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     let metrics = HTTPMetrics()
     let allowedMethods = AllowedMethodsIndex()
     let security = Hardening(config: config, app: app)
-    // Outermost first: every response, errors included, gets a request id and the security headers, and
-    // CORS answers preflights. CSRF sits on the root route group instead (see `routes`), so a request for
-    // a path or method Flux does not serve still gets its 404 or 405.
+    // Outermost first: every response, errors included, gets a request id, the security headers and, for an
+    // allowed origin, the CORS headers (outside the error middleware, or a refusal would reach the site's
+    // script unreadable); CORS also answers preflights. CSRF sits on the root route group instead (see
+    // `routes`), so a request for a path or method Flux does not serve still gets its 404 or 405.
     app.middleware = Middlewares()
     app.middleware.use(RequestTelemetryMiddleware(metrics: metrics))
     app.middleware.use(security.headers)
-    app.middleware.use(JSONErrorMiddleware(environment: config.environment, methods: allowedMethods))
     if let cors = config.cors { app.middleware.use(cors.middleware) }
+    app.middleware.use(JSONErrorMiddleware(environment: config.environment, methods: allowedMethods))
     app.lifecycle.use(AllowedMethodsIndex.Builder(index: allowedMethods))
 
     let mailClient: any MailClient = if let smtp = config.smtp {

@@ -12,7 +12,7 @@ import VaporTesting
             #expect(res.status == .ok)
             let body = try res.content.decode(CSRFTokenBody.self)
             #expect(res.headers.setCookie?["csrf"]?.string == body.token)
-            #expect(res.headers.first(name: "RateLimit-Limit") == "60")
+            #expect(res.headers.first(name: "RateLimit-Policy") == "\"csrf\";q=60;w=60")
         }
     }
 
@@ -118,6 +118,22 @@ import VaporTesting
             ])
             #expect(res.status == .noContent)
             #expect(res.headers.first(name: .accessControlAllowOrigin) == "https://www.example.com")
+        }
+    }
+
+    @Test func anAllowedOriginCanReadErrorAnswers() async throws {
+        try await withFlux(environment: ["CORS_ORIGINS": "https://www.example.com"]) { app, _ in
+            // A cross-origin form post without its CSRF pair is refused; the site's script must still be able
+            // to read why, so the refusal carries the CORS headers too.
+            let res = try await app.testing().sendRequest(.POST, "/api/consultation", headers: [
+                "Origin": "https://www.example.com", "Content-Type": "application/json",
+            ])
+            #expect(res.status == .forbidden)
+            #expect(res.headers.first(name: .accessControlAllowOrigin) == "https://www.example.com")
+            #expect(res.headers.first(name: .accessControlAllowCredentials) == "true")
+            let missing = try await app.testing().sendRequest(.GET, "/api/no-such-thing", headers: ["Origin": "https://www.example.com"])
+            #expect(missing.status == .notFound)
+            #expect(missing.headers.first(name: .accessControlAllowOrigin) == "https://www.example.com")
         }
     }
 }

@@ -18,9 +18,10 @@ func makeApp(port: Int, hardened: Bool) async throws -> Application {
         // STACK picks parts (headers,cors,ratelimit,csrf) to see what each costs; all by default.
         let parts = Set((environment["STACK"] ?? "headers,cors,ratelimit,csrf").split(separator: ",").map(String.init))
         let hardening = Hardening(secret: secret)
+        // Flux's order: headers and CORS outside the error middleware, so error answers carry both.
         if parts.contains("headers") { app.middleware.use(hardening.headers) }
-        app.middleware.use(ErrorMiddleware.default(environment: app.environment))
         if parts.contains("cors") { app.middleware.use(try CORSPolicy(origins: ["https://www.example.com"]).middleware) }
+        app.middleware.use(ErrorMiddleware.default(environment: app.environment))
         if parts.contains("ratelimit") {
             app.middleware.use(hardening.rateLimit(RateLimitPolicy(name: "bench", limit: 1_000_000_000, period: 1)))
         }

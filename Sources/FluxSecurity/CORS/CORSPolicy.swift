@@ -74,6 +74,9 @@ public struct CORSPolicy: Sendable {
 
 /// Answers preflights and adds CORS headers for allowed origins. A disallowed origin gets no CORS
 /// header at all, so the browser withholds the response from the calling page.
+///
+/// Install it outside the error middleware: an error turned into a response inside it then carries the
+/// headers too, and the calling page can read why its request was refused.
 public struct CORSMiddleware: Middleware {
     let policy: CORSPolicy
 
@@ -107,6 +110,6 @@ public struct CORSMiddleware: Middleware {
         if policy.allowCredentials {
             headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true")
         }
-        headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+        headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
     }
 }

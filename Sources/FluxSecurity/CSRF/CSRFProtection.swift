@@ -88,10 +88,16 @@ public struct CSRFProtection: Sendable {
     /// unambiguous) and the session binding; `nil` for a key this server does not hold.
     private func mac(_ payload: ArraySlice<UInt8>, keyID: ArraySlice<UInt8>, binding: String?) -> HashedAuthenticationCode<SHA256>? {
         guard var mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
-        mac.update(data: payload)
-        withUnsafeBytes(of: UInt8(0)) { mac.update(data: $0) }
-        if var binding {
-            binding.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        // Gathered on the stack into one update: each update goes through HMAC's generic `DataProtocol`
+        // entry point, which costs more than the hashing of these few bytes.
+        var binding = binding ?? ""
+        binding.withUTF8 { binding in
+            withUnsafeTemporaryAllocation(byteCount: payload.count + 1 + binding.count, alignment: 1) { message in
+                payload.withUnsafeBytes { message.copyMemory(from: $0) }
+                message[payload.count] = 0
+                UnsafeMutableRawBufferPointer(rebasing: message[(payload.count + 1)...]).copyMemory(from: UnsafeRawBufferPointer(binding))
+                mac.update(data: UnsafeRawBufferPointer(message))
+            }
         }
         return mac.finalize()
     }
@@ -111,11 +117,17 @@ public struct CSRFProtection: Sendable {
 /// so a forged cross-site request could not carry its credentials.
 public struct CSRFMiddleware: Middleware {
     let protection: CSRFProtection
-    private static let safeMethods: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .TRACE]
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        let exempt = Self.safeMethods.contains(request.method)
-            || (request.headers.bearerToken != nil && !request.headers.contains(name: .cookie))
+        let exempt: Bool
+        switch request.method {
+        case .GET, .HEAD, .OPTIONS, .TRACE:
+            exempt = true
+        default:
+            // Read once: each `request.headers` takes the request's lock and copies the list out.
+            let headers = request.headers
+            exempt = headers.bearerToken != nil && !headers.contains(name: .cookie)
+        }
         if !exempt {
             do {
                 try protection.verify(request)

@@ -41,7 +41,6 @@ public struct SecurityHeadersMiddleware: Middleware {
     private func apply(to response: Response, for request: Request) -> Response {
         let https = trustedProxies.isHTTPS(request)
         response.updateHeaders { headers in
-            headers.reserveCapacity(headers.count + fixedHeaders.count + 2)
             // A route that set its own policy (a sandbox for served files, say) keeps it.
             if !headers.contains(name: "Content-Security-Policy") {
                 // Only pages ask for the nonce; every other response gets one no element carries.
@@ -59,7 +58,15 @@ public struct SecurityHeadersMiddleware: Middleware {
 
     /// The policy text for `nonce`.
     public func contentSecurityPolicy(nonce: String) -> String {
-        policyParts.0 + nonce + policyParts.1 + nonce + policyParts.2
+        // Sized once: joining with `+` allocates each intermediate string.
+        var policy = ""
+        policy.reserveCapacity(policyParts.0.utf8.count + policyParts.1.utf8.count + policyParts.2.utf8.count + 2 * nonce.utf8.count)
+        policy += policyParts.0
+        policy += nonce
+        policy += policyParts.1
+        policy += nonce
+        policy += policyParts.2
+        return policy
     }
 }
 
@@ -69,12 +76,10 @@ public enum CSPNonce {
         typealias Value = String
     }
 
-    /// 128 random bits from the system's generator, base64url (CSP's nonce grammar allows `-` and `_`):
-    /// unguessable for the lifetime of one response.
+    /// 128 random bits from the kernel's generator (through ``RandomPool``), base64url (CSP's nonce grammar
+    /// allows `-` and `_`): unguessable for the lifetime of one response.
     static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bits = (generator.next() as UInt64, generator.next() as UInt64)
-        return withUnsafeBytes(of: bits) { Base64URL.encode($0) }
+        RandomPool.shared.withBytes(16) { Base64URL.encode($0) }
     }
 }
 

@@ -1,25 +1,27 @@
 import Vapor
 
 /// Applies a ``RateLimitPolicy`` per client (by default the client address, as ``TrustedProxies`` resolves
-/// it). Allowed responses carry `RateLimit-Limit/-Remaining/-Reset`; refused ones are `429 rate_limited`
-/// with `Retry-After`. When the store itself fails the request goes through and the failure is logged:
+/// it). Responses carry the fields of the IETF draft "RateLimit header fields for HTTP" (-07 onwards):
+/// `RateLimit-Policy: "name";q=limit;w=seconds` and `RateLimit: "name";r=remaining;t=seconds-to-full`, added
+/// rather than replaced, so a route behind two limits lists both; refused ones are `429 rate_limited` with
+/// `Retry-After`. When the store itself fails the request goes through and the failure is logged:
 /// an unavailable limiter must not take the site down with it.
 public struct RateLimitMiddleware: Middleware {
     public let policy: RateLimitPolicy
     let store: any RateLimitStore
     let key: @Sendable (Request) -> String
-    /// The bucket-name prefix and the headers that never change, formatted once.
+    /// The bucket-name prefix, the policy field and the start of the `RateLimit` field, formatted once.
     private let bucketPrefix: String
-    private let limitHeader: String
-    private let policyHeader: String
+    private let policyField: String
+    private let stateFieldPrefix: String
 
     public init(policy: RateLimitPolicy, store: any RateLimitStore, key: @escaping @Sendable (Request) -> String) {
         self.policy = policy
         self.store = store
         self.key = key
         bucketPrefix = policy.name + "|"
-        limitHeader = String(policy.limit)
-        policyHeader = "\(policy.limit);w=\(Int(policy.period))"
+        policyField = "\"\(policy.name)\";q=\(policy.limit);w=\(Int(policy.period.rounded(.up)))"
+        stateFieldPrefix = "\"\(policy.name)\";r="
     }
 
     /// Keyed by client address.
@@ -51,24 +53,18 @@ public struct RateLimitMiddleware: Middleware {
     }
 
     private func apply(_ decision: RateLimitDecision, _ request: Request, _ next: any Responder) -> EventLoopFuture<Response> {
-        let reset = String(Int(decision.resetAfter.rounded(.up)))
-        let headers: [(String, String)] = [
-            ("RateLimit-Limit", limitHeader),
-            ("RateLimit-Remaining", String(decision.remaining)),
-            ("RateLimit-Reset", reset),
-            ("RateLimit-Policy", policyHeader),
-        ]
+        let state = "\(stateFieldPrefix)\(decision.remaining);t=\(Int(decision.resetAfter.rounded(.up)))"
         guard decision.allowed else {
             let retryAfter = String(max(1, Int(decision.retryAfter.rounded(.up))))
-            var refusal = HTTPHeaders(headers)
-            refusal.add(name: .retryAfter, value: retryAfter)
+            let refusal: HTTPHeaders = ["RateLimit-Policy": policyField, "RateLimit": state, "Retry-After": retryAfter]
             return request.eventLoop.makeFailedFuture(SecurityFailure(
                 .tooManyRequests, code: "rate_limited", reason: "Too many requests. Try again in \(retryAfter) s.",
                 headers: refusal))
         }
-        return next.respond(to: request).map { response in
-            response.updateHeaders { merged in
-                for (name, value) in headers { merged.replaceOrAdd(name: name, value: value) }
+        return next.respond(to: request).map { [policyField] response in
+            response.updateHeaders { headers in
+                headers.add(name: "RateLimit-Policy", value: policyField)
+                headers.add(name: "RateLimit", value: state)
             }
             return response
         }

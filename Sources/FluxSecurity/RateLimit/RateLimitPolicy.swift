@@ -3,16 +3,28 @@ import Foundation
 /// A token bucket: `limit` requests, refilled evenly over `period` (so 5 per minute is one every 12 s,
 /// with a burst of 5).
 public struct RateLimitPolicy: Sendable, Hashable {
-    /// Names the bucket family; two policies with different names never share a bucket.
+    /// Names the bucket family (two policies with different names never share a bucket) and the policy in
+    /// the `RateLimit` and `RateLimit-Policy` response fields: letters, digits, `-`, `_` and `.`.
     public let name: String
     public let limit: Int
     public let period: TimeInterval
 
     public init(name: String, limit: Int, period: TimeInterval) {
         precondition(limit > 0 && period > 0, "a rate limit needs a positive limit and period")
+        precondition(!name.isEmpty && name.utf8.allSatisfy(Self.isNameByte),
+                     "a rate-limit policy's name is ASCII letters, digits, -, _ and . (it is quoted in response headers)")
         self.name = name
         self.limit = limit
         self.period = period
+    }
+
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+            true
+        default: false
+        }
     }
 
     public static func perMinute(_ limit: Int, name: String) -> RateLimitPolicy {

@@ -18,6 +18,7 @@ public enum Base64URL {
     }
 
     private static func encode(contiguous input: UnsafeBufferPointer<UInt8>) -> String {
+        let alphabet = Self.alphabet
         let length = (input.count * 4 + 2) / 3
         return String(unsafeUninitializedCapacity: length) { output in
             var out = 0
@@ -46,37 +47,48 @@ public enum Base64URL {
     /// The bytes `text` encodes; `nil` for any character outside the alphabet (padding included), a length
     /// no encoding has, or unused trailing bits that are not zero, so each byte string has one spelling only.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let utf8 = text.utf8
-        let rest = utf8.count % 4
+        // Native strings are read in place; a bridged or sliced one is gathered first.
+        text.utf8.withContiguousStorageIfAvailable(decode(contiguous:)) ?? Array(text.utf8).withUnsafeBufferPointer(decode(contiguous:))
+    }
+
+    private static func decode(contiguous input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let rest = input.count % 4
         guard rest != 1 else { return nil }
-        var output = [UInt8]()
-        output.reserveCapacity(utf8.count / 4 * 3 + 2)
-        var group: UInt32 = 0
-        var filled = 0
-        for byte in utf8 {
-            let value = values[Int(byte)]
-            guard value != 0xFF else { return nil }
-            group = group << 6 | UInt32(value)
-            filled += 1
-            if filled == 4 {
-                output.append(UInt8(group >> 16 & 0xFF))
-                output.append(UInt8(group >> 8 & 0xFF))
-                output.append(UInt8(group & 0xFF))
-                group = 0
-                filled = 0
+        // The table in a local: a static read in the loop would check its lazy initialisation on every byte.
+        let values = Self.values
+        let length = input.count / 4 * 3 + max(0, rest - 1)
+        var valid = true
+        let output = [UInt8](unsafeUninitializedCapacity: length) { output, count in
+            var group: UInt32 = 0
+            var bad: UInt8 = 0
+            var out = 0
+            for (index, byte) in input.enumerated() {
+                let value = values[Int(byte)]
+                bad |= value
+                group = group << 6 | UInt32(value & 63)
+                if index & 3 == 3 {
+                    output[out] = UInt8(truncatingIfNeeded: group >> 16)
+                    output[out + 1] = UInt8(truncatingIfNeeded: group >> 8)
+                    output[out + 2] = UInt8(truncatingIfNeeded: group)
+                    out += 3
+                    group = 0
+                }
             }
+            switch rest {
+            case 2:
+                valid = group & 0xF == 0
+                output[out] = UInt8(truncatingIfNeeded: group >> 4)
+            case 3:
+                valid = group & 0x3 == 0
+                output[out] = UInt8(truncatingIfNeeded: group >> 10)
+                output[out + 1] = UInt8(truncatingIfNeeded: group >> 2)
+            default: break
+            }
+            // 0xFF marks a byte outside the alphabet; every valid value is below 64.
+            valid = valid && bad & 0xC0 == 0
+            count = length
         }
-        switch filled {
-        case 2:
-            guard group & 0xF == 0 else { return nil }
-            output.append(UInt8(group >> 4))
-        case 3:
-            guard group & 0x3 == 0 else { return nil }
-            output.append(UInt8(group >> 10 & 0xFF))
-            output.append(UInt8(group >> 2 & 0xFF))
-        default: break
-        }
-        return output
+        return valid ? output : nil
     }
 }
 

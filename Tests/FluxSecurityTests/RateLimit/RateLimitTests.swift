@@ -72,14 +72,35 @@ import VaporTesting
             for remaining in (0..<5).reversed() {
                 let res = try await live.sendRequest(.GET, "/limited")
                 #expect(res.status == .ok)
-                #expect(res.headers.first(name: "RateLimit-Limit") == "5")
-                #expect(res.headers.first(name: "RateLimit-Remaining") == String(remaining))
+                // The IETF draft's two fields: the policy, and what is left of it with the seconds to full.
+                #expect(res.headers.first(name: "RateLimit-Policy") == "\"hourly\";q=5;w=3600")
+                #expect(res.headers.first(name: "RateLimit")?.hasPrefix("\"hourly\";r=\(remaining);t=") == true)
             }
             let refused = try await live.sendRequest(.GET, "/limited")
             #expect(refused.status == .tooManyRequests)
             // 720 s per token, less whatever time the five requests took.
             #expect(refused.headers.first(name: .retryAfter).flatMap(Int.init).map { (600...720).contains($0) } == true)
-            #expect(refused.headers.first(name: "RateLimit-Remaining") == "0")
+            #expect(refused.headers.first(name: "RateLimit")?.hasPrefix("\"hourly\";r=0;t=") == true)
+            #expect(refused.headers.first(name: "RateLimit-Policy") == "\"hourly\";q=5;w=3600")
+        }
+    }
+
+    @Test func aRouteBehindTwoLimitsListsBoth() async throws {
+        let store = MemoryRateLimitStore()
+        let site = RateLimitPolicy(name: "site", limit: 100, period: 60)
+        let form = RateLimitPolicy(name: "form", limit: 3, period: 60)
+        try await withBareApp({ app in
+            app.grouped(RateLimitMiddleware(policy: site, store: store, trustedProxies: TrustedProxies()))
+                .grouped(RateLimitMiddleware(policy: form, store: store, trustedProxies: TrustedProxies()))
+                .get("form") { _ in "ok" }
+        }) { app async throws in
+            let res = try await app.testing(method: .running(port: 0)).sendRequest(.GET, "/form")
+            // Neither limit hides the other: a client sees the one about to run out as well as the wider one.
+            #expect(res.headers["RateLimit-Policy"].sorted() == ["\"form\";q=3;w=60", "\"site\";q=100;w=60"])
+            let states = res.headers["RateLimit"].sorted()
+            #expect(states.count == 2)
+            #expect(states.first?.hasPrefix("\"form\";r=2;t=") == true)
+            #expect(states.last?.hasPrefix("\"site\";r=99;t=") == true)
         }
     }
 
