@@ -54,41 +54,50 @@ public enum Base64URL {
     private static func decode(contiguous input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         let rest = input.count % 4
         guard rest != 1 else { return nil }
-        // The table in a local: a static read in the loop would check its lazy initialisation on every byte.
-        let values = Self.values
         let length = input.count / 4 * 3 + max(0, rest - 1)
-        var valid = true
-        let output = [UInt8](unsafeUninitializedCapacity: length) { output, count in
-            var group: UInt32 = 0
-            var bad: UInt8 = 0
-            var out = 0
-            for (index, byte) in input.enumerated() {
-                let value = values[Int(byte)]
-                bad |= value
-                group = group << 6 | UInt32(value & 63)
-                if index & 3 == 3 {
-                    output[out] = UInt8(truncatingIfNeeded: group >> 16)
-                    output[out + 1] = UInt8(truncatingIfNeeded: group >> 8)
-                    output[out + 2] = UInt8(truncatingIfNeeded: group)
+        var bad: UInt8 = 0
+        var group: UInt32 = 0
+        let output = values.withUnsafeBufferPointer { values in
+            [UInt8](unsafeUninitializedCapacity: length) { output, count in
+                var index = 0
+                var out = 0
+                // Whole groups of four characters, then the two or three left over; a byte outside the alphabet
+                // maps to 0xFF, and every valid value is below 64, so OR-ing the values shows one at the end.
+                while index + 4 <= input.count {
+                    let a = values[Int(input[index])], b = values[Int(input[index + 1])]
+                    let c = values[Int(input[index + 2])], d = values[Int(input[index + 3])]
+                    bad |= a | b | c | d
+                    let bits = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
+                    output[out] = UInt8(truncatingIfNeeded: bits >> 16)
+                    output[out + 1] = UInt8(truncatingIfNeeded: bits >> 8)
+                    output[out + 2] = UInt8(truncatingIfNeeded: bits)
+                    index += 4
                     out += 3
-                    group = 0
                 }
+                while index < input.count {
+                    let value = values[Int(input[index])]
+                    bad |= value
+                    group = group << 6 | UInt32(value & 63)
+                    index += 1
+                }
+                switch rest {
+                case 2:
+                    output[out] = UInt8(truncatingIfNeeded: group >> 4)
+                case 3:
+                    output[out] = UInt8(truncatingIfNeeded: group >> 10)
+                    output[out + 1] = UInt8(truncatingIfNeeded: group >> 2)
+                default: break
+                }
+                count = length
             }
-            switch rest {
-            case 2:
-                valid = group & 0xF == 0
-                output[out] = UInt8(truncatingIfNeeded: group >> 4)
-            case 3:
-                valid = group & 0x3 == 0
-                output[out] = UInt8(truncatingIfNeeded: group >> 10)
-                output[out + 1] = UInt8(truncatingIfNeeded: group >> 2)
-            default: break
-            }
-            // 0xFF marks a byte outside the alphabet; every valid value is below 64.
-            valid = valid && bad & 0xC0 == 0
-            count = length
         }
-        return valid ? output : nil
+        // The unused low bits of the last character must be zero, or two spellings would decode alike.
+        let unusedBits: UInt32 = switch rest {
+        case 2: group & 0xF
+        case 3: group & 0x3
+        default: 0
+        }
+        return bad & 0xC0 == 0 && unusedBits == 0 ? output : nil
     }
 }
 
