@@ -12,10 +12,13 @@ import Testing
 
     @Test func bytesAreZeroedOnceHandedOut() {
         let pool = RandomPool(size: 64)
-        // The pool's memory stays put between draws that do not refill it, so it can be read back afterwards.
-        let address = pool.withBytes(16) { UInt(bitPattern: $0.baseAddress) }
-        pool.withBytes(16) { _ in }
-        let after = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: 16)
-        #expect(after.allSatisfy { $0 == 0 })
+        // The pool's memory stays put between draws that do not refill it, so it can be read back afterwards
+        // while the pool is alive.
+        withExtendedLifetime(pool) {
+            let address = pool.withBytes(16) { UInt(bitPattern: $0.baseAddress) }
+            pool.withBytes(16) { _ in }
+            let after = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: 16)
+            #expect(after.allSatisfy { $0 == 0 })
+        }
     }
 }
