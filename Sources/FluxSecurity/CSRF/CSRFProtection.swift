@@ -51,7 +51,8 @@ public struct CSRFProtection: Sendable {
         var payload = [Self.version] + currentKeyID
         payload += SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
         payload += withUnsafeBytes(of: UInt64(expiresAt.timeIntervalSince1970).bigEndian) { Array($0) }
-        payload += mac(payload[...], keyID: currentKeyID[...], binding: sessionBinding(request))!
+        let tag = payload.withUnsafeBufferPointer { mac($0, keyID: currentKeyID, binding: sessionBinding(request)) }!
+        payload += tag
         return IssuedToken(token: Base64URL.encode(payload), expiresAt: expiresAt)
     }
 
@@ -68,17 +69,25 @@ public struct CSRFProtection: Sendable {
 
     /// Throws `403 csrf_failed` unless `request` carries a matching, valid, unexpired token pair.
     public func verify(_ request: Request, now: Date = Date()) throws {
-        guard let header = request.headers.first(name: Self.headerName),
-            let cookie = cookies.read(Self.cookieName, from: request),
-            header.utf8.count == Self.encodedLength, cookie.utf8.count == Self.encodedLength,
-            ConstantTimeComparison.equals(header, cookie),
-            let bytes = Base64URL.decode(header), bytes.count == Self.payloadLength + 32,
-            bytes[0] == Self.version,
-            let expected = mac(bytes[..<Self.payloadLength], keyID: bytes[1..<5], binding: sessionBinding(request)),
-            expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
+        guard var header = request.headers.first(name: Self.headerName), header.utf8.count == Self.encodedLength
         else { throw Self.failure }
-        let expiry = bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
+        let binding = sessionBinding(request)
+        // Header, cookie and decoded token are read where they lie (the token decoded onto the stack): this
+        // runs on every unsafe request.
+        let expiry: UInt64? = header.withUTF8 { token in
+            cookies.withValue(Self.cookieName, from: request) { cookie in
+                guard let cookie, ConstantTimeComparison.equals(token, cookie) else { return nil }
+                return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.payloadLength + 32) { bytes in
+                    guard Base64URL.decode(token, into: bytes), bytes[0] == Self.version,
+                        let expected = mac(UnsafeBufferPointer(rebasing: bytes[..<Self.payloadLength]), keyID: bytes[1..<5],
+                                           binding: binding),
+                        expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
+                    else { return nil }
+                    return bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                }
+            }
+        }
+        guard let expiry, Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
     }
 
     /// The middleware that calls ``verify(_:now:)`` on unsafe methods.
@@ -86,14 +95,14 @@ public struct CSRFProtection: Sendable {
 
     /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
     /// unambiguous) and the session binding; `nil` for a key this server does not hold.
-    private func mac(_ payload: ArraySlice<UInt8>, keyID: ArraySlice<UInt8>, binding: String?) -> HashedAuthenticationCode<SHA256>? {
+    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: some Collection<UInt8>, binding: String?) -> HashedAuthenticationCode<SHA256>? {
         guard var mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
         // Gathered on the stack into one update: each update goes through HMAC's generic `DataProtocol`
         // entry point, which costs more than the hashing of these few bytes.
         var binding = binding ?? ""
         binding.withUTF8 { binding in
             withUnsafeTemporaryAllocation(byteCount: payload.count + 1 + binding.count, alignment: 1) { message in
-                payload.withUnsafeBytes { message.copyMemory(from: $0) }
+                message.copyMemory(from: UnsafeRawBufferPointer(payload))
                 message[payload.count] = 0
                 UnsafeMutableRawBufferPointer(rebasing: message[(payload.count + 1)...]).copyMemory(from: UnsafeRawBufferPointer(binding))
                 mac.update(data: UnsafeRawBufferPointer(message))

@@ -28,17 +28,28 @@ public struct CookiePolicy: Sendable {
     /// Reads the one cookie straight from the header rather than parsing every cookie, as it runs on every
     /// unsafe request.
     public func read(_ base: String, from request: Request) -> String? {
+        withValue(base, from: request) { $0.map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// Calls `body` with the bytes of cookie `base`'s value where they lie in the `Cookie` header (surrounding
+    /// quotes removed), or with `nil` when the request has no such cookie: the CSRF check compares them
+    /// without copying them into a string first.
+    package func withValue<Result>(_ base: String, from request: Request, _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
         var wanted = name(base, for: request)
         return wanted.withUTF8 { wanted in
             for var header in request.headers[.cookie] {
-                if let value = header.withUTF8({ Self.value(named: wanted, in: $0) }) { return value }
+                let found: Result? = header.withUTF8 { bytes in
+                    Self.range(named: wanted, in: bytes).map { body(UnsafeBufferPointer(rebasing: bytes[$0])) }
+                }
+                if let found { return found }
             }
-            return nil
+            return body(nil)
         }
     }
 
-    /// The value of the first cookie called `wanted` in one `Cookie` header, surrounding quotes removed.
-    private static func value(named wanted: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    /// Where the value of the first cookie called `wanted` lies in one `Cookie` header, surrounding quotes
+    /// left out.
+    private static func range(named wanted: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         var start = 0
         while start < bytes.count {
             var end = start
@@ -47,11 +58,11 @@ public struct CookiePolicy: Sendable {
             while nameStart < end, bytes[nameStart] == UInt8(ascii: " ") { nameStart += 1 }
             let equals = nameStart + wanted.count
             if equals < end, bytes[equals] == UInt8(ascii: "="), bytes[nameStart..<equals].elementsEqual(wanted) {
-                var value = bytes[(equals + 1)..<end]
-                if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
-                    value = value.dropFirst().dropLast()
+                let value = (equals + 1)..<end
+                if value.count >= 2, bytes[value.lowerBound] == UInt8(ascii: "\""), bytes[value.upperBound - 1] == UInt8(ascii: "\"") {
+                    return (value.lowerBound + 1)..<(value.upperBound - 1)
                 }
-                return String(decoding: value, as: UTF8.self)
+                return value
             }
             start = end + 1
         }

@@ -52,43 +52,59 @@ public enum Base64URL {
     }
 
     private static func decode(contiguous input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard let length = decodedCount(input.count) else { return nil }
+        var valid = false
+        let output = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            valid = decode(input, into: buffer)
+            // Every byte is written, valid input or not.
+            count = length
+        }
+        return valid ? output : nil
+    }
+
+    /// How many bytes `encodedCount` characters decode to; `nil` for a length no encoding has.
+    static func decodedCount(_ encodedCount: Int) -> Int? {
+        let rest = encodedCount % 4
+        return rest == 1 ? nil : encodedCount / 4 * 3 + max(0, rest - 1)
+    }
+
+    /// Decodes `input` into `output`, which holds exactly ``decodedCount(_:)`` bytes, and writes every one of
+    /// them; false (the bytes then meaning nothing) for input ``decode(_:)`` refuses. For callers that decode
+    /// into a buffer of their own, such as the CSRF check's stack buffer.
+    static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        guard let length = decodedCount(input.count), output.count == length else { return false }
         let rest = input.count % 4
-        guard rest != 1 else { return nil }
-        let length = input.count / 4 * 3 + max(0, rest - 1)
         var bad: UInt8 = 0
         var group: UInt32 = 0
-        let output = values.withUnsafeBufferPointer { values in
-            [UInt8](unsafeUninitializedCapacity: length) { output, count in
-                var index = 0
-                var out = 0
-                // Whole groups of four characters, then the two or three left over; a byte outside the alphabet
-                // maps to 0xFF, and every valid value is below 64, so OR-ing the values shows one at the end.
-                while index + 4 <= input.count {
-                    let a = values[Int(input[index])], b = values[Int(input[index + 1])]
-                    let c = values[Int(input[index + 2])], d = values[Int(input[index + 3])]
-                    bad |= a | b | c | d
-                    let bits = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
-                    output[out] = UInt8(truncatingIfNeeded: bits >> 16)
-                    output[out + 1] = UInt8(truncatingIfNeeded: bits >> 8)
-                    output[out + 2] = UInt8(truncatingIfNeeded: bits)
-                    index += 4
-                    out += 3
-                }
-                while index < input.count {
-                    let value = values[Int(input[index])]
-                    bad |= value
-                    group = group << 6 | UInt32(value & 63)
-                    index += 1
-                }
-                switch rest {
-                case 2:
-                    output[out] = UInt8(truncatingIfNeeded: group >> 4)
-                case 3:
-                    output[out] = UInt8(truncatingIfNeeded: group >> 10)
-                    output[out + 1] = UInt8(truncatingIfNeeded: group >> 2)
-                default: break
-                }
-                count = length
+        values.withUnsafeBufferPointer { values in
+            var index = 0
+            var out = 0
+            // Whole groups of four characters, then the two or three left over; a byte outside the alphabet
+            // maps to 0xFF, and every valid value is below 64, so OR-ing the values shows one at the end.
+            while index + 4 <= input.count {
+                let a = values[Int(input[index])], b = values[Int(input[index + 1])]
+                let c = values[Int(input[index + 2])], d = values[Int(input[index + 3])]
+                bad |= a | b | c | d
+                let bits = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
+                output[out] = UInt8(truncatingIfNeeded: bits >> 16)
+                output[out + 1] = UInt8(truncatingIfNeeded: bits >> 8)
+                output[out + 2] = UInt8(truncatingIfNeeded: bits)
+                index += 4
+                out += 3
+            }
+            while index < input.count {
+                let value = values[Int(input[index])]
+                bad |= value
+                group = group << 6 | UInt32(value & 63)
+                index += 1
+            }
+            switch rest {
+            case 2:
+                output[out] = UInt8(truncatingIfNeeded: group >> 4)
+            case 3:
+                output[out] = UInt8(truncatingIfNeeded: group >> 10)
+                output[out + 1] = UInt8(truncatingIfNeeded: group >> 2)
+            default: break
             }
         }
         // The unused low bits of the last character must be zero, or two spellings would decode alike.
@@ -97,7 +113,7 @@ public enum Base64URL {
         case 3: group & 0x3
         default: 0
         }
-        return bad & 0xC0 == 0 && unusedBits == 0 ? output : nil
+        return bad & 0xC0 == 0 && unusedBits == 0
     }
 }
 

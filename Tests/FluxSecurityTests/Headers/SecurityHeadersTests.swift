@@ -95,4 +95,21 @@ import VaporTesting
             #expect(!plain.isSecure && plain.isHTTPOnly)
         }
     }
+
+    @Test func aCookieIsReadFromAnyCookieHeaderWithoutItsQuotes() async throws {
+        let cookies = CookiePolicy()
+        try await withBareApp({ _ in }) { app async throws in
+            func read(_ headers: HTTPHeaders) -> String? {
+                cookies.read("csrf", from: Request(application: app, headers: headers, on: app.eventLoopGroup.any()))
+            }
+            #expect(read(["Cookie": "csrf=abc"]) == "abc")
+            #expect(read(["Cookie": "csrf=\"abc\""]) == "abc")
+            // A name that only starts or ends like the wanted one is another cookie.
+            #expect(read(["Cookie": "xcsrf=no; csrfx=no;  csrf=yes"]) == "yes")
+            #expect(read(HTTPHeaders([("Cookie", "a=1"), ("Cookie", "csrf=second")])) == "second")
+            #expect(read(["Cookie": "csrf="]) == "")
+            #expect(read(["Cookie": "other=1"]) == nil)
+            #expect(read([:]) == nil)
+        }
+    }
 }
