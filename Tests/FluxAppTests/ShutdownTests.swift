@@ -7,8 +7,12 @@ import VaporTesting
 
 @Suite struct ShutdownTests {
     @Test func shutdownFinishesTheRequestInFlight() async throws {
+        // The route says when it has the request, so the shutdown below comes while it is in flight however
+        // slowly a loaded machine connects (a fixed wait raced the client's connect and was refused).
+        let (entered, handlerEntered) = AsyncStream.makeStream(of: Void.self)
         try await withFlux(routes: { routes in
             routes.get("test", "slow") { _ async throws -> String in
+                handlerEntered.yield()
                 try await Task.sleep(for: .milliseconds(700))
                 return "finished"
             }
@@ -21,7 +25,7 @@ import VaporTesting
                 let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/test/slow").get()
                 return (response, ContinuousClock.now - started)
             }
-            try await Task.sleep(for: .milliseconds(200))
+            for await _ in entered { break }
             // MUT: what SIGTERM triggers in `flux serve`.
             await app.server.shutdown()
             let (response, elapsed) = try await inFlight.value

@@ -34,7 +34,7 @@ public struct CookiePolicy: Sendable {
     /// Calls `body` with the bytes of cookie `base`'s value where they lie in the `Cookie` header (surrounding
     /// quotes removed), or with `nil` when the request has no such cookie: the CSRF check compares them
     /// without copying them into a string first.
-    package func withValue<Result>(_ base: String, from request: Request, _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
+    func withValue<Result>(_ base: String, from request: Request, _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
         var wanted = name(base, for: request)
         return wanted.withUTF8 { wanted in
             for var header in request.headers[.cookie] {
