@@ -71,23 +71,26 @@ public struct CSRFProtection: Sendable {
     public func verify(_ request: Request, now: Date = Date()) throws {
         guard var header = request.headers.first(name: Self.headerName), header.utf8.count == Self.encodedLength
         else { throw Self.failure }
-        let binding = sessionBinding(request)
-        // Header, cookie and decoded token are read where they lie (the token decoded onto the stack): this
-        // runs on every unsafe request.
+        // Header and cookie are compared where they lie, without copies: this runs on every unsafe request.
         let expiry: UInt64? = header.withUTF8 { token in
             cookies.withValue(Self.cookieName, from: request) { cookie in
                 guard let cookie, ConstantTimeComparison.equals(token, cookie) else { return nil }
-                return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.payloadLength + 32) { bytes in
-                    guard Base64URL.decode(token, into: bytes), bytes[0] == Self.version,
-                        let expected = mac(UnsafeBufferPointer(rebasing: bytes[..<Self.payloadLength]), keyID: bytes[1..<5],
-                                           binding: binding),
-                        expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
-                    else { return nil }
-                    return bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-                }
+                return signedExpiry(of: token, binding: sessionBinding(request))
             }
         }
         guard let expiry, Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
+    }
+
+    /// The expiry `token` carries when it is well formed and its MAC is valid for `binding`; decoded onto the
+    /// stack.
+    private func signedExpiry(of token: UnsafeBufferPointer<UInt8>, binding: String?) -> UInt64? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.payloadLength + 32) { bytes in
+            guard Base64URL.decode(token, into: bytes), bytes[0] == Self.version,
+                let expected = mac(UnsafeBufferPointer(rebasing: bytes[..<Self.payloadLength]), keyID: bytes[1..<5], binding: binding),
+                expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
+            else { return nil }
+            return bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
     }
 
     /// The middleware that calls ``verify(_:now:)`` on unsafe methods.
@@ -98,7 +101,7 @@ public struct CSRFProtection: Sendable {
     private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: some Collection<UInt8>, binding: String?) -> HashedAuthenticationCode<SHA256>? {
         guard var mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
         // Gathered on the stack into one update: each update goes through HMAC's generic `DataProtocol`
-        // entry point, which costs more than the hashing of these few bytes.
+        // entry point, so one call instead of three.
         var binding = binding ?? ""
         binding.withUTF8 { binding in
             withUnsafeTemporaryAllocation(byteCount: payload.count + 1 + binding.count, alignment: 1) { message in
@@ -133,7 +136,7 @@ public struct CSRFMiddleware: Middleware {
         case .GET, .HEAD, .OPTIONS, .TRACE:
             exempt = true
         default:
-            // Read once: each `request.headers` takes the request's lock and copies the list out.
+            // Read once: each `request.headers` takes the request's lock.
             let headers = request.headers
             exempt = headers.bearerToken != nil && !headers.contains(name: .cookie)
         }

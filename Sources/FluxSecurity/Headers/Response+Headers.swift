@@ -7,7 +7,7 @@ extension Response {
         var headers = self.headers
         self.headers = HTTPHeaders()
         // Room, from the first change on, for what FluxSecurity's middlewares and the server add (about 16
-        // fields): growing the list one middleware at a time reallocated it three times per response.
+        // fields), so the list is not regrown by each middleware in turn.
         headers.reserveCapacity(Swift.max(headers.count + 8, 24))
         change(&headers)
         self.headers = headers

@@ -11,8 +11,9 @@ public struct SecurityHeadersMiddleware: Middleware {
     /// Extra `connect-src` origins (an analytics or API host); `'self'` is always there.
     public let connectSources: [String]
     public let trustedProxies: TrustedProxies
-    /// The policy split around its two nonces, and the fixed headers, built once.
+    /// The policy split around its two nonces, its length without them, and the fixed headers, built once.
     private let policyParts: (String, String, String)
+    private let policyPartsLength: Int
     private let fixedHeaders: [(String, String)] = [
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
@@ -32,6 +33,7 @@ public struct SecurityHeadersMiddleware: Middleware {
             "'; img-src 'self' data:; connect-src \(connect); frame-ancestors 'none'; base-uri 'none'; "
                 + "form-action 'self'; object-src 'none'"
         )
+        policyPartsLength = policyParts.0.utf8.count + policyParts.1.utf8.count + policyParts.2.utf8.count
     }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
@@ -60,7 +62,7 @@ public struct SecurityHeadersMiddleware: Middleware {
     public func contentSecurityPolicy(nonce: String) -> String {
         // Sized once: joining with `+` allocates each intermediate string.
         var policy = ""
-        policy.reserveCapacity(policyParts.0.utf8.count + policyParts.1.utf8.count + policyParts.2.utf8.count + 2 * nonce.utf8.count)
+        policy.reserveCapacity(policyPartsLength + 2 * nonce.utf8.count)
         policy += policyParts.0
         policy += nonce
         policy += policyParts.1

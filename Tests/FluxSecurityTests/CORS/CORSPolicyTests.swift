@@ -47,6 +47,8 @@ import VaporTesting
             let res = try await app.testing().sendRequest(.POST, "/api/thing", headers: ["Origin": "http://localhost:3000"])
             #expect(res.status == .ok)
             #expect(res.headers.first(name: .accessControlAllowOrigin) == "http://localhost:3000")
+            // The page's script may read the request id and what the rate limit says.
+            #expect(res.headers.first(name: "Access-Control-Expose-Headers") == "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
         }
     }
 }

@@ -104,6 +104,14 @@ import VaporTesting
         }
     }
 
+    @Test func aPolicyNameThatWouldBreakTheQuotedFieldIsRefused() async {
+        #expect(RateLimitPolicy(name: "login-address_v2.1", limit: 1, period: 1).name == "login-address_v2.1")
+        // A quote would end the field's string early; a comma or space would split the list.
+        await #expect(processExitsWith: .failure) { _ = RateLimitPolicy(name: "a\"b", limit: 1, period: 1) }
+        await #expect(processExitsWith: .failure) { _ = RateLimitPolicy(name: "a, b", limit: 1, period: 1) }
+        await #expect(processExitsWith: .failure) { _ = RateLimitPolicy(name: "", limit: 1, period: 1) }
+    }
+
     struct FailingStore: RateLimitStore {
         struct Down: Error {}
         func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision { throw Down() }
