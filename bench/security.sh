@@ -4,7 +4,7 @@
 #      nonce, CORS, a rate limit, CSRF verified on every request), in one run; prints the ratio of
 #      requests/s and that of the server's CPU time per request. STACK (for
 #      example STACK=csrf) limits the stack to some parts, to see what each costs.
-#      Target: the stack keeps >= 80 % of the bare route's requests/s (median of five rounds).
+#      Target: the stack keeps >= 80 % of the bare route's requests/s (median of the rounds).
 #   2. flux itself with 100k distinct client addresses hitting a rate-limited route; prints peak RSS above
 #      idle. Target: <= 64 MB.
 set -euo pipefail
@@ -13,15 +13,17 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 swift build -c release --product flux --scratch-path .build-release >/dev/null
 swift build -c release --product SecurityBench --scratch-path .build-release >/dev/null
 bin=.build-release/release
-duration=${DURATION:-5s}
+duration=${DURATION:-3s}
+rounds=${ROUNDS:-10}
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rps() { awk '/Requests\/sec/ { print $2 }'; }
 kib() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$2/status"; }
 
 # The server gets core 0 and wrk core 1, so the ratio compares the server's own cost, not how the two
-# share a core. Each app is warmed first (connections, buffer pools, the rate limiter's bucket); then five
-# rounds alternate bare and hardened and the median ratio is reported: single rounds on this shared machine
-# swing by ±5 points.
+# share a core. Each app is warmed first (connections, buffer pools, the rate limiter's bucket); then ROUNDS
+# short rounds (ten of 3 s by default) each load both apps, alternating which goes first so a drift in the
+# machine's speed during a round does not always fall on the same side, and the median ratio is reported
+# with its quartiles: single rounds on this shared virtual machine swing by ±10 points.
 bare_port=$(free_port); hardened_port=$(free_port)
 PORT_BARE=$bare_port PORT_HARDENED=$hardened_port STACK=${STACK:-headers,cors,ratelimit,csrf} taskset -c 0 "$bin/SecurityBench" > /tmp/security-bench.log 2>&1 &
 bench_pid=$!
@@ -43,16 +45,27 @@ measure() { # port; prints "requests/s µs-per-request non-2xx"
 }
 load "$bare_port" >/dev/null; load "$hardened_port" >/dev/null
 ratios=(); cpu_ratios=()
-for round in 1 2 3 4 5; do
-  read -r bare bare_cpu _ < <(measure "$bare_port")
-  read -r hardened hardened_cpu non2xx < <(measure "$hardened_port")
+for round in $(seq "$rounds"); do
+  if (( round % 2 )); then
+    read -r bare bare_cpu _ < <(measure "$bare_port")
+    read -r hardened hardened_cpu non2xx < <(measure "$hardened_port")
+  else
+    read -r hardened hardened_cpu non2xx < <(measure "$hardened_port")
+    read -r bare bare_cpu _ < <(measure "$bare_port")
+  fi
   ratio=$(python3 -c "print(f'{float($hardened) / float($bare):.3f}')")
   cpu_ratio=$(python3 -c "print(f'{$bare_cpu / $hardened_cpu:.3f}')")
   ratios+=("$ratio"); cpu_ratios+=("$cpu_ratio")
   echo "round $round: bare $bare requests/s ($bare_cpu µs CPU each), FluxSecurity stack $hardened requests/s ($hardened_cpu µs; non-2xx: $non2xx), ratio $ratio (by CPU $cpu_ratio)"
 done
 kill $bench_pid; wait $bench_pid 2>/dev/null || true
-python3 -c "import statistics; print(f'ratio (median of 5): {statistics.median([$(IFS=,; echo "${ratios[*]}")]):.1%} of the bare route (target >= 80%); by CPU per request {statistics.median([$(IFS=,; echo "${cpu_ratios[*]}")]):.1%}')"
+python3 - "${ratios[*]}" "${cpu_ratios[*]}" <<'EOF'
+import statistics, sys
+ratios, cpu = ([float(x) for x in arg.split()] for arg in sys.argv[1:])
+low, _, high = statistics.quantiles(ratios, n=4)
+print(f"ratio (median of {len(ratios)}): {statistics.median(ratios):.1%} of the bare route (target >= 80%), "
+      f"quartiles {low:.1%}-{high:.1%}; by CPU per request {statistics.median(cpu):.1%}")
+EOF
 
 data=$(mktemp -d); port=$(free_port)
 (cd "$data" && PORT=$port TRUSTED_PROXIES=127.0.0.1 LOG_LEVEL=error RATE_LIMIT_STORE=memory "$OLDPWD/$bin/flux" serve > flux.log 2>&1) &

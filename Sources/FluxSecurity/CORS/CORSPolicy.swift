@@ -79,6 +79,16 @@ public struct CORSPolicy: Sendable {
 /// headers too, and the calling page can read why its request was refused.
 public struct CORSMiddleware: Middleware {
     let policy: CORSPolicy
+    /// The fields an allowed origin gets besides its own name, added as one block.
+    private let originBlock: HeaderBlock
+
+    init(policy: CORSPolicy) {
+        self.policy = policy
+        let credentials = policy.allowCredentials ? [("Access-Control-Allow-Credentials", "true")] : []
+        originBlock = HeaderBlock(
+            credentials + [("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")],
+            alsoNaming: ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials"])
+    }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         guard let origin = request.headers.first(name: .origin) else {
@@ -96,20 +106,23 @@ public struct CORSMiddleware: Middleware {
             }
             return request.eventLoop.makeSucceededFuture(Response(status: .noContent, headers: headers))
         }
-        return next.respond(to: request).map { response in
+        return next.respond(to: request).changingResponse { response in
             response.updateHeaders { headers in
                 headers.add(name: .vary, value: "Origin")
                 if allowed { addOriginHeaders(origin, to: &headers) }
             }
-            return response
         }
     }
 
+    /// Sets the origin's fields, replacing any the route set.
     private func addOriginHeaders(_ origin: String, to headers: inout HTTPHeaders) {
-        headers.replaceOrAdd(name: .accessControlAllowOrigin, value: policy.origins == .any ? "*" : origin)
-        if policy.allowCredentials {
-            headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true")
+        let allowOrigin = policy.origins == .any ? "*" : origin
+        if originBlock.mayOverlap(headers) {
+            headers.replaceOrAdd(name: .accessControlAllowOrigin, value: allowOrigin)
+            for (name, value) in originBlock.fields { headers.replaceOrAdd(name: name, value: value) }
+        } else {
+            headers.add(name: .accessControlAllowOrigin, value: allowOrigin)
+            headers.add(contentsOf: originBlock.fields)
         }
-        headers.replaceOrAdd(name: "Access-Control-Expose-Headers", value: "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
     }
 }

@@ -14,7 +14,7 @@ public struct SecurityHeadersMiddleware: Middleware {
     /// The policy split around its two nonces, its length without them, and the fixed headers, built once.
     private let policyParts: (String, String, String)
     private let policyPartsLength: Int
-    private let fixedHeaders: [(String, String)] = [
+    private static let fixedHeaders: [(String, String)] = [
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "strict-origin-when-cross-origin"),
@@ -22,6 +22,9 @@ public struct SecurityHeadersMiddleware: Middleware {
         ("Cross-Origin-Opener-Policy", "same-origin"),
         ("Cross-Origin-Resource-Policy", "same-origin"),
     ]
+    private static let hsts = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    private static let fixedBlock = HeaderBlock(fixedHeaders, alsoNaming: ["Content-Security-Policy"])
+    private static let fixedBlockWithHSTS = HeaderBlock(fixedHeaders + [hsts], alsoNaming: ["Content-Security-Policy"])
 
     public init(connectSources: [String] = [], trustedProxies: TrustedProxies = TrustedProxies()) {
         self.connectSources = connectSources
@@ -37,25 +40,29 @@ public struct SecurityHeadersMiddleware: Middleware {
     }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        next.respond(to: request).map { response in apply(to: response, for: request) }
+        next.respond(to: request).changingResponse { apply(to: $0, for: request) }
     }
 
-    private func apply(to response: Response, for request: Request) -> Response {
+    private func apply(to response: Response, for request: Request) {
+        // HSTS over plain HTTP is ignored by browsers and would be wrong on a development host.
         let https = trustedProxies.isHTTPS(request)
         response.updateHeaders { headers in
-            // A route that set its own policy (a sandbox for served files, say) keeps it.
-            if !headers.contains(name: "Content-Security-Policy") {
-                // Only pages ask for the nonce; every other response gets one no element carries.
-                let nonce = request.storage[CSPNonce.Key.self] ?? CSPNonce.make()
-                headers.add(name: "Content-Security-Policy", value: contentSecurityPolicy(nonce: nonce))
-            }
-            for (name, value) in fixedHeaders where !headers.contains(name: name) { headers.add(name: name, value: value) }
-            // HSTS over plain HTTP is ignored by browsers and would be wrong on a development host.
-            if https, !headers.contains(name: "Strict-Transport-Security") {
-                headers.add(name: "Strict-Transport-Security", value: "max-age=63072000; includeSubDomains")
+            // Only pages ask for the nonce; every other response gets one no element carries.
+            let policy = { contentSecurityPolicy(nonce: request.storage[CSPNonce.Key.self] ?? CSPNonce.make()) }
+            let block = https ? Self.fixedBlockWithHSTS : Self.fixedBlock
+            if block.mayOverlap(headers) {
+                // A route that set one of these fields keeps it: a sandbox policy for served files, say.
+                if !headers.contains(name: "Content-Security-Policy") {
+                    headers.add(name: "Content-Security-Policy", value: policy())
+                }
+                for (name, value) in block.fields where !headers.contains(name: name) {
+                    headers.add(name: name, value: value)
+                }
+            } else {
+                headers.add(name: "Content-Security-Policy", value: policy())
+                headers.add(contentsOf: block.fields)
             }
         }
-        return response
     }
 
     /// The policy text for `nonce`.

@@ -50,9 +50,21 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        // Dotted decimal by hand: glibc's inet_ntop formats IPv4 through sprintf, and rate-limit keys are
-        // built from this on every request.
-        if isIPv4 { return "\(bytes[0]).\(bytes[1]).\(bytes[2]).\(bytes[3])" }
+        // Dotted decimal by hand: glibc's inet_ntop formats IPv4 through sprintf, string interpolation
+        // formats each part on its own, and rate-limit keys are built from this on every request.
+        if isIPv4 {
+            return String(unsafeUninitializedCapacity: 15) { text in
+                var end = 0
+                for (position, part) in bytes.enumerated() {
+                    if position > 0 { text[end] = UInt8(ascii: "."); end += 1 }
+                    if part >= 100 { text[end] = UInt8(ascii: "0") + part / 100; end += 1 }
+                    if part >= 10 { text[end] = UInt8(ascii: "0") + part / 10 % 10; end += 1 }
+                    text[end] = UInt8(ascii: "0") + part % 10
+                    end += 1
+                }
+                return end
+            }
+        }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         var copy = bytes
         return copy.withUnsafeMutableBytes { raw in

@@ -61,12 +61,11 @@ public struct RateLimitMiddleware: Middleware {
                 .tooManyRequests, code: "rate_limited", reason: "Too many requests. Try again in \(retryAfter) s.",
                 headers: refusal))
         }
-        return next.respond(to: request).map { [policyField] response in
+        return next.respond(to: request).changingResponse { [policyField] response in
             response.updateHeaders { headers in
                 headers.add(name: "RateLimit-Policy", value: policyField)
                 headers.add(name: "RateLimit", value: state)
             }
-            return response
         }
     }
 }

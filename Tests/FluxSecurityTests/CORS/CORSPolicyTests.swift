@@ -51,4 +51,31 @@ import VaporTesting
             #expect(res.headers.first(name: "Access-Control-Expose-Headers") == "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
         }
     }
+
+    @Test func anAllowedOriginsFieldsReplaceTheRoutesAndVaryIsAdded() async throws {
+        try await withBareApp({ app in
+            app.middleware.use(try CORSPolicy(origins: ["https://www.example.com"]).middleware)
+            app.get("own") { _ in
+                Response(headers: ["Access-Control-Allow-Origin": "https://evil.example", "Vary": "Accept-Encoding"])
+            }
+        }) { app async throws in
+            let headers = try await app.testing().sendRequest(.GET, "/own", headers: ["Origin": "https://www.example.com"]).headers
+            #expect(headers[canonicalForm: "Access-Control-Allow-Origin"] == ["https://www.example.com"])
+            #expect(headers[canonicalForm: "Access-Control-Allow-Credentials"] == ["true"])
+            #expect(headers[canonicalForm: "Access-Control-Expose-Headers"].count == 4)
+            #expect(headers[canonicalForm: "Vary"] == ["Accept-Encoding", "Origin"])
+        }
+    }
+
+    @Test func withoutCredentialsNoCredentialsFieldIsSent() async throws {
+        try await withBareApp({ app in
+            app.middleware.use(try CORSPolicy(origins: ["*"], allowCredentials: false).middleware)
+            app.get("open") { _ in "ok" }
+        }) { app async throws in
+            let headers = try await app.testing().sendRequest(.GET, "/open", headers: ["Origin": "https://any.example"]).headers
+            #expect(headers.first(name: "Access-Control-Allow-Origin") == "*")
+            #expect(headers.first(name: "Access-Control-Allow-Credentials") == nil)
+            #expect(headers.first(name: "Access-Control-Expose-Headers") != nil)
+        }
+    }
 }

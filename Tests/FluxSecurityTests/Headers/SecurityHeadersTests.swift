@@ -26,6 +26,9 @@ import VaporTesting
             #expect(first.headers.first(name: "Cross-Origin-Opener-Policy") == "same-origin")
             #expect(first.headers.first(name: "Cross-Origin-Resource-Policy") == "same-origin")
             #expect(first.headers.first(name: "Strict-Transport-Security") == nil)
+            for name in ["Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Resource-Policy"] {
+                #expect(first.headers[canonicalForm: name].count == 1, "\(name) once")
+            }
         }
     }
 
@@ -59,6 +62,44 @@ import VaporTesting
             app.get("file") { _ in Response(headers: ["Content-Security-Policy": "sandbox"]) }
         }) { app async throws in
             #expect(try await app.testing().sendRequest(.GET, "/file").headers[canonicalForm: "Content-Security-Policy"] == ["sandbox"])
+        }
+    }
+
+    @Test func aRoutesOwnFieldIsKeptAndTheOthersAreStillAdded() async throws {
+        try await withBareApp({ app in
+            app.middleware.use(SecurityHeadersMiddleware(), at: .beginning)
+            app.get("embed") { _ in Response(headers: ["x-frame-options": "SAMEORIGIN"]) }
+        }) { app async throws in
+            let headers = try await app.testing().sendRequest(.GET, "/embed").headers
+            #expect(headers[canonicalForm: "X-Frame-Options"] == ["SAMEORIGIN"])
+            #expect(headers.first(name: "Content-Security-Policy")?.hasPrefix("default-src 'self'") == true)
+            #expect(headers[canonicalForm: "X-Content-Type-Options"] == ["nosniff"])
+            #expect(headers[canonicalForm: "Cross-Origin-Opener-Policy"] == ["same-origin"])
+        }
+    }
+
+    @Test func aMiddlewareFurtherOutSeesTheHeaders() async throws {
+        struct Observer: AsyncMiddleware {
+            func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+                let response = try await next.respond(to: request)
+                response.headers.replaceOrAdd(name: "X-Seen-Frame-Options", value: response.headers.first(name: "X-Frame-Options") ?? "none")
+                return response
+            }
+        }
+        try await withBareApp({ app in
+            app.middleware.use(Observer(), at: .beginning)
+            app.middleware.use(SecurityHeadersMiddleware())
+            app.get("page") { _ in "ok" }
+        }) { app async throws in
+            #expect(try await app.testing().sendRequest(.GET, "/page").headers.first(name: "X-Seen-Frame-Options") == "DENY")
+        }
+    }
+
+    @Test func aHeaderBlockNeverMissesOneOfItsNames() {
+        let block = HeaderBlock([("X-Frame-Options", "DENY")], alsoNaming: ["Content-Security-Policy", String(repeating: "x", count: 70)])
+        #expect(!block.mayOverlap(["Content-Type": "text/plain", "Vary": "Origin"]))
+        for name in ["x-frame-options", "CONTENT-SECURITY-POLICY", String(repeating: "X", count: 70)] {
+            #expect(block.mayOverlap(["Content-Type": "text/plain", name: "set"]), "\(name)")
         }
     }
 

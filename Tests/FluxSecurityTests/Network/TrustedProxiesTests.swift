@@ -26,6 +26,14 @@ import VaporTesting
         #expect(IPAddress(try SocketAddress(unixDomainSocketPath: "/tmp/flux.sock")) == nil)
     }
 
+    @Test func anIPv4AddressReadsAsDottedDecimal() throws {
+        let edges: [[UInt8]] = [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 100, 9], [1, 20, 3, 199], [99, 100, 109, 110]]
+        for parts in edges + (0..<500).map({ _ in (0..<4).map { _ in UInt8.random(in: 0...255) } }) {
+            let text = parts.map(String.init).joined(separator: ".")
+            #expect(try #require(IPAddress(text)).description == text)
+        }
+    }
+
     @Test func parseNamesTheBadEntry() {
         guard case .failure(let invalid) = TrustedProxies.parse("10.0.0.0/8, banana") else {
             Issue.record("parsed")
