@@ -149,6 +149,9 @@ import VaporTesting
             #expect(read(["Cookie": "xcsrf=no; csrfx=no;  csrf=yes"]) == "yes")
             #expect(read(HTTPHeaders([("Cookie", "a=1"), ("Cookie", "csrf=second")])) == "second")
             #expect(read(["Cookie": "csrf="]) == "")
+            #expect(read(["cOOKIE": "csrf=any-case"]) == "any-case")
+            // Fields whose names only look like Cookie are not read.
+            #expect(read(["Set-Cookie": "csrf=no", "Cookies": "csrf=no", "Cookie2": "csrf=no", "COOKIe\u{0}": "csrf=no"]) == nil)
             #expect(read(["Cookie": "other=1"]) == nil)
             #expect(read([:]) == nil)
         }
