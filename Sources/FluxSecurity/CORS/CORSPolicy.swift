@@ -87,7 +87,7 @@ public struct CORSMiddleware: Middleware {
         let credentials = policy.allowCredentials ? [("Access-Control-Allow-Credentials", "true")] : []
         originBlock = HeaderBlock(
             credentials + [("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")],
-            alsoNaming: ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials"])
+            alsoNaming: ["Access-Control-Allow-Origin"])
     }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
