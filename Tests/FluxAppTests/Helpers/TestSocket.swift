@@ -74,6 +74,9 @@ final class TestSocket: Sendable {
         }
     }
 
+    /// How many frames have arrived, without parsing them.
+    var count: Int { received.withLockedValue { $0.count } }
+
     /// Every frame received so far, parsed.
     var frames: [[String: Any]] {
         received.withLockedValue { $0 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
