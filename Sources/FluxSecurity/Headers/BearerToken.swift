@@ -7,11 +7,7 @@ extension HTTPHeaders {
     public var bearerToken: String? {
         guard let value = first(name: .authorization) else { return nil }
         let parts = value.utf8.split(separator: UInt8(ascii: " "))
-        // Each letter of "bearer" has exactly two byte spellings, the capital and the small, and `| 0x20`
-        // maps both to the small one and no other byte to it.
-        guard parts.count == 2, parts[0].count == 6,
-            zip(parts[0], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 })
-        else { return nil }
+        guard parts.count == 2, parts[0].spells(ignoringCase: "bearer") else { return nil }
         return String(decoding: parts[1], as: UTF8.self)
     }
 }

@@ -38,7 +38,7 @@ public struct CookiePolicy: Sendable {
         var wanted = name(base, for: request)
         return wanted.withUTF8 { wanted in
             // Walks the fields rather than asking for `headers[.cookie]`, which gathers them into a new array.
-            for (name, var header) in request.headers where Self.isCookieField(name) {
+            for (name, var header) in request.headers where name.utf8.spells(ignoringCase: "cookie") {
                 let found: Result? = header.withUTF8 { bytes in
                     Self.range(named: wanted, in: bytes).map { body(UnsafeBufferPointer(rebasing: bytes[$0])) }
                 }
@@ -46,11 +46,6 @@ public struct CookiePolicy: Sendable {
             }
             return body(nil)
         }
-    }
-
-    private static func isCookieField(_ name: String) -> Bool {
-        // Every letter of "cookie" is lower case, so OR-ing 0x20 folds exactly the upper-case spelling onto it.
-        name.utf8.elementsEqual("cookie".utf8) { $0 | 0x20 == $1 }
     }
 
     /// Where the value of the first cookie called `wanted` lies in one `Cookie` header, surrounding quotes

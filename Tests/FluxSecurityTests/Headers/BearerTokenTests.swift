@@ -1,6 +1,6 @@
 import Testing
 import Vapor
-import FluxSecurity
+@testable import FluxSecurity
 
 @Suite struct BearerTokenTests {
     /// The byte-level reading agrees with Vapor's own on well-formed, odd and malformed headers alike.
@@ -17,5 +17,20 @@ import FluxSecurity
     @Test func aMissingHeaderHasNoToken() {
         #expect(HTTPHeaders().bearerToken == nil)
         #expect(HTTPHeaders([("Authorization", "Bearer abc")]).bearerToken == "abc")
+    }
+
+    @Test func aWordIsSpelledInEitherCaseByItsLettersAndNoOtherByte() {
+        // Every byte in every position: only the small and the capital letter match it.
+        for position in 0..<6 {
+            for byte in UInt8.min...UInt8.max {
+                var bytes = Array("cookie".utf8)
+                bytes[position] = byte
+                let letter = Array("cookie".utf8)[position]
+                #expect(bytes.spells(ignoringCase: "cookie") == (byte == letter || byte == letter - 0x20))
+            }
+        }
+        #expect("COOKIE".utf8.spells(ignoringCase: "cookie"))
+        #expect(!"cookies".utf8.spells(ignoringCase: "cookie"))
+        #expect(!"cooki".utf8.spells(ignoringCase: "cookie"))
     }
 }
