@@ -5,6 +5,7 @@
 #      requests/s and that of the server's CPU time per request. STACK (for
 #      example STACK=csrf) limits the stack to some parts, to see what each costs.
 #      Target: the stack keeps >= 80 % of the bare route's requests/s (median of the rounds).
+#      Then each part's own cost, timed in process without a network (bench/SecurityBench/InProcess.swift).
 #   2. flux itself with 100k distinct client addresses hitting a rate-limited route; prints peak RSS above
 #      idle. Target: <= 64 MB.
 set -euo pipefail
@@ -59,6 +60,8 @@ for round in $(seq "$rounds"); do
   echo "round $round: bare $bare requests/s ($bare_cpu µs CPU each), FluxSecurity stack $hardened requests/s ($hardened_cpu µs; non-2xx: $non2xx), ratio $ratio (by CPU $cpu_ratio)"
 done
 kill $bench_pid; wait $bench_pid 2>/dev/null || true
+# The same stacks timed in this process without a network: what each part costs, with far less noise.
+IN_PROCESS=1 ROUNDS=6 taskset -c 0 "$bin/SecurityBench"
 python3 - "${ratios[*]}" "${cpu_ratios[*]}" <<'EOF'
 import statistics, sys
 ratios, cpu = ([float(x) for x in arg.split()] for arg in sys.argv[1:])

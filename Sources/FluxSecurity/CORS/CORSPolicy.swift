@@ -77,7 +77,8 @@ public struct CORSPolicy: Sendable {
 ///
 /// Install it outside the error middleware: an error turned into a response inside it then carries the
 /// headers too, and the calling page can read why its request was refused.
-public struct CORSMiddleware: Middleware {
+// A class, like SecurityHeadersMiddleware, so the response callback captures one reference, not a copy.
+public final class CORSMiddleware: Middleware {
     let policy: CORSPolicy
     /// The fields an allowed origin gets besides its own name, added as one block.
     private let originBlock: HeaderBlock
@@ -109,7 +110,7 @@ public struct CORSMiddleware: Middleware {
         return next.respond(to: request).changingResponse { response in
             response.updateHeaders { headers in
                 headers.add(name: .vary, value: "Origin")
-                if allowed { addOriginHeaders(origin, to: &headers) }
+                if allowed { self.addOriginHeaders(origin, to: &headers) }
             }
         }
     }

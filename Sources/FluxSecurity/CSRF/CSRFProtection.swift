@@ -16,11 +16,10 @@ public struct CSRFProtection: Sendable {
     private static let payloadLength = 1 + 4 + 16 + 8
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
-    /// The current key id and, per accepted key id, an HMAC already keyed (copying one skips hashing the
-    /// key pads on every request). A list, not a dictionary: there are one or two, and looking one up by a
-    /// slice of the token then needs no copy.
+    /// The current key id and, per accepted key id, its HMAC with the key pads already hashed. A list, not a
+    /// dictionary: there are one or two, and looking one up by a slice of the token then needs no copy.
     private let currentKeyID: [UInt8]
-    private let keyedMACs: [(id: [UInt8], mac: HMAC<SHA256>)]
+    private let keyedMACs: [(id: [UInt8], mac: SHA256HMAC)]
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
@@ -30,9 +29,9 @@ public struct CSRFProtection: Sendable {
     public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
                 lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         currentKeyID = keys.id
-        var macs: [(id: [UInt8], mac: HMAC<SHA256>)] = []
+        var macs: [(id: [UInt8], mac: SHA256HMAC)] = []
         for accepted in [keys] + previousKeys where !macs.contains(where: { $0.id == accepted.id }) {
-            macs.append((accepted.id, HMAC<SHA256>(key: accepted.key(for: "csrf"))))
+            macs.append((accepted.id, SHA256HMAC(key: accepted.key(for: "csrf"))))
         }
         keyedMACs = macs
         self.lifetime = lifetime
@@ -98,20 +97,18 @@ public struct CSRFProtection: Sendable {
 
     /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
     /// unambiguous) and the session binding; `nil` for a key this server does not hold.
-    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: some Collection<UInt8>, binding: String?) -> HashedAuthenticationCode<SHA256>? {
-        guard var mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
-        // Gathered on the stack into one update: each update goes through HMAC's generic `DataProtocol`
-        // entry point, so one call instead of three.
+    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: some Collection<UInt8>, binding: String?) -> SHA256.Digest? {
+        guard let mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
+        // Gathered on the stack into one message: hashing it in one piece is one call into SHA-256.
         var binding = binding ?? ""
-        binding.withUTF8 { binding in
+        return binding.withUTF8 { binding in
             withUnsafeTemporaryAllocation(byteCount: payload.count + 1 + binding.count, alignment: 1) { message in
                 message.copyMemory(from: UnsafeRawBufferPointer(payload))
                 message[payload.count] = 0
                 UnsafeMutableRawBufferPointer(rebasing: message[(payload.count + 1)...]).copyMemory(from: UnsafeRawBufferPointer(binding))
-                mac.update(data: UnsafeRawBufferPointer(message))
+                return mac.code(UnsafeRawBufferPointer(message))
             }
         }
-        return mac.finalize()
     }
 
     private static let failure = SecurityFailure(.forbidden, code: "csrf_failed",

@@ -6,13 +6,14 @@ import Vapor
 /// Install it outside the error middleware (`app.middleware.use(headers, at: .beginning)`) so error
 /// responses carry the headers too.
 // Future-based rather than AsyncMiddleware: it runs on every response, and each async middleware costs a
-// task and an event-loop hop (measured by bench/security.sh).
-public struct SecurityHeadersMiddleware: Middleware {
+// task and an event-loop hop (measured by bench/security.sh). A class because the response callback captures
+// it: capturing a struct copies it, one retain and release per field on every request.
+public final class SecurityHeadersMiddleware: Middleware {
     /// Extra `connect-src` origins (an analytics or API host); `'self'` is always there.
     public let connectSources: [String]
     public let trustedProxies: TrustedProxies
-    /// The policy split around its two nonces, its length without them, and the fixed headers, built once.
-    private let policyParts: (String, String, String)
+    /// The policy's text split around its two nonces, and the fixed headers, built once.
+    private let policyParts: [[UInt8]]
     private let policyPartsLength: Int
     private static let fixedHeaders: [(String, String)] = [
         ("X-Frame-Options", "DENY"),
@@ -30,17 +31,17 @@ public struct SecurityHeadersMiddleware: Middleware {
         self.connectSources = connectSources
         self.trustedProxies = trustedProxies
         let connect = (["'self'"] + connectSources).joined(separator: " ")
-        policyParts = (
+        policyParts = [
             "default-src 'self'; script-src 'self' 'nonce-",
             "'; style-src 'self' 'nonce-",
             "'; img-src 'self' data:; connect-src \(connect); frame-ancestors 'none'; base-uri 'none'; "
-                + "form-action 'self'; object-src 'none'"
-        )
-        policyPartsLength = policyParts.0.utf8.count + policyParts.1.utf8.count + policyParts.2.utf8.count
+                + "form-action 'self'; object-src 'none'",
+        ].map { Array($0.utf8) }
+        policyPartsLength = policyParts.reduce(0) { $0 + $1.count }
     }
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        next.respond(to: request).changingResponse { apply(to: $0, for: request) }
+        next.respond(to: request).changingResponse { self.apply(to: $0, for: request) }
     }
 
     private func apply(to response: Response, for request: Request) {
@@ -48,7 +49,7 @@ public struct SecurityHeadersMiddleware: Middleware {
         let https = trustedProxies.isHTTPS(request)
         response.updateHeaders { headers in
             // Only pages ask for the nonce; every other response gets one no element carries.
-            let policy = { contentSecurityPolicy(nonce: request.storage[CSPNonce.Key.self] ?? CSPNonce.make()) }
+            let policy = { request.storage[CSPNonce.Key.self].map(self.contentSecurityPolicy(nonce:)) ?? self.policyWithUnsharedNonce() }
             let block = https ? Self.fixedBlockWithHSTS : Self.fixedBlock
             if block.mayOverlap(headers) {
                 // A route that set one of these fields keeps it: a sandbox policy for served files, say.
@@ -67,15 +68,45 @@ public struct SecurityHeadersMiddleware: Middleware {
 
     /// The policy text for `nonce`.
     public func contentSecurityPolicy(nonce: String) -> String {
-        // Sized once: joining with `+` allocates each intermediate string.
-        var policy = ""
-        policy.reserveCapacity(policyPartsLength + 2 * nonce.utf8.count)
-        policy += policyParts.0
-        policy += nonce
-        policy += policyParts.1
-        policy += nonce
-        policy += policyParts.2
-        return policy
+        var nonce = nonce
+        return nonce.withUTF8 { nonce in
+            policy(nonceLength: nonce.count) { UnsafeMutableRawBufferPointer($0).copyMemory(from: UnsafeRawBufferPointer(nonce)) }
+        }
+    }
+
+    /// The policy with a fresh nonce no page carries, encoded straight into the text: most responses are not
+    /// pages, and this saves making the nonce a string of its own.
+    private func policyWithUnsharedNonce() -> String {
+        RandomPool.shared.withBytes(CSPNonce.byteCount) { random in
+            policy(nonceLength: Base64URL.encodedCount(random.count)) {
+                _ = Base64URL.encode(random.assumingMemoryBound(to: UInt8.self), into: $0)
+            }
+        }
+    }
+
+    /// The policy text, built in place: `writeNonce` fills the first nonce's place, which is then copied into
+    /// the second's.
+    private func policy(nonceLength: Int, writeNonce: (UnsafeMutableBufferPointer<UInt8>) -> Void) -> String {
+        String(unsafeUninitializedCapacity: policyPartsLength + 2 * nonceLength) { text in
+            var end = 0
+            var firstNonce = 0
+            for (index, part) in policyParts.enumerated() {
+                if index > 0 {
+                    let place = UnsafeMutableBufferPointer(rebasing: text[end..<(end + nonceLength)])
+                    if index == 1 {
+                        firstNonce = end
+                        writeNonce(place)
+                    } else {
+                        UnsafeMutableRawBufferPointer(place).copyMemory(
+                            from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[firstNonce..<(firstNonce + nonceLength)]))
+                    }
+                    end += nonceLength
+                }
+                _ = UnsafeMutableBufferPointer(rebasing: text[end..<(end + part.count)]).initialize(from: part)
+                end += part.count
+            }
+            return end
+        }
     }
 }
 
@@ -85,10 +116,13 @@ public enum CSPNonce {
         typealias Value = String
     }
 
-    /// 128 random bits from the kernel's generator (through ``RandomPool``), base64url (CSP's nonce grammar
-    /// allows `-` and `_`): unguessable for the lifetime of one response.
+    /// 128 bits: unguessable for the lifetime of one response.
+    static let byteCount = 16
+
+    /// Random bits from the kernel's generator (through ``RandomPool``), base64url (CSP's nonce grammar
+    /// allows `-` and `_`).
     static func make() -> String {
-        RandomPool.shared.withBytes(16) { Base64URL.encode($0) }
+        RandomPool.shared.withBytes(byteCount) { Base64URL.encode($0) }
     }
 }
 

@@ -18,30 +18,39 @@ public enum Base64URL {
     }
 
     private static func encode(contiguous input: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: encodedCount(input.count)) { encode(input, into: $0) }
+    }
+
+    /// How many characters `byteCount` bytes encode to.
+    static func encodedCount(_ byteCount: Int) -> Int {
+        (byteCount * 4 + 2) / 3
+    }
+
+    /// Encodes `input` into the start of `output`, which holds at least ``encodedCount(_:)`` bytes, and returns
+    /// how many it wrote. For callers that encode into text of their own, such as the CSP nonce into its policy.
+    static func encode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(output.count >= encodedCount(input.count), "base64url output buffer too small")
         let alphabet = Self.alphabet
-        let length = (input.count * 4 + 2) / 3
-        return String(unsafeUninitializedCapacity: length) { output in
-            var out = 0
-            var index = 0
-            while index + 3 <= input.count {
-                let group = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-                output[out] = alphabet[Int(group >> 18 & 63)]
-                output[out + 1] = alphabet[Int(group >> 12 & 63)]
-                output[out + 2] = alphabet[Int(group >> 6 & 63)]
-                output[out + 3] = alphabet[Int(group & 63)]
-                out += 4
-                index += 3
-            }
-            let rest = input.count - index
-            if rest > 0 {
-                let group = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
-                output[out] = alphabet[Int(group >> 18 & 63)]
-                output[out + 1] = alphabet[Int(group >> 12 & 63)]
-                if rest == 2 { output[out + 2] = alphabet[Int(group >> 6 & 63)] }
-                out += rest + 1
-            }
-            return out
+        var out = 0
+        var index = 0
+        while index + 3 <= input.count {
+            let group = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+            output[out] = alphabet[Int(group >> 18 & 63)]
+            output[out + 1] = alphabet[Int(group >> 12 & 63)]
+            output[out + 2] = alphabet[Int(group >> 6 & 63)]
+            output[out + 3] = alphabet[Int(group & 63)]
+            out += 4
+            index += 3
         }
+        let rest = input.count - index
+        if rest > 0 {
+            let group = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
+            output[out] = alphabet[Int(group >> 18 & 63)]
+            output[out + 1] = alphabet[Int(group >> 12 & 63)]
+            if rest == 2 { output[out + 2] = alphabet[Int(group >> 6 & 63)] }
+            out += rest + 1
+        }
+        return out
     }
 
     /// The bytes `text` encodes; `nil` for any character outside the alphabet (padding included), a length

@@ -32,9 +32,12 @@ import VaporTesting
         }
     }
 
+    /// Such a nonce is written straight into the policy text, not through `request.cspNonce`: the text must be
+    /// the same policy, with 128 fresh bits in both places.
     @Test func aResponseNoPageAskedANonceForStillGetsAFreshOne() async throws {
+        let headers = SecurityHeadersMiddleware(connectSources: ["https://api.example.com"])
         try await withBareApp({ app in
-            app.middleware.use(SecurityHeadersMiddleware(), at: .beginning)
+            app.middleware.use(headers, at: .beginning)
             app.get("data") { _ in "{}" }
         }) { app async throws in
             var nonces: [String] = []
@@ -42,6 +45,8 @@ import VaporTesting
                 let csp = try #require(try await app.testing().sendRequest(.GET, "/data").headers.first(name: "Content-Security-Policy"))
                 let match = try #require(csp.firstMatch(of: /script-src 'self' 'nonce-([A-Za-z0-9_-]{22})'; style-src 'self' 'nonce-([^']+)'/))
                 #expect(match.1 == match.2)
+                #expect(csp == headers.contentSecurityPolicy(nonce: String(match.1)))
+                #expect(Base64URL.decode(match.1)?.count == 16)
                 nonces.append(String(match.1))
             }
             #expect(nonces[0] != nonces[1])

@@ -15,6 +15,26 @@ import Testing
         #expect(csrf != Array(secret.utf8.prefix(32)))
     }
 
+    /// Keys of every length around SHA-256's 64-byte block (longer ones are hashed first), messages from empty
+    /// to several blocks: the same code as swift-crypto's `HMAC<SHA256>`, byte for byte.
+    @Test func theHMACIsSwiftCryptosHMACByteForByte() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = { (count: Int) in (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+        for keyLength in [0, 1, 16, 31, 32, 33, 63, 64, 65, 100, 128, 200] {
+            let key = SymmetricKey(data: bytes(keyLength))
+            let mac = SHA256HMAC(key: key)
+            for messageLength in [0, 1, 30, 55, 56, 63, 64, 65, 119, 120, 128, 500] {
+                let message = bytes(messageLength)
+                let ours = message.withUnsafeBytes { Array(mac.code($0)) }
+                #expect(ours == Array(HMAC<SHA256>.authenticationCode(for: message, using: key)),
+                        "key \(keyLength) bytes, message \(messageLength)")
+            }
+        }
+        // RFC 4231 test case 2: a short key and message with a published code.
+        let code = Array("what do ya want for nothing?".utf8).withUnsafeBytes { SHA256HMAC(key: SymmetricKey(data: Array("Jefe".utf8))).code($0) }
+        #expect(code.map { String(format: "%02x", $0) }.joined() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
     @Test func addressHashesAreStableKeyedAndNotPlainSHA256() {
         let hasher = AddressHasher(keys: SecretKeys(secret: "first-secret-first-secret-first-secret-x1"))
         let other = AddressHasher(keys: SecretKeys(secret: "second-secret-second-secret-second-sec-y2"))
