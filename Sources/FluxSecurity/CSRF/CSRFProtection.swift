@@ -16,10 +16,10 @@ public struct CSRFProtection: Sendable {
     private static let payloadLength = 1 + 4 + 16 + 8
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
-    /// The current key id and, per accepted key id, its HMAC with the key pads already hashed. A list, not a
-    /// dictionary: there are one or two, and looking one up by a slice of the token then needs no copy.
+    /// The current key id and, per accepted key id (as a number, so looking one up copies nothing), its HMAC
+    /// with the key pads already hashed. A list, not a dictionary: there are one or two.
     private let currentKeyID: [UInt8]
-    private let keyedMACs: [(id: [UInt8], mac: SHA256HMAC)]
+    private let keyedMACs: [(id: UInt32, mac: SHA256HMAC)]
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
@@ -29,9 +29,9 @@ public struct CSRFProtection: Sendable {
     public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
                 lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         currentKeyID = keys.id
-        var macs: [(id: [UInt8], mac: SHA256HMAC)] = []
-        for accepted in [keys] + previousKeys where !macs.contains(where: { $0.id == accepted.id }) {
-            macs.append((accepted.id, SHA256HMAC(key: accepted.key(for: "csrf"))))
+        var macs: [(id: UInt32, mac: SHA256HMAC)] = []
+        for accepted in [keys] + previousKeys where !macs.contains(where: { $0.id == Self.number(accepted.id) }) {
+            macs.append((Self.number(accepted.id), SHA256HMAC(key: accepted.key(for: "csrf"))))
         }
         keyedMACs = macs
         self.lifetime = lifetime
@@ -50,7 +50,7 @@ public struct CSRFProtection: Sendable {
         var payload = [Self.version] + currentKeyID
         payload += SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
         payload += withUnsafeBytes(of: UInt64(expiresAt.timeIntervalSince1970).bigEndian) { Array($0) }
-        let tag = payload.withUnsafeBufferPointer { mac($0, keyID: currentKeyID, binding: sessionBinding(request)) }!
+        let tag = payload.withUnsafeBufferPointer { mac($0, keyID: Self.number(currentKeyID), binding: sessionBinding(request)) }!
         payload += tag
         return IssuedToken(token: Base64URL.encode(payload), expiresAt: expiresAt)
     }
@@ -68,11 +68,17 @@ public struct CSRFProtection: Sendable {
 
     /// Throws `403 csrf_failed` unless `request` carries a matching, valid, unexpired token pair.
     public func verify(_ request: Request, now: Date = Date()) throws {
-        guard var header = request.headers.first(name: Self.headerName), header.utf8.count == Self.encodedLength
+        try verify(request, headers: request.headers, now: now)
+    }
+
+    /// ``verify(_:now:)`` with the request's headers already read: each read of `request.headers` takes the
+    /// request's lock and copies the list.
+    func verify(_ request: Request, headers: HTTPHeaders, now: Date = Date()) throws {
+        guard var header = headers.first(name: Self.headerName), header.utf8.count == Self.encodedLength
         else { throw Self.failure }
         // Header and cookie are compared where they lie, without copies: this runs on every unsafe request.
         let expiry: UInt64? = header.withUTF8 { token in
-            cookies.withValue(Self.cookieName, from: request) { cookie in
+            cookies.withValue(Self.cookieName, from: request, headers: headers) { cookie in
                 guard let cookie, ConstantTimeComparison.equals(token, cookie) else { return nil }
                 return signedExpiry(of: token, binding: sessionBinding(request))
             }
@@ -85,10 +91,10 @@ public struct CSRFProtection: Sendable {
     private func signedExpiry(of token: UnsafeBufferPointer<UInt8>, binding: String?) -> UInt64? {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.payloadLength + 32) { bytes in
             guard Base64URL.decode(token, into: bytes), bytes[0] == Self.version,
-                let expected = mac(UnsafeBufferPointer(rebasing: bytes[..<Self.payloadLength]), keyID: bytes[1..<5], binding: binding),
+                let expected = mac(UnsafeBufferPointer(rebasing: bytes[..<Self.payloadLength]), keyID: Self.number(bytes[1..<5]), binding: binding),
                 expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
             else { return nil }
-            return bytes[21..<Self.payloadLength].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return Self.number(bytes[21..<Self.payloadLength])
         }
     }
 
@@ -97,8 +103,8 @@ public struct CSRFProtection: Sendable {
 
     /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
     /// unambiguous) and the session binding; `nil` for a key this server does not hold.
-    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: some Collection<UInt8>, binding: String?) -> SHA256.Digest? {
-        guard let mac = keyedMACs.first(where: { $0.id.elementsEqual(keyID) })?.mac else { return nil }
+    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: UInt32, binding: String?) -> SHA256.Digest? {
+        guard let mac = keyedMACs.first(where: { $0.id == keyID })?.mac else { return nil }
         // Gathered on the stack into one message: hashing it in one piece is one call into SHA-256.
         var binding = binding ?? ""
         return binding.withUTF8 { binding in
@@ -109,6 +115,11 @@ public struct CSRFProtection: Sendable {
                 return mac.code(UnsafeRawBufferPointer(message))
             }
         }
+    }
+
+    /// Big-endian `bytes` as a number: a key id (4 bytes) or an expiry (8).
+    private static func number<Number: FixedWidthInteger & UnsignedInteger>(_ bytes: some Collection<UInt8>) -> Number {
+        bytes.reduce(0) { $0 << 8 | Number($1) }
     }
 
     private static let failure = SecurityFailure(.forbidden, code: "csrf_failed",
@@ -128,20 +139,18 @@ public struct CSRFMiddleware: Middleware {
     let protection: CSRFProtection
 
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        let exempt: Bool
         switch request.method {
         case .GET, .HEAD, .OPTIONS, .TRACE:
-            exempt = true
+            break
         default:
-            // Read once: each `request.headers` takes the request's lock.
+            // Read once for both the exemption and the check: each `request.headers` takes the request's lock.
             let headers = request.headers
-            exempt = headers.bearerToken != nil && !headers.contains(name: .cookie)
-        }
-        if !exempt {
-            do {
-                try protection.verify(request)
-            } catch {
-                return request.eventLoop.makeFailedFuture(error)
+            if headers.bearerToken == nil || headers.contains(name: .cookie) {
+                do {
+                    try protection.verify(request, headers: headers)
+                } catch {
+                    return request.eventLoop.makeFailedFuture(error)
+                }
             }
         }
         return next.respond(to: request)

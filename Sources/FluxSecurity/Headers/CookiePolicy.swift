@@ -28,17 +28,18 @@ public struct CookiePolicy: Sendable {
     /// Reads the one cookie straight from the header rather than parsing every cookie, as it runs on every
     /// unsafe request.
     public func read(_ base: String, from request: Request) -> String? {
-        withValue(base, from: request) { $0.map { String(decoding: $0, as: UTF8.self) } }
+        withValue(base, from: request, headers: request.headers) { $0.map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Calls `body` with the bytes of cookie `base`'s value where they lie in the `Cookie` header (surrounding
     /// quotes removed), or with `nil` when the request has no such cookie: the CSRF check compares them
-    /// without copying them into a string first.
-    func withValue<Result>(_ base: String, from request: Request, _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
+    /// without copying them into a string first. `headers` are the request's, read once by the caller.
+    func withValue<Result>(_ base: String, from request: Request, headers: HTTPHeaders,
+                           _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
         var wanted = name(base, for: request)
         return wanted.withUTF8 { wanted in
             // Walks the fields rather than asking for `headers[.cookie]`, which gathers them into a new array.
-            for (name, var header) in request.headers where name.utf8.spells(ignoringCase: "cookie") {
+            for (name, var header) in headers where name.utf8.spells(ignoringCase: "cookie") {
                 let found: Result? = header.withUTF8 { bytes in
                     Self.range(named: wanted, in: bytes).map { body(UnsafeBufferPointer(rebasing: bytes[$0])) }
                 }

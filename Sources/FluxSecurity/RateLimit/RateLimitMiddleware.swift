@@ -13,7 +13,7 @@ public struct RateLimitMiddleware: Middleware {
     /// The bucket-name prefix, the policy field and the start of the `RateLimit` field, formatted once.
     private let bucketPrefix: String
     private let policyField: String
-    private let stateFieldPrefix: String
+    private let stateFieldPrefix: [UInt8]
 
     public init(policy: RateLimitPolicy, store: any RateLimitStore, key: @escaping @Sendable (Request) -> String) {
         self.policy = policy
@@ -21,7 +21,7 @@ public struct RateLimitMiddleware: Middleware {
         self.key = key
         bucketPrefix = policy.name + "|"
         policyField = "\"\(policy.name)\";q=\(policy.limit);w=\(Int(policy.period.rounded(.up)))"
-        stateFieldPrefix = "\"\(policy.name)\";r="
+        stateFieldPrefix = Array("\"\(policy.name)\";r=".utf8)
     }
 
     /// Keyed by client address.
@@ -53,7 +53,8 @@ public struct RateLimitMiddleware: Middleware {
     }
 
     private func apply(_ decision: RateLimitDecision, _ request: Request, _ next: any Responder) -> EventLoopFuture<Response> {
-        let state = "\(stateFieldPrefix)\(decision.remaining);t=\(Int(decision.resetAfter.rounded(.up)))"
+        let state = Self.stateField(prefix: stateFieldPrefix, remaining: decision.remaining,
+                                    seconds: Int(decision.resetAfter.rounded(.up)))
         guard decision.allowed else {
             let retryAfter = String(max(1, Int(decision.retryAfter.rounded(.up))))
             let refusal: HTTPHeaders = ["RateLimit-Policy": policyField, "RateLimit": state, "Retry-After": retryAfter]
@@ -66,6 +67,36 @@ public struct RateLimitMiddleware: Middleware {
                 headers.add(name: "RateLimit-Policy", value: policyField)
                 headers.add(name: "RateLimit", value: state)
             }
+        }
+    }
+
+    /// `prefix` (`"name";r=`), then `remaining;t=seconds`, written into one buffer: string interpolation
+    /// formats each number into a string of its own first, and this runs on every limited response.
+    static func stateField(prefix: [UInt8], remaining: Int, seconds: Int) -> String {
+        // Neither number is ever negative; each has at most 19 digits.
+        String(unsafeUninitializedCapacity: prefix.count + 19 + 3 + 19) { text in
+            var end = 0
+            func append(_ bytes: some Sequence<UInt8>) {
+                for byte in bytes {
+                    text[end] = byte
+                    end += 1
+                }
+            }
+            func append(_ number: Int) {
+                let start = end
+                var rest = max(0, number)
+                repeat {
+                    text[end] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    end += 1
+                    rest /= 10
+                } while rest > 0
+                text[start..<end].reverse()
+            }
+            append(prefix)
+            append(remaining)
+            append(";t=".utf8)
+            append(seconds)
+            return end
         }
     }
 }
