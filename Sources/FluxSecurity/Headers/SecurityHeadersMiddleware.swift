@@ -88,24 +88,14 @@ public final class SecurityHeadersMiddleware: Middleware {
     /// the second's.
     private func policy(nonceLength: Int, writeNonce: (UnsafeMutableBufferPointer<UInt8>) -> Void) -> String {
         String(unsafeUninitializedCapacity: policyPartsLength + 2 * nonceLength) { text in
-            var end = 0
-            var firstNonce = 0
-            for (index, part) in policyParts.enumerated() {
-                if index > 0 {
-                    let place = UnsafeMutableBufferPointer(rebasing: text[end..<(end + nonceLength)])
-                    if index == 1 {
-                        firstNonce = end
-                        writeNonce(place)
-                    } else {
-                        UnsafeMutableRawBufferPointer(place).copyMemory(
-                            from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[firstNonce..<(firstNonce + nonceLength)]))
-                    }
-                    end += nonceLength
-                }
-                _ = UnsafeMutableBufferPointer(rebasing: text[end..<(end + part.count)]).initialize(from: part)
-                end += part.count
-            }
-            return end
+            var writer = TextWriter(text)
+            writer.append(policyParts[0])
+            let nonce = writer.next(nonceLength)
+            writeNonce(nonce)
+            writer.append(policyParts[1])
+            writer.append(nonce)
+            writer.append(policyParts[2])
+            return writer.count
         }
     }
 }

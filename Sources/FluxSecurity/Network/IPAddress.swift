@@ -54,15 +54,12 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         // formats each part on its own, and rate-limit keys are built from this on every request.
         if isIPv4 {
             return String(unsafeUninitializedCapacity: 15) { text in
-                var end = 0
+                var writer = TextWriter(text)
                 for (position, part) in bytes.enumerated() {
-                    if position > 0 { text[end] = UInt8(ascii: "."); end += 1 }
-                    if part >= 100 { text[end] = UInt8(ascii: "0") + part / 100; end += 1 }
-                    if part >= 10 { text[end] = UInt8(ascii: "0") + part / 10 % 10; end += 1 }
-                    text[end] = UInt8(ascii: "0") + part % 10
-                    end += 1
+                    if position > 0 { writer.append(CollectionOfOne(UInt8(ascii: "."))) }
+                    writer.append(decimal: part)
                 }
-                return end
+                return writer.count
             }
         }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))

@@ -75,28 +75,12 @@ public struct RateLimitMiddleware: Middleware {
     static func stateField(prefix: [UInt8], remaining: Int, seconds: Int) -> String {
         // Neither number is ever negative; each has at most 19 digits.
         String(unsafeUninitializedCapacity: prefix.count + 19 + 3 + 19) { text in
-            var end = 0
-            func append(_ bytes: some Sequence<UInt8>) {
-                for byte in bytes {
-                    text[end] = byte
-                    end += 1
-                }
-            }
-            func append(_ number: Int) {
-                let start = end
-                var rest = max(0, number)
-                repeat {
-                    text[end] = UInt8(ascii: "0") + UInt8(rest % 10)
-                    end += 1
-                    rest /= 10
-                } while rest > 0
-                text[start..<end].reverse()
-            }
-            append(prefix)
-            append(remaining)
-            append(";t=".utf8)
-            append(seconds)
-            return end
+            var writer = TextWriter(text)
+            writer.append(prefix)
+            writer.append(decimal: max(0, remaining))
+            writer.append(";t=".utf8)
+            writer.append(decimal: max(0, seconds))
+            return writer.count
         }
     }
 }

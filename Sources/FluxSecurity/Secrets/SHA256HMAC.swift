@@ -21,18 +21,19 @@ struct SHA256HMAC: Sendable {
                 block.replaceSubrange(0..<key.count, with: key)
             }
         }
-        var inner = SHA256()
-        var outer = SHA256()
-        var pad = block.map { $0 ^ 0x36 }
-        pad.withUnsafeBytes { inner.update(bufferPointer: $0) }
-        pad = block.map { $0 ^ 0x5C }
-        pad.withUnsafeBytes { outer.update(bufferPointer: $0) }
-        for index in block.indices {
-            block[index] = 0
-            pad[index] = 0
-        }
-        self.inner = inner
-        self.outer = outer
+        self.inner = Self.absorbing(block, xor: 0x36)
+        self.outer = Self.absorbing(block, xor: 0x5C)
+        for index in block.indices { block[index] = 0 }
+    }
+
+    /// A SHA-256 state that has hashed `block` with each byte XORed with `pad`. The padded copy is zeroed
+    /// before it is freed, as `block` is by the caller: both are key material.
+    private static func absorbing(_ block: [UInt8], xor pad: UInt8) -> SHA256 {
+        var padded = block.map { $0 ^ pad }
+        var state = SHA256()
+        padded.withUnsafeBytes { state.update(bufferPointer: $0) }
+        for index in padded.indices { padded[index] = 0 }
+        return state
     }
 
     /// The authentication code of `message`.
