@@ -41,13 +41,15 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     } else {
         FileMailClient(directory: config.dataDirectory.appendingPathComponent("mail"), logger: app.logger)
     }
-    app.outboxWorker = OutboxWorker(client: mailClient, from: config.mailFrom)
+    app.outboxWorker = OutboxWorker(client: mailClient, from: config.mailFrom, retentionDays: config.outboxRetentionDays)
     app.lifecycle.use(app.outboxWorker)
     app.conversationRecorder = ConversationRecorder(metrics: metrics)
     app.lifecycle.use(app.conversationRecorder)
     app.conversationHousekeeping = ConversationHousekeeping(idleAbandonMinutes: config.idleAbandonMinutes,
                                                             retentionDays: config.retentionDays)
     app.lifecycle.use(app.conversationHousekeeping)
+    app.uploadHousekeeping = UploadHousekeeping(directory: config.dataDirectory.appendingPathComponent("uploads"))
+    app.lifecycle.use(app.uploadHousekeeping)
 
     let identity = await Identity(config: config, app: app, security: security)
     app.identity = identity

@@ -7,7 +7,7 @@ import Vapor
 func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: Hardening, identity: Identity) throws {
     app.storage[RootMiddlewareKey.self] = security.csrf.middleware
     let root = app.rootRoutes
-    try root.register(collection: HealthController())
+    try root.register(collection: HealthController(uploads: UploadCapacity(config: config)))
     try root.register(collection: MetricsController(metrics: metrics, token: config.metricsToken))
     root.grouped(security.rateLimit(RateLimits.csrf)).get("api", "csrf") { req in try security.csrf.response(for: req) }
     AuthController(identity: identity, security: security).register(on: root)
@@ -22,7 +22,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     PortalController(identity: identity, security: security).register(on: root)
     let operations = TenantOperationsController(identity: identity, security: security, keys: APIKeys(audit: identity.audit))
     operations.register(on: root)
-    TeamController(identity: identity, security: security).register(on: root)
+    TeamController(identity: identity, security: security, invitationsPerDay: config.invitationsPerDay).register(on: root)
     MessagingController(identity: identity, security: security, realtime: app.realtime.hub).register(on: root)
     app.realtime.register(on: root)
     APIKeyController(identity: identity).register(on: root)
@@ -35,7 +35,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     DataRightsController(identity: identity, security: security, files: files).register(on: root)
     PortalPages(identity: identity, operations: operations, files: files).register(on: root)
     UploadController(identity: identity, security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
-                     maxBytes: config.uploadMaxBytes).register(on: root)
+                     maxBytes: config.uploadMaxBytes, capacity: UploadCapacity(config: config)).register(on: root)
     SiteAssets.register(on: root)
     try APIDocs().register(on: root)
     HQController(identity: identity, security: security, rateLimitStore: config.rateLimitStore).register(on: root)

@@ -14,6 +14,8 @@ public struct Hardening: Sendable {
     public let headers: SecurityHeadersMiddleware
     public let addressHasher: AddressHasher
     public let rateLimitStore: any RateLimitStore
+    /// The IPv6 prefix length that names one client for rate limits.
+    public let rateLimitIPv6Prefix: Int
 
     /// - Parameters:
     ///   - secret: the application secret every key is derived from (check it with ``SecretStrength``).
@@ -21,10 +23,11 @@ public struct Hardening: Sendable {
     ///   - trustedProxies: proxies whose forwarded address and scheme are believed; none by default.
     ///   - connectSources: extra `connect-src` origins for the Content-Security-Policy.
     ///   - rateLimitStore: where buckets live; in memory by default, a shared store for several replicas.
+    ///   - rateLimitIPv6Prefix: IPv6 clients are counted per network of this prefix length (a /64 by default).
     ///   - sessionBinding: the signed-in session's id for a request, to bind CSRF tokens to it.
     public init(secret: String, previousSecrets: [String] = [], trustedProxies: TrustedProxies = TrustedProxies(),
                 connectSources: [String] = [],
-                rateLimitStore: any RateLimitStore = MemoryRateLimitStore(),
+                rateLimitStore: any RateLimitStore = MemoryRateLimitStore(), rateLimitIPv6Prefix: Int = 64,
                 sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         let keys = SecretKeys(secret: secret)
         self.trustedProxies = trustedProxies
@@ -34,6 +37,7 @@ public struct Hardening: Sendable {
         headers = SecurityHeadersMiddleware(connectSources: connectSources, trustedProxies: trustedProxies)
         addressHasher = AddressHasher(keys: keys)
         self.rateLimitStore = rateLimitStore
+        self.rateLimitIPv6Prefix = rateLimitIPv6Prefix
     }
 
     /// The keyed hash of the request's client address (as ``TrustedProxies`` resolves it): what Flux stores
@@ -44,6 +48,6 @@ public struct Hardening: Sendable {
 
     /// A rate limit of `policy` per client address.
     public func rateLimit(_ policy: RateLimitPolicy) -> RateLimitMiddleware {
-        RateLimitMiddleware(policy: policy, store: rateLimitStore, trustedProxies: trustedProxies)
+        RateLimitMiddleware(policy: policy, store: rateLimitStore, trustedProxies: trustedProxies, ipv6Prefix: rateLimitIPv6Prefix)
     }
 }

@@ -106,4 +106,24 @@ import VaporTesting
             #expect(try await tester.sendRequest(.GET, "/api/tenants/\(admin.tenantID)/export", headers: stranger.bearer).status == .notFound)
         }
     }
+
+    @Test func anOrganizationExportLeavesOutDirectConversationsTheAdminIsNotPartOf() async throws {
+        try await withFlux { app, _ in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let alice = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let bob = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let general = try await channel(tester, admin)
+            try await say(tester, alice, general, "Hello all")
+            let direct = try await tester.sendRequest(.POST, "/api/portal/conversations", headers: alice.bearer) { req in
+                try req.content.encode(MessagingController.CreateBody(kind: "direct", title: nil, participantIds: [bob.userID], tenantId: nil))
+            }
+            #expect(direct.status == .created)
+            try await say(tester, alice, try direct.content.decode(MessagingController.ThreadView.self).id, "Between us: the budget is 40k")
+            let export = try await tester.sendRequest(.GET, "/api/tenants/\(admin.tenantID)/export", headers: admin.bearer)
+                .content.decode(DataRightsController.TenantExport.self)
+            #expect(export.conversations.map(\.thread.id) == [general])
+            #expect(!export.conversations.flatMap(\.messages).map(\.body).contains("Between us: the budget is 40k"))
+        }
+    }
 }

@@ -1,6 +1,7 @@
 @testable import FluxApp
 import Fluent
 import Foundation
+import SQLKit
 import Testing
 import VaporTesting
 
@@ -102,6 +103,39 @@ import VaporTesting
             let revisions = try await ChatRevision.query(on: app.db).filter(\.$messageID == message.id).sort(\.$at).all()
             #expect(revisions.map(\.body) == ["first draft", "final text"] && revisions.map(\.action) == ["edit", "delete"])
             #expect(try await AuditEvent.query(on: app.db).filter(\.$action ~~ ["message.edited", "message.deleted"]).count() == 2)
+        }
+    }
+
+    /// Stored realtime events are what a subscriber replays with `after: 0`: an edit, a deletion or an
+    /// erasure leaves none of the earlier text there.
+    @Test func editedDeletedAndErasedTextIsGoneFromTheReplayableEvents() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let member = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let id = try await create(tester, admin, kind: "channel", title: "General", with: []).content.decode(Thread.self).id
+            let edited = try await post(tester, member, id, "the vault code is 4711").content.decode(Message.self)
+            let deleted = try await post(tester, member, id, "our supplier is failing").content.decode(Message.self)
+            #expect(try await post(tester, admin, id, "noted").status == .created)
+            _ = try await tester.sendRequest(.PATCH, "/api/portal/messages/\(edited.id)", headers: member.bearer) { req in
+                try req.content.encode(["body": "the vault code is on paper"])
+            }
+            #expect(try await tester.sendRequest(.DELETE, "/api/portal/messages/\(deleted.id)", headers: member.bearer).status == .noContent)
+            func stored() async throws -> String {
+                try await (app.db as! any SQLDatabase).raw("SELECT data FROM realtime_events ORDER BY id").all(decodingColumn: "data", as: String.self)
+                    .joined(separator: "\n")
+            }
+            let events = try await stored()
+            #expect(!events.contains("4711") && !events.contains("supplier"))
+            #expect(events.contains("the vault code is on paper") && events.contains("noted"))
+
+            // The member erases their account: their words leave the event log too.
+            let erased = try await tester.sendRequest(.DELETE, "/api/account", headers: member.bearer) { req in
+                try req.content.encode(["email": try #require(try await User.find(member.userID, on: app.db)).email])
+            }
+            #expect(erased.status == .noContent)
+            let after = try await stored()
+            #expect(!after.contains("on paper") && after.contains("noted"))
         }
     }
 

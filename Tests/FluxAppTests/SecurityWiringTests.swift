@@ -168,6 +168,21 @@ import VaporTesting
         }
     }
 
+    @Test func aReplicaWhoseClockIsBehindNeitherDrainsNorRefills() async throws {
+        try await withFlux { app, _ in
+            let store = SQLRateLimitStore(database: { app.db as! any SQLDatabase })
+            let now = Date(timeIntervalSince1970: 3_000_000)
+            for _ in 0..<3 { _ = try await store.consume(key: "skew", policy: policy, now: now) }
+            // A replica 10 minutes behind: one token spent, no negative refill.
+            let behind = try await store.consume(key: "skew", policy: policy, now: now.addingTimeInterval(-600))
+            #expect(behind.allowed && behind.remaining == 1)
+            // Back on time: nothing was refilled by the skew either.
+            let onTime = try await store.consume(key: "skew", policy: policy, now: now)
+            #expect(onTime.allowed && onTime.remaining == 0)
+            #expect(try await store.consume(key: "skew", policy: policy, now: now).allowed == false)
+        }
+    }
+
     @Test func databaseStoreIsUsedWhenConfigured() async throws {
         try await withFlux(environment: ["RATE_LIMIT_STORE": "database"]) { app, _ in
             _ = try await app.testing().sendRequest(.GET, "/api/csrf")
@@ -180,6 +195,31 @@ import VaporTesting
 }
 
 @Suite struct SecretRotationTests {
+    @Test func shareLinksAndRefreshSuccessorsSurviveARotation() async throws {
+        try await withFlux(environment: ["SESSION_SECRET": Self.old]) { app, config async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let files = PortalFilesTests()
+            let file = try await files.upload(tester, admin, PortalFilesTests.pdf, filename: "brochure.pdf").content.decode(PortalFilesTests.FileView.self)
+            let link = try await tester.sendRequest(.POST, "/api/tenants/\(admin.tenantID)/files/\(file.id)/shares", headers: admin.bearer) { req in
+                try req.content.encode(["expiresInHours": 24])
+            }.content.decode(PortalFilesController.ShareView.self)
+            let path = String(link.url[link.url.range(of: "/api/shared/")!.lowerBound...])
+            // A refresh rotated under the old secret, whose double submit arrives after the rotation.
+            let rotatedOnce = try await app.identity.refreshTokens.rotate(admin.refreshToken, on: app.db, revocations: app.identity.revocations)
+            guard case .rotated(_, let successor) = rotatedOnce else { Issue.record("no rotation"); return }
+            var rotated = config
+            rotated.sessionSecret = SecretValue(Self.new)
+            rotated.previousSessionSecret = SecretValue(Self.old)
+            try await withAnotherInstance(rotated) { other in
+                #expect(try await other.testing().sendRequest(.GET, path).status == .ok)
+                let retried = try await other.identity.refreshTokens.rotate(admin.refreshToken, on: other.db, revocations: other.identity.revocations)
+                guard case .rotated(_, let again) = retried else { Issue.record("the double submit was refused: \(retried)"); return }
+                #expect(again == successor)
+            }
+        }
+    }
+
     static let old = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
     static let new = "Zk8rT2vN6pQ1wY4mB9cX3jH7fL0sD5gA8eU2iO6nR1tV4yK7qW3zP9x"
 

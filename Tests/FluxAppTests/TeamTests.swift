@@ -82,6 +82,33 @@ import VaporTesting
         }
     }
 
+    @Test func onlyAProvedAddressInvitesAndAnOrganizationInvitesAtMostItsDailyShare() async throws {
+        try await withFlux(environment: ["INVITATIONS_PER_DAY": "3"]) { app, _ async throws in
+            let tester = try app.testing()
+            // Registered, never proved its address: Flux mails nobody on its word.
+            let unproved = try await registerAndSignIn(tester, email: "squatter@example.com", company: "Evil\r\nBcc: everyone")
+            let refused = try await invite(tester, unproved, "victim@example.com")
+            #expect(refused.status == .forbidden && errorCode(refused) == "email_unverified")
+            #expect(try await OutboxMessage.query(on: app.db).filter(\.$kind == "invitation").count() == 0)
+
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let tenant = try #require(try await Tenant.find(admin.tenantID, on: app.db))
+            tenant.name = "Free Prizes <script>alert(1)</script>"
+            try await tenant.update(on: app.db)
+            for index in 0..<3 { #expect(try await invite(tester, admin, "person\(index)@example.com").status == .created) }
+            let over = try await invite(tester, admin, "person3@example.com")
+            #expect(over.status == .tooManyRequests && errorCode(over) == "invitation_limit")
+            #expect(over.headers.first(name: "Retry-After") != nil)
+
+            // The organization's name is quoted in the body, escaped in HTML, and never in the Subject.
+            let row = try #require(try await OutboxMessage.query(on: app.db).filter(\.$kind == "invitation").first())
+            let mail = try JSONDecoder().decode(MailMessage.self, from: Data(row.payload.utf8))
+            #expect(!mail.subject.contains("Free Prizes") && !mail.subject.contains("invites you to Free"))
+            #expect(mail.text.contains("“Free Prizes <script>alert(1)</script>”"))
+            #expect(!mail.html.contains("<script>") && mail.html.contains("&lt;script&gt;"))
+        }
+    }
+
     @Test func removingAMemberEndsTheirSessionsIntoTheTenant() async throws {
         try await withFlux { app, _ async throws in
             let tester = try app.testing()

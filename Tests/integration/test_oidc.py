@@ -9,6 +9,7 @@ import requests
 
 from conftest import FLUX_BIN, FluxServer, clean_env
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+from test_identity import wait_for_mail
 
 
 @pytest.fixture
@@ -93,12 +94,34 @@ def test_state_mismatch_and_a_callback_without_the_flow_are_refused(flux, provid
     assert provider.token_requests == []
 
 
-def test_a_verified_email_links_an_existing_password_account(flux, provider):
+def register_and_sign_in(flux, address, password):
+    """A password account made through the API, signed in: its access and refresh tokens."""
     session = requests.Session()
     session.headers["X-CSRF-Token"] = session.get(flux.url + "/api/csrf", timeout=5).json()["token"]
-    registered = session.post(flux.url + "/api/auth/register", json={"email": "oidc-user@example.com",
-                                                                     "password": "a password account"}, timeout=10)
-    assert registered.status_code == 202
+    assert session.post(flux.url + "/api/auth/register", json={"email": address, "password": password}, timeout=10).status_code == 202
+    signed_in = session.post(flux.url + "/api/auth/login", json={"email": address, "password": password}, timeout=10)
+    assert signed_in.status_code == 200, signed_in.text
+    return session, signed_in.json()
+
+
+def test_a_provider_verified_email_claims_an_account_whose_address_was_never_verified(flux, provider):
+    """Anyone can register an address they do not own; the provider's proof wins the account, and the
+    registrant's password, sessions and refresh tokens stop working."""
+    squatter, tokens = register_and_sign_in(flux, "oidc-user@example.com", "a squatter's password")
+    browser, callback = sign_in(flux)
+    assert callback.status_code == 303
+    assert me(flux, browser).json()["email"] == "oidc-user@example.com"
+    assert login_status(flux, "oidc-user@example.com", "a squatter's password") == 401
+    bearer = {"Authorization": "Bearer " + tokens["accessToken"]}
+    assert requests.get(flux.url + "/api/auth/me", headers=bearer, timeout=5).status_code == 401
+    refreshed = squatter.post(flux.url + "/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]}, timeout=5)
+    assert refreshed.status_code == 401
+
+
+def test_a_verified_email_links_an_existing_password_account(flux, workdir, provider):
+    session, _ = register_and_sign_in(flux, "oidc-user@example.com", "a password account")
+    token = wait_for_mail(workdir, "/account/verify-email#token=").split("#token=")[1]
+    assert session.post(flux.url + "/api/auth/email/verify", json={"token": token}, timeout=10).status_code == 204
     browser, callback = sign_in(flux)
     assert callback.status_code == 303
     assert callback.headers["Location"] == "/app/onboarding"

@@ -25,6 +25,9 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
     visitor = csrf_session(server)
     assert visitor.post(server.url + "/api/auth/register", timeout=10, json={
         "email": "owner@clinic.example", "password": PASSWORD, "name": "Dr Who", "company": "Clinica Roma"}).status_code == 202
+    # The owner proves the address (inviting colleagues needs it).
+    token = wait_for_mail(workdir, "/account/verify-email#token=").split("#token=")[1]
+    assert visitor.post(server.url + "/api/auth/email/verify", json={"token": token}, timeout=10).status_code == 204
 
     driver = browser()
     try:

@@ -29,6 +29,9 @@ struct DoctorCommand: AsyncCommand {
         case .up(let latency):
             report.pass("database", "reachable (\(Int(latency / .milliseconds(1))) ms)")
             report.migrations(pending: await pendingMigrations(app))
+            if let uploads = try? await UploadCapacity(config: config).status(on: app.db) {
+                report.uploads(uploads)
+            }
         case .down(let reason):
             report.fail("database", "unreachable: \(Self.redacted(reason, config))")
         }

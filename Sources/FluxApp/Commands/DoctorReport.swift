@@ -81,6 +81,15 @@ struct DoctorReport {
     /// Below this much it is time to act: a warning.
     static let comfortableFreeBytes: Int64 = 2 * 1024 * 1024 * 1024
 
+    /// Public uploads against their quota and free-space floor: full means visitors' uploads answer 507.
+    mutating func uploads(_ status: UploadCapacity.Status) {
+        if let problem = status.problem {
+            warn("uploads", "public uploads are refused: " + problem)
+        } else {
+            pass("uploads", "\(status.usedBytes) of \(status.quotaBytes) bytes used by public uploads")
+        }
+    }
+
     /// Free space on the data directory's file system, for someone other than root (what Flux can use).
     mutating func disk(_ directory: URL) {
         var stats = statvfs()

@@ -2,7 +2,7 @@ import Fluent
 import Vapor
 
 /// `flux serve`: applies pending migrations, logs the staff setup link while no staff account exists, starts
-/// the mail outbox and the conversation housekeeping, then hands over to Vapor's serve command, which listens and
+/// the mail outbox and the conversation and upload housekeeping, then hands over to Vapor's serve command, which listens and
 /// drains in-flight requests on SIGTERM and SIGINT.
 struct FluxServeCommand: AsyncCommand {
     typealias Signature = ServeCommand.Signature
@@ -21,6 +21,7 @@ struct FluxServeCommand: AsyncCommand {
         try await StaffSetup.announceIfNeeded(on: context.application, publicURL: publicURL)
         context.application.outboxWorker.start(on: context.application)
         context.application.conversationHousekeeping.start(on: context.application)
+        context.application.uploadHousekeeping.start(on: context.application)
         try await serve.run(using: context, signature: signature)
     }
 }

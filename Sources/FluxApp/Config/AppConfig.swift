@@ -61,6 +61,18 @@ public struct AppConfig: Sendable {
     var mailFrom: MailAddress
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
+    /// Invitations one client organization may send in 24 hours (INVITATIONS_PER_DAY).
+    public var invitationsPerDay = 50
+    /// Days a sent message's row (recipient, kind, status, times; never its body) stays in the outbox
+    /// (OUTBOX_RETENTION_DAYS).
+    public var outboxRetentionDays = 30
+    /// What all public uploads together may hold, in bytes (PUBLIC_UPLOAD_QUOTA_BYTES).
+    public var publicUploadQuotaBytes = 2 * 1024 * 1024 * 1024
+    /// Free space DATA_DIR's file system keeps: uploads that would go below it are refused (DATA_DIR_MIN_FREE_BYTES).
+    public var minimumFreeBytes = 1024 * 1024 * 1024
+    /// The prefix length that names one IPv6 client for rate limits (RATE_LIMIT_IPV6_PREFIX): a host
+    /// usually holds a whole /64 and can rotate addresses inside it.
+    public var rateLimitIPv6Prefix = 64
 
     public enum RateLimitStoreKind: String, Sendable, CaseIterable {
         case memory, database
@@ -311,13 +323,32 @@ public struct AppConfig: Sendable {
             warnings.append("OPENAI_API_KEY is not set: FluxAI runs the offline assistant.")
         }
 
+        let invitationsPerDay = positive("INVITATIONS_PER_DAY", default: 50, maximum: 100_000)
+        let outboxRetentionDays = positive("OUTBOX_RETENTION_DAYS", default: 30, maximum: 3_650)
+        let publicUploadQuotaBytes = positive("PUBLIC_UPLOAD_QUOTA_BYTES", default: 2 * 1024 * 1024 * 1024, maximum: 1 << 50)
+        let minimumFreeBytes = positive("DATA_DIR_MIN_FREE_BYTES", default: 1024 * 1024 * 1024, maximum: 1 << 50)
+        var rateLimitIPv6Prefix = 64
+        if let raw = value("RATE_LIMIT_IPV6_PREFIX") {
+            if let parsed = Int(raw), (16...128).contains(parsed) {
+                rateLimitIPv6Prefix = parsed
+            } else {
+                problem("RATE_LIMIT_IPV6_PREFIX", "must be a prefix length from 16 to 128")
+            }
+        }
+
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
-        return AppConfig(
+        var config = AppConfig(
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
             uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
         )
+        config.invitationsPerDay = invitationsPerDay
+        config.outboxRetentionDays = outboxRetentionDays
+        config.publicUploadQuotaBytes = publicUploadQuotaBytes
+        config.minimumFreeBytes = minimumFreeBytes
+        config.rateLimitIPv6Prefix = rateLimitIPv6Prefix
+        return config
     }
 }

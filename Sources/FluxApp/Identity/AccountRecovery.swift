@@ -9,6 +9,8 @@ struct AccountLinks: Sendable {
     let publicURL: URL
 
     func verifyEmail(_ token: String) -> URL { link("account/verify-email", token) }
+    /// Where security notices send people: the sign-in page.
+    var signIn: URL { publicURL.appendingPathComponent("app") }
     func resetPassword(_ token: String) -> URL { link("account/reset-password", token) }
     func acceptInvitation(_ id: UUID, _ token: String) -> URL {
         URL(string: publicURL.appendingPathComponent("app/accept-invitation").absoluteString + "#invitation=" + id.uuidString + "&token=" + token)!
@@ -109,12 +111,14 @@ struct AccountRecovery: Sendable {
         let now = Date()
         user.passwordHash = hash
         user.passwordChangedAt = now
+        // The link came to this address: it is proved.
+        if user.emailVerifiedAt == nil { user.emailVerifiedAt = now }
         try await user.update(on: request.db)
         try await OneTimeTokens.voidAll(purpose: Self.passwordReset, userID: userID, on: request.db)
         let sessions = try await AuthSession.query(on: request.db)
             .filter(\.$userID == userID).filter(\.$revokedAt == nil).all(\.$id)
         try await identity.revocations.revoke(sessions, reason: "password_reset", on: request.db)
-        try await identity.throttle.recordSuccess(user.email, on: request.db)
+        try await identity.throttle.clear(user.email, on: request.db)
         try await identity.audit.record("password.reset", actor: userID, tenant: nil,
                                         metadata: ["sessionsEnded": String(sessions.count)], request: request)
         return .noContent

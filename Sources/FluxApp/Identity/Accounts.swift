@@ -30,6 +30,8 @@ struct Accounts: Sendable {
             guard try await User.query(on: transaction).filter(\.$email == email).first() == nil else { throw Failure.emailTaken }
             let tenant = try await Self.operatorTenant(on: transaction)
             let user = User(email: email, passwordHash: hash, displayName: displayName)
+            // An operator created it for this address: it counts as verified (a provider cannot claim it).
+            user.emailVerifiedAt = Date()
             try await user.create(on: transaction)
             try await Membership(userID: user.id!, tenantID: tenant.id!, role: role).create(on: transaction)
             return user

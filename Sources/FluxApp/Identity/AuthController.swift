@@ -100,7 +100,8 @@ struct AuthController: Sendable {
         let email = EmailAddress.normalized(body.email) ?? body.email.lowercased()
 
         try identity.passwords.requireCapacity()
-        try await identity.throttle.requireReady(email, on: request.db)
+        // Counted before the hash is compared: concurrent guesses cannot outrun the count.
+        try await identity.throttle.claimAttempt(email, on: request.db)
         let user = try await User.query(on: request.db).filter(\.$email == email).first()
         let passwordMatches = try await identity.passwords.verify(body.password, against: user?.passwordHash)
         var membership: Membership?
@@ -110,11 +111,11 @@ struct AuthController: Sendable {
             membership = try await query.sort(\.$createdAt).first()
         }
         guard let user, let membership else {
-            try await identity.throttle.recordFailure(email, on: request.db)
             try await identity.audit.record("login.failure", actor: user?.id, tenant: nil, target: email, request: request)
             throw Self.invalidCredentials
         }
-        try await identity.throttle.recordSuccess(email, on: request.db)
+        // The password's count only: a second factor keeps its own, which only a passed code clears.
+        try await identity.throttle.clear(email, on: request.db)
         let cookies = body.useCookies ?? false
         let mfaEnabled = try await MultiFactor(identity: identity).isEnabled(user.id!, on: request.db)
         if mfaEnabled || Role.requiringMFA.contains(membership.role) {

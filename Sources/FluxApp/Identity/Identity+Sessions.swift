@@ -22,13 +22,37 @@ extension Identity {
     /// audited as `failureAction`.
     func confirmPassword(_ password: String, of principal: Principal, failureAction: String, request: Request) async throws -> User {
         guard let user = try await User.find(principal.userID, on: request.db) else { throw AuthController.invalidCredentials }
-        try await throttle.requireReady(user.email, on: request.db)
+        try await throttle.claimAttempt(user.email, on: request.db)
         guard password.count <= PasswordPolicy.maximumLength, try await passwords.verify(password, against: user.passwordHash) else {
-            try await throttle.recordFailure(user.email, on: request.db)
             try await audit.record(failureAction, actor: user.id, tenant: principal.tenantID, request: request)
             throw AuthController.invalidCredentials
         }
+        try await throttle.clear(user.email, on: request.db)
         return user
+    }
+
+    /// How recent a sign-in stands in for the password of an account that has none (provider sign-in only).
+    static let recentSignIn: TimeInterval = 5 * 60
+
+    /// Proof that the account's owner is present before its second factor changes: the current password, or,
+    /// for an account without one, a session that signed in within ``recentSignIn``. A stolen access token
+    /// alone is neither.
+    func reauthenticate(password: String?, of principal: Principal, failureAction: String, request: Request) async throws {
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AuthController.invalidCredentials }
+        if user.passwordHash != nil {
+            guard let password, !password.isEmpty else {
+                throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
+                               fields: ["password": "enter your current password"])
+            }
+            _ = try await confirmPassword(password, of: principal, failureAction: failureAction, request: request)
+            return
+        }
+        guard let session = try await AuthSession.find(principal.sessionID, on: request.db),
+            Date().timeIntervalSince(session.createdAt) <= Self.recentSignIn
+        else {
+            throw AppError(.forbidden, code: "reauthentication_required",
+                           message: "Sign in again, then make this change within 5 minutes.")
+        }
     }
 
     struct TokenBody: Content {

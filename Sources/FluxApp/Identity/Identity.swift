@@ -11,7 +11,11 @@ struct Identity: Sendable {
     let refreshTokens: RefreshTokenRotation
     let secretBox: SecretBox
     let revocations: SessionRevocations
+    /// Password attempts per email.
     let throttle: LoginThrottle
+    /// Second-factor attempts per account, apart from passwords: only a passed second factor clears it.
+    let mfaThrottle: LoginThrottle
+    let secrets: [SecretKeys]
     let audit: AuditLog
     let cookies: CookiePolicy
     let security: Hardening
@@ -27,14 +31,18 @@ struct Identity: Sendable {
         var issuer = config.publicURL.absoluteString
         while issuer.hasSuffix("/") { issuer.removeLast() }
         accessTokens = await AccessTokens(keys: app.jwt.keys, secrets: secrets, issuer: issuer)
-        refreshTokens = RefreshTokenRotation(keys: secrets[0])
+        refreshTokens = RefreshTokenRotation(secrets: secrets)
         secretBox = SecretBox(secrets: secrets)
         if case .postgres = config.database {
             revocations = SessionRevocations(needsListener: true)
         } else {
             revocations = SessionRevocations(needsListener: false)
         }
-        throttle = LoginThrottle(keys: secrets[0])
+        self.secrets = secrets
+        throttle = LoginThrottle(secrets: secrets, purpose: "login-throttle",
+                                 waitMessage: "Too many failed sign-ins for this account.")
+        mfaThrottle = LoginThrottle(secrets: secrets, purpose: "mfa-throttle",
+                                    waitMessage: "Too many wrong codes for this account.")
         audit = AuditLog(security: security)
         cookies = security.cookies
         self.security = security

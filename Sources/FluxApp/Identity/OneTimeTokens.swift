@@ -30,9 +30,10 @@ enum OneTimeTokens {
             """).first(decoding: Spent.self)
     }
 
-    /// Voids every unused token of `purpose` (for `userID`, when given).
-    static func voidAll(purpose: String, userID: UUID? = nil, on database: any Database) async throws {
-        var query = OneTimeToken.query(on: database).filter(\.$purpose == purpose).filter(\.$usedAt == nil)
+    /// Voids every unused token of `purpose` (of every purpose when `nil`), for `userID` when given.
+    static func voidAll(purpose: String?, userID: UUID? = nil, on database: any Database) async throws {
+        var query = OneTimeToken.query(on: database).filter(\.$usedAt == nil)
+        if let purpose { query = query.filter(\.$purpose == purpose) }
         if let userID { query = query.filter(\.$userID == userID) }
         try await query.delete()
     }

@@ -17,10 +17,12 @@ struct RefreshTokenRotation: Sendable {
     static let lifetime: TimeInterval = 7 * 24 * 3600
     static let graceWindow: TimeInterval = 10
 
-    private let key: SymmetricKey
+    /// The current secret's key first; successors minted under the previous secret still match during a
+    /// rotation.
+    private let keys: [SymmetricKey]
 
-    init(keys: SecretKeys) {
-        key = keys.key(for: "refresh-token")
+    init(secrets: [SecretKeys]) {
+        keys = secrets.map { $0.key(for: "refresh-token") }
     }
 
     enum Outcome {
@@ -51,7 +53,7 @@ struct RefreshTokenRotation: Sendable {
 
         if current.usedAt == nil {
             let successorID = UUID()
-            let successor = successorToken(of: presented, id: successorID)
+            let successor = successorToken(of: presented, id: successorID, key: keys[0])
             let won = try await database.writeTransaction { transaction in
                 let sql = transaction as! any SQLDatabase
                 let claimed = try await sql.raw("""
@@ -74,14 +76,16 @@ struct RefreshTokenRotation: Sendable {
             let usedAt = rotated.usedAt, let successorID = rotated.replacedByID
         else { return .invalid }
         if now.timeIntervalSince(usedAt) <= Self.graceWindow,
-            let successor = try await RefreshToken.find(successorID, on: database), successor.usedAt == nil {
-            return .rotated(session: session, token: successorToken(of: presented, id: successorID))
+            let successor = try await RefreshToken.find(successorID, on: database), successor.usedAt == nil,
+            let token = keys.lazy.map({ successorToken(of: presented, id: successorID, key: $0) })
+                .first(where: { Self.hash($0) == successor.tokenHash }) {
+            return .rotated(session: session, token: token)
         }
         try await revocations.revoke([session.id!], reason: "refresh_token_reuse", on: database, now: now)
         return .reuseDetected(session: session)
     }
 
-    private func successorToken(of parent: String, id: UUID) -> String {
+    private func successorToken(of parent: String, id: UUID, key: SymmetricKey) -> String {
         var mac = HMAC<SHA256>(key: key)
         mac.update(data: Data(parent.utf8))
         mac.update(data: withUnsafeBytes(of: id.uuid) { Data($0) })

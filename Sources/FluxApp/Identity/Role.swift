@@ -15,6 +15,9 @@ enum Role: String, Codable, CaseIterable, Sendable {
     static let staff: Set<Role> = [.owner, .admin, .engineer, .sales]
     static let client: Set<Role> = [.clientAdmin, .clientMember]
     static let everyone = Set(Role.allCases)
+    /// Staff who work with clients' own data (messaging, files, attachments, realtime channels): not sales,
+    /// which reads analytics and signals only.
+    static let clientDataStaff: Set<Role> = [.engineer, .admin, .owner]
     /// Roles that cannot sign in without a second factor: enrolment is forced at their first sign-in.
     static let requiringMFA: Set<Role> = [.owner, .admin]
 }

@@ -26,12 +26,33 @@ enum MailTemplates {
                 footer: "If you did not ask for this, ignore this message: your password has not changed.")
     }
 
+    /// The organization's and the inviter's names are typed by whoever signed up: they never reach the Subject
+    /// (where a mail client shows them as Flux's own words), and the body quotes them as names.
     static func invitation(to: MailAddress, organization: String, inviter: String, link: URL) -> MailMessage {
-        message(to: to, subject: "\(TextInput.line(inviter, maxLength: 100)) invites you to \(TextInput.line(organization, maxLength: 100)) on Flux",
-                lines: ["\(inviter) invites you to join \(organization) on the Flux portal.",
+        message(to: to, subject: "You are invited to an organization on the Flux portal",
+                lines: ["“\(TextInput.line(inviter, maxLength: 100))” invites you to join the organization “\(TextInput.line(organization, maxLength: 100))” on the Flux portal.",
                         "Accept with the link below. It works once, for 7 days."],
                 link: link, linkLabel: "Accept the invitation",
                 footer: "If you do not know this organization, ignore this message.")
+    }
+
+    /// Wrong second-factor codes after a correct password: the password is known to someone.
+    static func secondFactorFailures(to: MailAddress, count: Int, link: URL) -> MailMessage {
+        message(to: to, subject: "Someone who knows your password is trying to sign in to Flux",
+                lines: ["\(count) wrong two-factor codes have been entered for your Flux account, each after the correct password.",
+                        "Whoever tried knows your password. Your second factor kept them out: sign in and change your password now."],
+                link: link, linkLabel: "Sign in to Flux",
+                footer: "If these attempts were yours, you can ignore this message.")
+    }
+
+    /// A second factor was turned on or off: the owner hears of it whoever did it.
+    static func secondFactorChanged(to: MailAddress, enabled: Bool, link: URL) -> MailMessage {
+        message(to: to, subject: enabled ? "Two-factor authentication was turned on for your Flux account"
+                                         : "Two-factor authentication was turned off for your Flux account",
+                lines: [enabled ? "An authenticator app was added to your Flux account; sign-ins now ask for its code."
+                                : "The authenticator app was removed from your Flux account; sign-ins no longer ask for a code."],
+                link: link, linkLabel: "Sign in to Flux",
+                footer: "If this was not you, sign in, change your password and end your other sessions at once.")
     }
 
     /// Messages waiting in a portal conversation. Only the count and the conversation's title: message text

@@ -40,5 +40,9 @@ enum FluxMigrations {
         CreatePortalFiles(),
         // 018: files attached to messages.
         AddMessageAttachment(),
+        // 019: code attempts per MFA challenge; staff addresses count as verified.
+        CreateMFAChallengeAttempts(),
+        // 020: the ticket a public upload was sent with.
+        AddAssetTicket(),
     ]
 }

@@ -7,10 +7,16 @@ struct HealthController: RouteCollection {
     /// Half the 1 s a load balancer or monitor is promised an answer in, leaving room for a loaded machine.
     static let databaseTimeout: TimeAmount = .milliseconds(500)
 
+    /// Where public uploads are counted against their quota and free-space floor.
+    let uploads: UploadCapacity
+
     struct Readiness: Content {
         let ok: Bool
         let db: String
         let latencyMs: Int?
+        /// `accepting`, or `full` when public uploads answer 507 (quota reached or disk below its floor);
+        /// absent when the database is down. Uploads being full does not make the replica unready.
+        let uploads: String?
         let ts: Date
     }
 
@@ -32,11 +38,13 @@ struct HealthController: RouteCollection {
         let status: HTTPResponseStatus
         switch outcome {
         case .up(let latency):
-            body = Readiness(ok: true, db: "up", latencyMs: Int(latency / .milliseconds(1)), ts: Date())
+            let accepting = (try? await uploads.status(on: req.db).accepting) ?? true
+            body = Readiness(ok: true, db: "up", latencyMs: Int(latency / .milliseconds(1)), uploads: accepting ? "accepting" : "full",
+                             ts: Date())
             status = .ok
         case .down(let reason):
             req.logger.warning("health check: database down", metadata: ["reason": .string(reason)])
-            body = Readiness(ok: false, db: "down", latencyMs: nil, ts: Date())
+            body = Readiness(ok: false, db: "down", latencyMs: nil, uploads: nil, ts: Date())
             status = .serviceUnavailable
         }
         let response = Response(status: status)

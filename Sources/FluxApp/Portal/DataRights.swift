@@ -167,6 +167,10 @@ struct DataRightsController: Sendable {
             try await OneTimeToken.query(on: transaction).filter(\.$userID == user.id!).delete()
             try await user.delete(on: transaction)
         }
+        for message in try await ChatMessage.query(on: db).filter(\.$senderID == user.id!).all() {
+            try await RealtimeEventRedaction.rewrite(message: message.id!, thread: message.threadID, as: MessagingController.view(message, attachment: nil),
+                                                     on: db)
+        }
         for file in privateFiles { try? FileManager.default.removeItem(at: files.path(file)) }
         try await identity.audit.record("account.erased", actor: user.id, tenant: principal.tenantID,
                                         metadata: ["sessions": String(sessions.count), "privateFiles": String(privateFiles.count)], request: request)
@@ -205,7 +209,7 @@ struct DataRightsController: Sendable {
         let workers: [WorkerProcess]
         let messageLogs: [MessageLog]
         let conversations: [Conversation]
-        /// The organization's files and those shared with staff; members' private files stay theirs.
+        /// The organization's files the exporting user may read; members' private files stay theirs.
         let files: [PortalFilesController.FileView]
         let auditEvents: [AuditView]
     }
@@ -217,7 +221,10 @@ struct DataRightsController: Sendable {
         let memberships = try await Membership.query(on: db).filter(\.$tenantID == tenantID).all()
         let users = Dictionary(try await User.query(on: db).filter(\.$id ~~ memberships.map(\.userID)).all().map { ($0.id!, $0) }) { a, _ in a }
         var conversations: [TenantExport.Conversation] = []
-        for thread in try await ChatThread.query(on: db).filter(\.$tenantID == tenantID).sort(\.$createdAt).all() {
+        // Only what the exporting user may read: a client admin's export leaves out direct conversations
+        // they are not part of.
+        for thread in try await ChatThread.query(on: db).filter(\.$tenantID == tenantID).sort(\.$createdAt).all()
+        where try await MessagingController.canSee(thread, access.principal, on: db) {
             let messages = try await ChatMessage.query(on: db).filter(\.$threadID == thread.id!).sort(\.$seq).limit(Self.limit).all()
             conversations.append(.init(thread: MessagingController.view(thread, unread: 0),
                                        messages: try await MessagingController.views(messages, on: db)))
@@ -235,7 +242,7 @@ struct DataRightsController: Sendable {
             messageLogs: try await MessageLog.query(on: db).filter(\.$tenantID == tenantID).sort(\.$occurredAt, .descending).limit(Self.limit).all(),
             conversations: conversations,
             files: try await PortalFile.query(on: db).filter(\.$tenantID == tenantID).filter(\.$visibility != .private).sort(\.$createdAt).all()
-                .map(PortalFilesController.view),
+                .filter { PortalFilesController.canSee($0, access.principal) }.map(PortalFilesController.view),
             auditEvents: try await AuditEvent.query(on: db).filter(\.$tenantID == tenantID).sort(\.$occurredAt, .descending).limit(Self.limit).all()
                 .map(AuditView.init))
         try await identity.audit.record("tenant.exported", actor: access.principal.userID, tenant: tenantID, request: request)

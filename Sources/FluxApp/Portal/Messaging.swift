@@ -91,7 +91,7 @@ struct MessagingController: Sendable {
 
     func register(on root: any RoutesBuilder) {
         let portal = root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
-        let everyone = Role.client.union(Role.staff)
+        let everyone = Role.client.union(Role.clientDataStaff)
         portal.secured(.GET, "conversations", roles: everyone, identity: identity, use: list)
         portal.secured(.POST, "conversations", roles: everyone, identity: identity, use: create)
         portal.secured(.GET, "conversations", ":threadID", roles: everyone, identity: identity, use: show)
@@ -113,7 +113,7 @@ struct MessagingController: Sendable {
     }
 
     static func canSee(_ thread: ChatThread, _ principal: Principal, on database: any Database) async throws -> Bool {
-        if principal.role.isStaff { return true }
+        if principal.role.isStaff { return Role.clientDataStaff.contains(principal.role) }
         guard thread.tenantID == principal.tenantID else { return false }
         if thread.kind == .channel { return true }
         return try await ChatMember.query(on: database).filter(\.$threadID == thread.id!).filter(\.$userID == principal.userID).first() != nil
@@ -492,6 +492,7 @@ struct MessagingController: Sendable {
         try await identity.audit.record("message.edited", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
                                         request: request)
         let view = try await Self.views([message], on: request.db)[0]
+        try await RealtimeEventRedaction.rewrite(message: message.id!, thread: thread.id!, as: view, on: request.db)
         await realtime.announce(.messageEdited, thread: thread.id!, data: view, on: request.db)
         return view
     }
@@ -499,12 +500,14 @@ struct MessagingController: Sendable {
     /// The sender, a client admin of the tenant, or staff delete a message; its text is kept as a revision.
     @Sendable func delete(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
         let (message, thread) = try await Self.message(request, principal)
-        guard message.senderID == principal.userID || principal.role == .clientAdmin || principal.role.isStaff else {
+        guard message.senderID == principal.userID || principal.role == .clientAdmin || Role.clientDataStaff.contains(principal.role) else {
             throw AppError(.forbidden, code: "forbidden", message: "Only the sender or an admin deletes a message.")
         }
         if message.deletedAt == nil {
             try await revise(message, action: "delete", actor: principal.userID, on: request.db) { message.body = ""; message.deletedAt = $0 }
-            await realtime.announce(.messageDeleted, thread: thread.id!, data: Self.view(message, attachment: nil), on: request.db)
+            let view = Self.view(message, attachment: nil)
+            try await RealtimeEventRedaction.rewrite(message: message.id!, thread: thread.id!, as: view, on: request.db)
+            await realtime.announce(.messageDeleted, thread: thread.id!, data: view, on: request.db)
         }
         try await identity.audit.record("message.deleted", actor: principal.userID, tenant: thread.tenantID, target: message.id!.uuidString,
                                         request: request)

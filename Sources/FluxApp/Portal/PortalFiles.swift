@@ -79,7 +79,9 @@ struct PortalFilesController: Sendable {
     let directory: URL
     let maxBytes: Int
     let quotaBytes: Int
-    let shareKey: SymmetricKey
+    /// The current secret's key first: links signed before a rotation keep working while the previous
+    /// secret is configured.
+    let shareKeys: [SymmetricKey]
     let publicURL: URL
 
     init(identity: Identity, security: Hardening, config: AppConfig) {
@@ -88,13 +90,13 @@ struct PortalFilesController: Sendable {
         directory = config.dataDirectory.appendingPathComponent("files", isDirectory: true)
         maxBytes = config.uploadMaxBytes
         quotaBytes = config.tenantQuotaBytes
-        shareKey = SecretKeys(secret: config.sessionSecret.value).key(for: "file-share")
+        shareKeys = identity.secrets.map { $0.key(for: "file-share") }
         publicURL = config.publicURL
     }
 
     func register(on root: any RoutesBuilder) {
         let tenants = root.grouped("api", "tenants").grouped(security.rateLimit(RateLimits.account))
-        let everyone = Role.client.union(Role.staff)
+        let everyone = Role.client.union(Role.clientDataStaff)
         tenants.tenantScoped(.GET, ":tenantID", "files", roles: everyone, identity: identity, use: list)
         tenants.tenantScoped(.POST, ":tenantID", "files", roles: Role.client, identity: identity, body: .stream, use: upload)
         tenants.tenantScoped(.GET, ":tenantID", "files", ":fileID", "content", roles: everyone, identity: identity, use: download)
@@ -115,7 +117,7 @@ struct PortalFilesController: Sendable {
     // MARK: - Access
 
     static func canSee(_ file: PortalFile, _ principal: Principal) -> Bool {
-        if principal.role.isStaff { return file.visibility == .staff }
+        if principal.role.isStaff { return Role.clientDataStaff.contains(principal.role) && file.visibility == .staff }
         guard principal.tenantID == file.tenantID else { return false }
         return file.uploadedBy == principal.userID || file.visibility == .tenant
     }
@@ -410,14 +412,16 @@ struct PortalFilesController: Sendable {
     }
 
     /// The link's token: HMAC-SHA256 of the share's id and expiry (whole seconds), base64url.
-    func token(for share: PortalFileShare) -> String {
+    func token(for share: PortalFileShare, key: SymmetricKey? = nil) -> String {
         let message = Data("\(share.id!.uuidString)|\(Int(share.expiresAt.timeIntervalSince1970))".utf8)
-        return Data(HMAC<SHA256>.authenticationCode(for: message, using: shareKey)).base64URLEncodedString()
+        return Data(HMAC<SHA256>.authenticationCode(for: message, using: key ?? shareKeys[0])).base64URLEncodedString()
     }
 
-    /// Whether `token` is this share's and the share is neither revoked nor expired at `now`.
+    /// Whether `token` is this share's (under the current or the previous secret) and the share is neither
+    /// revoked nor expired at `now`.
     func accepts(_ share: PortalFileShare, token presented: String, now: Date = Date()) -> Bool {
-        ConstantTimeComparison.equals(presented, token(for: share)) && share.revokedAt == nil && share.expiresAt > now
+        shareKeys.contains { ConstantTimeComparison.equals(presented, token(for: share, key: $0)) }
+            && share.revokedAt == nil && share.expiresAt > now
     }
 
     @Sendable func share(_ request: Request, _ access: TenantAccess) async throws -> Response {

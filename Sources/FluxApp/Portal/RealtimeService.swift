@@ -92,7 +92,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
 
     func register(on root: any RoutesBuilder) {
         root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
-            .secured(.GET, "realtime", roles: Role.client.union(Role.staff), identity: identity, use: upgrade)
+            .secured(.GET, "realtime", roles: Role.client.union(Role.clientDataStaff), identity: identity, use: upgrade)
     }
 
     @Sendable func upgrade(_ request: Request, _ principal: Principal) async throws -> Response {

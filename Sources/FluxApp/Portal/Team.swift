@@ -34,6 +34,9 @@ final class Invitation: Model, @unchecked Sendable {
 struct TeamController: Sendable {
     let identity: Identity
     let security: Hardening
+    /// Invitations one organization may send in 24 hours (INVITATIONS_PER_DAY): Flux never becomes a way to
+    /// mail strangers in bulk.
+    var invitationsPerDay = 50
 
     func register(on root: any RoutesBuilder) {
         let team = root.grouped("api", "portal", "team").grouped(security.rateLimit(RateLimits.account))
@@ -82,7 +85,20 @@ struct TeamController: Sendable {
         errors.check("email", email != nil, "must be an email address")
         errors.check("role", role.map(Role.client.contains) ?? false, "must be client_admin or client_member")
         try errors.throwIfAny()
+        // Only an address Flux has seen proved may make Flux mail someone else.
+        let inviter = try await User.find(principal.userID, on: request.db)
+        guard inviter?.emailVerifiedAt != nil else {
+            throw AppError(.forbidden, code: "email_unverified",
+                           message: "Confirm your email address with the link we sent you before inviting people.")
+        }
         let now = Date()
+        let sentToday = try await Invitation.query(on: request.db).filter(\.$tenantID == principal.tenantID)
+            .filter(\.$createdAt > now.addingTimeInterval(-86_400)).count()
+        guard sentToday < invitationsPerDay else {
+            throw AppError(.tooManyRequests, code: "invitation_limit",
+                           message: "Your organization has sent \(invitationsPerDay) invitations in the last 24 hours. Try again tomorrow.",
+                           headers: ["Retry-After": "3600"])
+        }
         let existing = try await Invitation.query(on: request.db).filter(\.$tenantID == principal.tenantID).filter(\.$email == email!).all()
         guard !existing.contains(where: { $0.isPending(at: now) }) else {
             throw AppError(.conflict, code: "invitation_pending", message: "This address has a pending invitation.")
@@ -94,7 +110,6 @@ struct TeamController: Sendable {
         guard let tenant = try await Tenant.find(principal.tenantID, on: request.db) else {
             throw AppError(.notFound, code: "not_found", message: "No such tenant.")
         }
-        let inviter = try await User.find(principal.userID, on: request.db)
         let invitation = Invitation()
         invitation.id = UUID()
         invitation.tenantID = principal.tenantID
@@ -171,6 +186,11 @@ struct TeamController: Sendable {
             let user: User
             if let existing {
                 user = existing
+                // The link came to this address: it is proved.
+                if existing.emailVerifiedAt == nil {
+                    existing.emailVerifiedAt = now
+                    try await existing.update(on: transaction)
+                }
             } else {
                 user = User(email: invitation.email, passwordHash: hash, displayName: body.name.map { TextInput.line($0) })
                 // The link came to this address: it is verified.

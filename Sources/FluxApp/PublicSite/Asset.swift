@@ -14,6 +14,8 @@ final class Asset: Model, @unchecked Sendable {
     @Field(key: "original_name") var originalName: String
     @Field(key: "uploader_ip_hash") var uploaderIPHash: String
     @Field(key: "created_at") var createdAt: Date
+    /// The consultation ticket it was sent with; unattached uploads are collected (``UploadHousekeeping``).
+    @OptionalField(key: "signal_id") var signalID: UUID?
 
     init() {}
 }

@@ -1,6 +1,7 @@
 import Fluent
 import FluxSecurity
 import Foundation
+import SQLKit
 import Vapor
 
 /// `POST /api/consultation`: the public site's consultation form. CSRF double-submit (the root group), 5
@@ -28,6 +29,8 @@ struct ConsultationController: Sendable {
         let pageUrl: String?
         let referrerUrl: String?
         let sessionId: String?
+        /// Public uploads (``UploadController``) sent with the request: kept with the ticket.
+        let assetIds: [UUID]?
     }
 
     struct Created: Content {
@@ -35,6 +38,7 @@ struct ConsultationController: Sendable {
     }
 
     static let maximumListItems = 20
+    static let maximumAttachments = 10
 
     @Sendable func create(_ request: Request) async throws -> Response {
         let body = try request.content.decode(Body.self)
@@ -68,6 +72,8 @@ struct ConsultationController: Sendable {
         let sessionID = body.sessionId
         errors.check("sessionId", sessionID.map(TextInput.isToken) ?? true,
                      "must be 1 to 100 letters, digits, - or _")
+        let assetIDs = Array(Set(body.assetIds ?? []))
+        errors.check("assetIds", assetIDs.count <= Self.maximumAttachments, "at most \(Self.maximumAttachments) uploads")
         try errors.throwIfAny()
 
         let now = Date()
@@ -94,6 +100,17 @@ struct ConsultationController: Sendable {
         await request.application.conversationRecorder.flush(on: request.db, logger: request.logger)
         try await request.db.writeTransaction { transaction in
             try await signal.create(on: transaction)
+            if !assetIDs.isEmpty {
+                let attached = try await (transaction as! any SQLDatabase).raw("""
+                    UPDATE assets SET signal_id = \(bind: signal.id!)
+                    WHERE id IN (\(SQLList(assetIDs.map { SQLBind($0) }))) AND signal_id IS NULL
+                    RETURNING id
+                    """).all()
+                guard attached.count == assetIDs.count else {
+                    throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
+                                   fields: ["assetIds": "must name uploads made for this request"])
+                }
+            }
             // The chat that led here becomes a consultation, linked both ways (ticket → sessionId → conversation).
             if let sessionID = signal.sessionID,
                 let conversation = try await AiConversation.query(on: transaction).filter(\.$sessionID == sessionID).first() {

@@ -7,7 +7,8 @@ import Vapor
 ///
 /// The body is streamed: at most UPLOAD_MAX_BYTES are read (413 beyond, without buffering), the first 4 KiB
 /// of the file are judged by FluxSecurity's content check before a byte is written (415 otherwise), and the
-/// rest goes to a file under DATA_DIR/uploads named by a random id, hashed on the way.
+/// rest goes to a file under DATA_DIR/uploads named by a random id, hashed on the way. Before and after the
+/// body is read, ``UploadCapacity`` must have room for it (507 otherwise).
 struct UploadController: Sendable {
     static let allowed: Set<FileType> = [.jpeg, .png, .webp, .gif, .mp4, .mov]
 
@@ -15,6 +16,7 @@ struct UploadController: Sendable {
     let security: Hardening
     let directory: URL
     let maxBytes: Int
+    let capacity: UploadCapacity
 
     func register(on root: any RoutesBuilder) {
         root.grouped(security.rateLimit(RateLimits.uploads)).on(.POST, "api", "public-upload", body: .stream, use: upload)
@@ -33,9 +35,16 @@ struct UploadController: Sendable {
 
     @Sendable func upload(_ request: Request) async throws -> Response {
         let id = UUID()
+        try await capacity.requireRoom(adding: 0, alreadyWritten: false, on: request.db)
         let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: maxBytes,
                                                       incoming: directory.appendingPathComponent(".incoming", isDirectory: true),
                                                       tooLarge: tooLarge)
+        do {
+            try await capacity.requireRoom(adding: Int64(upload.size), alreadyWritten: true, on: request.db)
+        } catch {
+            try? FileManager.default.removeItem(at: upload.temporary)
+            throw error
+        }
         let asset = Asset()
         asset.id = id
         asset.sha256 = upload.sha256

@@ -4,7 +4,8 @@ import Vapor
 
 extension Hardening {
     /// FluxSecurity as Flux configures it: keys from SESSION_SECRET (and SESSION_SECRET_PREVIOUS during a
-    /// rotation), TRUSTED_PROXIES, CSP_CONNECT_SOURCES, and the rate-limit store RATE_LIMIT_STORE names.
+    /// rotation), TRUSTED_PROXIES, CSP_CONNECT_SOURCES, the rate-limit store RATE_LIMIT_STORE names and the IPv6
+    /// prefix RATE_LIMIT_IPV6_PREFIX that names one client.
     init(config: AppConfig, app: Application) {
         let store: any RateLimitStore = switch config.rateLimitStore {
         case .memory: MemoryRateLimitStore()
@@ -14,7 +15,7 @@ extension Hardening {
         let cookies = CookiePolicy(trustedProxies: config.trustedProxies)
         self.init(secret: config.sessionSecret.value, previousSecrets: config.previousSessionSecret.map { [$0.value] } ?? [],
                   trustedProxies: config.trustedProxies,
-                  connectSources: config.connectSources, rateLimitStore: store,
+                  connectSources: config.connectSources, rateLimitStore: store, rateLimitIPv6Prefix: config.rateLimitIPv6Prefix,
                   sessionBinding: { request in
                       // A browser's CSRF token is bound to its signed-in session, named in its access cookie.
                       cookies.read(Identity.accessCookie, from: request)

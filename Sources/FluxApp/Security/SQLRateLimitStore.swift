@@ -27,9 +27,14 @@ final class SQLRateLimitStore: RateLimitStore {
         let capacity = Double(policy.limit)
         let rate = policy.refillRate
         let nowSeconds = now.timeIntervalSince1970
-        let least = database.dialect.name == "sqlite" ? "min" : "LEAST"
-        // The bucket refilled up to now; SQLite spells LEAST as a two-argument min().
-        let r: SQLQueryString = "\(unsafeRaw: least)(\(bind: capacity), rate_limit_buckets.tokens + (\(bind: nowSeconds) - rate_limit_buckets.updated_at) * \(bind: rate))"
+        let sqlite = database.dialect.name == "sqlite"
+        let least = sqlite ? "min" : "LEAST"
+        let greatest = sqlite ? "max" : "GREATEST"
+        // The bucket refilled up to now; SQLite spells LEAST and GREATEST as two-argument min() and max().
+        // Elapsed time is never negative and the bucket's clock never goes back: a replica whose clock is
+        // behind can neither drain a bucket (negative refill) nor set it up for an extra refill later.
+        let elapsed: SQLQueryString = "\(unsafeRaw: greatest)(0, \(bind: nowSeconds) - rate_limit_buckets.updated_at)"
+        let r: SQLQueryString = "\(unsafeRaw: least)(\(bind: capacity), rate_limit_buckets.tokens + \(elapsed) * \(bind: rate))"
         let spent: SQLQueryString = "CASE WHEN \(r) >= 1 THEN \(r) - 1 ELSE \(r) END"
         let statement: SQLQueryString = """
             INSERT INTO rate_limit_buckets (key, tokens, updated_at, full_at, allowed)
@@ -37,8 +42,8 @@ final class SQLRateLimitStore: RateLimitStore {
             ON CONFLICT (key) DO UPDATE SET
                 tokens = \(spent),
                 allowed = CASE WHEN \(r) >= 1 THEN 1 ELSE 0 END,
-                updated_at = \(bind: nowSeconds),
-                full_at = \(bind: nowSeconds) + (\(bind: capacity) - (\(spent))) / \(bind: rate)
+                updated_at = \(unsafeRaw: greatest)(rate_limit_buckets.updated_at, \(bind: nowSeconds)),
+                full_at = \(unsafeRaw: greatest)(rate_limit_buckets.updated_at, \(bind: nowSeconds)) + (\(bind: capacity) - (\(spent))) / \(bind: rate)
             RETURNING tokens, allowed
             """
         guard let row = try await database.raw(statement).first(decoding: Row.self) else {

@@ -43,7 +43,24 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         raw.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) ? Array(raw.suffix(4)) : raw
     }
 
+    private init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
     public var isIPv4: Bool { bytes.count == 4 }
+
+    /// What names one client for a rate limit: an IPv4 address whole, an IPv6 address by its first
+    /// `ipv6Prefix` bits (`2001:db8:1:2::/64`). A host is usually handed a whole /64 and can rotate through
+    /// its addresses at will; counting each one apart would let it dodge every limit.
+    public func rateLimitKey(ipv6Prefix: Int) -> String {
+        guard !isIPv4, ipv6Prefix < 128 else { return description }
+        var masked = bytes
+        for index in masked.indices {
+            let bits = min(8, max(0, ipv6Prefix - index * 8))
+            masked[index] &= UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+        }
+        return "\(IPAddress(bytes: masked))/\(ipv6Prefix)"
+    }
 
     public var isLoopback: Bool {
         isIPv4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]

@@ -24,10 +24,11 @@ public struct RateLimitMiddleware: Middleware {
         stateFieldPrefix = Array("\"\(policy.name)\";r=".utf8)
     }
 
-    /// Keyed by client address.
-    public init(policy: RateLimitPolicy, store: any RateLimitStore, trustedProxies: TrustedProxies) {
+    /// Keyed by client address: an IPv4 address whole, an IPv6 address by its `/ipv6Prefix` network
+    /// (``IPAddress/rateLimitKey(ipv6Prefix:)``).
+    public init(policy: RateLimitPolicy, store: any RateLimitStore, trustedProxies: TrustedProxies, ipv6Prefix: Int = 64) {
         self.init(policy: policy, store: store) { request in
-            trustedProxies.clientAddress(of: request)?.description ?? "unknown"
+            trustedProxies.clientAddress(of: request)?.rateLimitKey(ipv6Prefix: ipv6Prefix) ?? "unknown"
         }
     }
 

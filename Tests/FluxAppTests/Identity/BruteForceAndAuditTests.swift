@@ -40,6 +40,61 @@ import VaporTesting
         }
     }
 
+    @Test func concurrentWrongPasswordsAreCountedBeforeTheHashIsCompared() async throws {
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
+            let tester = try app.testing(method: .running(port: 0))
+            _ = try await registerAndSignIn(tester, email: "stormed@example.com")
+            // 32 guesses at once from 32 addresses: only the per-account count can stop them.
+            let statuses = try await withThrowingTaskGroup(of: TestingHTTPResponse.self) { group in
+                for index in 0..<32 {
+                    group.addTask {
+                        try await login(tester, email: "stormed@example.com", password: "guess number \(index)",
+                                        headers: ["X-Forwarded-For": "198.51.100.\(index + 1)"])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let checked = statuses.filter { $0.status == .unauthorized }.count
+            #expect(checked <= LoginThrottle.freeFailures, "\(statuses.map(\.status.code))")
+            let waited = statuses.filter { $0.status == .tooManyRequests }
+            #expect(checked + waited.count == 32)
+            #expect(waited.allSatisfy { $0.headers.first(name: "Retry-After").flatMap(Int.init) != nil })
+        }
+    }
+
+    @Test func rotatingIPv6AddressesInOneSlash64ShareOneBucket() async throws {
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
+            let tester = try app.testing(method: .running(port: 0))
+            var statuses: [HTTPStatus] = []
+            // A new address for every try, all inside 2001:db8:7:1::/64, each for a different account.
+            for index in 0..<12 {
+                let address = "2001:db8:7:1:\(String(index, radix: 16)):\(index * 7 + 1):a:\(index + 1)"
+                statuses.append(try await login(tester, email: "spray\(index)@example.com", password: "guess guess guess",
+                                                headers: ["X-Forwarded-For": address]).status)
+            }
+            #expect(statuses.contains(.tooManyRequests), "\(statuses)")
+            // The next /64 is another client.
+            let neighbour = try await login(tester, email: "other@example.com", password: "guess guess guess",
+                                            headers: ["X-Forwarded-For": "2001:db8:7:2::1"])
+            #expect(neighbour.status == .unauthorized)
+        }
+    }
+
+    @Test func aRotatedSecretKeepsTheThrottleCount() async throws {
+        try await withFlux(environment: ["SESSION_SECRET": SecretRotationTests.old]) { app, config async throws in
+            for _ in 0..<LoginThrottle.freeFailures { try await app.identity.throttle.claimAttempt("held@example.com", on: app.db) }
+            #expect(try await app.identity.throttle.retryAfter("held@example.com", on: app.db) != nil)
+            var rotated = config
+            rotated.sessionSecret = SecretValue(SecretRotationTests.new)
+            rotated.previousSessionSecret = SecretValue(SecretRotationTests.old)
+            try await withAnotherInstance(rotated) { other in
+                #expect(try await other.identity.throttle.retryAfter("held@example.com", on: other.db) != nil)
+                let refused = try await login(try other.testing(), email: "held@example.com", password: "guess guess guess")
+                #expect(refused.status == .tooManyRequests)
+            }
+        }
+    }
+
     @Test func perAddressBucketAnswers429WithRetryAfter() async throws {
         try await withFlux { app, _ async throws in
             let tester = try app.testing()

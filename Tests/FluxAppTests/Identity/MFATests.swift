@@ -2,6 +2,7 @@
 import Fluent
 import FluxSecurity
 import Foundation
+import SQLKit
 import Testing
 import VaporTesting
 
@@ -37,7 +38,10 @@ import VaporTesting
         try await withFlux { app, _ async throws in
             let tester = try app.testing()
             let account = try await registerAndSignIn(tester, email: "mfa@example.com")
-            let setup = try await post(tester, "/api/auth/mfa/totp/setup", [:], headers: account.bearer)
+            // A signed-in enrolment re-checks the password: the access token alone does not add a factor.
+            #expect(try await post(tester, "/api/auth/mfa/totp/setup", [:], headers: account.bearer).status == .badRequest)
+            #expect(try await post(tester, "/api/auth/mfa/totp/setup", ["password": "not the passphrase"], headers: account.bearer).status == .unauthorized)
+            let setup = try await post(tester, "/api/auth/mfa/totp/setup", ["password": testPassword], headers: account.bearer)
             #expect(setup.status == .ok)
             let enrolment = try setup.content.decode(EnrolmentBody.self)
             #expect(enrolment.otpauthUri.hasPrefix("otpauth://totp/Flux:mfa@example.com?secret=\(enrolment.secret)"))
@@ -128,7 +132,7 @@ import VaporTesting
         try await withFlux { app, _ async throws in
             let tester = try app.testing()
             let account = try await registerAndSignIn(tester, email: "off@example.com")
-            _ = try await post(tester, "/api/auth/mfa/totp/setup", [:], headers: account.bearer)
+            _ = try await post(tester, "/api/auth/mfa/totp/setup", ["password": testPassword], headers: account.bearer)
             let secret = try await seed(app, user: account.userID)
             let step = TOTP.step(at: Date())
             _ = try await post(tester, "/api/auth/mfa/totp/confirm", ["code": TOTP.code(secret: secret, step: step)], headers: account.bearer)
@@ -141,6 +145,152 @@ import VaporTesting
             #expect(off.status == .noContent)
             #expect(try await login(tester, email: "off@example.com").content.decode(TokenPair.self).accessToken.isEmpty == false)
             #expect(try await RecoveryCode.query(on: app.db).count() == 0)
+            // The owner heard of both changes.
+            let notices = try await OutboxMessage.query(on: app.db).filter(\.$recipient == "off@example.com").all().map(\.kind)
+            #expect(notices.filter { $0 == "mfa-enabled" }.count == 1 && notices.filter { $0 == "mfa-disabled" }.count == 1)
+        }
+    }
+}
+
+/// The second factor under attack by someone who has the password.
+@Suite struct MFAGuessingTests {
+    let mfa = MFATests()
+
+    /// An account with a confirmed factor; returns it and its seed.
+    func enrolled(_ app: Application, _ tester: any TestingApplicationTester, email: String) async throws -> (SignedIn, [UInt8]) {
+        let account = try await registerAndSignIn(tester, email: email)
+        _ = try await mfa.post(tester, "/api/auth/mfa/totp/setup", ["password": testPassword], headers: account.bearer)
+        let secret = try await mfa.seed(app, user: account.userID)
+        let confirmed = try await mfa.post(tester, "/api/auth/mfa/totp/confirm", ["code": TOTP.code(secret: secret, step: TOTP.step(at: Date()))],
+                                           headers: account.bearer)
+        #expect(confirmed.status == .ok)
+        return (account, secret)
+    }
+
+    /// A code that is not the current one (nor in its window).
+    func wrongCode(_ secret: [UInt8], _ index: Int) -> String {
+        let now = TOTP.step(at: Date())
+        var candidate = index % 1_000_000
+        while (now - 2...now + 2).contains(where: { TOTP.code(secret: secret, step: $0) == String(format: "%06d", candidate) }) { candidate += 1 }
+        return String(format: "%06d", candidate)
+    }
+
+    func challenge(_ tester: any TestingApplicationTester, _ email: String, from address: String) async throws -> String {
+        let response = try await login(tester, email: email, headers: ["X-Forwarded-For": address])
+        #expect(response.status == .ok, "\(response.body.string)")
+        return try response.content.decode(ChallengeBody.self).challenge
+    }
+
+    @Test func aCorrectPasswordDoesNotResetTheSecondFactorCount() async throws {
+        // Every request from its own address, so only the per-account counts answer.
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
+            let tester = try app.testing(method: .running(port: 0))
+            let (_, secret) = try await enrolled(app, tester, email: "guessed@example.com")
+            var statuses: [HTTPStatus] = []
+            // Before the fix each sign-in (correct password) gave five fresh guesses; now the count carries over.
+            for round in 0..<2 {
+                let held = try await challenge(tester, "guessed@example.com", from: "198.51.100.\(10 + round)")
+                for attempt in 0..<3 {
+                    let response = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": wrongCode(secret, round * 10 + attempt)],
+                                                      headers: ["X-Forwarded-For": "198.51.100.\(20 + round * 3 + attempt)"])
+                    statuses.append(response.status)
+                }
+            }
+            #expect(statuses.prefix(LoginThrottle.freeFailures).allSatisfy { $0 == .unauthorized }, "\(statuses)")
+            // The sixth guess waits or counts: either way the count went on across the sign-ins.
+            let user = try #require(try await User.query(on: app.db).filter(\.$email == "guessed@example.com").first())
+            let counted = try await (app.db as! any SQLDatabase).select().column("failures").from("login_failures")
+                .where("account_key", .equal, app.identity.mfaThrottle.accountKey(user.id!.uuidString))
+                .first(decodingColumn: "failures", as: Int.self)
+            #expect((counted ?? 0) >= LoginThrottle.freeFailures)
+        }
+    }
+
+    @Test func aChallengeTakesFiveCodesAndNoMoreEvenInParallel() async throws {
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
+            let tester = try app.testing(method: .running(port: 0))
+            let (account, secret) = try await enrolled(app, tester, email: "parallel@example.com")
+            let held = try await challenge(tester, "parallel@example.com", from: "198.51.100.1")
+            // 50 guesses at once, each from its own address: at most five are looked at.
+            let answers = try await withThrowingTaskGroup(of: (HTTPStatus, String?).self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        let response = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": wrongCode(secret, index)],
+                                                          headers: ["X-Forwarded-For": "203.0.113.\(index + 1)"])
+                        return (response.status, errorCode(response))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // A code was looked at only where the answer is "wrong code"; the rest were turned away first.
+            let examined = answers.filter { $0.1 == "invalid_code" }.count
+            #expect(examined >= 1 && examined <= MFAChallengeAttempts.maximum, "\(answers)")
+            #expect(answers.allSatisfy { ["invalid_code", "invalid_challenge", "rate_limited"].contains($0.1) }, "\(answers)")
+            // The challenge is dead: even the right code no longer completes it.
+            try await app.identity.mfaThrottle.clear(account.userID.uuidString, on: app.db)
+            let right = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": TOTP.code(secret: secret, step: TOTP.step(at: Date()) + 1)],
+                                           headers: ["X-Forwarded-For": "198.51.100.2"])
+            #expect(right.status == .unauthorized && errorCode(right) == "invalid_challenge")
+        }
+    }
+
+    @Test func tenWrongCodesMailTheOwnerAndAuditIt() async throws {
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
+            let tester = try app.testing(method: .running(port: 0))
+            let (account, secret) = try await enrolled(app, tester, email: "alerted@example.com")
+            let throttle = app.identity.mfaThrottle
+            var failures = 0
+            var round = 0
+            while failures < MFAController.failuresAlertEvery {
+                let held = try await challenge(tester, "alerted@example.com", from: "198.51.100.\(round + 1)")
+                for _ in 0..<2 where failures < MFAController.failuresAlertEvery {
+                    // The delay is the throttle's own, tested above; here only the count matters.
+                    let wait = try await throttle.retryAfter(account.userID.uuidString, on: app.db)
+                    if wait != nil {
+                        try await (app.db as! any SQLDatabase).update("login_failures")
+                            .set("last_failed_at", to: Date().addingTimeInterval(-3600)).run()
+                    }
+                    let response = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": wrongCode(secret, failures)],
+                                                      headers: ["X-Forwarded-For": "203.0.113.\(failures + 1)"])
+                    #expect(response.status == .unauthorized)
+                    failures += 1
+                }
+                round += 1
+            }
+            let mailed = try await OutboxMessage.query(on: app.db).filter(\.$kind == "mfa-failures").all()
+            #expect(mailed.map(\.recipient) == ["alerted@example.com"])
+            #expect(mailed.first?.payload.contains("knows your password") == true)
+            #expect(try await AuditEvent.query(on: app.db).filter(\.$action == "mfa.failures_alert").count() == 1)
+        }
+    }
+
+    @Test func aChallengeCompletesWithTheRoleHeldNowOrNotAtAll() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let tokens = app.identity.accessTokens
+            for (change, expected) in [("demote", HTTPStatus.ok), ("remove", .unauthorized)] {
+                let (member, secret) = try await enrolled(app, tester, email: "\(change)@example.com")
+                try await Membership.query(on: app.db).filter(\.$userID == member.userID).delete()
+                try await Membership(userID: member.userID, tenantID: admin.tenantID, role: .clientAdmin).create(on: app.db)
+                // The challenge was issued while the member was an admin of the tenant.
+                let held = try await tokens.issueChallenge(userID: member.userID, tenantID: admin.tenantID, role: .clientAdmin,
+                                                           purpose: .verify, cookies: false)
+                let membership = try #require(try await Membership.query(on: app.db).filter(\.$userID == member.userID).first())
+                if change == "demote" {
+                    membership.role = .clientMember
+                    try await membership.update(on: app.db)
+                } else {
+                    try await membership.delete(on: app.db)
+                }
+                let response = try await mfa.post(tester, "/api/auth/mfa/verify",
+                                                  ["challenge": held, "code": TOTP.code(secret: secret, step: TOTP.step(at: Date()) + 1)])
+                #expect(response.status == expected, "\(change): \(response.body.string)")
+                if expected == .ok {
+                    let access = try response.content.decode(TokenPair.self).accessToken
+                    #expect(await tokens.verify(access)?.role == .clientMember)
+                }
+            }
         }
     }
 }

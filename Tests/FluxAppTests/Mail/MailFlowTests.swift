@@ -143,6 +143,30 @@ final class RecordingMailClient: MailClient {
         }
     }
 
+    @Test func aSentMessageKeepsNoTokenAndGoesAfterTheRetention() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            _ = try await registerAndSignIn(tester, email: "kept@example.com")
+            let forgot = try await tester.sendRequest(.POST, "/api/auth/password/forgot", headers: try await csrfHeaders(tester)) { req in
+                try req.content.encode(["email": "kept@example.com"])
+            }
+            #expect(forgot.status == .accepted)
+            let reset = try #require(try await OutboxMessage.query(on: app.db).filter(\.$kind == "password-reset").first())
+            #expect(reset.payload.contains("reset-password#token="))
+            let client = RecordingMailClient()
+            let worker = OutboxWorker(client: client, from: MailAddress(address: "no-reply@example.com")!, retentionDays: 30)
+            #expect(try await worker.deliverDue(on: app.db, logger: app.logger) == 2)
+            let rows = try await OutboxMessage.query(on: app.db).all()
+            #expect(rows.count == 2 && rows.allSatisfy { $0.status == "sent" && $0.payload.isEmpty && $0.sentAt != nil })
+            #expect(rows.map(\.recipient) == ["kept@example.com", "kept@example.com"])
+            // Kept as metadata for the retention, then gone.
+            try await worker.purge(on: app.db, now: Date().addingTimeInterval(29 * 86_400))
+            #expect(try await OutboxMessage.query(on: app.db).count() == 2)
+            try await worker.purge(on: app.db, now: Date().addingTimeInterval(31 * 86_400))
+            #expect(try await OutboxMessage.query(on: app.db).count() == 0)
+        }
+    }
+
     @Test func headersCannotBeInjectedAndHTMLIsEscaped() throws {
         let to = try #require(MailAddress(name: "Eve\r\nBcc: victim@example.com <b>", address: "eve@example.com"))
         let message = MailTemplates.passwordReset(to: to, link: URL(string: "https://flux.example/account/reset-password#token=abc")!)

@@ -116,3 +116,66 @@ import VaporTesting
         }
     }
 }
+
+/// Anonymous uploads cannot fill the disk: a total quota, a free-space floor, and collection of what no
+/// consultation took.
+@Suite struct UploadCapacityTests {
+    let uploads = UploadTests()
+
+    @Test func pastTheQuotaUploadsAnswer507AndNothingStoredIsTouched() async throws {
+        let quota = UploadTests.png.count * 2 + 100
+        try await withFlux(environment: ["PUBLIC_UPLOAD_QUOTA_BYTES": String(quota)]) { app, config async throws in
+            let tester = try app.testing()
+            var kept: [UUID] = []
+            for index in 0..<2 {
+                let response = try await uploads.upload(tester, UploadTests.png, filename: "p\(index).png", type: "image/png")
+                #expect(response.status == .created)
+                kept.append(try response.content.decode(UploadTests.Created.self).assetId)
+            }
+            let refused = try await uploads.upload(tester, UploadTests.png, filename: "third.png", type: "image/png")
+            #expect(refused.status == .insufficientStorage && errorCode(refused) == "insufficient_storage")
+            #expect(Set(uploads.stored(config)) == Set(kept.map(\.uuidString)))
+            for id in kept { #expect(try await tester.sendRequest(.GET, "/api/assets/\(id)").status == .ok) }
+            let health = try await tester.sendRequest(.GET, "/api/health")
+            #expect(health.status == .ok && health.body.string.contains(#""uploads":"full""#))
+        }
+    }
+
+    @Test func belowTheFreeSpaceFloorUploadsAnswer507() async throws {
+        try await withFlux(environment: ["DATA_DIR_MIN_FREE_BYTES": String(1 << 50)]) { app, config async throws in
+            let tester = try app.testing()
+            let refused = try await uploads.upload(tester, UploadTests.png, filename: "p.png", type: "image/png")
+            #expect(refused.status == .insufficientStorage)
+            #expect(uploads.stored(config).isEmpty)
+            #expect(try await tester.sendRequest(.GET, "/api/health").body.string.contains(#""uploads":"full""#))
+        }
+        try await withFlux { app, _ async throws in
+            #expect(try await app.testing().sendRequest(.GET, "/api/health").body.string.contains(#""uploads":"accepting""#))
+        }
+    }
+
+    @Test func anUploadNoConsultationTookIsCollectedAfterADayAndAnAttachedOneIsKept() async throws {
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, config async throws in
+            let tester = try app.testing()
+            let attached = try await uploads.upload(tester, UploadTests.png, filename: "kept.png", type: "image/png")
+                .content.decode(UploadTests.Created.self).assetId
+            let abandoned = try await uploads.upload(tester, UploadTests.png, filename: "left.png", type: "image/png")
+                .content.decode(UploadTests.Created.self).assetId
+            let consultation = ConsultationTests()
+            let unknown = try await consultation.submit(tester, consultation.with(["assetIds": [UUID().uuidString]]))
+            #expect(unknown.status == .badRequest && unknown.body.string.contains("assetIds"))
+            let sent = try await consultation.submit(tester, consultation.with(["assetIds": [attached.uuidString]]))
+            #expect(sent.status == .created)
+            // An upload belongs to one ticket.
+            let again = try await consultation.submit(tester, consultation.with(["assetIds": [attached.uuidString]]))
+            #expect(again.status == .badRequest)
+
+            let housekeeping = UploadHousekeeping(directory: config.dataDirectory.appendingPathComponent("uploads"))
+            #expect(try await housekeeping.run(on: app.db, now: Date().addingTimeInterval(3600)) == 0)
+            #expect(try await housekeeping.run(on: app.db, now: Date().addingTimeInterval(UploadHousekeeping.unattachedLifetime + 60)) == 1)
+            #expect(try await Asset.find(abandoned, on: app.db) == nil)
+            #expect(try await Asset.find(attached, on: app.db)?.signalID != nil)
+            #expect(uploads.stored(config) == [attached.uuidString])
+        }
+    }
+}

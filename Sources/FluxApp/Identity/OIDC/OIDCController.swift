@@ -7,7 +7,8 @@ import Vapor
 /// `GET /api/auth/oidc/google/start` and `…/callback`: the OpenID Connect authorization code flow with PKCE
 /// (S256). State, nonce and the PKCE verifier travel in a short-lived cookie sealed with AES-GCM, so the
 /// callback only completes the flow this browser started. Accounts are linked by the provider's subject, or
-/// by a verified email the first time. A client whose organization has no setup request yet lands on
+/// by a provider-verified email the first time (see ``account(for:email:request:)`` for an address Flux never
+/// verified). A client whose organization has no setup request yet lands on
 /// onboarding (`/app/onboarding`), whatever it asked to return to.
 struct OIDCController: Sendable {
     static let provider = "google"
@@ -113,14 +114,14 @@ struct OIDCController: Sendable {
         }
 
         let email = EmailAddress.normalized(claims.email!)!
-        let (user, isNew) = try await account(for: claims, email: email, on: request.db)
+        let (user, linking) = try await account(for: claims, email: email, request: request)
         guard let membership = try await Membership.query(on: request.db).filter(\.$userID == user.id!).sort(\.$createdAt).first() else {
             try await refuse("oidc_no_membership", "account without an organization")
         }
         if try await MultiFactor(identity: identity).isEnabled(user.id!, on: request.db) || Role.requiringMFA.contains(membership.role) {
             try await refuse("mfa_required", "this account signs in with its password and a code")
         }
-        try await identity.audit.record(isNew ? "oidc.account_created" : "oidc.login", actor: user.id, tenant: membership.tenantID,
+        try await identity.audit.record(linking == .created ? "oidc.account_created" : "oidc.login", actor: user.id, tenant: membership.tenantID,
                                         target: email, request: request)
         let response = try await identity.startSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
                                                        cookies: true, request: request)
@@ -135,23 +136,52 @@ struct OIDCController: Sendable {
         return response
     }
 
-    /// The linked account, else the account with this (provider-verified) email, linked now, else a new
-    /// client account.
-    private func account(for claims: IDTokenClaims, email: String, on database: any Database) async throws -> (User, Bool) {
+    enum Linking {
+        case linked
+        case created
+        /// An account whose address Flux never proved: the provider's proof won it (see ``account(for:email:request:)``).
+        case claimedUnverified
+    }
+
+    /// The linked account; else the account with this provider-verified email, linked now; else a new client
+    /// account.
+    ///
+    /// Anyone can register an address without owning it, so an account whose address Flux has not verified is
+    /// not trusted to be the provider user's: the provider's proof wins it, and everything the registrant set
+    /// up is taken away first (password, second factor, every session with its refresh tokens, pending
+    /// one-time links). An account whose address Flux verified is linked as it is.
+    private func account(for claims: IDTokenClaims, email: String, request: Request) async throws -> (User, Linking) {
+        let database = request.db
         if let link = try await ExternalIdentity.query(on: database)
             .filter(\.$provider == Self.provider).filter(\.$subject == claims.sub.value).first(),
             let user = try await User.find(link.userID, on: database) {
-            return (user, false)
-        }
-        if let user = try await User.query(on: database).filter(\.$email == email).first() {
-            try await ExternalIdentity(provider: Self.provider, subject: claims.sub.value, userID: user.id!).create(on: database)
-            if user.emailVerifiedAt == nil {
-                user.emailVerifiedAt = Date()
-                try await user.update(on: database)
-            }
-            return (user, false)
+            return (user, .linked)
         }
         let subject = claims.sub.value
+        if let user = try await User.query(on: database).filter(\.$email == email).first() {
+            let claimed = user.emailVerifiedAt == nil
+            let sessions = try await database.writeTransaction { transaction -> [UUID] in
+                var sessions: [UUID] = []
+                if claimed {
+                    user.passwordHash = nil
+                    user.passwordChangedAt = Date()
+                    user.emailVerifiedAt = Date()
+                    try await user.update(on: transaction)
+                    try await MultiFactor(identity: identity).disable(user.id!, on: transaction)
+                    try await OneTimeTokens.voidAll(purpose: nil, userID: user.id!, on: transaction)
+                    sessions = try await AuthSession.query(on: transaction)
+                        .filter(\.$userID == user.id!).filter(\.$revokedAt == nil).all(\.$id)
+                }
+                try await ExternalIdentity(provider: Self.provider, subject: subject, userID: user.id!).create(on: transaction)
+                return sessions
+            }
+            guard claimed else { return (user, .linked) }
+            try await identity.revocations.revoke(sessions, reason: "account_claimed_by_provider", on: database)
+            try await identity.audit.record("oidc.unverified_account_claimed", actor: user.id, tenant: nil, target: email,
+                                            metadata: ["provider": Self.provider, "sessionsEnded": String(sessions.count)],
+                                            request: request)
+            return (user, .claimedUnverified)
+        }
         let (user, _) = try await Accounts(passwords: identity.passwords).createClient(
             email: email, passwordHash: nil, displayName: AuthController.oneLine(claims.name), organization: email, on: database
         ) { user, transaction in
@@ -159,6 +189,6 @@ struct OIDCController: Sendable {
             try await user.update(on: transaction)
             try await ExternalIdentity(provider: Self.provider, subject: subject, userID: user.id!).create(on: transaction)
         }
-        return (user, true)
+        return (user, .created)
     }
 }
