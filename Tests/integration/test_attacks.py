@@ -189,7 +189,7 @@ def test_an_organization_export_holds_no_direct_thread_of_others(serve, workdir)
 
 
 def test_public_uploads_cannot_fill_the_disk(serve, workdir):
-    server = serve(TRUSTED_PROXIES="127.0.0.1", PUBLIC_UPLOAD_QUOTA_BYTES=str(len(PNG) * 3 + 100))
+    server = serve(TRUSTED_PROXIES="127.0.0.1", PUBLIC_UPLOAD_QUOTA_BYTES=str(len(PNG) * 3))
     statuses, kept = [], []
     for index in range(6):
         session = csrf_session(server)

@@ -101,6 +101,23 @@ func serving(_ app: Application, _ body: (Int) async throws -> Void) async throw
     await app.server.shutdown()
 }
 
+/// `count` requests at once against a server started by ``serving(_:_:)`` on `port`: `POST path` with a JSON
+/// body and the headers `prepare` gives request `index`. Answers in completion order.
+func concurrently(_ app: Application, port: Int, count: Int, _ path: String,
+                  prepare: @escaping @Sendable (Int) -> (HTTPHeaders, [String: String])) async throws -> [ClientResponse] {
+    try await withThrowingTaskGroup(of: ClientResponse.self) { group in
+        for index in 0..<count {
+            group.addTask {
+                let (headers, body) = prepare(index)
+                return try await app.client.post(URI(string: "http://127.0.0.1:\(port)\(path)"), headers: headers) { request in
+                    try request.content.encode(body)
+                }
+            }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+    }
+}
+
 extension Dictionary where Key == String, Value == Any {
     /// `data`, the event's payload.
     var data: [String: Any] { self["data"] as? [String: Any] ?? [:] }

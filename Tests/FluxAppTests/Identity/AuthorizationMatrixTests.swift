@@ -57,6 +57,94 @@ import VaporTesting
         }
     }
 
+    /// What each staff role may reach, spelled out: a route that lets a staff role in without being listed
+    /// here fails this test, so sales cannot drift into client data again.
+    /// Every staff role: its own account and the tenant it belongs to.
+    static let ownAccount: Set<String> = [
+        "DELETE /api/account",
+        "DELETE /api/auth/sessions/:sessionID",
+        "GET /api/account/export",
+        "GET /api/auth/me",
+        "GET /api/auth/sessions",
+        "GET /api/auth/token-info",
+        "GET /api/auth/verify",
+        "GET /api/tenants/:tenantID",
+        "GET /hq-command/dashboard",
+        "POST /api/auth/logout",
+        "POST /api/auth/logout-all",
+        "POST /api/auth/mfa/recovery-codes",
+        "POST /api/auth/mfa/totp/disable",
+        "POST /api/auth/password",
+    ]
+    /// Engineers, admins and owners: clients' messaging, files and setup, and their API keys.
+    static let clientWork: Set<String> = [
+        "DELETE /api/hq/api-keys/:keyID",
+        "DELETE /api/portal/messages/:messageID",
+        "GET /api/hq/tenants/:tenantID/api-keys",
+        "GET /api/portal/conversations",
+        "GET /api/portal/conversations/:threadID",
+        "GET /api/portal/conversations/:threadID/messages",
+        "GET /api/portal/messages/:messageID/attachment",
+        "GET /api/portal/realtime",
+        "GET /api/tenants/:tenantID/files",
+        "GET /api/tenants/:tenantID/files/:fileID/content",
+        "GET /hq-command/messages",
+        "GET /hq-command/tenants",
+        "PATCH /api/portal/messages/:messageID",
+        "POST /api/hq/api-keys/:keyID/rotate",
+        "POST /api/hq/tenants/:tenantID/api-keys",
+        "POST /api/portal/conversations",
+        "POST /api/portal/conversations/:threadID/messages",
+        "POST /api/portal/conversations/:threadID/read",
+        "PUT /api/hq/setup-requests/:requestID/status",
+    ]
+    /// Sales, admins and owners: FluxAI analytics, the signals and the live view.
+    static let analytics: Set<String> = [
+        "GET /hq-command/dashboard/conversations",
+        "GET /hq-command/dashboard/conversations/:conversationID",
+        "GET /hq-command/dashboard/conversations/export.csv",
+        "GET /hq-command/live",
+        "GET /hq-command/signals",
+        "GET /hq-command/signals/:signalID",
+        "GET /hq-command/signals/export.csv",
+        "PUT /api/hq/signals/:signalID/status",
+    ]
+    /// Admins and owners: staff, audit, health, privacy erasure and client memberships.
+    static let administration: Set<String> = [
+        "DELETE /api/hq/sessions/:sessionID",
+        "DELETE /api/tenants/:tenantID/members/:userID",
+        "GET /api/admin/audit",
+        "GET /api/tenants/:tenantID/export",
+        "GET /api/tenants/:tenantID/members",
+        "GET /hq-command/audit",
+        "GET /hq-command/health",
+        "GET /hq-command/users",
+        "POST /api/admin/privacy/erase",
+        "PUT /api/tenants/:tenantID/members/:userID/role",
+    ]
+    static let staffTable: [Role: Set<String>] = [
+        .owner: ownAccount.union(clientWork).union(analytics).union(administration),
+        .admin: ownAccount.union(clientWork).union(analytics).union(administration),
+        .engineer: ownAccount.union(clientWork),
+        .sales: ownAccount.union(analytics),
+    ]
+
+    @Test func eachStaffRoleReachesExactlyItsListedRoutes() async throws {
+        try await withFlux { app, _ async throws in
+            let guarded = guardedRoutes(app)
+            for role in Role.staff.sorted(by: { $0.rawValue < $1.rawValue }) {
+                let reached = Set(guarded.filter { $0.rule.roles.contains(role) }
+                    .map { "\($0.route.method.rawValue) /\($0.route.path.map(\.description).joined(separator: "/"))" })
+                let listed = Self.staffTable[role] ?? []
+                #expect(reached == listed, "\(role.rawValue): not listed \(reached.subtracting(listed).sorted()), listed but not reached \(listed.subtracting(reached).sorted())")
+            }
+            // Whatever else the table says, sales never reaches a client's messages, files or live channel.
+            let sales = guarded.filter { $0.rule.roles.contains(.sales) }.map { $0.route.path.map(\.description).joined(separator: "/") }
+            #expect(!sales.contains { $0.hasPrefix("api/portal/") || $0.contains("files") || $0.hasPrefix("api/tenants/:tenantID/export") },
+                    "\(sales)")
+        }
+    }
+
     @Test func aClientOfTenantAIsRefusedEveryTenantScopedRouteOfTenantB() async throws {
         try await withFlux { app, _ async throws in
             let tester = try app.testing()

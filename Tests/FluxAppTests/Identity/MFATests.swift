@@ -208,30 +208,36 @@ import VaporTesting
 
     @Test func aChallengeTakesFiveCodesAndNoMoreEvenInParallel() async throws {
         try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ async throws in
-            let tester = try app.testing(method: .running(port: 0))
+            try await app.asyncBoot()
+            let tester = try app.testing()
             let (account, secret) = try await enrolled(app, tester, email: "parallel@example.com")
-            let held = try await challenge(tester, "parallel@example.com", from: "198.51.100.1")
-            // 50 guesses at once, each from its own address: at most five are looked at.
-            let answers = try await withThrowingTaskGroup(of: (HTTPStatus, String?).self) { group in
-                for index in 0..<50 {
-                    group.addTask {
-                        let response = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": wrongCode(secret, index)],
-                                                          headers: ["X-Forwarded-For": "203.0.113.\(index + 1)"])
-                        return (response.status, errorCode(response))
-                    }
+            let held = try await login(tester, email: "parallel@example.com").content.decode(ChallengeBody.self).challenge
+            let csrf = try await csrfHeaders(tester)
+            try await serving(app) { port in
+                // 50 guesses at once, each from its own address: at most five are looked at.
+                let answers = try await concurrently(app, port: port, count: 50, "/api/auth/mfa/verify") { index in
+                    var headers = csrf
+                    headers.add(name: "X-Forwarded-For", value: "203.0.113.\(index + 1)")
+                    return (headers, ["challenge": held, "code": wrongCode(secret, index)])
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
+                // A code was looked at only where the answer is "wrong code"; the rest were turned away first.
+                let codes = answers.map { response in
+                    (try? response.content.decode(ErrorBody.self).error.code) ?? "status \(response.status.code)"
+                }
+                let examined = codes.filter { $0 == "invalid_code" }.count
+                #expect(examined >= 1 && examined <= MFAChallengeAttempts.maximum, "\(codes)")
+                #expect(codes.allSatisfy { ["invalid_code", "invalid_challenge", "rate_limited"].contains($0) }, "\(codes)")
             }
-            // A code was looked at only where the answer is "wrong code"; the rest were turned away first.
-            let examined = answers.filter { $0.1 == "invalid_code" }.count
-            #expect(examined >= 1 && examined <= MFAChallengeAttempts.maximum, "\(answers)")
-            #expect(answers.allSatisfy { ["invalid_code", "invalid_challenge", "rate_limited"].contains($0.1) }, "\(answers)")
             // The challenge is dead: even the right code no longer completes it.
             try await app.identity.mfaThrottle.clear(account.userID.uuidString, on: app.db)
-            let right = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": TOTP.code(secret: secret, step: TOTP.step(at: Date()) + 1)],
-                                           headers: ["X-Forwarded-For": "198.51.100.2"])
+            let right = try await mfa.post(tester, "/api/auth/mfa/verify", ["challenge": held, "code": TOTP.code(secret: secret, step: TOTP.step(at: Date()) + 1)])
             #expect(right.status == .unauthorized && errorCode(right) == "invalid_challenge")
         }
+    }
+
+    struct ErrorBody: Decodable {
+        struct Detail: Decodable { let code: String }
+        let error: Detail
     }
 
     @Test func tenWrongCodesMailTheOwnerAndAuditIt() async throws {

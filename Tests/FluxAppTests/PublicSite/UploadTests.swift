@@ -123,7 +123,7 @@ import VaporTesting
     let uploads = UploadTests()
 
     @Test func pastTheQuotaUploadsAnswer507AndNothingStoredIsTouched() async throws {
-        let quota = UploadTests.png.count * 2 + 100
+        let quota = UploadTests.png.count * 2
         try await withFlux(environment: ["PUBLIC_UPLOAD_QUOTA_BYTES": String(quota)]) { app, config async throws in
             let tester = try app.testing()
             var kept: [UUID] = []

@@ -34,6 +34,18 @@ import VaporTesting
         }
     }
 
+    @Test func anIPv6ClientIsKeyedByItsNetworkAndAnIPv4ClientWhole() throws {
+        let key = { (text: String, prefix: Int) in try #require(IPAddress(text)).rateLimitKey(ipv6Prefix: prefix) }
+        #expect(try key("2001:db8:7:1:aaaa:bbbb:cccc:dddd", 64) == "2001:db8:7:1::/64")
+        #expect(try key("2001:db8:7:1::1", 64) == key("2001:db8:7:1:ffff:ffff:ffff:ffff", 64))
+        #expect(try key("2001:db8:7:1::1", 64) != key("2001:db8:7:2::1", 64))
+        #expect(try key("2001:db8:7:1::1", 48) == key("2001:db8:7:2::1", 48))
+        #expect(try key("2001:db8:7:1:8000::1", 65) != key("2001:db8:7:1::1", 65))
+        #expect(try key("2001:db8::1", 128) == "2001:db8::1")
+        #expect(try key("203.0.113.9", 64) == "203.0.113.9")
+        #expect(try key("::ffff:203.0.113.9", 64) == "203.0.113.9")
+    }
+
     @Test func parseNamesTheBadEntry() {
         guard case .failure(let invalid) = TrustedProxies.parse("10.0.0.0/8, banana") else {
             Issue.record("parsed")
