@@ -92,7 +92,11 @@ import VaporTesting
 
     @Test func aRotatedSecretKeepsTheThrottleCount() async throws {
         try await withFlux(environment: ["SESSION_SECRET": SecretRotationTests.old]) { app, config async throws in
-            for _ in 0..<LoginThrottle.freeFailures { try await app.identity.throttle.claimAttempt("held@example.com", on: app.db) }
+            // Ten failures a minute apart, the last one now: a 32 s delay, longer than booting the rotated instance.
+            let start = Date().addingTimeInterval(-9 * 61)
+            for index in 0..<10 {
+                try await app.identity.throttle.claimAttempt("held@example.com", on: app.db, now: start.addingTimeInterval(Double(index) * 61))
+            }
             #expect(try await app.identity.throttle.retryAfter("held@example.com", on: app.db) != nil)
             var rotated = config
             rotated.sessionSecret = SecretValue(SecretRotationTests.new)
