@@ -84,3 +84,14 @@ def test_doctor_reports_free_space_on_the_data_directory(workdir):
     assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
     result = run_flux(["doctor"], clean_env(), workdir)
     assert re.search(r"ok    disk: [0-9.]+ GiB free of [0-9.]+ GiB under ", result.stdout), result.stdout
+
+
+def test_doctor_fails_a_production_config_without_a_metrics_token(workdir):
+    # In production /metrics answers only METRICS_TOKEN: without one there are no metrics at all.
+    production = dict(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET)
+    without = run_flux(["doctor"], clean_env(**production), workdir)
+    assert without.returncode != 0
+    assert "FAIL  METRICS_TOKEN: missing" in without.stdout, without.stdout
+    with_token = run_flux(["doctor"], clean_env(**production, METRICS_TOKEN="mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU"), workdir)
+    assert "ok    METRICS_TOKEN: set" in with_token.stdout, with_token.stdout
+    assert "mT9vQ2xK7wR4" not in with_token.stdout + with_token.stderr

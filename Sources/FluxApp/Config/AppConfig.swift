@@ -202,6 +202,8 @@ public struct AppConfig: Sendable {
             } else {
                 problem("METRICS_TOKEN", "\(tokenVerdict.explanation). Generate one with: openssl rand -hex 32")
             }
+        } else if env == .production {
+            warnings.append("METRICS_TOKEN is not set: in production /metrics answers nobody without it.")
         }
 
         var cors: CORSPolicy?
