@@ -79,6 +79,18 @@ import VaporTesting
         }
     }
 
+    /// At trace level Vapor's HTTP decoder logs each request head whole, so LOG_LEVEL=trace is held at debug.
+    @Test func traceLoggingCannotWriteARequestsSecrets() async throws {
+        try await withFlux(environment: ["LOG_LEVEL": "trace"]) { app, config in
+            #expect(config.logLevel == .debug)
+            #expect(config.warnings.contains { $0.hasPrefix("LOG_LEVEL=trace is logged as debug") })
+            let token = "s3cr3t-trace-\(UUID().uuidString)"
+            let live = try app.testing(method: .running(port: 0))
+            try await live.test(.GET, "/api/shared/\(UUID())/\(token)", headers: ["Authorization": "Bearer \(token)"]) { _ in }
+            #expect(!LogCapture.shared.all.contains { $0.contains(token) })
+        }
+    }
+
     /// The routes whose path carries a secret are found by parameter name; the share links are among them.
     @Test func shareLinksAreKnownToTheRedaction() async throws {
         try await withFlux { app, _ in
