@@ -21,6 +21,8 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FLUX_BIN = pathlib.Path(os.environ.get("FLUX_BIN", ROOT / ".build" / "debug" / "flux"))
 STRONG_SECRET = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
+# A production configuration needs one (flux doctor fails without it).
+METRICS_TOKEN = "mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU"
 
 
 def free_port():

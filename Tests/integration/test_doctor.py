@@ -2,7 +2,7 @@
 and a database the app cannot reach. It never prints a secret."""
 import re
 
-from conftest import STRONG_SECRET, clean_env, free_port, run_flux
+from conftest import METRICS_TOKEN, STRONG_SECRET, clean_env, free_port, run_flux
 from openai_server import FakeOpenAI
 
 
@@ -92,6 +92,6 @@ def test_doctor_fails_a_production_config_without_a_metrics_token(workdir):
     without = run_flux(["doctor"], clean_env(**production), workdir)
     assert without.returncode != 0
     assert "FAIL  METRICS_TOKEN: missing" in without.stdout, without.stdout
-    with_token = run_flux(["doctor"], clean_env(**production, METRICS_TOKEN="mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU"), workdir)
+    with_token = run_flux(["doctor"], clean_env(**production, METRICS_TOKEN=METRICS_TOKEN), workdir)
     assert "ok    METRICS_TOKEN: set" in with_token.stdout, with_token.stdout
-    assert "mT9vQ2xK7wR4" not in with_token.stdout + with_token.stderr
+    assert METRICS_TOKEN not in with_token.stdout + with_token.stderr
