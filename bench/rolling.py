@@ -24,8 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests" / "integration"))
 os.environ.setdefault("FLUX_BIN", os.path.abspath(sys.argv[1]))
 
-from conftest import STRONG_SECRET, FluxServer, clean_env  # noqa: E402
-from test_deploy import nginx_command, nginx_site  # noqa: E402
+from conftest import STRONG_SECRET, FluxServer, clean_env, nginx_command, nginx_site  # noqa: E402
 
 
 def wrk_figures(output):

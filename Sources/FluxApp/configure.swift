@@ -30,7 +30,9 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     // script unreadable); CORS also answers preflights. CSRF sits on the root route group instead (see
     // `routes`), so a request for a path or method Flux does not serve still gets its 404 or 405.
     app.middleware = Middlewares()
-    app.middleware.use(RequestTelemetryMiddleware(metrics: metrics))
+    let secretPaths = SecretPaths()
+    app.middleware.use(RequestTelemetryMiddleware(metrics: metrics, secretPaths: secretPaths))
+    app.lifecycle.use(SecretPaths.Builder(index: secretPaths))
     app.middleware.use(security.headers)
     if let cors = config.cors { app.middleware.use(cors.middleware) }
     app.middleware.use(JSONErrorMiddleware(environment: config.environment, methods: allowedMethods))

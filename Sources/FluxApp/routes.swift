@@ -8,7 +8,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     app.storage[RootMiddlewareKey.self] = security.csrf.middleware
     let root = app.rootRoutes
     try root.register(collection: HealthController(uploads: UploadCapacity(config: config)))
-    try root.register(collection: MetricsController(metrics: metrics, token: config.metricsToken))
+    try root.register(collection: MetricsController(metrics: metrics, token: config.metricsToken, environment: config.environment))
     root.grouped(security.rateLimit(RateLimits.csrf)).get("api", "csrf") { req in try security.csrf.response(for: req) }
     AuthController(identity: identity, security: security).register(on: root)
     MFAController(identity: identity, security: security).register(on: root)

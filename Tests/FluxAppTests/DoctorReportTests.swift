@@ -1,4 +1,5 @@
 @testable import FluxApp
+import Foundation
 import Testing
 
 @Suite struct DoctorReportTests {
@@ -16,5 +17,26 @@ import Testing
             "ok    disk: 8.0 GiB free of 20.0 GiB under /srv/flux",
         ])
         #expect(report.failures == 2)
+    }
+
+    /// Production answers /metrics only with METRICS_TOKEN, so a production configuration without one has no
+    /// metrics at all: doctor says so before the first deploy, not the first blank dashboard.
+    @Test func aProductionConfigurationWithoutAMetricsTokenFails() throws {
+        let directory = try TemporaryDirectory()
+        let production = ["DATA_DIR": directory.url.path, "FLUX_ENV": "production",
+                          "SESSION_SECRET": "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"]
+        var without = DoctorReport()
+        without.configuration(try AppConfig.load(from: production))
+        #expect(without.lines.contains { $0.hasPrefix("FAIL  METRICS_TOKEN: missing") })
+        #expect(without.failures == 1)
+
+        var with = DoctorReport()
+        with.configuration(try AppConfig.load(from: production.merging(["METRICS_TOKEN": "mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU"]) { _, new in new }))
+        #expect(with.lines.contains("ok    METRICS_TOKEN: set"))
+        #expect(with.failures == 0)
+
+        var development = DoctorReport()
+        development.configuration(try AppConfig.load(from: ["DATA_DIR": directory.url.path]))
+        #expect(development.lines.contains { $0.hasPrefix("ok    METRICS_TOKEN: missing") })
     }
 }

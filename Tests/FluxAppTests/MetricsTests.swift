@@ -33,6 +33,37 @@ import VaporTesting
         }
     }
 
+    /// Behind a proxy on the same host every visitor's peer is loopback: a request the proxy relayed (it names
+    /// the client) is not served as a local one.
+    @Test func withoutTokenARequestRelayedByAProxyIsRefused() async throws {
+        try await withFlux(environment: ["TRUSTED_PROXIES": "127.0.0.1"]) { app, _ in
+            let live = try app.testing(method: .running(port: 0))
+            for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+                try await live.test(.GET, "/metrics", headers: [header: header == "Forwarded" ? "for=203.0.113.9" : "203.0.113.9"]) { res async throws in
+                    #expect(res.status == .forbidden, "\(header)")
+                    #expect(!res.body.string.contains("http_requests_total"))
+                }
+            }
+        }
+    }
+
+    @Test func inProductionOnlyTheTokenOpensMetrics() async throws {
+        let production = ["FLUX_ENV": "production", "SESSION_SECRET": "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"]
+        try await withFlux(environment: production) { app, _ in
+            let live = try app.testing(method: .running(port: 0))
+            try await live.test(.GET, "/metrics") { res async throws in
+                #expect(res.status == .forbidden)
+                #expect(!res.body.string.contains("http_requests_total"))
+            }
+        }
+        try await withFlux(environment: production.merging(["METRICS_TOKEN": Self.token]) { _, new in new }) { app, _ in
+            let live = try app.testing(method: .running(port: 0))
+            try await live.test(.GET, "/metrics", headers: ["Authorization": "Bearer \(Self.token)"]) { res async throws in
+                #expect(res.status == .ok)
+            }
+        }
+    }
+
     @Test func withTokenOnlyTheRightBearerIsServed() async throws {
         try await withFlux(environment: ["METRICS_TOKEN": Self.token]) { app, _ in
             let live = try app.testing(method: .running(port: 0))

@@ -53,6 +53,54 @@ import VaporTesting
         }
     }
 
+    /// A share link is a bearer credential: the access log, kept and shipped by operators, must not hold
+    /// one, whether the route matched, the method was wrong or a segment was added.
+    @Test func shareLinkTokensNeverReachTheLog() async throws {
+        try await withFlux { app, _ in
+            let share = UUID().uuidString
+            let token = "s3cr3t-share-\(UUID().uuidString)"
+            let attempts: [(HTTPMethod, String, String)] = [
+                (.GET, "/api/shared/\(share)/\(token)", "/api/shared/\(share)/[redacted]"),
+                (.HEAD, "/api/shared/\(share)/\(token)", "/api/shared/\(share)/[redacted]"),
+                (.POST, "/api/shared/\(share)/\(token)", "/api/shared/\(share)/[redacted]"),
+                (.GET, "/api/shared/\(share)/\(token)/more", "/api/shared/\(share)/[redacted]"),
+                (.GET, "/API/%73hared/\(share)/\(token)", "/API/%73hared/\(share)/[redacted]"),
+                (.GET, "/api/shared/\(share)?\(token)", "/api/shared/\(share)"),
+            ]
+            for (method, path, logged) in attempts {
+                let requestID = "share-\(UUID().uuidString)"
+                try await app.testing().test(method, path, headers: ["X-Request-Id": requestID]) { _ in }
+                let access = LogCapture.shared.entries(forRequestID: requestID).filter { $0["message"] as? String == "request" }
+                #expect(access.first?["path"] as? String == logged, "\(method) \(path)")
+            }
+            #expect(!LogCapture.shared.all.contains { $0.contains(token) })
+            let query = LogCapture.shared.all.filter { $0.contains("\"query_keys\"") && $0.contains(share) }
+            #expect(query.contains { $0.contains("[redacted]") })
+        }
+    }
+
+    /// At trace level Vapor's HTTP decoder logs each request head whole, so LOG_LEVEL=trace is held at debug.
+    @Test func traceLoggingCannotWriteARequestsSecrets() async throws {
+        try await withFlux(environment: ["LOG_LEVEL": "trace"]) { app, config in
+            #expect(config.logLevel == .debug)
+            #expect(config.warnings.contains { $0.hasPrefix("LOG_LEVEL=trace is logged as debug") })
+            let token = "s3cr3t-trace-\(UUID().uuidString)"
+            let live = try app.testing(method: .running(port: 0))
+            try await live.test(.GET, "/api/shared/\(UUID())/\(token)", headers: ["Authorization": "Bearer \(token)"]) { _ in }
+            #expect(!LogCapture.shared.all.contains { $0.contains(token) })
+        }
+    }
+
+    /// The routes whose path carries a secret are found by parameter name; the share links are among them.
+    @Test func shareLinksAreKnownToTheRedaction() async throws {
+        try await withFlux { app, _ in
+            try await app.testing().test(.GET, "/api/health/live") { _ in }
+            let secret = app.routes.all.filter { $0.path.contains(where: SecretPaths.isSecret) }
+                .map { "/" + $0.path.map(\.description).joined(separator: "/") }
+            #expect(secret.contains("/api/shared/:shareID/:token"))
+        }
+    }
+
     @Test func rejectedRequestIsLoggedWithItsCode() async throws {
         try await withFlux { app, _ in
             let requestID = "rejected-\(UUID().uuidString)"

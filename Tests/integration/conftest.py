@@ -6,8 +6,11 @@ that scripts/test starts (FLUX_TEST_DATABASE_URL, FLUX_PG_BIN, FLUX_PGDATA).
 import json
 import os
 import pathlib
+import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -18,6 +21,8 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FLUX_BIN = pathlib.Path(os.environ.get("FLUX_BIN", ROOT / ".build" / "debug" / "flux"))
 STRONG_SECRET = "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"
+# A production configuration needs one (flux doctor fails without it).
+METRICS_TOKEN = "mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU"
 
 
 def free_port():
@@ -151,3 +156,93 @@ def postgres_database():
     subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True, capture_output=True)
     yield dict(settings, url=base.rsplit("/", 1)[0] + "/" + name)
     subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
+
+
+def nginx_site(tmp_path, replica_ports, workers="1"):
+    """The shipped site with only what a machine changes: replica ports, listen ports, certificate paths."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    site = (ROOT / "deploy" / "nginx" / "flux.conf").read_text()
+    upstreams = "".join(f"    server 127.0.0.1:{port} max_fails=0;\n" for port in replica_ports)
+    site, replaced = re.subn(r"(    server 127\.0\.0\.1:808\d max_fails=0;\n)+", upstreams, site)
+    assert replaced == 1, "the shipped upstream block changed shape"
+    http_port, https_port = free_port(), free_port()
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};").replace("listen [::]:80;\n", "")
+    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;").replace("listen [::]:443 ssl http2;\n", "")
+    site = site.replace("/etc/letsencrypt/live/www.example.com/fullchain.pem", str(tmp_path / "cert.pem"))
+    site = site.replace("/etc/letsencrypt/live/www.example.com/privkey.pem", str(tmp_path / "key.pem"))
+    (tmp_path / "flux.conf").write_text(site)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (tmp_path / "nginx.conf").write_text(f"""{user}worker_processes {workers};
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log {tmp_path}/access.log;
+    client_body_temp_path {tmp_path}/body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+    include {tmp_path}/flux.conf;
+}}
+""")
+    return http_port, https_port
+
+
+def nginx_command(directory, binary="nginx"):
+    """The command line of the nginx whose prefix directory nginx_site wrote."""
+    return [binary, "-p", str(directory), "-c", str(directory / "nginx.conf")]
+
+
+@pytest.fixture(params=[2])
+def nginx_in_front(request, postgres_database, tmp_path):
+    """The shipped nginx site in front of `request.param` production replicas on one PostgreSQL database (used by
+    test_deploy.py and test_attacks.py)."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        pytest.skip("nginx is not installed (scripts/test installs it)")
+    env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"],
+                    TRUSTED_PROXIES="127.0.0.1", PUBLIC_URL="https://flux.test")
+    replicas = []
+    for index in range(request.param):
+        directory = tmp_path / f"replica{index}"
+        directory.mkdir()
+        replicas.append(FluxServer(directory, env).start())
+    http_port, https_port = nginx_site(tmp_path, [replica.port for replica in replicas])
+    command = nginx_command(tmp_path, nginx)
+    check = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    subprocess.run(command, check=True)
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "nginx.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield {"https": f"https://127.0.0.1:{https_port}", "https_port": https_port, "http": f"http://127.0.0.1:{http_port}",
+           "replicas": replicas}
+    subprocess.run([*command, "-s", "stop"], capture_output=True)
+    for replica in replicas:
+        replica.stop()
+
+
+
+
+def raw_https_get(port, target, headers=None):
+    """GET `target` exactly as written (no client-side normalisation of dots, slashes or escapes) over TLS to
+    127.0.0.1:`port`, certificate unchecked; returns (status, lower-cased headers, body bytes)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    lines = [f"GET {target} HTTP/1.1", "Host: flux.test", "Connection: close",
+             *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as plain, \
+            context.wrap_socket(plain, server_hostname="localhost") as tls:
+        tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        try:
+            while chunk := tls.recv(65536):
+                answer += chunk
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            pass
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    return int(status_line.split()[1]), {name.lower(): value for name, _, value in (line.partition(": ") for line in header_lines)}, body

@@ -1,11 +1,17 @@
 """A local OpenAI-compatible chat-completions server for the tests, speaking the real wire format: a POST to
 /v1/chat/completions with `stream: true` is answered with server-sent `chat.completion.chunk` events
 (content deltas, tool calls split across chunks, a final usage chunk with prompt_tokens_details.cached_tokens)
-and `data: [DONE]`; GET /v1/models lists `models` (or fails, by `mode`). It records every request so a test can check what Flux sent."""
+and `data: [DONE]`; GET /v1/models lists `models` (or fails, by `mode`). It records every request so a test can check what Flux sent.
+
+The hostile modes (HOSTILE) answer as a broken or malicious service would: a tool call index that is negative or
+huge, a chunk that is not JSON, a stream that never ends (slowly, flooding, or as one endless line)."""
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+HOSTILE = ("negative_index", "huge_index", "broken_json", "endless_trickle", "endless_flood", "endless_line")
 
 
 class FakeOpenAI:
@@ -51,6 +57,14 @@ class FakeOpenAI:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                if fake.mode in HOSTILE:
+                    try:
+                        for data in fake.hostile():
+                            self.wfile.write(data)
+                            self.wfile.flush()
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 for chunk in fake.chunks(body):
                     self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                     self.wfile.flush()
@@ -71,6 +85,31 @@ class FakeOpenAI:
         if usage is not None:
             return dict(base, choices=[], usage=usage)
         return dict(base, choices=[{"index": 0, "delta": delta or {}, "finish_reason": finish}])
+
+    def hostile(self):
+        def event(chunk):
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        call = {"id": "call_1", "type": "function", "function": {"name": "energy_savings_calculator", "arguments": "{}"}}
+        if self.mode == "negative_index":
+            yield event(self.chunk({"tool_calls": [dict(call, index=-1)]}))
+        elif self.mode == "huge_index":
+            yield event(self.chunk({"tool_calls": [dict(call, index=1_000_000_000)]}))
+        elif self.mode == "broken_json":
+            yield event(self.chunk({"content": "Hello"}))
+            yield b'data: {"choices":[{"delta":{"content":"unterminated\n\n'
+        elif self.mode == "endless_trickle":
+            while True:
+                yield event(self.chunk({"content": "more "}))
+                time.sleep(0.1)
+        elif self.mode == "endless_flood":
+            while True:
+                yield event(self.chunk({"content": "more " * 200}))
+        elif self.mode == "endless_line":
+            yield b"data: "
+            while True:
+                yield b"x" * 65536
+        yield b"data: [DONE]\n\n"
 
     def chunks(self, body):
         answered_tool = body["messages"][-1]["role"] == "tool"

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from conftest import clean_env
-from openai_server import FakeOpenAI
+from openai_server import HOSTILE, FakeOpenAI
 
 API_KEY = "sk-test-" + uuid.uuid4().hex
 
@@ -116,4 +116,22 @@ def test_a_failing_service_gives_a_graceful_answer_and_an_error_event(workdir, s
     assert time.monotonic() - started < 3.5
     (payload,), = rows(workdir, "SELECT \"payloadJson\" FROM ai_events WHERE type = 'error'")
     assert ("500" in payload) if mode == "error" else payload
+    assert API_KEY not in server.log_text()
+
+
+@pytest.mark.parametrize("mode", HOSTILE)
+def test_a_hostile_service_cannot_crash_or_hang_flux(workdir, serve, model_service, mode):
+    """A negative index used to trap (the process ended), a huge one to allocate without bound, an endless stream
+    to hold the request for ever; each must end the turn with the graceful answer and an error event."""
+    service = model_service(mode=mode)
+    server = flux_with(serve, service, OPENAI_TIMEOUT_SECONDS="1")
+    started = time.monotonic()
+    events = chat_stream(server, "s-" + uuid.uuid4().hex, "Hello")
+    name, done = events[-1]
+    assert name == "done" and "engineer" in done["reply"], events[-3:]
+    # The turn's limit is four read timeouts; the rest is slack for a loaded machine.
+    assert time.monotonic() - started < 15
+    (payload,), = rows(workdir, "SELECT \"payloadJson\" FROM ai_events WHERE type = 'error'")
+    assert "model service" in payload
+    assert requests.get(server.url + "/api/health/live", timeout=5).status_code == 200
     assert API_KEY not in server.log_text()

@@ -7,14 +7,18 @@ import subprocess
 import time
 
 import pyotp
+import pytest
 import requests
 from websockets.sync.client import connect
 
-from conftest import FLUX_BIN
+from conftest import FLUX_BIN, nginx_command, nginx_site, raw_https_get
 from test_identity import csrf_session, wait_for_mail
 from test_oidc import flux, login_status, me, provider, sign_in  # noqa: F401 (fixtures)
 
 PASSWORD = "attack surface passphrase"
+# The test certificate is self-signed for this run; what is tested is what reaches Flux, not the PKI.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
 PNG = bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]) + bytes([7]) * 6000
 
 
@@ -218,7 +222,6 @@ def test_rotating_ipv6_addresses_in_one_slash_64_share_nginx_limits(serve, tmp_p
     import shutil
     import uuid
 
-    from test_deploy import nginx_command, nginx_site
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     assert os.path.exists(nginx), "scripts/test installs nginx"
     addresses = {"first": "2001:db8:a:1::11", "rotated": "2001:db8:a:1::22", "neighbour": "2001:db8:a:2::11"}
@@ -254,3 +257,24 @@ def test_rotating_ipv6_addresses_in_one_slash_64_share_nginx_limits(serve, tmp_p
         subprocess.run([*command, "-s", "stop"], capture_output=True)
         for address in addresses.values():
             subprocess.run(["ip", "-6", "addr", "del", address + "/128", "dev", "lo"], capture_output=True)
+
+
+def test_metrics_is_not_reachable_through_nginx_by_any_spelling(nginx_in_front):
+    """The attacker asks the public site for /metrics in every spelling nginx or Flux might treat as /metrics.
+    Behind nginx every request reaches Flux from loopback, so a spelling that slipped past an exact-match block
+    used to be served as a local scrape: request counts by route, the outbox backlog, process figures."""
+    spellings = ["/metrics", "/metrics/", "/metrics?x", "/metrics/?x=1", "//metrics", "/./metrics", "/api/../metrics",
+                 "/%6Detrics", "/%6detrics/", "/metrics%2F", "/metrics;x", "/metrics/.", "/metrics#x", "/METRICS",
+                 "/Metrics/", "http://flux.test/metrics/"]
+    for target in spellings:
+        for headers in ({}, {"X-Forwarded-For": "127.0.0.1"}, {"Authorization": "Bearer guess"}):
+            status, _, body = raw_https_get(nginx_in_front["https_port"], target, headers)
+            assert status != 200 and b"http_requests_total" not in body, (target, headers, status)
+    # A second proxy, or nginx with its block removed, relays from loopback too: production Flux still answers
+    # nobody without METRICS_TOKEN.
+    replica = nginx_in_front["replicas"][0]
+    for path in ("/metrics", "/metrics/"):
+        relayed = requests.get(replica.url + path, headers={"X-Forwarded-For": "203.0.113.7"}, timeout=5)
+        assert relayed.status_code == 403 and "http_requests_total" not in relayed.text
+        direct = requests.get(replica.url + path, timeout=5)
+        assert direct.status_code == 403 and "http_requests_total" not in direct.text

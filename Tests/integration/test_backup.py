@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 
-from conftest import STRONG_SECRET, clean_env, run_flux
+from conftest import METRICS_TOKEN, STRONG_SECRET, clean_env, run_flux
 
 
 class Writer(threading.Thread):
@@ -80,7 +80,7 @@ def test_sqlite_backup_during_writes_restores_every_acknowledged_row(tmp_path, s
 
 def test_postgres_backup_during_writes_restores_every_acknowledged_row(tmp_path, postgres_database, serve):
     env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"],
-                    PATH=os.environ["PATH"] + ":" + postgres_database["FLUX_PG_BIN"])
+                    METRICS_TOKEN=METRICS_TOKEN, PATH=os.environ["PATH"] + ":" + postgres_database["FLUX_PG_BIN"])
     server = serve(env=env)
     psql = [os.path.join(postgres_database["FLUX_PG_BIN"], "psql"), "-q", "-v", "ON_ERROR_STOP=1"]
 

@@ -2,7 +2,7 @@
 and a database the app cannot reach. It never prints a secret."""
 import re
 
-from conftest import STRONG_SECRET, clean_env, free_port, run_flux
+from conftest import METRICS_TOKEN, STRONG_SECRET, clean_env, free_port, run_flux
 from openai_server import FakeOpenAI
 
 
@@ -84,3 +84,14 @@ def test_doctor_reports_free_space_on_the_data_directory(workdir):
     assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
     result = run_flux(["doctor"], clean_env(), workdir)
     assert re.search(r"ok    disk: [0-9.]+ GiB free of [0-9.]+ GiB under ", result.stdout), result.stdout
+
+
+def test_doctor_fails_a_production_config_without_a_metrics_token(workdir):
+    # In production /metrics answers only METRICS_TOKEN: without one there are no metrics at all.
+    production = dict(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET)
+    without = run_flux(["doctor"], clean_env(**production), workdir)
+    assert without.returncode != 0
+    assert "FAIL  METRICS_TOKEN: missing" in without.stdout, without.stdout
+    with_token = run_flux(["doctor"], clean_env(**production, METRICS_TOKEN=METRICS_TOKEN), workdir)
+    assert "ok    METRICS_TOKEN: set" in with_token.stdout, with_token.stdout
+    assert METRICS_TOKEN not in with_token.stdout + with_token.stderr

@@ -7,8 +7,10 @@ import email.policy
 import html as html_module
 import ipaddress
 import re
+import socket
 import sqlite3
 import ssl
+import threading
 import time
 
 import pytest
@@ -219,3 +221,143 @@ def test_doctor_checks_the_mail_server_without_printing_its_password(workdir, ce
     assert "hunter2" not in wrong.stdout + wrong.stderr and "s3cret" not in good.stdout + good.stderr
     down = run_flux(["doctor"], clean_env(SMTP_URL=f"smtp://localhost:{free_port()}"), workdir)
     assert down.returncode == 0 and "warn  mail" in down.stdout and "mail waits in the outbox" in down.stdout
+
+
+class InjectingServer:
+    """An SMTP server that pipelines a forged reply after its 220 to STARTTLS, in the same packet, before the TLS
+    handshake: what an attacker on the path does to have plaintext taken as the answer to the first encrypted
+    command (here a forged EHLO reply without AUTH, so the client would skip the login or give up). After the
+    handshake it behaves, so a client that discarded the forgery delivers with AUTH PLAIN."""
+
+    def __init__(self, context):
+        self.context = context
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.commands = []
+        self.messages = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.converse, args=(connection,), daemon=True).start()
+
+    def converse(self, connection):
+        buffered = b""
+
+        def line():
+            nonlocal buffered
+            while b"\r\n" not in buffered:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    raise ConnectionError
+                buffered += chunk
+            text, buffered = buffered.split(b"\r\n", 1)
+            return text.decode()
+
+        try:
+            connection.sendall(b"220 localhost ESMTP\r\n")
+            assert line().startswith("EHLO")
+            connection.sendall(b"250-localhost\r\n250 STARTTLS\r\n")
+            assert line() == "STARTTLS"
+            connection.sendall(b"220 go ahead\r\n250 localhost forged\r\n")
+            connection = self.context.wrap_socket(connection, server_side=True)
+            while True:
+                command = line()
+                self.commands.append(command)
+                verb = command.split(" ", 1)[0].upper()
+                if verb == "EHLO":
+                    connection.sendall(b"250-localhost\r\n250 AUTH PLAIN\r\n")
+                elif verb == "AUTH":
+                    connection.sendall(b"235 ok\r\n")
+                elif verb in ("MAIL", "RCPT"):
+                    connection.sendall(b"250 ok\r\n")
+                elif verb == "DATA":
+                    connection.sendall(b"354 go on\r\n")
+                    body = []
+                    while (text := line()) != ".":
+                        body.append(text)
+                    self.messages.append("\n".join(body))
+                    connection.sendall(b"250 queued\r\n")
+                elif verb == "QUIT":
+                    connection.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    connection.sendall(b"500 unknown\r\n")
+        except (ConnectionError, OSError, AssertionError):
+            pass
+        finally:
+            connection.close()
+
+    def stop(self):
+        self.listener.close()
+
+
+def test_replies_sent_before_starttls_completed_are_discarded(workdir, serve, certificate):
+    cert_path, context = certificate
+    injector = InjectingServer(context)
+    try:
+        server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{injector.port}", SMTP_CA_FILE=cert_path))
+        register(server, "injected@example.com")
+        assert wait_for(lambda: injector.messages, 15), (injector.commands, last_error(workdir))
+    finally:
+        injector.stop()
+    # The first encrypted command got the real EHLO reply, so the login happened and the mail went out.
+    assert [command.split(" ")[0] for command in injector.commands[:3]] == ["EHLO", "AUTH", "MAIL"], injector.commands
+    assert outbox(workdir) == [("sent", 1)]
+
+
+def certificate_without_ip(directory):
+    """A self-signed certificate naming only localhost (no IP address)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "dns-only.pem", directory / "dns-only-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return cert_path, context
+
+
+@pytest.mark.parametrize("scheme, implicit", [("smtp", False), ("smtps", True)])
+def test_an_smtp_url_with_an_ip_address_verifies_the_certificates_ip(workdir, serve, certificate, scheme, implicit):
+    """SNI cannot carry an IP address, and NIOSSL refused one outright, so `smtp://…@127.0.0.1` failed every
+    handshake; the certificate must name the address instead, and one that does not is still refused."""
+    cert_path, context = certificate
+    port = free_port()
+    controller, recorder = smtp_server(port, context, implicit)
+    try:
+        server = serve(env=clean_env(SMTP_URL=f"{scheme}://flux:s3cret%20pass@127.0.0.1:{port}", SMTP_CA_FILE=cert_path))
+        register(server, "by-ip@example.com")
+        assert wait_for(lambda: recorder.envelopes, 15), (last_error(workdir), server.log_text()[-2000:])
+    finally:
+        controller.stop()
+        server.stop()
+    assert recorder.logins == ["PLAIN"]
+
+    other = workdir / "dns-only"
+    other.mkdir()
+    dns_only_path, dns_only_context = certificate_without_ip(other)
+    port = free_port()
+    controller, recorder = smtp_server(port, dns_only_context, implicit)
+    try:
+        server = serve(env=clean_env(SMTP_URL=f"{scheme}://flux:s3cret%20pass@127.0.0.1:{port}", SMTP_CA_FILE=dns_only_path,
+                                     DATA_DIR=other / "data"))
+        register(server, "wrong-name@example.com")
+        with_error = lambda: sqlite3.connect(other / "data" / "flux.sqlite").execute(
+            "SELECT last_error FROM outbox_messages WHERE last_error IS NOT NULL").fetchone()
+        assert wait_for(with_error, 10)
+    finally:
+        controller.stop()
+    assert recorder.envelopes == [] and recorder.logins == []

@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from conftest import STRONG_SECRET, as_cluster_owner, clean_env
+from conftest import METRICS_TOKEN, STRONG_SECRET, as_cluster_owner, clean_env
 
 
 def pg_ctl(settings, action):
@@ -41,7 +41,8 @@ def test_health_follows_postgres_down_and_back(postgres_database, serve):
 
 
 def test_migrate_and_doctor_on_postgres(postgres_database, workdir):
-    env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"])
+    env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"],
+                    METRICS_TOKEN=METRICS_TOKEN)
     from conftest import run_flux
     assert run_flux(["migrate", "--yes"], env, workdir).returncode == 0
     result = run_flux(["doctor"], env, workdir)

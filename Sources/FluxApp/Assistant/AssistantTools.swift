@@ -24,7 +24,7 @@ enum AssistantTools {
             let study = industry.flatMap { caseStudies[$0] } ?? caseStudies.values.sorted().joined(separator: " ")
             return ToolUse(name: name, arguments: ["industry": industry ?? "any"], result: study)
         case .savingsCalculator:
-            let volume = arguments["productionVolume"].flatMap(Double.init) ?? context.productionVolume ?? 1
+            let volume = arguments["productionVolume"].flatMap(Double.init).flatMap(plausibleVolume) ?? context.productionVolume ?? 1
             let percent = savings(industry: industry, volume: volume)
             var use = ToolUse(name: name, arguments: ["industry": industry ?? "generic", "productionVolume": String(volume)],
                               result: "estimatedSavingsPercent=\(percent)")
@@ -36,6 +36,13 @@ enum AssistantTools {
         case .consultationHandoff:
             return ToolUse(name: name, arguments: [:], result: handoff)
         }
+    }
+
+    /// `volume` (tonnes a day) when a plant could produce it; `nil` for a negative, infinite or absurd number
+    /// (a typo, a probe or a confused model), which would otherwise reach the calculator, the database and the
+    /// reply's wording.
+    static func plausibleVolume(_ volume: Double) -> Double? {
+        (0...1_000_000_000).contains(volume) ? volume : nil
     }
 
     /// The calculator: the industry's typical saving, a little more at volume (economies of scale), capped.

@@ -86,12 +86,40 @@ struct OfflineAssistant: LLMProvider {
         stems.contains { text.contains($0) }
     }
 
-    /// A production volume written as a number followed by a unit of mass per time ("20 t/day", "500 kg/h").
+    /// A production volume written as a number followed by a unit of mass per time ("20 t/day", "500 kg/h"),
+    /// in tonnes; `nil` when the message names none, or one too large to be a real volume.
+    ///
+    /// A scan instead of a regular expression: searching for `\d+…\s*unit` backtracks through every suffix of
+    /// a long run of digits that no unit follows, so its time grows with the square of the message.
     static func productionVolume(in text: String) -> Double? {
-        let pattern = #/(\d+(?:[.,]\d+)?)\s*(t|kg|tons?|tonnellate|toneladas|tonnes|tonnen)\b/#
-        guard let match = text.firstMatch(of: pattern) else { return nil }
-        let number = Double(match.1.replacingOccurrences(of: ",", with: ".")) ?? 0
-        return match.2 == "kg" ? number / 1000 : number
+        var rest = Substring(text)
+        while let start = rest.firstIndex(where: isDigit) {
+            let integerEnd = rest[start...].firstIndex { !isDigit($0) } ?? rest.endIndex
+            var numberEnd = integerEnd
+            if integerEnd < rest.endIndex, rest[integerEnd] == "." || rest[integerEnd] == "," {
+                let fraction = rest.index(after: integerEnd)
+                let fractionEnd = rest[fraction...].firstIndex { !isDigit($0) } ?? rest.endIndex
+                if fractionEnd > fraction { numberEnd = fractionEnd }
+            }
+            let unitStart = rest[numberEnd...].firstIndex { !$0.isWhitespace } ?? rest.endIndex
+            // A unit is a whole word of at most ten letters: an eleventh says it is some other word, and reading
+            // no further keeps the scan linear.
+            let word = rest[unitStart...].prefix(11).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            if let tonnes = massUnits[String(word)], let number = Double(rest[start..<numberEnd].replacingOccurrences(of: ",", with: ".")) {
+                return AssistantTools.plausibleVolume(number * tonnes)
+            }
+            rest = rest[integerEnd...]
+        }
+        return nil
+    }
+
+    /// Tonnes per unit, for the units a visitor writes in the five site locales.
+    static let massUnits: [String: Double] = [
+        "t": 1, "ton": 1, "tons": 1, "tonnellate": 1, "toneladas": 1, "tonnes": 1, "tonnen": 1, "kg": 0.001,
+    ]
+
+    private static func isDigit(_ character: Character) -> Bool {
+        character.isASCII && character.isWholeNumber
     }
 
     static func compose(locale: String, industry: String?, tools: [ToolUse]) -> String {
@@ -140,7 +168,7 @@ struct OfflineAssistant: LLMProvider {
         }
 
         static func number(_ value: Double) -> String {
-            value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+            String(format: value == value.rounded() ? "%.0f" : "%.1f", value)
         }
     }
 }

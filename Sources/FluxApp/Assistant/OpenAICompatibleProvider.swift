@@ -16,8 +16,16 @@ public struct OpenAISettings: Sendable {
 /// reaches `onText` as it streams. Usage (input, output and cached input tokens) is summed over the rounds.
 /// The system prompt and tools come first and never change, and `prompt_cache_key` names that prefix, so
 /// the service can serve it from its prompt cache.
+///
+/// The service is not trusted to behave: a turn reads at most ``maxTurnBytes`` and lasts at most
+/// ``turnTimeouts`` read timeouts, and a tool call index outside ``maxToolCalls`` ends it, so a broken or
+/// hostile service costs one graceful answer, never a crash, a hang or the memory it asks for.
 struct OpenAICompatibleProvider: LLMProvider {
     static let maxRounds = 3
+    /// Far more tool calls than the four tools could need in one answer.
+    static let maxToolCalls = 16
+    static let maxTurnBytes = 1 << 20
+    static let turnTimeouts: Int64 = 4
 
     let settings: OpenAISettings
     let client: HTTPClient
@@ -27,12 +35,27 @@ struct OpenAICompatibleProvider: LLMProvider {
     enum Failure: Error, CustomStringConvertible {
         case status(Int, String)
         case malformed(String)
+        case tooLong(String)
 
         var description: String {
             switch self {
             case let .status(code, message): "the model service answered \(code): \(message)"
             case let .malformed(what): "the model service sent \(what)"
+            case let .tooLong(what): "the model service's answer \(what)"
             }
+        }
+    }
+
+    /// What is left of one turn's allowance: a stream that keeps sending (a byte before each read timeout, or
+    /// everything at once) runs out of it instead of holding the request and its memory for ever.
+    struct Budget {
+        let deadline: ContinuousClock.Instant
+        var bytesLeft: Int
+
+        mutating func spend(_ bytes: Int) throws {
+            bytesLeft -= bytes
+            guard bytesLeft >= 0 else { throw Failure.tooLong("passed \(OpenAICompatibleProvider.maxTurnBytes) bytes") }
+            guard ContinuousClock.now < deadline else { throw Failure.tooLong("was still streaming at the turn's time limit") }
         }
     }
 
@@ -44,8 +67,9 @@ struct OpenAICompatibleProvider: LLMProvider {
         var tools: [ToolUse] = []
         var usage = Usage()
         var text = ""
+        var budget = Budget(deadline: .now + .nanoseconds(settings.timeout.nanoseconds * Self.turnTimeouts), bytesLeft: Self.maxTurnBytes)
         for round in 1...Self.maxRounds {
-            let completion = try await complete(messages: messages, allowTools: round < Self.maxRounds, onText: onText)
+            let completion = try await complete(messages: messages, allowTools: round < Self.maxRounds, budget: &budget, onText: onText)
             usage.add(completion.usage)
             text += completion.content
             guard !completion.toolCalls.isEmpty else { break }
@@ -114,7 +138,8 @@ struct OpenAICompatibleProvider: LLMProvider {
     }
 
     /// One streamed chat completion.
-    private func complete(messages: [[String: Any]], allowTools: Bool, onText: @escaping @Sendable (String) async -> Void) async throws -> Completion {
+    private func complete(messages: [[String: Any]], allowTools: Bool, budget: inout Budget,
+                          onText: @escaping @Sendable (String) async -> Void) async throws -> Completion {
         var body: [String: Any] = [
             "model": settings.model, "messages": messages, "stream": true, "stream_options": ["include_usage": true],
             "prompt_cache_key": "fluxai-v1", "tools": AssistantTools.definitions,
@@ -137,6 +162,7 @@ struct OpenAICompatibleProvider: LLMProvider {
         var completion = Completion()
         var lines = ServerSentLines()
         for try await chunk in response.body {
+            try budget.spend(chunk.readableBytes)
             for line in lines.feed(chunk) {
                 guard line.hasPrefix("data:") else { continue }
                 let data = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
@@ -153,6 +179,7 @@ struct OpenAICompatibleProvider: LLMProvider {
                     await onText(content)
                 }
                 for call in delta.tool_calls ?? [] {
+                    guard (0..<Self.maxToolCalls).contains(call.index) else { throw Failure.malformed("a tool call index out of range") }
                     while completion.toolCalls.count <= call.index { completion.toolCalls.append(ToolCall()) }
                     if let id = call.id { completion.toolCalls[call.index].id = id }
                     if let name = call.function?.name { completion.toolCalls[call.index].name += name }
@@ -207,12 +234,16 @@ struct ServerSentLines {
     mutating func feed(_ buffer: ByteBuffer) -> [String] {
         pending += buffer.readableBytesView
         var lines: [String] = []
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            var line = pending[..<newline]
+        var start = pending.startIndex
+        // The consumed lines are dropped once, at the end: dropping each as it is read moves the rest of the
+        // buffer every time, which a chunk of many short lines turns into quadratic work.
+        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            var line = pending[start..<newline]
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
             lines.append(String(decoding: line, as: UTF8.self))
-            pending.removeSubrange(...newline)
+            start = newline + 1
         }
+        pending.removeSubrange(..<start)
         return lines
     }
 }

@@ -31,8 +31,10 @@ struct DoctorReport {
         if let token = config.metricsToken {
             let verdict = AppConfig.secretStrength.evaluate(token.value)
             pass("METRICS_TOKEN", verdict.isAcceptable ? "set" : "weak (\(verdict.explanation))")
+        } else if config.environment == .production {
+            fail("METRICS_TOKEN", "missing: in production /metrics answers nobody without it. Generate one with: openssl rand -hex 32")
         } else {
-            pass("METRICS_TOKEN", "missing: /metrics answers loopback clients only")
+            pass("METRICS_TOKEN", "missing: /metrics answers loopback clients no proxy relayed")
         }
         pass("listen", "\(config.host):\(config.port), public URL \(config.publicURL.absoluteString)")
         // The outage in the product's history: a proxy whose headers the app ignores, or believes from anyone.

@@ -133,7 +133,10 @@ public struct AppConfig: Sendable {
         var logLevel: Logger.Level = .info
         if let raw = value("LOG_LEVEL") {
             if let parsed = Logger.Level(rawValue: raw.lowercased()) {
-                logLevel = parsed
+                logLevel = max(parsed, .debug)
+                // At trace, Vapor logs every request head whole: share-link tokens in the path, Authorization
+                // and cookies in the headers.
+                if parsed == .trace { warnings.append("LOG_LEVEL=trace is logged as debug: trace would write secrets from each request.") }
             } else {
                 problem("LOG_LEVEL", "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -214,6 +217,8 @@ public struct AppConfig: Sendable {
             } else {
                 problem("METRICS_TOKEN", "\(tokenVerdict.explanation). Generate one with: openssl rand -hex 32")
             }
+        } else if env == .production {
+            warnings.append("METRICS_TOKEN is not set: in production /metrics answers nobody without it.")
         }
 
         var cors: CORSPolicy?

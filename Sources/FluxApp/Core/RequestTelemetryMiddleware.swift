@@ -1,10 +1,12 @@
 import FluxSecurity
+import NIOConcurrencyHelpers
 import Vapor
 
 /// Outermost middleware: gives each request an id, echoes it as `X-Request-Id`, writes one access log line
 /// and records the request in the HTTP metrics.
 struct RequestTelemetryMiddleware: AsyncMiddleware {
     let metrics: HTTPMetrics
+    let secretPaths: SecretPaths
 
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         let started = ContinuousClock.now
@@ -31,16 +33,25 @@ struct RequestTelemetryMiddleware: AsyncMiddleware {
         metrics.record(method: request.method.rawValue, route: route, status: status.code, duration: elapsed)
         var metadata: Logger.Metadata = [
             "method": .string(request.method.rawValue),
-            "path": .string(request.url.path),
+            "path": .string(secretPaths.redacted(request.url.path, route: request.route)),
             "status": .stringConvertible(status.code),
             "duration_ms": .stringConvertible(Self.milliseconds(elapsed)),
         ]
         // Query values can carry tokens or personal data: only their names are logged.
         if let query = request.url.query, !query.isEmpty {
-            let names = query.split(separator: "&").map { String($0.split(separator: "=", maxSplits: 1).first ?? "") }
-            metadata["query_keys"] = .string(names.joined(separator: ","))
+            metadata["query_keys"] = .string(query.split(separator: "&").map(Self.loggedName).joined(separator: ","))
         }
         request.logger.info("request", metadata: metadata)
+    }
+
+    /// The name of one query item, or `[redacted]` when it may be a value: an item without `=` is all value
+    /// (`?<token>`), and a name that is long or not identifier-like is more likely a secret than a name.
+    private static func loggedName(_ item: Substring) -> String {
+        let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let name = parts.first, (1...32).contains(name.utf8.count),
+            name.utf8.allSatisfy({ RequestID.isAllowed($0) || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") })
+        else { return SecretPaths.redaction }
+        return String(name)
     }
 
     private static func milliseconds(_ duration: Duration) -> Double {
@@ -62,7 +73,7 @@ enum RequestID {
         return UUID().uuidString.lowercased()
     }
 
-    private static func isAllowed(_ byte: UInt8) -> Bool {
+    static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
@@ -82,5 +93,77 @@ extension Request {
     var requestID: String {
         get { storage[RequestIDKey.self] ?? id }
         set { storage[RequestIDKey.self] = newValue }
+    }
+}
+
+/// The path segments that are secrets, such as a share link's token (`/api/shared/:shareID/:token`), so
+/// that the access log, which operators keep and ship elsewhere, never holds a working link. A route
+/// parameter is secret when its name says so (contains "token" or "secret"); the segment and everything
+/// after it are replaced by `[redacted]`, for requests no route matched (a wrong method, an extra segment)
+/// as much as for the route's own.
+final class SecretPaths: Sendable {
+    static let redaction = "[redacted]"
+
+    /// Each route with a secret parameter, up to and including the first such parameter.
+    private let templates = NIOLockedValueBox<[[PathComponent]]>([])
+
+    static func isSecret(_ component: PathComponent) -> Bool {
+        guard case .parameter(let name) = component else { return false }
+        let lowered = name.lowercased()
+        return lowered.contains("token") || lowered.contains("secret")
+    }
+
+    /// Indexes `routes`; called when the application boots, after every route is registered.
+    func rebuild(from routes: [Route]) {
+        let found = routes.compactMap { route -> [PathComponent]? in
+            route.path.firstIndex(where: Self.isSecret).map { Array(route.path[...$0]) }
+        }
+        templates.withLockedValue { $0 = found }
+    }
+
+    /// `path` as it may be logged: the route's template says where the secret is when a route matched;
+    /// otherwise any route with a secret whose leading segments match.
+    func redacted(_ path: String, route: Route?) -> String {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        let secretAt: Int?
+        if let route {
+            secretAt = route.path.firstIndex(where: Self.isSecret)
+        } else {
+            secretAt = templates.withLockedValue { templates in
+                templates.lazy.compactMap { Self.secretIndex(of: $0, in: segments) }.min()
+            }
+        }
+        guard let secretAt, secretAt < segments.count else { return path }
+        return "/" + (segments[..<secretAt].map(String.init) + [Self.redaction]).joined(separator: "/")
+    }
+
+    /// Where `template`'s secret falls in `segments`, when the segments before it match the template's.
+    /// Constants are compared as a lenient router would (percent-decoded, any case): a near miss is redacted.
+    private static func secretIndex(of template: [PathComponent], in segments: [Substring]) -> Int? {
+        let secretAt = template.count - 1
+        guard segments.count > secretAt else { return nil }
+        for (component, segment) in zip(template[..<secretAt], segments) {
+            switch component {
+            case .constant(let value):
+                let decoded = segment.removingPercentEncoding ?? String(segment)
+                guard decoded.caseInsensitiveCompare(value) == .orderedSame else { return nil }
+            case .catchall:
+                return nil
+            case .parameter, .anything:
+                continue
+            }
+        }
+        return secretAt
+    }
+}
+
+extension SecretPaths {
+    /// Indexes the routes once every route, including ones registered after `configure`, is in place.
+    struct Builder: LifecycleHandler {
+        let index: SecretPaths
+
+        func didBoot(_ application: Application) throws {
+            index.rebuild(from: application.routes.all)
+        }
     }
 }

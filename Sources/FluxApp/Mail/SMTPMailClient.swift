@@ -5,7 +5,8 @@ import NIOSSL
 
 /// Where and how to reach the mail server, from SMTP_URL: `smtp://` requires STARTTLS (a server that does
 /// not offer it is refused, never spoken to in clear), `smtps://` is TLS from the first byte. Certificates
-/// are verified against the system roots, or the PEM file SMTP_CA_FILE names (a private relay).
+/// are verified against the system roots, or the PEM file SMTP_CA_FILE names (a private relay), and must
+/// name the host: a DNS name among their DNS names, an IP address among their IP addresses.
 public struct SMTPSettings: Sendable {
     public enum Security: Sendable {
         case startTLS, implicitTLS
@@ -18,12 +19,20 @@ public struct SMTPSettings: Sendable {
     public let password: SecretValue?
     public let caFile: String?
 
+    /// The name sent as SNI and checked against the certificate's DNS names; `nil` for an IP address, which
+    /// SNI cannot carry (NIOSSL refuses it) and which NIOSSL then checks against the certificate's IP
+    /// addresses, as the address it connected to.
+    var tlsServerName: String? {
+        (try? SocketAddress(ipAddress: host, port: port)) == nil ? host : nil
+    }
+
     /// `nil` unless `url` is `smtp://` or `smtps://` with a host.
     init?(url: String, caFile: String?) {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty,
             let scheme = components.scheme?.lowercased(), ["smtp", "smtps"].contains(scheme)
         else { return nil }
-        self.host = host
+        // An IPv6 literal is written in brackets in a URL but connected to without them.
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         security = scheme == "smtps" ? .implicitTLS : .startTLS
         port = components.port ?? (scheme == "smtps" ? 465 : 587)
         username = components.user?.removingPercentEncoding
@@ -73,13 +82,13 @@ struct SMTPMailClient: MailClient {
         let tls = try makeTLSContext()
         let handler = SMTPReplyHandler()
         let implicit = settings.security == .implicitTLS
-        let host = settings.host
+        let serverName = settings.tlsServerName
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if implicit {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host))
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
@@ -114,8 +123,7 @@ struct SMTPMailClient: MailClient {
                 throw Failure(description: "the server does not offer STARTTLS; refusing to send in clear")
             }
             try await session.expect(220, after: "STARTTLS")
-            try await session.channel.pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: settings.host),
-                                                          position: .first).get()
+            try await session.startTLS(tls, serverName: settings.tlsServerName)
             features = try await session.expect(250, after: "EHLO \(heloName)")
         }
         if let username = settings.username, let password = settings.password?.value {
@@ -171,6 +179,17 @@ private struct SMTPSession: Sendable {
     func expect(_ code: Int, after command: String?, secret: Bool = false) async throws -> [String] {
         try await expect([code], after: command, secret: secret)
     }
+
+    /// Puts TLS under the conversation once the server has said 220 to STARTTLS, and forgets every byte that
+    /// came before it unencrypted (RFC 3207, 4.2): a server, or anyone on the path, that sent more after the
+    /// 220 would otherwise have its plaintext taken as the replies to the encrypted commands (STARTTLS
+    /// command injection). Both happen in one event-loop task, so no byte falls between them.
+    func startTLS(_ tls: NIOSSLContext, serverName: String?) async throws {
+        try await channel.eventLoop.submit { [handler, channel] in
+            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName), position: .first)
+            handler.discardReceived()
+        }.get()
+    }
 }
 
 struct SMTPReply: Sendable {
@@ -188,6 +207,13 @@ private final class SMTPReplyHandler: ChannelInboundHandler, @unchecked Sendable
     private var waiting: [EventLoopPromise<SMTPReply>] = []
     private var ready: [SMTPReply] = []
     private var failure: (any Error)?
+
+    /// Drops replies and partial lines not yet handed to a request.
+    func discardReceived() {
+        pending = ""
+        lines = []
+        ready = []
+    }
 
     func nextReply(on eventLoop: any EventLoop) -> EventLoopFuture<SMTPReply> {
         if !ready.isEmpty { return eventLoop.makeSucceededFuture(ready.removeFirst()) }

@@ -2,11 +2,13 @@ import FluxSecurity
 import Vapor
 import NIOCore
 
-/// `GET /metrics` in Prometheus text. With METRICS_TOKEN set it needs `Authorization: Bearer <token>`;
-/// without one it answers only clients connected from the loopback interface.
+/// `GET /metrics` in Prometheus text. With METRICS_TOKEN set it needs `Authorization: Bearer <token>`.
+/// Without one, production answers nobody, and elsewhere only a client connected from the loopback interface
+/// whose request no proxy relayed: behind a proxy on the same host every visitor's peer is loopback.
 struct MetricsController: RouteCollection {
     let metrics: HTTPMetrics
     let token: SecretValue?
+    let environment: AppConfig.Environment
 
     func boot(routes: any RoutesBuilder) throws {
         routes.get("metrics", use: scrape)
@@ -35,11 +37,20 @@ struct MetricsController: RouteCollection {
             }
             return
         }
+        guard environment != .production else {
+            throw AppError(.forbidden, code: "forbidden", message: "Metrics need METRICS_TOKEN in production.")
+        }
         // The direct peer, never X-Forwarded-For: a forwarded address is whatever the client wrote.
-        guard let peer = req.remoteAddress, Self.isLoopback(peer) else {
+        guard let peer = req.remoteAddress, Self.isLoopback(peer), !Self.isRelayed(req) else {
             throw AppError(.forbidden, code: "forbidden",
                            message: "Metrics are served to loopback clients only unless METRICS_TOKEN is set.")
         }
+    }
+
+    /// A request a proxy passed on (it names the client it came from): its loopback peer is the proxy, not
+    /// the client. A local client that sends these headers itself only refuses itself.
+    static func isRelayed(_ req: Request) -> Bool {
+        ["X-Forwarded-For", "Forwarded", "X-Real-IP"].contains { req.headers.contains(name: $0) }
     }
 
     /// A local peer: a loopback address (IPv4-mapped included) or a Unix socket.

@@ -55,11 +55,22 @@ public enum Sanitize {
 
     /// A CSV cell that a spreadsheet will not run as a formula: a cell starting with `= + - @`, tab or
     /// carriage return is prefixed with `'`, then the cell is quoted when it needs to be.
+    ///
+    /// Everything is judged by Unicode scalar: as Characters, "\r\n" is one grapheme equal to neither "\r" nor
+    /// "\n", and a combining mark after `"` or `,` hides it the same way, yet a CSV reader sees the bytes.
     public static func csvCell(_ text: String) -> String {
-        var cell = text
-        if let first = cell.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { cell = "'" + cell }
-        guard cell.contains(where: { [",", "\"", "\n", "\r"].contains($0) }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let scalars = text.unicodeScalars
+        let formula = scalars.first.map { ["=", "+", "-", "@", "\t", "\r"].contains($0) } ?? false
+        guard scalars.contains(where: { [",", "\"", "\n", "\r"].contains($0) }) else { return formula ? "'" + text : text }
+        var cell = String.UnicodeScalarView()
+        cell.append("\"")
+        if formula { cell.append("'") }
+        for scalar in scalars {
+            if scalar == "\"" { cell.append("\"") }
+            cell.append(scalar)
+        }
+        cell.append("\"")
+        return String(cell)
     }
 
     /// Removes C0 and C1 control characters (and DEL), keeping newlines and tabs when asked.

@@ -25,6 +25,27 @@ import Testing
         #expect(Sanitize.csvCell("a,b") == "\"a,b\"")
     }
 
+    /// A line break anywhere in a cell, CRLF included (one Character in Swift), must be quoted, or a CSV reader
+    /// starts a new row there.
+    @Test(arguments: ["\r", "\n", "\r\n"])
+    func csvCellsWithALineBreakInAnyPositionAreQuoted(lineBreak: String) {
+        for text in [lineBreak, lineBreak + "a", "a" + lineBreak, "a" + lineBreak + "b", lineBreak + lineBreak, "=" + lineBreak] {
+            let cell = Sanitize.csvCell(text)
+            let body = Array(text.unicodeScalars)
+            let quoted = Array(cell.unicodeScalars)
+            #expect(quoted.first == "\"" && quoted.last == "\"", "\(text.debugDescription) gave \(cell.debugDescription)")
+            let inner = Array(quoted.dropFirst().dropLast())
+            #expect(inner == body || inner == ["'"] + body, "\(text.debugDescription) gave \(cell.debugDescription)")
+        }
+    }
+
+    /// A combining mark joins the quote or comma before it into one Character; the scalars still matter to CSV.
+    @Test func csvCellsAreJudgedByScalarNotCharacter() {
+        #expect(Sanitize.csvCell("a\"\u{301}b") == "\"a\"\"\u{301}b\"")
+        #expect(Sanitize.csvCell("a,\u{301}b") == "\"a,\u{301}b\"")
+        #expect(Sanitize.csvCell("\r\n=cmd") == "\"'\r\n=cmd\"")
+    }
+
     @Test(arguments: [
         "javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:alert(1)", "java\tscript:alert(1)",
         "java\nscript:alert(1)", "&#106;avascript:alert(1)", "&#x6A;avascript:alert(1)", "javascript&colon;alert(1)",
