@@ -12,6 +12,8 @@ search for minutes for invalid data it cannot make; a run cut short is listed. R
 request comes from its own address (X-Forwarded-For through a trusted loopback proxy), as many visitors
 behind nginx would.
 """
+import email
+import email.policy
 import ipaddress
 import json
 import os
@@ -113,7 +115,23 @@ class Harness:
         assert created.returncode == 0, created.stderr
 
     def client(self, email, company):
+        """A client admin who registered and proved the address with the mailed link (inviting needs it)."""
         self.post("/api/auth/register", json={"email": email, "password": PASSWORD, "company": company})
+        self.post("/api/auth/email/verify", json={"token": self.mailed_token(email, "/account/verify-email#token=")})
+
+    def mailed_token(self, address, marker, seconds=15):
+        """The token of the newest link to `marker` mailed to `address` (Flux writes mail to DATA_DIR/mail here)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for path in sorted((pathlib.Path(self.server.cwd) / "data" / "mail").glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if address not in message["To"]:
+                    continue
+                for line in message.get_body(("plain",)).get_content().splitlines():
+                    if marker in line:
+                        return line.strip().split(marker, 1)[1]
+            time.sleep(0.1)
+        raise AssertionError(f"no {marker} mail to {address}")
 
     def principals(self):
         self.staff("owner@fuzz.example", "owner")
