@@ -79,9 +79,10 @@ struct MFAController: Sendable {
         let body = try request.content.decode(ConfirmBody.self)
         let enroller = try await enroller(request, challenge: body.challenge)
         let userID = enroller.userID
-        var role: Role?
+        // A challenged enrolment completes a sign-in: with the role held now, checked before the factor is on.
+        var currentRole: Role?
         if case .challenged(let claims) = enroller {
-            role = try await currentRole(userID, tenant: claims.tid, on: request.db)
+            currentRole = try await self.currentRole(userID, tenant: claims.tid, on: request.db)
         }
         guard let codes = try await multiFactor.confirm(userID, code: body.code, on: request.db) else {
             try await identity.audit.record("mfa.enable_failed", actor: userID, tenant: nil, request: request)
@@ -93,8 +94,9 @@ struct MFAController: Sendable {
             try await identity.audit.record("mfa.enabled", actor: userID, tenant: principal.tenantID, request: request)
             return try await RecoveryCodes(recoveryCodes: codes).encodeResponse(status: .ok, for: request)
         case .challenged(let claims):
+            guard let role = currentRole else { throw Self.invalidChallenge }
             try await identity.audit.record("mfa.enabled", actor: userID, tenant: claims.tid, request: request)
-            return try await identity.startSession(userID: userID, tenantID: claims.tid, role: role!,
+            return try await identity.startSession(userID: userID, tenantID: claims.tid, role: role,
                                                    cookies: claims.cookies, recoveryCodes: codes, request: request)
         }
     }
