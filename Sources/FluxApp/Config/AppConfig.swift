@@ -59,6 +59,9 @@ public struct AppConfig: Sendable {
     public var openAI: OpenAISettings?
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
+    /// Connection deadlines and caps (HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT, HTTP_BODY_MIN_RATE,
+    /// HTTP_MAX_CONNECTIONS_PER_ADDRESS, HTTP_MAX_CONNECTIONS).
+    public var connections = ConnectionLimits()
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
 
@@ -311,13 +314,16 @@ public struct AppConfig: Sendable {
             warnings.append("OPENAI_API_KEY is not set: FluxAI runs the offline assistant.")
         }
 
+        let connections = ConnectionLimits.load(value: value, problem: problem)
+
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         return AppConfig(
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
-            uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
+            uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, connections: connections,
+            warnings: warnings
         )
     }
 }
