@@ -199,6 +199,17 @@ import Vapor
         #expect(!channel.isActive)
     }
 
+    @Test func moreThanAHundredHeadersGet431() throws {
+        let channel = try guardedChannel()
+        let headers = (1...100).map { "X-\($0): v\r\n" }.joined()
+        try send("GET / HTTP/1.1\r\n\(headers)\r\n", to: channel)
+        #expect(try written(channel).hasPrefix("HTTP/1.1 200 OK"))
+        try send("GET / HTTP/1.1\r\nHost: flux\r\n\(headers)\r\n", to: channel)
+        let answer = try written(channel)
+        #expect(answer.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"))
+        #expect(answer.contains("too many headers"))
+    }
+
     @Test(arguments: [
         "GET /\r\nHost: flux\r\n\r\n", "GET / HTTP/1.1\r\nHost: fl\0ux\r\n\r\n", "GET / HTTP/1.1\r\nHost: flux\rX: y\r\n\r\n",
         "GARBAGE\r\n\r\n",
@@ -278,7 +289,7 @@ import Vapor
         #expect(set.headerTimeout == .seconds(5) && set.idleTimeout == .seconds(9) && set.bodyMinimumRate == 0)
         #expect(set.perAddress == 3 && set.total == 50)
         for (name, bad) in [("HTTP_HEADER_TIMEOUT", "0"), ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_BODY_MIN_RATE", "-1"),
-                            ("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0"), ("HTTP_MAX_CONNECTIONS", String(defaults.descriptorLimit + 1))] {
+                            ("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0"), ("HTTP_MAX_CONNECTIONS", String(defaults.total + 1))] {
             #expect(throws: ConfigError.self, "\(name)=\(bad)") { try AppConfig.load(from: base.merging([name: bad]) { $1 }) }
         }
     }

@@ -6,6 +6,7 @@ requests get a 4xx and a close logged once, and running out of descriptors neith
 import json
 import os
 import resource
+import select
 import socket
 import subprocess
 import threading
@@ -54,7 +55,7 @@ def metric(server, name):
 
 
 def test_slow_headers_get_408_and_a_close_at_the_header_deadline(serve):
-    server = serve(**SHORT, HTTP_IDLE_TIMEOUT="60")
+    server = serve(HTTP_HEADER_TIMEOUT="2", HTTP_IDLE_TIMEOUT="60")
     connection = open_socket(server)
     connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: flux\r\n")
     started = time.monotonic()
@@ -83,10 +84,15 @@ def test_an_idle_keep_alive_connection_is_closed(serve):
 
 
 def test_a_dribbling_body_is_cut_off(serve):
-    server = serve(**SHORT, HTTP_IDLE_TIMEOUT="60", HTTP_BODY_MIN_RATE="1000")
+    server = serve(HTTP_HEADER_TIMEOUT="2", HTTP_IDLE_TIMEOUT="60", HTTP_BODY_MIN_RATE="1000")
+    # A CSRF pair, so the upload handler reads the body rather than refusing the request at its head.
+    session = requests.Session()
+    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    cookies = "; ".join(f"{name}={value}" for name, value in session.cookies.get_dict().items())
     connection = open_socket(server)
     connection.sendall(b"POST /api/public-upload HTTP/1.1\r\nHost: flux\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                       b"Content-Length: 1000000\r\n\r\n--b\r\n")
+                       + f"Cookie: {cookies}\r\nX-CSRF-Token: {token}\r\n".encode()
+                       + b"Content-Length: 1000000\r\n\r\n--b\r\n")
     started = time.monotonic()
     answer = b""
     try:
@@ -105,7 +111,7 @@ def test_a_dribbling_body_is_cut_off(serve):
     elapsed = time.monotonic() - started
     # Cut after the 5 s grace, with room for a loaded machine; never held for the 30 s the client would take.
     assert 4.5 <= elapsed <= 15, elapsed
-    assert answer == b"" or status_of(answer) == 408, answer
+    assert status_of(answer) == 408 and b"too slowly" in answer, answer
     assert metric(server, 'flux_connections_closed_total{reason="body_rate"}') == 1
     assert requests.get(server.url + "/api/health", timeout=5).status_code == 200
 
@@ -134,8 +140,7 @@ def test_an_honest_slow_upload_above_the_rate_completes_byte_identical(serve):
 
     started = time.monotonic()
     response = session.post(server.url + "/api/public-upload", data=slowly(), timeout=60,
-                            headers={"X-CSRF-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}",
-                                     "Content-Length": str(len(body))})
+                            headers={"X-CSRF-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert time.monotonic() - started > 6
     assert response.status_code == 201, response.text
     stored = session.get(server.url + "/api/assets/" + response.json()["assetId"], timeout=10)
@@ -144,11 +149,13 @@ def test_an_honest_slow_upload_above_the_rate_completes_byte_identical(serve):
 
 def test_a_connection_past_the_per_address_cap_is_closed_at_once(serve):
     server = serve(HTTP_MAX_CONNECTIONS_PER_ADDRESS="3")
-    held = [open_socket(server, "127.0.0.2") for _ in range(3)]
-    extra = open_socket(server, "127.0.0.2")
-    started = time.monotonic()
-    assert read_until_closed(extra) == b""
-    assert time.monotonic() - started < 2
+    connections = [open_socket(server, "127.0.0.2") for _ in range(4)]
+    # One is closed at once without a byte; which one depends on the order the event loops finish setting
+    # them up, not on the order they were opened.
+    readable, _, _ = select.select(connections, [], [], 2)
+    assert len(readable) == 1 and read_until_closed(readable[0]) == b""
+    held = [connection for connection in connections if connection not in readable]
+    assert select.select(held, [], [], 0.5)[0] == []
     # The held ones still work, and other addresses are not affected.
     held[0].sendall(b"GET /api/health/live HTTP/1.1\r\nHost: flux\r\n\r\n")
     assert status_of(held[0].recv(65536)) == 200
@@ -216,7 +223,7 @@ def test_malformed_requests_get_a_4xx_and_a_close_logged_once(serve, name, paylo
     assert server.process.poll() is None
     assert requests.get(server.url + "/api/health", timeout=5).status_code == 200
     lines = refused_lines(server)
-    assert len(lines) == 1 and lines[0]["status"] == str(status) and lines[0]["level"] == "notice", lines
+    assert len(lines) == 1 and str(lines[0]["status"]) == str(status) and lines[0]["level"] == "notice", lines
 
 
 def send_ignoring_close(connection, payload):
@@ -239,7 +246,7 @@ def test_pipelined_requests_past_the_limit_are_answered_then_refused(serve):
 
 
 class LimitedFluxServer(FluxServer):
-    """`flux serve` with a small descriptor limit (soft and hard), so it can run out."""
+    """`flux serve` with a small descriptor limit (soft and hard)."""
 
     def __init__(self, cwd, env, descriptors):
         super().__init__(cwd, env)
@@ -260,34 +267,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_running_out_of_descriptors_neither_spins_nor_crashes(workdir):
-    # The cap allowed up to the whole limit, so accepting itself hits EMFILE.
-    server = LimitedFluxServer(workdir, clean_env(HTTP_MAX_CONNECTIONS="256"), 256).start()
+def test_a_flood_past_the_total_cap_neither_spins_nor_crashes_and_health_answers(workdir):
+    # A descriptor limit of 256 leaves room for 192 connections (a quarter of the reserve more for the local
+    # host): the flood's other 208 are closed as soon as they are accepted, never reaching EMFILE.
+    server = LimitedFluxServer(workdir, clean_env(), 256).start()
     try:
-        clients = []
-        for n in range(400):
-            try:
-                clients.append(open_socket(server, f"127.0.{n // 200}.{n % 200 + 2}"))
-            except OSError:
-                break
+        clients = [open_socket(server, f"127.0.{1 + n // 100}.{2 + n % 100}") for n in range(400)]
         time.sleep(1)
         before = cpu_seconds(server.process.pid)
         time.sleep(3)
         spent = cpu_seconds(server.process.pid) - before
-        # Spinning on accept would burn a whole core (3 s here); NIO backs off for a second on each EMFILE.
         assert spent < 1.0, spent
-        assert server.process.poll() is None
+        # Health from the local host gets through while the flood holds every other place.
+        for path in ("/api/health", "/api/health/live"):
+            assert requests.get(server.url + path, timeout=5).status_code == 200
+        assert metric(server, 'flux_connections_refused_total{reason="total"}') >= 400 - 192
+        assert 150 <= metric(server, "flux_connections_open") <= 192 + 16
+        assert len(os.listdir(f"/proc/{server.process.pid}/fd")) < 256
         for client in clients:
             client.close()
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if requests.get(server.url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "health did not come back"
-            time.sleep(0.2)
+        assert server.process.poll() is None
     finally:
         server.stop()
 

@@ -28,6 +28,10 @@ public struct ConnectionLimits: Sendable, Equatable {
         self.total = max(1, descriptorLimit - Self.reserve(for: descriptorLimit))
     }
 
+    /// Connections the local host (127.0.0.1, ::1) and trusted proxies may open past `total`, out of the
+    /// reserve: a health check must get through while a flood holds every other place.
+    public var localHeadroom: Int { max(16, Self.reserve(for: descriptorLimit) / 4) }
+
     /// Descriptors left for everything that is not a client connection: the database and its journal, stored
     /// files being read or written, logs, the event loops' own descriptors, outbound HTTP and SMTP.
     public static func reserve(for descriptorLimit: Int) -> Int {
@@ -67,7 +71,9 @@ public struct ConnectionLimits: Sendable, Equatable {
         if let seconds = whole("HTTP_IDLE_TIMEOUT", 1...86_400) { limits.idleTimeout = .seconds(Int64(seconds)) }
         if let rate = whole("HTTP_BODY_MIN_RATE", 0...1 << 30) { limits.bodyMinimumRate = rate }
         if let count = whole("HTTP_MAX_CONNECTIONS_PER_ADDRESS", 1...1 << 20) { limits.perAddress = count }
-        if let count = whole("HTTP_MAX_CONNECTIONS", 1...limits.descriptorLimit) { limits.total = count }
+        // Never up to the limit itself: with no descriptor left, libdispatch's thread monitor (under Swift
+        // concurrency) cannot open /proc and ends the process, and the database and files stop opening.
+        if let count = whole("HTTP_MAX_CONNECTIONS", 1...limits.total) { limits.total = count }
         return limits
     }
 
@@ -82,9 +88,6 @@ public struct ConnectionLimits: Sendable, Equatable {
         passes.append(("connection caps", "\(perAddress) per client address, \(total) in all (descriptor limit \(descriptorLimit))"))
         if bodyMinimumRate == 0 {
             warnings.append("HTTP_BODY_MIN_RATE is 0: a client can hold a connection open by sending its request body a byte at a time.")
-        }
-        if total > descriptorLimit - Self.reserve(for: descriptorLimit) {
-            warnings.append("HTTP_MAX_CONNECTIONS (\(total)) leaves fewer than \(Self.reserve(for: descriptorLimit)) of the \(descriptorLimit) descriptors for the database, files and logs.")
         }
         if descriptorLimit < 4_096 {
             warnings.append("the descriptor limit is \(descriptorLimit); raise LimitNOFILE (systemd) or ulimit -n so Flux can hold more than \(total) connections.")

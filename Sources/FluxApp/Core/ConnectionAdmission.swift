@@ -7,7 +7,8 @@ import NIOCore
 /// Threat: one client (or a few) opening connections until the process runs out of descriptors, which stops
 /// the database, file uploads and logging along with every other client. A trusted proxy's own address is
 /// exempt from the per-address cap (all its clients arrive from it); the forwarded address is what the
-/// per-request rate limits count.
+/// per-request rate limits count. The local host and trusted proxies may go a little past the total cap, so
+/// health checks still get through while a flood holds every other place.
 ///
 /// It sits last in the listening channel's pipeline, after NIO's `AcceptHandler`, so it sees each accepted
 /// channel with Vapor's HTTP handlers already in place and before it is registered: a refused connection
@@ -31,8 +32,11 @@ final class ConnectionAdmission: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let connection = unwrapInboundIn(data)
-        let address = connection.remoteAddress.flatMap(IPAddress.init).flatMap { trustedProxies.isTrusted($0) ? nil : $0 }
-        if open >= limits.total {
+        let peer = connection.remoteAddress.flatMap(IPAddress.init)
+        let privileged = peer.map { trustedProxies.isTrusted($0) || Self.localHost.contains($0) } ?? true
+        // Counted per address unless it is a trusted proxy (or a Unix socket, which has no address).
+        let address = peer.flatMap { trustedProxies.isTrusted($0) ? nil : $0 }
+        if open >= limits.total + (privileged ? limits.localHeadroom : 0) {
             return refuse(connection, "total")
         }
         if let address, perAddress[address, default: 0] >= limits.perAddress {
@@ -61,6 +65,8 @@ final class ConnectionAdmission: ChannelInboundHandler {
         }
         context.fireChannelRead(data)
     }
+
+    private static let localHost: Set<IPAddress> = [IPAddress("127.0.0.1")!, IPAddress("::1")!]
 
     private func refuse(_ connection: any Channel, _ reason: String) {
         events.refused(reason)

@@ -138,6 +138,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head) where head.version.major != 1:
             // Without a version the parser reads HTTP/0.9, which has no headers and no status line to answer.
             return refuseMalformed(.badRequest, code: "bad_request", message: Self.malformed, detail: "HTTP version \(head.version)")
+        case .head(let head) where head.headers.count > Self.maximumHeaderCount:
+            return refuseMalformed(.requestHeaderFieldsTooLarge, code: "headers_too_large", message: "The request has too many headers.",
+                                   detail: "\(head.headers.count) header fields")
         case .head:
             unanswered += 1
             bytesWaiting = false
@@ -207,6 +210,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static let malformed = "The request is not valid HTTP/1.1."
+    /// Kestrel's limit. NIO bounds the bytes of a head (80 KiB) but accepts 65,534 fields, and every
+    /// header lookup on the way through the middleware walks them all.
+    static let maximumHeaderCount = 100
 
     private func report(_ status: HTTPResponseStatus, code: String, detail: String) {
         events.logger.notice("request refused", metadata: [
