@@ -174,6 +174,17 @@ def test_a_connection_past_the_per_address_cap_is_closed_at_once(serve):
         time.sleep(0.1)
 
 
+def test_a_trusted_proxy_is_exempt_from_the_per_address_cap(serve):
+    server = serve(HTTP_MAX_CONNECTIONS_PER_ADDRESS="2", TRUSTED_PROXIES="127.0.0.5")
+    proxy = [open_socket(server, "127.0.0.5") for _ in range(5)]
+    assert select.select(proxy, [], [], 1)[0] == []
+    for connection in proxy:
+        connection.sendall(b"GET /api/health/live HTTP/1.1\r\nHost: flux\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n")
+        assert status_of(connection.recv(65536)) == 200
+    others = [open_socket(server, "127.0.0.6") for _ in range(3)]
+    assert len(select.select(others, [], [], 2)[0]) == 1
+
+
 def read_first(connection):
     try:
         return connection.recv(65536)

@@ -53,7 +53,7 @@ final class HTTPMetrics: Sendable {
         telemetryFailures = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "flux_chat_telemetry_failures", unitName: "total", helpText: "FluxAI turns answered without being recorded."))
         outboxPending = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_pending", unitName: "messages", helpText: "Mail waiting in the outbox."))
         outboxOldestPending = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_oldest_pending", unitName: "seconds", helpText: "Age of the oldest message waiting in the outbox."))
-        openConnections = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_connections_open", unitName: "connections", helpText: "Client connections open now."))
+        openConnections = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_connections", unitName: "open", helpText: "Client connections open now."))
         outboxFailed = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_failed", unitName: "messages", helpText: "Mail given up on after every retry."))
     }
 
