@@ -12,6 +12,7 @@ import errno
 import json
 import multiprocessing
 import os
+import queue
 import select
 import socket
 import sys
@@ -57,16 +58,16 @@ def percentile(values, fraction):
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))], 2)
 
 
-def flood(args):
+def flood_share(args, first, count, results):
+    """Opens connections first..first+count-1 and watches them until the server closes each (one process)."""
     poller = select.epoll()
     sockets = {}          # fd -> socket
     first_byte = {}       # fd -> monotonic time the first request byte was sent
-    answered_408 = set()
+    saw_408 = set()       # fds (of open connections) that got a 408
+    answered_408 = 0
     lifetimes = []
     refused = 0
     head = SLOW_HEAD if args.mode == "slow-headers" else DRIBBLE_HEAD
-    idle_fds = descriptors(args.pid)
-    peak_fds = idle_fds
     started = time.monotonic()
 
     def handle(fd, events):
@@ -89,13 +90,17 @@ def flood(args):
         except OSError:
             data = b""
         if data.startswith(b"HTTP/1.1 408"):
-            answered_408.add(fd)
+            saw_408.add(fd)
         if not data or events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR):
             finish(fd, counted=True)
 
     def finish(fd, counted):
+        nonlocal answered_408
         if counted:
             lifetimes.append(time.monotonic() - first_byte[fd])
+        if fd in saw_408:
+            saw_408.discard(fd)
+            answered_408 += 1
         poller.unregister(fd)
         sockets.pop(fd).close()
         first_byte.pop(fd, None)
@@ -105,10 +110,11 @@ def flood(args):
             if fd in sockets:
                 handle(fd, events)
 
-    for n in range(args.connections):
+    for n in range(first, first + count):
         connection = socket.socket()
         connection.setblocking(False)
-        connection.bind((f"127.0.{1 + n % args.addresses // 250}.{2 + n % args.addresses % 250}", 0))
+        address = n % args.addresses
+        connection.bind((f"127.0.{1 + address // 250}.{2 + address % 250}", 0))
         code = connection.connect_ex(("127.0.0.1", args.port))
         if code not in (0, errno.EINPROGRESS):
             refused += 1
@@ -122,17 +128,12 @@ def flood(args):
 
     last_trickle = time.monotonic()
     limit = time.monotonic() + args.limit
-    last_count = 0.0
+    interval = 10 if args.mode == "slow-headers" else 1
+    piece = b"X-Slow: 1\r\n" if args.mode == "slow-headers" else b"x"
     while sockets and time.monotonic() < limit:
         poll(0.05)
-        if time.monotonic() - last_count >= 1:
-            # Listing 20,000 descriptors is not free: once a second is enough to see the peak.
-            last_count = time.monotonic()
-            peak_fds = max(peak_fds, descriptors(args.pid))
-        interval = 10 if args.mode == "slow-headers" else 1
         if time.monotonic() - last_trickle >= interval:
             last_trickle = time.monotonic()
-            piece = b"X-Slow: 1\r\n" if args.mode == "slow-headers" else b"x"
             for fd, connection in list(sockets.items()):
                 if fd in first_byte:
                     try:
@@ -142,16 +143,45 @@ def flood(args):
     still_open = len(sockets)
     for fd in list(sockets):
         finish(fd, counted=False)
+    results.put({"opened_in": opened_in, "refused": refused, "still_open": still_open, "lifetimes": lifetimes,
+                 "answered_408": answered_408})
+
+
+def flood(args):
+    idle_fds = descriptors(args.pid)
+    peak_fds = idle_fds
+    results = multiprocessing.Queue()
+    # One process per share: each stays under this machine's descriptor limit (20,000, not raisable here).
+    share = -(-args.connections // args.workers)
+    workers = [multiprocessing.Process(target=flood_share, args=(args, first, min(share, args.connections - first), results))
+               for first in range(0, args.connections, share)]
+    for worker in workers:
+        worker.start()
+    shares = []
+    while len(shares) < len(workers):
+        try:
+            shares.append(results.get(timeout=1))
+        except queue.Empty:
+            pass
+        # Listing 20,000 descriptors is not free: once a second is enough to see the peak.
+        peak_fds = max(peak_fds, descriptors(args.pid))
+    for worker in workers:
+        worker.join()
 
     settle = time.monotonic() + 15
     after_fds = descriptors(args.pid)
     while after_fds > idle_fds and time.monotonic() < settle:
         time.sleep(0.2)
         after_fds = descriptors(args.pid)
+    lifetimes = [lived for part in shares for lived in part["lifetimes"]]
     return {
-        "connections": args.connections, "addresses": args.addresses, "opened_in_s": round(opened_in, 1),
-        "refused_or_failed": refused, "still_open_at_limit": still_open, "answered_408": len(answered_408),
+        "connections": args.connections, "addresses": args.addresses, "client_processes": len(workers),
+        "opened_in_s": round(max(part["opened_in"] for part in shares), 1),
+        "refused_or_failed": sum(part["refused"] for part in shares),
+        "still_open_at_limit": sum(part["still_open"] for part in shares),
+        "answered_408": sum(part["answered_408"] for part in shares),
         "closed": len(lifetimes),
+        "closed_at_once": sum(1 for lived in lifetimes if lived < 1),
         "lived_s": {"min": percentile(lifetimes, 0), "p50": percentile(lifetimes, 0.5), "p99": percentile(lifetimes, 0.99),
                     "max": percentile(lifetimes, 1.0)},
         "over_bound": sum(1 for lived in lifetimes if lived > args.bound),
@@ -168,6 +198,7 @@ def main():
     parser.add_argument("--addresses", type=int, default=100)
     parser.add_argument("--bound", type=float, required=True, help="seconds a flood connection may live")
     parser.add_argument("--limit", type=float, default=120, help="seconds to wait for the server to close them")
+    parser.add_argument("--workers", type=int, default=2, help="client processes sharing the connections")
     args = parser.parse_args()
 
     stop = multiprocessing.Event()
