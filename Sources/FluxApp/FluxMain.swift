@@ -8,6 +8,8 @@ public enum FluxMain {
     public static func run(arguments: [String] = CommandLine.arguments,
                            environment: [String: String] = ProcessInfo.processInfo.environment) async -> Int32 {
         let command = arguments.dropFirst().first
+        // Before the configuration is read: the connection cap is derived from the limit it sets.
+        ConnectionLimits.raiseDescriptorLimit()
         let config: AppConfig
         do {
             config = try AppConfig.load(from: environment)

@@ -9,6 +9,9 @@ import Vapor
 public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.http.server.configuration.hostname = config.host
     app.http.server.configuration.port = config.port
+    // Room in the accept queue for a burst of connections (the kernel caps it at net.core.somaxconn), so a
+    // flood that the connection guard will close does not make a health check's connection wait for a retry.
+    app.http.server.configuration.backlog = 4_096
     app.logger.logLevel = config.logLevel
     // Bounded bodies by default: a route that needs more (uploads) streams and sets its own limit.
     app.routes.defaultMaxBodySize = "1mb"
@@ -23,6 +26,11 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.migrations.add(FluxMigrations.all)
 
     let metrics = HTTPMetrics()
+    let connectionEvents = ConnectionEvents(metrics: metrics, logger: app.logger)
+    app.servers.use { app in
+        GuardedHTTPServer(inner: app.http.server.shared, limits: config.connections, trustedProxies: config.trustedProxies,
+                          events: connectionEvents)
+    }
     let allowedMethods = AllowedMethodsIndex()
     let security = Hardening(config: config, app: app)
     // Outermost first: every response, errors included, gets a request id, the security headers and, for an

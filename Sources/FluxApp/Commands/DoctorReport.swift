@@ -46,6 +46,9 @@ struct DoctorReport {
         } else {
             pass("proxy", "none configured: X-Forwarded-* headers are ignored")
         }
+        let connections = config.connections.doctorFindings
+        for (subject, detail) in connections.passes { pass(subject, detail) }
+        for warning in connections.warnings { warn("connections", warning) }
         for warning in config.warnings { warn("configuration", warning) }
     }
 

@@ -59,6 +59,9 @@ public struct AppConfig: Sendable {
     public var openAI: OpenAISettings?
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
+    /// Connection deadlines and caps (HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT, HTTP_BODY_MIN_RATE,
+    /// HTTP_MAX_CONNECTIONS_PER_ADDRESS, HTTP_MAX_CONNECTIONS).
+    public var connections = ConnectionLimits()
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
     /// Invitations one client organization may send in 24 hours (INVITATIONS_PER_DAY).
@@ -340,6 +343,7 @@ public struct AppConfig: Sendable {
                 problem("RATE_LIMIT_IPV6_PREFIX", "must be a prefix length from 16 to 128")
             }
         }
+        let connections = ConnectionLimits.load(value: value, problem: problem)
 
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
         var config = AppConfig(
@@ -347,7 +351,8 @@ public struct AppConfig: Sendable {
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
-            uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
+            uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, connections: connections,
+            warnings: warnings
         )
         config.invitationsPerDay = invitationsPerDay
         config.outboxRetentionDays = outboxRetentionDays

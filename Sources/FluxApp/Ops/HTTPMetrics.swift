@@ -41,6 +41,7 @@ final class HTTPMetrics: Sendable {
     private let outboxPending: Gauge
     private let outboxOldestPending: Gauge
     private let outboxFailed: Gauge
+    private let openConnections: Gauge
 
     init() {
         residentMemory = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "process_resident_memory", unitName: "bytes", helpText: "Resident memory size in bytes."))
@@ -52,6 +53,7 @@ final class HTTPMetrics: Sendable {
         telemetryFailures = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "flux_chat_telemetry_failures", unitName: "total", helpText: "FluxAI turns answered without being recorded."))
         outboxPending = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_pending", unitName: "messages", helpText: "Mail waiting in the outbox."))
         outboxOldestPending = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_oldest_pending", unitName: "seconds", helpText: "Age of the oldest message waiting in the outbox."))
+        openConnections = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_connections", unitName: "open", helpText: "Client connections open now."))
         outboxFailed = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "flux_outbox_failed", unitName: "messages", helpText: "Mail given up on after every retry."))
     }
 
@@ -73,6 +75,26 @@ final class HTTPMetrics: Sendable {
         outboxPending.set(Double(pending))
         outboxOldestPending.set(oldestPendingAge)
         outboxFailed.set(Double(failed))
+    }
+
+    private nonisolated(unsafe) static let connectionsRefused =
+        MetricNameDescriptor(metricName: "flux_connections_refused", unitName: "total",
+                             helpText: "Connections closed as soon as accepted, by the cap they were past (per_address, total).")
+    private nonisolated(unsafe) static let connectionsClosed =
+        MetricNameDescriptor(metricName: "flux_connections_closed", unitName: "total",
+                             helpText: "Connections closed by the server's deadlines or for a malformed request, by reason.")
+
+    func connectionRefused(reason: String) {
+        registry.makeCounter(descriptor: Self.connectionsRefused, labels: [("reason", reason)]).increment()
+    }
+
+    func connectionClosed(reason: String) {
+        registry.makeCounter(descriptor: Self.connectionsClosed, labels: [("reason", reason)]).increment()
+    }
+
+    /// Client connections open now (set at each accept and close).
+    func connectionsOpen(_ count: Int) {
+        openConnections.set(Double(count))
     }
 
     func record(method: String, route: String, status: UInt, duration: Duration) {
