@@ -16,10 +16,10 @@ public struct CSRFProtection: Sendable {
     private static let payloadLength = 1 + 4 + 16 + 8
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
-    /// The current key id and, per accepted key id (as a number, so looking one up copies nothing), its HMAC
-    /// with the key pads already hashed. A list, not a dictionary: there are one or two.
+    /// The current key id and, per accepted key id (as a number), its CSRF key. A list, not a dictionary:
+    /// there are one or two.
     private let currentKeyID: [UInt8]
-    private let keyedMACs: [(id: UInt32, mac: SHA256HMAC)]
+    private let keys: [(id: UInt32, key: SymmetricKey)]
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
@@ -29,11 +29,11 @@ public struct CSRFProtection: Sendable {
     public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
                 lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         currentKeyID = keys.id
-        var macs: [(id: UInt32, mac: SHA256HMAC)] = []
-        for accepted in [keys] + previousKeys where !macs.contains(where: { $0.id == Self.number(accepted.id) }) {
-            macs.append((Self.number(accepted.id), SHA256HMAC(key: accepted.key(for: "csrf"))))
+        var accepted: [(id: UInt32, key: SymmetricKey)] = []
+        for secret in [keys] + previousKeys where !accepted.contains(where: { $0.id == Self.number(secret.id) }) {
+            accepted.append((Self.number(secret.id), secret.key(for: "csrf")))
         }
-        keyedMACs = macs
+        self.keys = accepted
         self.lifetime = lifetime
         self.cookies = cookies
         self.sessionBinding = sessionBinding
@@ -103,18 +103,13 @@ public struct CSRFProtection: Sendable {
 
     /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
     /// unambiguous) and the session binding; `nil` for a key this server does not hold.
-    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: UInt32, binding: String?) -> SHA256.Digest? {
-        guard let mac = keyedMACs.first(where: { $0.id == keyID })?.mac else { return nil }
-        // Gathered on the stack into one message: hashing it in one piece is one call into SHA-256.
-        var binding = binding ?? ""
-        return binding.withUTF8 { binding in
-            withUnsafeTemporaryAllocation(byteCount: payload.count + 1 + binding.count, alignment: 1) { message in
-                message.copyMemory(from: UnsafeRawBufferPointer(payload))
-                message[payload.count] = 0
-                UnsafeMutableRawBufferPointer(rebasing: message[(payload.count + 1)...]).copyMemory(from: UnsafeRawBufferPointer(binding))
-                return mac.code(UnsafeRawBufferPointer(message))
-            }
-        }
+    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: UInt32, binding: String?) -> HMAC<SHA256>.MAC? {
+        guard let key = keys.first(where: { $0.id == keyID })?.key else { return nil }
+        var mac = HMAC<SHA256>(key: key)
+        mac.update(data: UnsafeRawBufferPointer(payload))
+        mac.update(data: [0])
+        mac.update(data: Data((binding ?? "").utf8))
+        return mac.finalize()
     }
 
     /// Big-endian `bytes` as a number: a key id (4 bytes) or an expiry (8).
