@@ -49,7 +49,7 @@ public final class SecurityHeadersMiddleware: Middleware {
         let https = trustedProxies.isHTTPS(request)
         response.updateHeaders { headers in
             // Only pages ask for the nonce; every other response gets one no element carries.
-            let policy = { CSPNonce.drawn(for: request).map(self.contentSecurityPolicy(nonce:)) ?? self.policyWithUnsharedNonce() }
+            let policy = { CSPNonce.drawn(for: request).map(self.contentSecurityPolicy(nonce:)) ?? self.contentSecurityPolicy(nonce: CSPNonce.make()) }
             let block = https ? Self.fixedBlockWithHSTS : Self.fixedBlock
             if block.mayOverlap(headers) {
                 // A route that set one of these fields keeps it: a sandbox policy for served files, say.
@@ -71,16 +71,6 @@ public final class SecurityHeadersMiddleware: Middleware {
         var nonce = nonce
         return nonce.withUTF8 { nonce in
             policy(nonceLength: nonce.count) { UnsafeMutableRawBufferPointer($0).copyMemory(from: UnsafeRawBufferPointer(nonce)) }
-        }
-    }
-
-    /// The policy with a fresh nonce no page carries, encoded straight into the text: most responses are not
-    /// pages, and this saves making the nonce a string of its own.
-    private func policyWithUnsharedNonce() -> String {
-        RandomPool.shared.withBytes(CSPNonce.byteCount) { random in
-            policy(nonceLength: Base64URL.encodedCount(random.count)) {
-                _ = Base64URL.encode(random.assumingMemoryBound(to: UInt8.self), into: $0)
-            }
         }
     }
 
