@@ -1,3 +1,4 @@
+import Crypto
 import Vapor
 
 /// Sets the browser-facing security headers on every response, with a fresh CSP nonce in each policy: the
@@ -96,13 +97,11 @@ public enum CSPNonce {
         typealias Value = String
     }
 
-    /// 128 bits: unguessable for the lifetime of one response.
-    static let byteCount = 16
-
-    /// Random bits from the kernel's generator (through ``RandomPool``), base64url (CSP's nonce grammar
-    /// allows `-` and `_`).
+    /// 128 bits, unguessable for the lifetime of one response, from the system's generator, as base64url
+    /// (CSP's nonce grammar allows `-` and `_`).
     static func make() -> String {
-        RandomPool.shared.withBytes(byteCount) { Base64URL.encode($0) }
+        // SymmetricKey is swift-crypto's source of random bytes; it lends them only through withUnsafeBytes.
+        SymmetricKey(size: .bits128).withUnsafeBytes { Base64URL.encode($0) }
     }
 
     /// The nonce `request.cspNonce` handed out, if anything asked for one.
