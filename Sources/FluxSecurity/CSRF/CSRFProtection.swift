@@ -3,8 +3,8 @@ import Vapor
 
 /// Double-submit CSRF protection for cookie-carrying clients.
 ///
-/// `GET` the token (``response(for:)``): it comes back in the JSON body and as an HttpOnly cookie. Unsafe
-/// requests then send it in `X-CSRF-Token`; ``CSRFMiddleware`` checks that header and cookie match, that the
+/// `GET` the token (``response(for:)``): it comes back in the JSON body and as an HttpOnly cookie. Requests
+/// with unsafe methods then send it in `X-CSRF-Token`; ``CSRFMiddleware`` checks that header and cookie match, that the
 /// HMAC is valid and that the token has not expired. A token is `version ‖ key id ‖ 128-bit nonce ‖ expiry ‖
 /// HMAC-SHA256`, the MAC keyed by a key derived for CSRF alone and covering the signed-in session when there
 /// is one, so a token minted for one session is refused in another. After a secret rotation, tokens signed

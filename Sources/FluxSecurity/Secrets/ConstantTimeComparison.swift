@@ -14,10 +14,6 @@ public enum ConstantTimeComparison {
 
     /// String convenience over ``equals(_:_:)-(Collection<UInt8>,Collection<UInt8>)``, comparing UTF-8 bytes.
     public static func equals(_ a: String, _ b: String) -> Bool {
-        // Over contiguous bytes: zipping two UTF-8 views steps each through String's index machinery, a
-        // measurable part of the CSRF check that runs on every unsafe request.
-        var a = a
-        var b = b
-        return a.withUTF8 { a in b.withUTF8 { b in equals(a, b) } }
+        equals(a.utf8, b.utf8)
     }
 }

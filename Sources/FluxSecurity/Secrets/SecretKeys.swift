@@ -14,6 +14,7 @@ public struct SecretKeys: Sendable {
     public init(secret: String) {
         let root = SymmetricKey(data: Data(secret.utf8))
         self.root = root
+        // A SymmetricKey lends its bytes only through withUnsafeBytes.
         id = Array(HKDF<SHA256>.deriveKey(inputKeyMaterial: root, salt: Data("flux-security/v1".utf8),
                                           info: Data("key-id".utf8), outputByteCount: 4).withUnsafeBytes { Array($0) })
     }
