@@ -5,8 +5,7 @@ import Vapor
 /// client wrote is never taken for its address, or it could pick its own rate-limit key.
 public struct TrustedProxies: Sendable {
     public let networks: [CIDR]
-    /// True when this server itself terminates TLS (Vapor configured with a certificate). Given once here
-    /// rather than read from the server configuration per request, which copies the whole configuration.
+    /// True when this server itself terminates TLS (Vapor configured with a certificate).
     public let terminatesTLS: Bool
 
     public init(_ networks: [CIDR] = [], terminatesTLS: Bool = false) {

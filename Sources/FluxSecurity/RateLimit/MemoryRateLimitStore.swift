@@ -40,7 +40,6 @@ public final class MemoryRateLimitStore: RateLimitStore {
         return shard.withLockedValue { shard in
             if shard.buckets.count >= shardCapacity, shard.buckets[key] == nil { evict(from: &shard, now: now) }
             let fresh = Bucket(tokens: Double(policy.limit), updated: now, fullAt: now)
-            // One lookup for the read and the write: the key is hashed once under the lock.
             return Self.spend(&shard.buckets[key, default: fresh], now: now, policy: policy)
         }
     }
