@@ -2,8 +2,10 @@ import Vapor
 
 /// Cross-origin access from an explicit list of origins. `*` is accepted only without credentials, and
 /// that combination is refused at construction: a wildcard that also sends cookies would let any site
-/// read signed-in responses.
+/// read signed-in responses. The policy only tells browsers which pages may read responses; clients that
+/// are not browsers ignore it.
 public struct CORSPolicy: Sendable {
+    /// The origins allowed: a list, or any origin (only without credentials).
     public enum Origins: Sendable, Equatable {
         case list(Set<String>)
         case any
@@ -13,12 +15,17 @@ public struct CORSPolicy: Sendable {
     public let allowCredentials: Bool
     public let allowedMethods: [HTTPMethod]
     public let allowedHeaders: [String]
+    /// Seconds a browser may cache a preflight answer.
     public let maxAge: Int
 
+    /// Why a policy could not be built: a wildcard with credentials or next to other origins, or an entry
+    /// that is not an origin.
     public struct InvalidConfiguration: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
+    /// A policy for `origins`; throws rather than build one that would expose signed-in responses.
+    ///
     /// - Parameter origins: each `scheme://host[:port]`, or the single entry `*`.
     public init(origins: [String], allowCredentials: Bool = true,
                 allowedMethods: [HTTPMethod] = [.GET, .POST, .PUT, .PATCH, .DELETE],
@@ -69,6 +76,7 @@ public struct CORSPolicy: Sendable {
         return "\(scheme)://\(host)\(port)"
     }
 
+    /// The middleware that applies this policy.
     public var middleware: CORSMiddleware { CORSMiddleware(policy: self) }
 }
 
@@ -81,6 +89,7 @@ public struct CORSPolicy: Sendable {
 public struct CORSMiddleware: Middleware {
     let policy: CORSPolicy
 
+    /// Answers a preflight itself; adds the CORS headers to any other response with an `Origin`.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         guard let origin = request.headers.first(name: .origin) else {
             return next.respond(to: request)

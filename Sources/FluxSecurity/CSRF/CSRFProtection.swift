@@ -13,7 +13,9 @@ import Vapor
 /// It does not stop a script running on the site's own origin (XSS reads the token like the page does), and
 /// without `sessionBinding` a token is bound to no one: any visitor's valid pair works for that visitor.
 public struct CSRFProtection: Sendable {
+    /// The request header that carries the token.
     public static let headerName = "X-CSRF-Token"
+    /// The cookie's base name (`__Host-csrf` over HTTPS, ``CookiePolicy``).
     public static let cookieName = "csrf"
     private static let version: UInt8 = 2
     private static let payloadLength = 1 + 4 + 16 + 8
@@ -111,10 +113,12 @@ public struct CSRFProtection: Sendable {
 
 /// Enforces ``CSRFProtection`` on POST, PUT, PATCH and DELETE (every method but GET, HEAD, OPTIONS, TRACE).
 /// A request with `Authorization: Bearer` and no cookie at all is exempt: nothing ambient authenticates it,
-/// so a forged cross-site request could not carry its credentials.
+/// so a forged cross-site request could not carry its credentials. Safe methods are not checked: a GET
+/// handler that changes state is open to forgery.
 public struct CSRFMiddleware: Middleware {
     let protection: CSRFProtection
 
+    /// Responds through `next` when the request is exempt or its token pair verifies; else `403 csrf_failed`.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         switch request.method {
         case .GET, .HEAD, .OPTIONS, .TRACE:

@@ -34,6 +34,7 @@ public struct SecurityHeadersMiddleware: Middleware {
         self.trustedProxies = trustedProxies
     }
 
+    /// Responds through `next`, then adds the headers to its response or error response.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         next.respond(to: request).map { response in
             // HSTS over plain HTTP is ignored by browsers and would be wrong on a development host.
@@ -58,7 +59,8 @@ public struct SecurityHeadersMiddleware: Middleware {
     }
 }
 
-/// Per-request nonces for the Content-Security-Policy.
+/// Per-request nonces for the Content-Security-Policy, read through `request.cspNonce`. A nonce is secret
+/// only until the page is sent.
 public enum CSPNonce {
     struct Key: StorageKey {
         typealias Value = String

@@ -2,8 +2,10 @@ import Foundation
 import NIOCore
 
 /// An IPv4 or IPv6 address as bytes; IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are stored as IPv4 so
-/// one client is one key whichever way the socket reports it.
+/// one client is one key whichever way the socket reports it. An address says nothing of who sent a
+/// request unless it came from the socket or a trusted proxy (``TrustedProxies``).
 public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    /// 4 bytes for IPv4, 16 for IPv6, in network order.
     public let bytes: [UInt8]
 
     /// Parses an address as clients and proxies write it: surrounding spaces and tabs, `[…]` brackets and an
@@ -41,6 +43,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// True for IPv4 addresses, IPv4-mapped IPv6 ones included.
     public var isIPv4: Bool { bytes.count == 4 }
 
     /// What names one client for a rate limit: an IPv4 address whole, an IPv6 address by its first
@@ -56,6 +59,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         return "\(IPAddress(bytes: masked))/\(ipv6Prefix)"
     }
 
+    /// True for `127.0.0.0/8` and `::1`.
     public var isLoopback: Bool {
         isIPv4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
     }
@@ -71,6 +75,8 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     public let network: IPAddress
     public let prefixLength: Int
 
+    /// Parses `address` or `address/length`; `nil` for anything else. Bits past the prefix may be set: they
+    /// are ignored.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "/", maxSplits: 1)
         guard let first = parts.first, let address = IPAddress(first) else { return nil }
@@ -85,6 +91,8 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         prefixLength = length
     }
 
+    /// Whether the first ``prefixLength`` bits of `address` are the network's; an IPv4 address is never in
+    /// an IPv6 network or the reverse.
     public func contains(_ address: IPAddress) -> Bool {
         guard address.bytes.count == network.bytes.count else { return false }
         var remaining = prefixLength

@@ -5,7 +5,7 @@ import Vapor
 /// `RateLimit-Policy: "name";q=limit;w=seconds` and `RateLimit: "name";r=remaining;t=seconds-to-full`, added
 /// rather than replaced, so a route behind two limits lists both; refused ones are `429 rate_limited` with
 /// `Retry-After`. When the store itself fails the request goes through and the failure is logged:
-/// an unavailable limiter must not take the site down with it.
+/// an unavailable limiter must not take the site down with it, so a failed store limits nothing.
 public struct RateLimitMiddleware: Middleware {
     public let policy: RateLimitPolicy
     let store: any RateLimitStore
@@ -13,6 +13,7 @@ public struct RateLimitMiddleware: Middleware {
     /// The `RateLimit-Policy` field, the same on every response.
     private let policyField: String
 
+    /// Keyed by `key`: requests it maps to one string share one bucket.
     public init(policy: RateLimitPolicy, store: any RateLimitStore, key: @escaping @Sendable (Request) -> String) {
         self.policy = policy
         self.store = store
@@ -28,6 +29,7 @@ public struct RateLimitMiddleware: Middleware {
         }
     }
 
+    /// Spends a token, then responds through `next` or refuses with `429`.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         let bucket = "\(policy.name)|\(key(request))"
         let now = Date()

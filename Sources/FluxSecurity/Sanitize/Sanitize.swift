@@ -1,7 +1,8 @@
 import Foundation
 
 /// Context-aware escaping and sanitizing. Each function is for one output context: choosing the function
-/// for the place the value goes is the whole defence, so the names say where.
+/// for the place the value goes is the whole defence, so the names say where. A value escaped for one
+/// context is not safe in another (HTML text inside a `<script>`, say).
 public enum Sanitize {
     /// Escapes text for an HTML element's content or a quoted attribute value: `& < > " '`.
     public static func htmlText(_ text: String) -> String {

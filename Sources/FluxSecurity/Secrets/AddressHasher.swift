@@ -3,9 +3,11 @@ import Foundation
 
 /// Pseudonymous client addresses: HMAC-SHA256 under a derived key, so stored hashes can be grouped and
 /// counted but not reversed by enumerating the IPv4 space, which a plain SHA-256 would allow in minutes.
+/// Whoever holds the secret can still test a guessed address, and one address always has the same hash.
 public struct AddressHasher: Sendable {
     private let key: SymmetricKey
 
+    /// Hashes under the key `keys` derive for this use alone.
     public init(keys: SecretKeys) {
         self.init(key: keys.key(for: "address-hash"))
     }

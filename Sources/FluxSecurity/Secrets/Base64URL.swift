@@ -4,7 +4,8 @@ import Foundation
 ///
 /// Decoding accepts only the canonical spelling of each byte string: no padding, no character of the standard
 /// alphabet (`+`, `/`), no whitespace, no length that leaves one character over, and no set bit in the unused
-/// low bits of the last character. So a token compared as text and as bytes cannot be spelt two ways.
+/// low bits of the last character. So a token compared as text and as bytes cannot be spelt two ways. It is
+/// an encoding: it hides and authenticates nothing.
 public enum Base64URL {
     /// `bytes` as unpadded base64url.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Compares secrets without leaking, through timing, how many leading bytes matched.
+/// Compares secrets without leaking, through timing, how many leading bytes matched. The length is not
+/// hidden.
 public enum ConstantTimeComparison {
     /// True when `a` and `b` are equal. Values of different lengths are unequal at once: only the length,
     /// which a token's format makes public anyway, can be learnt from the time taken; equal-length values
