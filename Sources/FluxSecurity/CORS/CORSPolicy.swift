@@ -119,6 +119,6 @@ public struct CORSMiddleware: Middleware {
     private func addOriginHeaders(_ origin: String, to headers: inout HTTPHeaders) {
         headers.replaceOrAdd(name: .accessControlAllowOrigin, value: policy.origins == .any ? "*" : origin)
         if policy.allowCredentials { headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true") }
-        headers.replaceOrAdd(name: .accessControlExposeHeaders, value: "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
+        headers.replaceOrAdd(name: .accessControlExpose, value: "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
     }
 }
