@@ -3,9 +3,11 @@
 #   1. wrk against one trivial POST route, bare and behind the whole FluxSecurity stack (headers with a CSP
 #      nonce, CORS, a rate limit, CSRF verified on every request), in one run; prints the ratio of
 #      requests/s and that of the server's CPU time per request. STACK (for
-#      example STACK=csrf) limits the stack to some parts, to see what each costs.
-#      Target: the stack keeps >= 80 % of the bare route's requests/s (median of the rounds).
+#      example STACK=csrf) limits the stack to some parts, to see what each costs. No target: the ratio
+#      swings by ±10 points with the machine.
 #      Then each part's own cost, timed in process without a network (bench/SecurityBench/InProcess.swift).
+#      Guard: the whole stack adds no more than 75 % of the bare in-process request's own cost (its `none`
+#      line, same run).
 #   2. flux itself with 100k distinct client addresses hitting a rate-limited route; prints peak RSS above
 #      idle. Target: <= 64 MB.
 set -euo pipefail
@@ -66,7 +68,7 @@ python3 - "${ratios[*]}" "${cpu_ratios[*]}" <<'EOF'
 import statistics, sys
 ratios, cpu = ([float(x) for x in arg.split()] for arg in sys.argv[1:])
 low, _, high = statistics.quantiles(ratios, n=4)
-print(f"ratio (median of {len(ratios)}): {statistics.median(ratios):.1%} of the bare route (target >= 80%), "
+print(f"ratio (median of {len(ratios)}): {statistics.median(ratios):.1%} of the bare route, "
       f"quartiles {low:.1%}-{high:.1%}; by CPU per request {statistics.median(cpu):.1%}")
 EOF
 

@@ -7,12 +7,16 @@ import Vapor
 ///     app.middleware.use(hardening.rateLimit(.perMinute(120, name: "site")))
 ///     app.grouped(hardening.csrf.middleware).post("contact", use: contact)
 ///     app.get("csrf") { req in try hardening.csrf.response(for: req) }
+///
+/// Every key comes from `secret`, so its strength bounds theirs; nothing here checks it (``SecretStrength``
+/// does). Installing a control is the app's part: a route outside the CSRF group is not protected.
 public struct Hardening: Sendable {
     public let trustedProxies: TrustedProxies
     public let cookies: CookiePolicy
     public let csrf: CSRFProtection
     public let headers: SecurityHeadersMiddleware
     public let addressHasher: AddressHasher
+    /// Where every rate limit made by ``rateLimit(_:)`` keeps its buckets.
     public let rateLimitStore: any RateLimitStore
     /// The IPv6 prefix length that names one client for rate limits.
     public let rateLimitIPv6Prefix: Int

@@ -7,8 +7,8 @@ import Vapor
 /// Times each stack in STACKS (`;`-separated part lists, `none` for the bare app) in this process: requests
 /// built in memory and answered by the app's responder on an `EmbeddedEventLoop`, with a synchronous route, so
 /// no network, kernel or thread hop is timed. Prints the best of ROUNDS rounds of REQUESTS requests each, in
-/// thread CPU time. Under wrk each microsecond here has cost about four (bench/RESULTS.md, ninth session), so
-/// this tells which part costs what, with far less noise than the load test.
+/// thread CPU time, and what each stack adds as a share of the bare request's own cost (`none`, same run). The
+/// guard (bench/RESULTS.md): the whole stack adds no more than 75 % of that cost in a release build.
 func timeInProcess() async throws {
     let stacks = (environment["STACKS"] ?? "none;headers;cors;ratelimit;csrf;headers,cors,ratelimit,csrf").split(separator: ";").map(String.init)
     let requests = Int(environment["REQUESTS"] ?? "") ?? 30_000
@@ -22,7 +22,7 @@ func timeInProcess() async throws {
     let best = try time(apps, requests: requests, rounds: rounds)
     let bare = best["none"]
     for (stack, _, _) in apps {
-        let extra = bare.map { String(format: " (%+.2f)", best[stack]! - $0) } ?? ""
+        let extra = bare.map { String(format: " (%+.2f, %.0f %% of none)", best[stack]! - $0, (best[stack]! - $0) / $0 * 100) } ?? ""
         print(String(format: "%@: %.2f µs per request", stack, best[stack]!) + extra)
     }
     for (_, app, _) in apps { try await app.asyncShutdown() }

@@ -2,8 +2,10 @@ import Vapor
 
 /// Cross-origin access from an explicit list of origins. `*` is accepted only without credentials, and
 /// that combination is refused at construction: a wildcard that also sends cookies would let any site
-/// read signed-in responses.
+/// read signed-in responses. The policy only tells browsers which pages may read responses; clients that
+/// are not browsers ignore it.
 public struct CORSPolicy: Sendable {
+    /// The origins allowed: a list, or any origin (only without credentials).
     public enum Origins: Sendable, Equatable {
         case list(Set<String>)
         case any
@@ -13,12 +15,17 @@ public struct CORSPolicy: Sendable {
     public let allowCredentials: Bool
     public let allowedMethods: [HTTPMethod]
     public let allowedHeaders: [String]
+    /// Seconds a browser may cache a preflight answer.
     public let maxAge: Int
 
+    /// Why a policy could not be built: a wildcard with credentials or next to other origins, or an entry
+    /// that is not an origin.
     public struct InvalidConfiguration: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
+    /// A policy for `origins`; throws rather than build one that would expose signed-in responses.
+    ///
     /// - Parameter origins: each `scheme://host[:port]`, or the single entry `*`.
     public init(origins: [String], allowCredentials: Bool = true,
                 allowedMethods: [HTTPMethod] = [.GET, .POST, .PUT, .PATCH, .DELETE],
@@ -69,28 +76,20 @@ public struct CORSPolicy: Sendable {
         return "\(scheme)://\(host)\(port)"
     }
 
+    /// The middleware that applies this policy.
     public var middleware: CORSMiddleware { CORSMiddleware(policy: self) }
 }
 
 /// Answers preflights and adds CORS headers for allowed origins. A disallowed origin gets no CORS
-/// header at all, so the browser withholds the response from the calling page.
+/// header at all, so the browser withholds the response from the calling page. CORS only tells browsers
+/// what a page may read: it refuses no request, so a state change still needs CSRF protection.
 ///
 /// Install it outside the error middleware: an error turned into a response inside it then carries the
 /// headers too, and the calling page can read why its request was refused.
-// A class, like SecurityHeadersMiddleware, so the response callback captures one reference, not a copy.
-public final class CORSMiddleware: Middleware {
+public struct CORSMiddleware: Middleware {
     let policy: CORSPolicy
-    /// The fields an allowed origin gets besides its own name, added as one block.
-    private let originBlock: HeaderBlock
 
-    init(policy: CORSPolicy) {
-        self.policy = policy
-        let credentials = policy.allowCredentials ? [("Access-Control-Allow-Credentials", "true")] : []
-        originBlock = HeaderBlock(
-            credentials + [("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")],
-            alsoNaming: ["Access-Control-Allow-Origin"])
-    }
-
+    /// Answers a preflight itself; adds the CORS headers to any other response with an `Origin`.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         guard let origin = request.headers.first(name: .origin) else {
             return next.respond(to: request)
@@ -107,23 +106,19 @@ public final class CORSMiddleware: Middleware {
             }
             return request.eventLoop.makeSucceededFuture(Response(status: .noContent, headers: headers))
         }
-        return next.respond(to: request).changingResponse { response in
+        return next.respond(to: request).map { response in
             response.updateHeaders { headers in
                 headers.add(name: .vary, value: "Origin")
-                if allowed { self.addOriginHeaders(origin, to: &headers) }
+                if allowed { addOriginHeaders(origin, to: &headers) }
             }
+            return response
         }
     }
 
     /// Sets the origin's fields, replacing any the route set.
     private func addOriginHeaders(_ origin: String, to headers: inout HTTPHeaders) {
-        let allowOrigin = policy.origins == .any ? "*" : origin
-        if originBlock.mayOverlap(headers) {
-            headers.replaceOrAdd(name: .accessControlAllowOrigin, value: allowOrigin)
-            for (name, value) in originBlock.fields { headers.replaceOrAdd(name: name, value: value) }
-        } else {
-            headers.add(name: .accessControlAllowOrigin, value: allowOrigin)
-            headers.add(contentsOf: originBlock.fields)
-        }
+        headers.replaceOrAdd(name: .accessControlAllowOrigin, value: policy.origins == .any ? "*" : origin)
+        if policy.allowCredentials { headers.replaceOrAdd(name: .accessControlAllowCredentials, value: "true") }
+        headers.replaceOrAdd(name: .accessControlExpose, value: "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy")
     }
 }

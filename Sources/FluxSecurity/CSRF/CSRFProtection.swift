@@ -3,56 +3,66 @@ import Vapor
 
 /// Double-submit CSRF protection for cookie-carrying clients.
 ///
-/// `GET` the token (``response(for:)``): it comes back in the JSON body and as an HttpOnly cookie. Unsafe
-/// requests then send it in `X-CSRF-Token`; ``CSRFMiddleware`` checks that header and cookie match, that the
+/// `GET` the token (``response(for:)``): it comes back in the JSON body and as an HttpOnly cookie. Requests
+/// with unsafe methods then send it in `X-CSRF-Token`; ``CSRFMiddleware`` checks that header and cookie match, that the
 /// HMAC is valid and that the token has not expired. A token is `version ‖ key id ‖ 128-bit nonce ‖ expiry ‖
 /// HMAC-SHA256`, the MAC keyed by a key derived for CSRF alone and covering the signed-in session when there
 /// is one, so a token minted for one session is refused in another. After a secret rotation, tokens signed
 /// with a previous secret (`previousKeys`) stay valid until they expire; new ones use the current secret.
+///
+/// It does not stop a script running on the site's own origin (XSS reads the token like the page does), and
+/// without `sessionBinding` a token is bound to no one: any visitor's valid pair works for that visitor.
 public struct CSRFProtection: Sendable {
+    /// The request header that carries the token.
     public static let headerName = "X-CSRF-Token"
+    /// The cookie's base name (`__Host-csrf` over HTTPS, ``CookiePolicy``).
     public static let cookieName = "csrf"
     private static let version: UInt8 = 2
     private static let payloadLength = 1 + 4 + 16 + 8
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
-    /// The current key id and, per accepted key id (as a number, so looking one up copies nothing), its HMAC
-    /// with the key pads already hashed. A list, not a dictionary: there are one or two.
     private let currentKeyID: [UInt8]
-    private let keyedMACs: [(id: UInt32, mac: SHA256HMAC)]
+    /// The CSRF key of each accepted secret, by key id: the current one first. A list, not a dictionary:
+    /// there are one or two.
+    private let keys: [(id: [UInt8], key: SymmetricKey)]
+    /// How long an issued token stays valid, in seconds.
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
     private let sessionBinding: @Sendable (Request) -> String?
 
     /// - Parameters:
+    ///   - keys: the current secret's keys; new tokens are signed with them.
+    ///   - previousKeys: secrets rotated out, still accepted for the tokens they signed.
+    ///   - lifetime: seconds a token stays valid.
     ///   - sessionBinding: the signed-in session's id for a request, `nil` for anonymous visitors.
     public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
                 lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         currentKeyID = keys.id
-        var macs: [(id: UInt32, mac: SHA256HMAC)] = []
-        for accepted in [keys] + previousKeys where !macs.contains(where: { $0.id == Self.number(accepted.id) }) {
-            macs.append((Self.number(accepted.id), SHA256HMAC(key: accepted.key(for: "csrf"))))
+        var accepted: [(id: [UInt8], key: SymmetricKey)] = []
+        for secret in [keys] + previousKeys where !accepted.contains(where: { $0.id == secret.id }) {
+            accepted.append((secret.id, secret.key(for: "csrf")))
         }
-        keyedMACs = macs
+        self.keys = accepted
         self.lifetime = lifetime
         self.cookies = cookies
         self.sessionBinding = sessionBinding
     }
 
+    /// A token and when it expires, as ``response(for:)`` sends them.
     public struct IssuedToken: Content, Sendable {
         public let token: String
         public let expiresAt: Date
     }
 
-    /// A fresh token for `request`.
+    /// A fresh token for `request`, bound to its session (if any) and valid for ``lifetime`` from `now`.
     public func issue(for request: Request, now: Date = Date()) -> IssuedToken {
         let expiresAt = Date(timeIntervalSince1970: (now.timeIntervalSince1970 + lifetime).rounded(.down))
-        var payload = [Self.version] + currentKeyID
-        payload += SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
-        payload += withUnsafeBytes(of: UInt64(expiresAt.timeIntervalSince1970).bigEndian) { Array($0) }
-        let tag = payload.withUnsafeBufferPointer { mac($0, keyID: Self.number(currentKeyID), binding: sessionBinding(request)) }!
-        payload += tag
-        return IssuedToken(token: Base64URL.encode(payload), expiresAt: expiresAt)
+        let expiry = UInt64(expiresAt.timeIntervalSince1970)
+        // SymmetricKey is swift-crypto's source of random bytes; it lends them only through withUnsafeBytes.
+        let nonce = SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
+        let payload = [Self.version] + currentKeyID + nonce + (0..<8).reversed().map { UInt8(truncatingIfNeeded: expiry >> ($0 * 8)) }
+        let tag = HMAC<SHA256>.authenticationCode(for: message(payload, binding: sessionBinding(request)), using: keys[0].key)
+        return IssuedToken(token: Base64URL.encode(payload + tag), expiresAt: expiresAt)
     }
 
     /// The `GET /api/csrf` answer: `{"token","expiresAt"}`, the same token as a cookie, never cached.
@@ -68,58 +78,27 @@ public struct CSRFProtection: Sendable {
 
     /// Throws `403 csrf_failed` unless `request` carries a matching, valid, unexpired token pair.
     public func verify(_ request: Request, now: Date = Date()) throws {
-        try verify(request, headers: request.headers, now: now)
-    }
-
-    /// ``verify(_:now:)`` with the request's headers already read: each read of `request.headers` takes the
-    /// request's lock and copies the list.
-    func verify(_ request: Request, headers: HTTPHeaders, now: Date = Date()) throws {
-        guard var header = headers.first(name: Self.headerName), header.utf8.count == Self.encodedLength
+        guard let header = request.headers.first(name: Self.headerName), header.utf8.count == Self.encodedLength,
+            let cookie = cookies.read(Self.cookieName, from: request), ConstantTimeComparison.equals(header, cookie),
+            let expiry = signedExpiry(of: header, binding: sessionBinding(request)), Double(expiry) > now.timeIntervalSince1970
         else { throw Self.failure }
-        // Header and cookie are compared where they lie, without copies: this runs on every unsafe request.
-        let expiry: UInt64? = header.withUTF8 { token in
-            cookies.withValue(Self.cookieName, from: request, headers: headers) { cookie in
-                guard let cookie, ConstantTimeComparison.equals(token, cookie) else { return nil }
-                return signedExpiry(of: token, binding: sessionBinding(request))
-            }
-        }
-        guard let expiry, Double(expiry) > now.timeIntervalSince1970 else { throw Self.failure }
     }
 
-    /// The expiry `token` carries when it is well formed and its MAC is valid for `binding`; decoded onto the
-    /// stack.
-    private func signedExpiry(of token: UnsafeBufferPointer<UInt8>, binding: String?) -> UInt64? {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.payloadLength + 32) { bytes in
-            guard Base64URL.decode(token, into: bytes), bytes[0] == Self.version,
-                let expected = mac(UnsafeBufferPointer(rebasing: bytes[..<Self.payloadLength]), keyID: Self.number(bytes[1..<5]), binding: binding),
-                expected.withUnsafeBytes({ ConstantTimeComparison.equals($0, bytes[Self.payloadLength...]) })
-            else { return nil }
-            return Self.number(bytes[21..<Self.payloadLength])
-        }
+    /// The expiry `token` carries when it is well formed and its MAC is valid for `binding`.
+    private func signedExpiry(of token: String, binding: String?) -> UInt64? {
+        guard let bytes = Base64URL.decode(token), bytes.count == Self.payloadLength + 32, bytes[0] == Self.version,
+            let key = keys.first(where: { $0.id.elementsEqual(bytes[1..<5]) })?.key,
+            HMAC<SHA256>.isValidAuthenticationCode(bytes[Self.payloadLength...], authenticating: message(bytes[..<Self.payloadLength], binding: binding), using: key)
+        else { return nil }
+        return bytes[21..<Self.payloadLength].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// The middleware that calls ``verify(_:now:)`` on unsafe methods.
     public var middleware: CSRFMiddleware { CSRFMiddleware(protection: self) }
 
-    /// HMAC, under the key `keyID` names, over the payload, a zero byte (so "payload + binding" is
-    /// unambiguous) and the session binding; `nil` for a key this server does not hold.
-    private func mac(_ payload: UnsafeBufferPointer<UInt8>, keyID: UInt32, binding: String?) -> SHA256.Digest? {
-        guard let mac = keyedMACs.first(where: { $0.id == keyID })?.mac else { return nil }
-        // Gathered on the stack into one message: hashing it in one piece is one call into SHA-256.
-        var binding = binding ?? ""
-        return binding.withUTF8 { binding in
-            withUnsafeTemporaryAllocation(byteCount: payload.count + 1 + binding.count, alignment: 1) { message in
-                message.copyMemory(from: UnsafeRawBufferPointer(payload))
-                message[payload.count] = 0
-                UnsafeMutableRawBufferPointer(rebasing: message[(payload.count + 1)...]).copyMemory(from: UnsafeRawBufferPointer(binding))
-                return mac.code(UnsafeRawBufferPointer(message))
-            }
-        }
-    }
-
-    /// Big-endian `bytes` as a number: a key id (4 bytes) or an expiry (8).
-    private static func number<Number: FixedWidthInteger & UnsignedInteger>(_ bytes: some Collection<UInt8>) -> Number {
-        bytes.reduce(0) { $0 << 8 | Number($1) }
+    /// What the MAC covers: the payload, a zero byte (so "payload + binding" is unambiguous) and the binding.
+    private func message(_ payload: some Sequence<UInt8>, binding: String?) -> [UInt8] {
+        Array(payload) + [0] + Array((binding ?? "").utf8)
     }
 
     private static let failure = SecurityFailure(.forbidden, code: "csrf_failed",
@@ -134,20 +113,20 @@ public struct CSRFProtection: Sendable {
 
 /// Enforces ``CSRFProtection`` on POST, PUT, PATCH and DELETE (every method but GET, HEAD, OPTIONS, TRACE).
 /// A request with `Authorization: Bearer` and no cookie at all is exempt: nothing ambient authenticates it,
-/// so a forged cross-site request could not carry its credentials.
+/// so a forged cross-site request could not carry its credentials. Safe methods are not checked: a GET
+/// handler that changes state is open to forgery.
 public struct CSRFMiddleware: Middleware {
     let protection: CSRFProtection
 
+    /// Responds through `next` when the request is exempt or its token pair verifies; else `403 csrf_failed`.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         switch request.method {
         case .GET, .HEAD, .OPTIONS, .TRACE:
             break
         default:
-            // Read once for both the exemption and the check: each `request.headers` takes the request's lock.
-            let headers = request.headers
-            if headers.bearerToken == nil || headers.contains(name: .cookie) {
+            if request.headers.bearerToken == nil || request.headers.contains(name: .cookie) {
                 do {
-                    try protection.verify(request, headers: headers)
+                    try protection.verify(request)
                 } catch {
                     return request.eventLoop.makeFailedFuture(error)
                 }

@@ -1,4 +1,5 @@
-/// The file types FluxSecurity recognises by content.
+/// The file types FluxSecurity recognises by content. A type says what the content looks like, not that it is
+/// harmless to open.
 public enum FileType: String, Sendable, CaseIterable {
     case jpeg, png, webp, gif, mp4, mov, pdf
     /// UTF-8 text with no control characters but tab, line and page breaks (notes, CSV, logs): a type for

@@ -6,13 +6,15 @@ import Vapor
 /// Only the signatures of the allowed types are accepted, each checked past its magic number (PNG's IHDR,
 /// WebP's chunk, an MP4 brand), so a truncated or forged header fails. The prefix is also scanned for
 /// markup and script (`<script`, `<html`, `<svg`, `<?php`, …): a polyglot that is both a valid image and
-/// an HTML page is refused, because some browser or proxy will one day sniff it as HTML.
+/// an HTML page is refused, because some browser or proxy will one day sniff it as HTML. Only the prefix is
+/// read: what lies past it, and whether the file decodes as the type, are not checked.
 public struct FileTypeDetector: Sendable {
     /// How many leading bytes ``detect(_:)`` wants; fewer only if the file is shorter.
     public static let prefixLength = 4096
 
     public let allowed: Set<FileType>
 
+    /// A detector that accepts only the `allowed` types.
     public init(allowed: Set<FileType> = Set(FileType.allCases)) {
         self.allowed = allowed
     }

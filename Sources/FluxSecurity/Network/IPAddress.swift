@@ -2,32 +2,28 @@ import Foundation
 import NIOCore
 
 /// An IPv4 or IPv6 address as bytes; IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are stored as IPv4 so
-/// one client is one key whichever way the socket reports it.
+/// one client is one key whichever way the socket reports it. An address says nothing of who sent a
+/// request unless it came from the socket or a trusted proxy (``TrustedProxies``).
 public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    /// 4 bytes for IPv4, 16 for IPv6, in network order.
     public let bytes: [UInt8]
 
+    /// Parses an address as clients and proxies write it: surrounding spaces and tabs, `[…]` brackets and an
+    /// IPv6 zone (`%eth0`) are allowed; `nil` for anything else that is not an address.
     public init?(_ text: some StringProtocol) {
-        // Runs per request (peer and forwarded addresses), so it trims bytes instead of using Foundation.
         var utf8 = Substring(text).utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         while let last = utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { utf8 = utf8.dropLast() }
         if utf8.first == UInt8(ascii: "["), let close = utf8.firstIndex(of: UInt8(ascii: "]")) {
             utf8 = utf8[utf8.index(after: utf8.startIndex)..<close]
         }
         if let zone = utf8.firstIndex(of: UInt8(ascii: "%")) { utf8 = utf8[..<zone] }
-        let trimmed = String(Substring(utf8))
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        if inet_pton(AF_INET, trimmed, &v4) == 1 {
-            bytes = withUnsafeBytes(of: &v4) { Array($0) }
-        } else if inet_pton(AF_INET6, trimmed, &v6) == 1 {
-            bytes = Self.unmapped(withUnsafeBytes(of: &v6) { Array($0) })
-        } else {
-            return nil
-        }
+        guard let address = try? SocketAddress(ipAddress: String(Substring(utf8)), port: 0) else { return nil }
+        self.init(address)
     }
 
-    /// A socket's peer, read from its bytes: no round trip through text, as this runs on every request.
+    /// A socket's peer; `nil` for a Unix domain socket.
     public init?(_ address: SocketAddress) {
+        // in_addr and in6_addr are C structs (the latter a union): withUnsafeBytes is how Swift reads their bytes.
         switch address {
         case .v4(let v4):
             bytes = withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
@@ -47,6 +43,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// True for IPv4 addresses, IPv4-mapped IPv6 ones included.
     public var isIPv4: Bool { bytes.count == 4 }
 
     /// What names one client for a rate limit: an IPv4 address whole, an IPv6 address by its first
@@ -62,30 +59,14 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         return "\(IPAddress(bytes: masked))/\(ipv6Prefix)"
     }
 
+    /// True for `127.0.0.0/8` and `::1`.
     public var isLoopback: Bool {
         isIPv4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
     }
 
+    /// Dotted decimal for IPv4, compressed hexadecimal for IPv6, as `inet_ntop` writes them.
     public var description: String {
-        // Dotted decimal by hand: glibc's inet_ntop formats IPv4 through sprintf, string interpolation
-        // formats each part on its own, and rate-limit keys are built from this on every request.
-        if isIPv4 {
-            return String(unsafeUninitializedCapacity: 15) { text in
-                var writer = TextWriter(text)
-                for (position, part) in bytes.enumerated() {
-                    if position > 0 { writer.append(CollectionOfOne(UInt8(ascii: "."))) }
-                    writer.append(decimal: part)
-                }
-                return writer.count
-            }
-        }
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        var copy = bytes
-        return copy.withUnsafeMutableBytes { raw in
-            guard inet_ntop(AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
-            else { return "" }
-            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
+        (try? SocketAddress(packedIPAddress: ByteBuffer(bytes: bytes), port: 0))?.ipAddress ?? ""
     }
 }
 
@@ -94,6 +75,8 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     public let network: IPAddress
     public let prefixLength: Int
 
+    /// Parses `address` or `address/length`; `nil` for anything else. Bits past the prefix may be set: they
+    /// are ignored.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "/", maxSplits: 1)
         guard let first = parts.first, let address = IPAddress(first) else { return nil }
@@ -108,6 +91,8 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         prefixLength = length
     }
 
+    /// Whether the first ``prefixLength`` bits of `address` are the network's; an IPv4 address is never in
+    /// an IPv6 network or the reverse.
     public func contains(_ address: IPAddress) -> Bool {
         guard address.bytes.count == network.bytes.count else { return false }
         var remaining = prefixLength

@@ -2,13 +2,14 @@ import NIOCore
 import Vapor
 
 /// The proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. None by default: a header a
-/// client wrote is never taken for its address, or it could pick its own rate-limit key.
+/// client wrote is never taken for its address, or it could pick its own rate-limit key. A trusted proxy
+/// is believed entirely: one that passes on a client's own `X-Forwarded-For` lets that client choose.
 public struct TrustedProxies: Sendable {
     public let networks: [CIDR]
-    /// True when this server itself terminates TLS (Vapor configured with a certificate). Given once here
-    /// rather than read from the server configuration per request, which copies the whole configuration.
+    /// True when this server itself terminates TLS (Vapor configured with a certificate).
     public let terminatesTLS: Bool
 
+    /// Trusts the proxies in `networks`; `terminatesTLS` when this server itself serves HTTPS.
     public init(_ networks: [CIDR] = [], terminatesTLS: Bool = false) {
         self.networks = networks
         self.terminatesTLS = terminatesTLS
@@ -24,10 +25,12 @@ public struct TrustedProxies: Sendable {
         return .success(TrustedProxies(networks))
     }
 
+    /// A list entry that is not an address or a CIDR network.
     public struct InvalidEntry: Error, Sendable {
         public let entry: String
     }
 
+    /// Whether `address` is in one of the trusted networks.
     public func isTrusted(_ address: IPAddress) -> Bool {
         networks.contains { $0.contains(address) }
     }

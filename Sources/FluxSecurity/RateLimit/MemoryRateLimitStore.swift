@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 
 /// Buckets in this process's memory, bounded: at most `capacity` keys. A bucket that has refilled completely
 /// is the same as no bucket, so those are evicted first; under a flood of new keys beyond that, the
-/// buckets closest to full go next. Sharded so concurrent requests rarely wait on one lock.
+/// buckets closest to full go next. Sharded so concurrent requests rarely wait on one lock. Buckets live in
+/// one process: replicas each count apart, and a restart forgets them.
 public final class MemoryRateLimitStore: RateLimitStore {
     private struct Bucket {
         var tokens: Double
@@ -19,6 +20,7 @@ public final class MemoryRateLimitStore: RateLimitStore {
     private let shards: [NIOLockedValueBox<Shard>]
     private let shardCapacity: Int
 
+    /// A store of at most about `capacity` buckets, spread over `shardCount` locks.
     public init(capacity: Int = 100_000, shardCount: Int = 16) {
         shards = (0..<shardCount).map { _ in NIOLockedValueBox(Shard()) }
         shardCapacity = max(1, capacity / shardCount)
@@ -27,10 +29,12 @@ public final class MemoryRateLimitStore: RateLimitStore {
     /// Keys currently held, for tests and metrics.
     public var count: Int { shards.reduce(0) { $0 + $1.withLockedValue { $0.buckets.count } } }
 
+    /// Spends a token of bucket `key`; never throws.
     public func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision {
         consumeNow(key: key, policy: policy, now: now)
     }
 
+    /// Spends a token of bucket `key`; always answers.
     public func consumeImmediately(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision? {
         consumeNow(key: key, policy: policy, now: now)
     }
@@ -40,7 +44,6 @@ public final class MemoryRateLimitStore: RateLimitStore {
         return shard.withLockedValue { shard in
             if shard.buckets.count >= shardCapacity, shard.buckets[key] == nil { evict(from: &shard, now: now) }
             let fresh = Bucket(tokens: Double(policy.limit), updated: now, fullAt: now)
-            // One lookup for the read and the write: the key is hashed once under the lock.
             return Self.spend(&shard.buckets[key, default: fresh], now: now, policy: policy)
         }
     }

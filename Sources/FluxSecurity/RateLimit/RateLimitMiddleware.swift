@@ -5,23 +5,20 @@ import Vapor
 /// `RateLimit-Policy: "name";q=limit;w=seconds` and `RateLimit: "name";r=remaining;t=seconds-to-full`, added
 /// rather than replaced, so a route behind two limits lists both; refused ones are `429 rate_limited` with
 /// `Retry-After`. When the store itself fails the request goes through and the failure is logged:
-/// an unavailable limiter must not take the site down with it.
+/// an unavailable limiter must not take the site down with it, so a failed store limits nothing.
 public struct RateLimitMiddleware: Middleware {
     public let policy: RateLimitPolicy
     let store: any RateLimitStore
     let key: @Sendable (Request) -> String
-    /// The bucket-name prefix, the policy field and the start of the `RateLimit` field, formatted once.
-    private let bucketPrefix: String
+    /// The `RateLimit-Policy` field, the same on every response.
     private let policyField: String
-    private let stateFieldPrefix: [UInt8]
 
+    /// Keyed by `key`: requests it maps to one string share one bucket.
     public init(policy: RateLimitPolicy, store: any RateLimitStore, key: @escaping @Sendable (Request) -> String) {
         self.policy = policy
         self.store = store
         self.key = key
-        bucketPrefix = policy.name + "|"
         policyField = "\"\(policy.name)\";q=\(policy.limit);w=\(Int(policy.period.rounded(.up)))"
-        stateFieldPrefix = Array("\"\(policy.name)\";r=".utf8)
     }
 
     /// Keyed by client address: an IPv4 address whole, an IPv6 address by its `/ipv6Prefix` network
@@ -32,8 +29,9 @@ public struct RateLimitMiddleware: Middleware {
         }
     }
 
+    /// Spends a token, then responds through `next` or refuses with `429`.
     public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
-        let bucket = bucketPrefix + key(request)
+        let bucket = "\(policy.name)|\(key(request))"
         let now = Date()
         if let decision = store.consumeImmediately(key: bucket, policy: policy, now: now) {
             return apply(decision, request, next)
@@ -54,8 +52,7 @@ public struct RateLimitMiddleware: Middleware {
     }
 
     private func apply(_ decision: RateLimitDecision, _ request: Request, _ next: any Responder) -> EventLoopFuture<Response> {
-        let state = Self.stateField(prefix: stateFieldPrefix, remaining: decision.remaining,
-                                    seconds: Int(decision.resetAfter.rounded(.up)))
+        let state = "\"\(policy.name)\";r=\(max(0, decision.remaining));t=\(max(0, Int(decision.resetAfter.rounded(.up))))"
         guard decision.allowed else {
             let retryAfter = String(max(1, Int(decision.retryAfter.rounded(.up))))
             let refusal: HTTPHeaders = ["RateLimit-Policy": policyField, "RateLimit": state, "Retry-After": retryAfter]
@@ -63,25 +60,12 @@ public struct RateLimitMiddleware: Middleware {
                 .tooManyRequests, code: "rate_limited", reason: "Too many requests. Try again in \(retryAfter) s.",
                 headers: refusal))
         }
-        return next.respond(to: request).changingResponse { [policyField] response in
+        return next.respond(to: request).map { [policyField] response in
             response.updateHeaders { headers in
                 headers.add(name: "RateLimit-Policy", value: policyField)
                 headers.add(name: "RateLimit", value: state)
             }
-        }
-    }
-
-    /// `prefix` (`"name";r=`), then `remaining;t=seconds`, written into one buffer: string interpolation
-    /// formats each number into a string of its own first, and this runs on every limited response.
-    static func stateField(prefix: [UInt8], remaining: Int, seconds: Int) -> String {
-        // Neither number is ever negative; each has at most 19 digits.
-        String(unsafeUninitializedCapacity: prefix.count + 19 + 3 + 19) { text in
-            var writer = TextWriter(text)
-            writer.append(prefix)
-            writer.append(decimal: max(0, remaining))
-            writer.append(";t=".utf8)
-            writer.append(decimal: max(0, seconds))
-            return writer.count
+            return response
         }
     }
 }

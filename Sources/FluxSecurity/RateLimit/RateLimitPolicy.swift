@@ -1,7 +1,7 @@
 import Foundation
 
 /// A token bucket: `limit` requests, refilled evenly over `period` (so 5 per minute is one every 12 s,
-/// with a burst of 5).
+/// with a burst of 5). It says how many requests pass, not who sends them: that is the middleware's key.
 public struct RateLimitPolicy: Sendable, Hashable {
     /// Names the bucket family (two policies with different names never share a bucket) and the policy in
     /// the `RateLimit` and `RateLimit-Policy` response fields: letters, digits, `-`, `_` and `.`.
@@ -9,6 +9,8 @@ public struct RateLimitPolicy: Sendable, Hashable {
     public let limit: Int
     public let period: TimeInterval
 
+    /// `limit` requests per `period` seconds; traps on a non-positive limit or period or a name outside the
+    /// allowed characters, as those are programming errors.
     public init(name: String, limit: Int, period: TimeInterval) {
         precondition(limit > 0 && period > 0, "a rate limit needs a positive limit and period")
         precondition(!name.isEmpty && name.utf8.allSatisfy(Self.isNameByte),
@@ -27,6 +29,7 @@ public struct RateLimitPolicy: Sendable, Hashable {
         }
     }
 
+    /// `limit` requests a minute.
     public static func perMinute(_ limit: Int, name: String) -> RateLimitPolicy {
         RateLimitPolicy(name: name, limit: limit, period: 60)
     }
@@ -35,7 +38,8 @@ public struct RateLimitPolicy: Sendable, Hashable {
     public var refillRate: Double { Double(limit) / period }
 }
 
-/// What a store decided for one request.
+/// What a store decided for one request: the arithmetic of ``RateLimitPolicy``, not a promise that a later
+/// request will be decided alike.
 public struct RateLimitDecision: Sendable, Equatable {
     public let allowed: Bool
     /// Whole tokens left after this request.
@@ -68,6 +72,7 @@ public struct RateLimitDecision: Sendable, Equatable {
 /// Where buckets live. Implementations must apply a request atomically, so concurrent requests (or
 /// replicas sharing a database) can never both spend the last token.
 public protocol RateLimitStore: Sendable {
+    /// Spends a token of bucket `key` under `policy` as of `now`; throws when the store cannot answer.
     func consume(key: String, policy: RateLimitPolicy, now: Date) async throws -> RateLimitDecision
 
     /// The decision when the store can give it without waiting (an in-memory store), else `nil`; it spares
@@ -76,5 +81,6 @@ public protocol RateLimitStore: Sendable {
 }
 
 extension RateLimitStore {
+    /// Never answers at once: the middleware waits for ``consume(key:policy:now:)``.
     public func consumeImmediately(key: String, policy: RateLimitPolicy, now: Date) -> RateLimitDecision? { nil }
 }

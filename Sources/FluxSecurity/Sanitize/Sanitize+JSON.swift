@@ -1,15 +1,18 @@
 import Foundation
 
 extension Sanitize {
+    /// Bounds on client JSON: past the size, depth or element count it is refused; longer strings are cut.
     public struct JSONLimits: Sendable {
         public var maxBytes = 64 * 1024
         public var maxDepth = 8
         public var maxStringLength = 4_000
         public var maxElements = 1_000
 
+        /// The defaults: 64 KiB, depth 8, strings of 4,000 characters, 1,000 values.
         public init() {}
     }
 
+    /// Why JSON was refused.
     public enum JSONRejection: Error, Sendable, Equatable {
         case tooLarge, tooDeep, tooManyElements, malformed
     }

@@ -1,12 +1,13 @@
 import Foundation
 
 /// Context-aware escaping and sanitizing. Each function is for one output context: choosing the function
-/// for the place the value goes is the whole defence, so the names say where.
+/// for the place the value goes is the whole defence, so the names say where. A value escaped for one
+/// context is not safe in another (HTML text inside a `<script>`, say).
 public enum Sanitize {
     /// Escapes text for an HTML element's content or a quoted attribute value: `& < > " '`.
     public static func htmlText(_ text: String) -> String {
-        // Every character replaced is ASCII, so the UTF-8 bytes are read directly: a long transcript escapes
-        // hundreds of values per page, and walking them as Unicode scalars cost several times as much.
+        // Every character replaced is ASCII, and no ASCII byte occurs inside a multi-byte UTF-8 sequence, so
+        // the bytes can be escaped one by one.
         var output: [UInt8] = []
         output.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {

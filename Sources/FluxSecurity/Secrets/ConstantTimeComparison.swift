@@ -1,6 +1,7 @@
 import Foundation
 
-/// Compares secrets without leaking, through timing, how many leading bytes matched.
+/// Compares secrets without leaking, through timing, how many leading bytes matched. The length is not
+/// hidden.
 public enum ConstantTimeComparison {
     /// True when `a` and `b` are equal. Values of different lengths are unequal at once: only the length,
     /// which a token's format makes public anyway, can be learnt from the time taken; equal-length values
@@ -14,10 +15,6 @@ public enum ConstantTimeComparison {
 
     /// String convenience over ``equals(_:_:)-(Collection<UInt8>,Collection<UInt8>)``, comparing UTF-8 bytes.
     public static func equals(_ a: String, _ b: String) -> Bool {
-        // Over contiguous bytes: zipping two UTF-8 views steps each through String's index machinery, a
-        // measurable part of the CSRF check that runs on every unsafe request.
-        var a = a
-        var b = b
-        return a.withUTF8 { a in b.withUTF8 { b in equals(a, b) } }
+        equals(a.utf8, b.utf8)
     }
 }

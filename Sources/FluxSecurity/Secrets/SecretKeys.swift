@@ -3,7 +3,7 @@ import Foundation
 
 /// Derives independent keys from one application secret (HKDF-SHA256, one `purpose` per use), so the
 /// raw secret is never used directly and a key leaked from one use (say, CSRF) says nothing about another
-/// (say, access tokens).
+/// (say, access tokens). The keys are only as strong as the secret: HKDF adds no entropy to a guessable one.
 public struct SecretKeys: Sendable {
     private let root: SymmetricKey
 
@@ -11,9 +11,11 @@ public struct SecretKeys: Sendable {
     /// so after a rotation each token is checked with the key that signed it.
     public let id: [UInt8]
 
+    /// Keys derived from `secret`'s UTF-8 bytes.
     public init(secret: String) {
         let root = SymmetricKey(data: Data(secret.utf8))
         self.root = root
+        // A SymmetricKey lends its bytes only through withUnsafeBytes.
         id = Array(HKDF<SHA256>.deriveKey(inputKeyMaterial: root, salt: Data("flux-security/v1".utf8),
                                           info: Data("key-id".utf8), outputByteCount: 4).withUnsafeBytes { Array($0) })
     }

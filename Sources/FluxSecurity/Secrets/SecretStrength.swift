@@ -4,7 +4,8 @@ import Foundation
 ///
 /// The rules answer the failures seen in practice: a secret left unset, a short one, one copied from a public
 /// example or placeholder, and a long one with little real randomness (`aaaa…`, `abcd…`, a phrase repeated).
-/// A value made by `openssl rand -base64 48` always passes.
+/// A value made by `openssl rand -base64 48` always passes. The checks cannot prove randomness: a long value
+/// that only looks random (a leaked key, a hash of a word) passes too.
 public struct SecretStrength: Sendable {
     /// Why a secret was refused. The value itself is never carried, so a verdict can be logged or printed.
     public enum Verdict: Sendable, Equatable {

@@ -6,9 +6,13 @@ import Vapor
 ///     var errors = FieldErrors()
 ///     errors.check("name", name.count <= 120, "must be at most 120 characters")
 ///     try errors.throwIfAny()
+///
+/// It only collects verdicts: each check is the caller's, and nothing is sanitized.
 public struct FieldErrors: Sendable {
+    /// Each invalid field's message.
     public private(set) var fields: [String: String] = [:]
 
+    /// No errors yet.
     public init() {}
 
     /// The fields Vapor's `Validatable` rejected, so both styles end in the same answer.
@@ -23,12 +27,14 @@ public struct FieldErrors: Sendable {
         if !condition, fields[field] == nil { fields[field] = message() }
     }
 
+    /// Records `message` for `field`; the first message per field wins.
     public mutating func add(_ field: String, _ message: String) {
         if fields[field] == nil { fields[field] = message }
     }
 
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// Throws ``failure`` when any field was recorded.
     public func throwIfAny() throws(SecurityFailure) {
         guard !fields.isEmpty else { return }
         throw failure

@@ -18,19 +18,4 @@ import Vapor
         #expect(HTTPHeaders().bearerToken == nil)
         #expect(HTTPHeaders([("Authorization", "Bearer abc")]).bearerToken == "abc")
     }
-
-    @Test func aWordIsSpelledInEitherCaseByItsLettersAndNoOtherByte() {
-        // Every byte in every position: only the small and the capital letter match it.
-        for position in 0..<6 {
-            for byte in UInt8.min...UInt8.max {
-                var bytes = Array("cookie".utf8)
-                bytes[position] = byte
-                let letter = Array("cookie".utf8)[position]
-                #expect(bytes.spells(ignoringCase: "cookie") == (byte == letter || byte == letter - 0x20))
-            }
-        }
-        #expect("COOKIE".utf8.spells(ignoringCase: "cookie"))
-        #expect(!"cookies".utf8.spells(ignoringCase: "cookie"))
-        #expect(!"cooki".utf8.spells(ignoringCase: "cookie"))
-    }
 }

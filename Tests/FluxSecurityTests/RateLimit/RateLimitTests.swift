@@ -85,18 +85,6 @@ import VaporTesting
         }
     }
 
-    /// The `RateLimit` field is written digit by digit: it must read as interpolation would write it.
-    @Test func theStateFieldSpellsItsNumbersInDecimal() {
-        let prefix = Array("\"site\";r=".utf8)
-        var generator = SystemRandomNumberGenerator()
-        let edges = [0, 1, 9, 10, 99, 100, 999_999_999, 1_000_000_000, Int.max]
-        let random = (0..<500).map { _ in Int.random(in: 0...Int.max, using: &generator) >> Int.random(in: 0...62, using: &generator) }
-        for (remaining, seconds) in zip(edges + random, edges.reversed() + random.reversed()) {
-            #expect(RateLimitMiddleware.stateField(prefix: prefix, remaining: remaining, seconds: seconds)
-                    == "\"site\";r=\(remaining);t=\(seconds)")
-        }
-    }
-
     @Test func aRouteBehindTwoLimitsListsBoth() async throws {
         let store = MemoryRateLimitStore()
         let site = RateLimitPolicy(name: "site", limit: 100, period: 60)

@@ -20,7 +20,7 @@ import Testing
         }
         #expect(Base64URL.encode(Array("any carnal pleas".utf8)) == "YW55IGNhcm5hbCBwbGVhcw")
         #expect(Base64URL.encode([0xFB, 0xFF, 0xBF]) == "-_-_")
-        // A collection without contiguous storage takes the gathering path and must say the same.
+        // Any sequence of bytes, not only arrays.
         let sequence = (0..<70).lazy.map { UInt8($0 * 3 % 256) }
         #expect(Base64URL.encode(sequence) == Self.reference(Array(sequence)))
     }
