@@ -59,10 +59,10 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// Reads the five variables through `value`, reporting bad ones through `problem`.
     static func load(value: (String) -> String?, problem: (String, String) -> Void) -> ConnectionLimits {
         var limits = ConnectionLimits()
-        func whole(_ name: String, _ range: ClosedRange<Int>) -> Int? {
+        func whole(_ name: String, _ range: ClosedRange<Int>, why: String = "") -> Int? {
             guard let raw = value(name) else { return nil }
             guard let parsed = Int(raw), range.contains(parsed) else {
-                problem(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+                problem(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)\(why)")
                 return nil
             }
             return parsed
@@ -73,7 +73,11 @@ public struct ConnectionLimits: Sendable, Equatable {
         if let count = whole("HTTP_MAX_CONNECTIONS_PER_ADDRESS", 1...1 << 20) { limits.perAddress = count }
         // Never up to the limit itself: with no descriptor left, libdispatch's thread monitor (under Swift
         // concurrency) cannot open /proc and ends the process, and the database and files stop opening.
-        if let count = whole("HTTP_MAX_CONNECTIONS", 1...limits.total) { limits.total = count }
+        let reserve = Self.reserve(for: limits.descriptorLimit)
+        if let count = whole("HTTP_MAX_CONNECTIONS", 1...limits.total,
+                             why: " (the descriptor limit \(limits.descriptorLimit) less \(reserve) kept for the database, files and logs; raise LimitNOFILE or ulimit -n for more)") {
+            limits.total = count
+        }
         return limits
     }
 
