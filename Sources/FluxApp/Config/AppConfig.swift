@@ -59,6 +59,8 @@ public struct AppConfig: Sendable {
     public var openAI: OpenAISettings?
     /// The sender of every message (MAIL_FROM).
     var mailFrom: MailAddress
+    /// Seconds between pings on each portal socket; one not answered by the next ping closes it (REALTIME_PING_SECONDS).
+    public var realtimePingSeconds = 20
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
 
@@ -299,6 +301,7 @@ public struct AppConfig: Sendable {
 
         var openAI: OpenAISettings?
         let openAITimeout = positive("OPENAI_TIMEOUT_SECONDS", default: 30, maximum: 600)
+        let realtimePingSeconds = positive("REALTIME_PING_SECONDS", default: 20, maximum: 3_600)
         if let apiKey = value("OPENAI_API_KEY") {
             let baseText = value("OPENAI_BASE_URL") ?? "https://api.openai.com/v1"
             if let base = Self.serviceURL(baseText) {
@@ -312,12 +315,14 @@ public struct AppConfig: Sendable {
         }
 
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
-        return AppConfig(
+        var config = AppConfig(
             environment: env, sessionSecret: sessionSecret, previousSessionSecret: previousSessionSecret, database: database, publicURL: publicURL, host: host,
             port: port, dataDirectory: dataDirectory, logLevel: logLevel, metricsToken: metricsToken, cors: cors,
             trustedProxies: trustedProxies, rateLimitStore: rateLimitStore, connectSources: connectSources,
             smtp: smtp, googleSignIn: googleSignIn, notifyEmail: notifyEmail, idleAbandonMinutes: idleAbandonMinutes,
             uploadMaxBytes: uploadMaxBytes, tenantQuotaBytes: tenantQuotaBytes, retentionDays: retentionDays, openAI: openAI, mailFrom: mailFrom, warnings: warnings
         )
+        config.realtimePingSeconds = realtimePingSeconds
+        return config
     }
 }
