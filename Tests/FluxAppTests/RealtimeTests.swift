@@ -175,13 +175,8 @@ import VaporTesting
                 })
 
                 // Past the list limit, people other replicas hold (told as PostgreSQL would tell them): counts only.
-                let replica = UUID()
-                let crowd = (0..<RealtimePresence.listLimit).map { _ in UUID() }
-                for start in stride(from: 0, to: crowd.count, by: 10) {
-                    let notice = RealtimePresence.Notice(replica: replica, threadId: thread, users: crowd[start..<start + 10].map {
-                        .init(userId: $0, name: "Guest", connections: .init(online: 1, away: 0))
-                    })
-                    await app.realtime.hub.receive(notice: RealtimeHub.presencePrefix + String(decoding: try JSONEncoder().encode(notice), as: UTF8.self))
+                for notice in try Self.crowdNotices(RealtimePresence.listLimit, in: thread) {
+                    await app.realtime.hub.receive(notice: notice)
                 }
                 let counted = try await watcher.next { $0["type"] as? String == "presence" && $0.data["changes"] == nil }
                 #expect(counted.data["online"] as? Int == RealtimePresence.listLimit + 2)
@@ -196,8 +191,20 @@ import VaporTesting
                 await app.realtime.upkeep(now: Date().addingTimeInterval(RealtimeHub.presenceTimeout + 1))
                 let shrunk = try await watcher.next { $0["type"] as? String == "presence" && $0.data["online"] as? Int == 2 }
                 #expect(((shrunk.data["changes"] as? [[String: Any]]) ?? []).count == RealtimePresence.listLimit)
-                for socket in tabs + [watcher, late] { await socket.close() }
+                for tab in tabs { await tab.close() }
+                await watcher.close()
+                await late.close()
             }
+        }
+    }
+
+    /// The notices another replica would send for `count` people online in `thread`.
+    static func crowdNotices(_ count: Int, in thread: UUID) throws -> [String] {
+        let replica = UUID()
+        let people = (0..<count).map { _ in RealtimePresence.Notice.Slot(userId: UUID(), name: "Guest", connections: RealtimePresence.Connections(online: 1, away: 0)) }
+        return try stride(from: 0, to: count, by: 10).map { start in
+            let notice = RealtimePresence.Notice(replica: replica, threadId: thread, users: Array(people[start..<min(start + 10, count)]))
+            return RealtimeHub.presencePrefix + String(decoding: try JSONEncoder().encode(notice), as: UTF8.self)
         }
     }
 

@@ -111,8 +111,8 @@ final class RealtimeConnection: Sendable {
         self.cutOff = cutOff
     }
 
-    /// Closes the socket from any thread: WebSocketKit's close checks and sets its state unlocked, so it runs
-    /// on the socket's loop like the rest of WebSocketKit's work.
+    /// Closes the socket from any thread. On the socket's loop, like the rest of WebSocketKit's work: its close
+    /// reads and then sets its "closing" flag in two steps, which two threads could both pass.
     func close(code: WebSocketErrorCode) {
         eventLoop.execute { self.socket.close(code: code, promise: nil) }
     }

@@ -2,6 +2,7 @@ import Fluent
 import FluxSecurity
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import SQLKit
 import Vapor
 
@@ -158,7 +159,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
             case "unsubscribe":
                 await hub.unsubscribe(connection, from: Set(command.threadIds ?? []))
             case "typing":
-                guard let thread = try await subscribed(connection, to: command.threadId, "Subscribe to a conversation before typing in it.") else { return }
+                guard let thread = await subscribed(connection, to: command.threadId, "Subscribe to a conversation before typing in it.") else { return }
                 if connection.admitTyping(in: thread) {
                     struct Typing: Encodable, Sendable { let userId: UUID }
                     try await hub.publish(.typing, thread: thread, data: Typing(userId: connection.principal.userID), on: db)
@@ -169,7 +170,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
                 }
                 await hub.setStatus(connection, status)
             case "presence.list":
-                guard let thread = try await subscribed(connection, to: command.threadId, "Subscribe to a conversation before listing who is in it.") else { return }
+                guard let thread = await subscribed(connection, to: command.threadId, "Subscribe to a conversation before listing who is in it.") else { return }
                 connection.send(json: PeopleList(threadId: thread, users: await hub.people(in: thread)))
             default:
                 connection.send(json: Failure("unknown_command", "Commands are subscribe, unsubscribe, typing, presence and presence.list."))
@@ -183,7 +184,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
     }
 
     /// `thread` when `connection` is subscribed to it; otherwise answers the client and returns `nil`.
-    private func subscribed(_ connection: RealtimeConnection, to thread: UUID?, _ message: String) async throws -> UUID? {
+    private func subscribed(_ connection: RealtimeConnection, to thread: UUID?, _ message: String) async -> UUID? {
         guard let thread, await hub.threads(of: connection).contains(thread) else {
             connection.send(json: Failure("not_subscribed", message))
             return nil
