@@ -31,7 +31,8 @@ final class RealtimeService: LifecycleHandler, Sendable {
     private let listener: PostgresListener?
     private let heartbeat = BackgroundTask()
     private let presenceLoop = BackgroundTask()
-    /// How often each socket is pinged; a socket that has not answered the last ping by the next is closed.
+    /// How often each socket is pinged. One that has not answered a ping by the next is closed: that finds a
+    /// vanished client, and finishes closing one cut off as too slow.
     private let pingInterval: TimeAmount
     /// How many sockets are being served (awaited at shutdown), and whether shutdown has begun.
     private let serving = NIOLockedValueBox((open: 0, stopping: false))
@@ -106,8 +107,8 @@ final class RealtimeService: LifecycleHandler, Sendable {
             throw AppError(.upgradeRequired, code: "upgrade_required", message: "This address takes WebSocket connections only.",
                            headers: ["Upgrade": "websocket"])
         }
-        let user = try await User.find(principal.userID, on: request.db)
-        let name = user?.displayName ?? user?.email ?? ""
+        // The display name only: an address is not shown to the others in a conversation.
+        let name = try await User.find(principal.userID, on: request.db)?.displayName ?? ""
         return request.webSocket(maxFrameSize: .init(integerLiteral: 16_384),
                                  shouldUpgrade: { $0.eventLoop.makeSucceededFuture([:]) }) { [self] _, socket in
             // Called on the socket's event loop, where WebSocketKit's state must be set. The ping interval above
