@@ -64,7 +64,7 @@ print(f"== medians of {len(runs)} runs")
 print(f"sockets closed by the server: {[run['closed_by_server'] for run in runs]} (target 0)")
 print("deliveries: " + ", ".join(f"{run['deliveries']} of {run['expected']}" for run in runs))
 for key, label in (("join", "join storm"), ("join_double", "join storm")):
-    print(f"{label}, {runs[0][key]['sockets']} sockets: server CPU {med(lambda r: r[key]['cpu_s']):.2f} s, written {med(lambda r: r[key]['written_mb']):.1f} MB, "
+    print(f"{label}, {runs[0][key]['sockets']} sockets: server CPU {med(lambda r: r[key]['cpu_s']):.2f} s, written {med(lambda r: r[key]['written_mb']):.2f} MB, "
           f"all subscribed in {med(lambda r: r[key]['subscribed_s']):.1f} s")
 print("send-to-receive ms p50 / p95 / p99: " + " / ".join(f"{med(lambda r: r['send_to_receive_ms'][i]):.1f}" for i in range(3)) + " (target p99 <= 20)")
 print(f"burst deliveries/s: {med(lambda r: r['burst_deliveries_per_s']):.0f}")
