@@ -360,8 +360,11 @@ import VaporTesting
                         // Presence crosses replicas too: B's client sees A's client go away.
                         try onA.send(["type": "presence", "status": "away"])
                         try await onB.presence(of: client.userID, "away")
+                        // A session revoked through A closes its socket on B as B hears of the revocation.
+                        try await app.identity.revocations.revoke([engineer.sessionID], reason: "test", on: app.db)
+                        try await onB.socket.onClose.get()
+                        #expect(onB.socket.closeCode == .unknown(4401))
                         await onA.close()
-                        await onB.close()
                     }
                 }
             }
