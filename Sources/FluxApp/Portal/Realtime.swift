@@ -19,7 +19,6 @@ struct RealtimeEvent: Sendable {
         case messageDeleted = "message.deleted"
         case messageRead = "message.read"
         case typing
-        case presence
     }
 
     let id: Int64
