@@ -3,6 +3,7 @@ by the pings meant for dead ones, a client that never answers pings is, a revoke
 once, and a client that loses its connection resumes with every event it missed exactly once, in order."""
 import asyncio
 import json
+import os
 import socket
 import struct
 import threading
@@ -14,6 +15,7 @@ import websockets
 from conftest import clean_env
 
 PING = 2
+SOCKETS = int(os.environ.get("SOCKETS", "800"))
 PASSWORD = "realtime passphrase 2026"
 
 
@@ -45,9 +47,9 @@ def portal(serve, workdir, **values):
     return server, token, created.json()["id"]
 
 
-def post(server, token, thread, body):
+def post(server, token, thread, body, sender=60001):
     answer = requests.post(f"{server.url}/api/portal/conversations/{thread}/messages", json={"body": body},
-                           headers={"Authorization": "Bearer " + token, "X-Forwarded-For": address(60001)}, timeout=30)
+                           headers={"Authorization": "Bearer " + token, "X-Forwarded-For": address(sender)}, timeout=30)
     assert answer.status_code == 201, answer.text
 
 
@@ -66,13 +68,47 @@ async def open_socket(server, token, n, thread=None, after=None):
     return ws
 
 
+def pin(pid, cpus):
+    """Pins every thread of `pid` (the threads it starts later inherit it)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(task), cpus)
+
+
 def test_hundreds_of_healthy_sockets_outlive_many_ping_intervals(serve, workdir):
     server, token, thread = portal(serve, workdir, REALTIME_PING_SECONDS=PING)
+    # The server on one core and the clients on another, its event loops kept busy by readers while the sockets
+    # join: the conditions in which a pong could overtake WebSocketKit's "waiting for pong" flag when the
+    # interval was set off the socket's loop (a thread that wakes a loop on its own core may be switched out
+    # for it before it sets the flag).
+    cpus = sorted(os.sched_getaffinity(0))
+    pin(server.process.pid, {cpus[0]})
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, set(cpus[1:]))
 
     async def run():
-        sockets = []
-        for start in range(0, 400, 50):
-            sockets += await asyncio.gather(*(open_socket(server, token, n, thread) for n in range(start, start + 50)))
+        reading = threading.Event()
+        for n in range(50):
+            post(server, token, thread, f"history {n}", sender=40000 + n)
+
+        def reader(p):
+            session = requests.Session()
+            n = 0
+            while not reading.is_set():
+                session.get(f"{server.url}/api/portal/conversations/{thread}/messages?limit=50", timeout=30,
+                           headers={"Authorization": "Bearer " + token, "X-Forwarded-For": address(41000 + 250 * p + n % 250)})
+                n += 1
+
+        readers = [threading.Thread(target=reader, args=(p,)) for p in range(8)]
+        for one in readers:
+            one.start()
+        try:
+            # All at once, as after a deploy.
+            sockets = await asyncio.gather(*(open_socket(server, token, n, thread) for n in range(SOCKETS)))
+            await asyncio.sleep(PING)
+        finally:
+            reading.set()
+            for one in readers:
+                one.join()
         # Four intervals: every socket answers three or four pings. Before the interval was set on the
         # socket's event loop, some sockets' first pong was lost to a race and they were closed at the next ping.
         await asyncio.sleep(4 * PING)
@@ -90,7 +126,10 @@ def test_hundreds_of_healthy_sockets_outlive_many_ping_intervals(serve, workdir)
         for ws in sockets:
             await ws.close()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        os.sched_setaffinity(0, set(cpus))
 
 
 def upgrade_by_hand(server, token):
