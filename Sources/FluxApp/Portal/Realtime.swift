@@ -60,16 +60,16 @@ struct RealtimeEvent: Sendable {
 /// One open socket: who it is, and the frames written to it but not yet taken by the client.
 ///
 /// Everything the fan-out touches lives on the socket's event loop (``delivery``), so delivering an event
-/// takes no lock; callers elsewhere hand their work to that loop through its ``RealtimeOutbox``, in order.
+/// takes no lock; callers elsewhere hand their work to that loop (`execute`, which keeps the order it was
+/// handed in).
 final class RealtimeConnection: Sendable {
     let id = UUID()
     let principal: Principal
     /// How the others in a conversation see this person.
     let name: String
     let socket: WebSocket
-    /// The socket's event loop's outbox: the hub groups every fan-out by it.
-    let outbox: RealtimeOutbox
-    private var eventLoop: any EventLoop { outbox.eventLoop }
+    /// The socket's event loop, read once: the hub groups every fan-out by it.
+    let eventLoop: any EventLoop
     private let delivery: NIOLoopBoundBox<Delivery>
     private let commands = NIOLockedValueBox(CommandBudget())
     /// Called once when the connection is cut off: the hub stops fanning out to it at once, before the
@@ -101,11 +101,11 @@ final class RealtimeConnection: Sendable {
     static let sessionEnded = WebSocketErrorCode.unknown(4401)
 
     /// Made on the socket's event loop (in the upgrade callback), which owns its delivery state.
-    init(principal: Principal, name: String, socket: WebSocket, outbox: RealtimeOutbox, cutOff: @escaping @Sendable (RealtimeConnection) -> Void) {
+    init(principal: Principal, name: String, socket: WebSocket, cutOff: @escaping @Sendable (RealtimeConnection) -> Void) {
         self.principal = principal
         self.name = String(name.prefix(100))
         self.socket = socket
-        self.outbox = outbox
+        eventLoop = socket.eventLoop
         delivery = NIOLoopBoundBox(Delivery(), eventLoop: socket.eventLoop)
         self.cutOff = cutOff
     }
@@ -118,7 +118,7 @@ final class RealtimeConnection: Sendable {
 
     /// Sends a frame of the connection's own (an answer to a command) from any thread.
     func send(_ frame: ByteBuffer) {
-        outbox.hand(.work { self.write(frame, written: nil) })
+        eventLoop.execute { self.write(frame, written: nil) }
     }
 
     func send(json: some Encodable) {
@@ -170,22 +170,22 @@ final class RealtimeConnection: Sendable {
         cutOff(self)
     }
 
-    /// Holds live frames from now until ``endCatchUp(sending:skipping:)``. Handed to the outbox by the hub
-    /// before any fan-out that could reach this subscription, so the two are done in that order.
+    /// Holds live frames from now until ``endCatchUp(sending:skipping:)``. Handed to the loop by the hub before
+    /// any fan-out that could reach this subscription, so the two run in that order.
     func beginCatchUp() {
-        outbox.hand(.work { self.delivery.value.catchingUp += 1 })
+        eventLoop.execute { self.delivery.value.catchingUp += 1 }
     }
 
     /// Sends `first`, then the live frames held meanwhile that `first` did not already contain.
     func endCatchUp(sending first: [ByteBuffer], skipping sent: Set<Int64>) {
-        outbox.hand(.work {
+        eventLoop.execute {
             self.delivery.value.catchingUp -= 1
             for frame in first { self.write(frame, written: nil) }
             guard self.delivery.value.catchingUp == 0 else { return }
             let held = self.delivery.value.held
             self.delivery.value.held.removeAll()
             for (id, frame) in held where id.map({ !sent.contains($0) }) ?? true { self.write(frame, written: nil) }
-        })
+        }
     }
 
     /// Takes one token for a client command; `false` when the client is sending too fast.
@@ -247,7 +247,6 @@ actor RealtimeHub {
     /// Each socket's status, `online` or `away`, the same in all its conversations.
     private var statuses: [UUID: String] = [:]
     private var presence = RealtimePresence(replica: UUID())
-    private let outboxes = NIOLockedValueBox<[ObjectIdentifier: RealtimeOutbox]>([:])
 
     init(postgres: Bool, logger: Logger, metrics: HTTPMetrics, database: @escaping @Sendable () -> (any Database)?) {
         self.postgres = postgres
@@ -354,21 +353,21 @@ actor RealtimeHub {
         let targets = (subscribers[thread] ?? []).compactMap { connections[$0] }
         guard !targets.isEmpty else { return }
         let started = ContinuousClock.now
-        // A handful of loops: a linear search beats hashing each of a thousand sockets' outbox.
-        var groups: [(outbox: RealtimeOutbox, connections: [RealtimeConnection])] = []
+        // A handful of loops: a linear search beats hashing each of a thousand sockets' loop.
+        var groups: [(loop: any EventLoop, connections: [RealtimeConnection])] = []
         for connection in targets {
-            if let index = groups.firstIndex(where: { $0.outbox === connection.outbox }) {
+            if let index = groups.firstIndex(where: { $0.loop === connection.eventLoop }) {
                 groups[index].connections.append(connection)
             } else {
-                groups.append((connection.outbox, [connection]))
+                groups.append((connection.eventLoop, [connection]))
             }
         }
         let loopsPending = NIOLockedValueBox(groups.count)
-        // One hand-off per event loop, whose outbox then writes to each of its sockets directly: handing each
-        // write to its loop separately costs a cross-thread wake-up per socket. Each loop counts its own
-        // sockets' completions (they all complete on it), so the shared count is taken once per loop.
-        for (outbox, connections) in groups {
-            let socketsPending = NIOLoopBoundBox.makeEmptyBox(valueType: Int.self, eventLoop: outbox.eventLoop)
+        // One task per event loop, which then writes to each of its sockets directly: handing each write to its
+        // loop separately costs a cross-thread wake-up per socket. Each loop counts its own sockets' completions
+        // (they all complete on it), so the shared count is taken once per loop.
+        for (loop, connections) in groups {
+            let socketsPending = NIOLoopBoundBox.makeEmptyBox(valueType: Int.self, eventLoop: loop)
             let written: @Sendable () -> Void = { [metrics] in
                 let left = (socketsPending.value ?? connections.count) - 1
                 socketsPending.value = left
@@ -377,17 +376,9 @@ actor RealtimeHub {
                     metrics.realtimeFanOut(took: ContinuousClock.now - started)
                 }
             }
-            outbox.hand(.fanOut(frame: frame, id: id, to: connections, written: written))
-        }
-    }
-
-    /// The outbox of `loop`'s sockets, made on first use. On `loop`.
-    nonisolated func outbox(for loop: any EventLoop) -> RealtimeOutbox {
-        outboxes.withLockedValue { outboxes in
-            if let outbox = outboxes[ObjectIdentifier(loop)] { return outbox }
-            let outbox = RealtimeOutbox(eventLoop: loop)
-            outboxes[ObjectIdentifier(loop)] = outbox
-            return outbox
+            loop.execute {
+                for connection in connections { connection.receive(frame, id: id, written: written) }
+            }
         }
     }
 

@@ -126,7 +126,7 @@ final class RealtimeService: LifecycleHandler, Sendable {
                 return true
             }
             guard started else { return socket.close(code: .goingAway, promise: nil) }
-            let connection = RealtimeConnection(principal: principal, name: name, socket: socket, outbox: hub.outbox(for: socket.eventLoop)) { [hub] connection in
+            let connection = RealtimeConnection(principal: principal, name: name, socket: socket) { [hub] connection in
                 Task { await hub.detach(connection) }
             }
             Task {
