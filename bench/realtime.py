@@ -5,7 +5,8 @@ address. Prints one JSON object of figures (realtime.sh runs it three times and 
     connect until every socket is subscribed plus a second (the presence that follows the joins); again with
     twice as many sockets at the end;
   send-to-receive: MESSAGES messages posted over REST one every INTERVAL seconds, from just before each POST
-    to each socket's receipt (p50/p95/p99 over all deliveries);
+    to each socket's receipt (p50/p95/p99 over all deliveries), and the server's own fan-out time (hub until
+    every socket has written the event) from its /metrics histogram over those messages;
   burst: BURST messages posted by POSTERS posters as fast as they are answered: deliveries per second (from
     the first POST to the last receipt), POST latency p50/p99, and the server's CPU per delivery;
   closed by server: sockets the server closed during the run (healthy clients: must be 0).
@@ -14,6 +15,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import sys
 import threading
 import time
@@ -128,6 +130,18 @@ def post(body, n):
         assert response.status == 201, response.status
 
 
+def fanout_buckets():
+    text = urllib.request.urlopen(URL + "/metrics", timeout=10).read().decode()
+    found = re.findall(r'flux_realtime_fanout_duration_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)', text)
+    return {float("inf") if le == "+Inf" else float(le): float(n) for le, n in found}
+
+
+def bucket_percentiles(before, after):
+    counts = sorted((le, after[le] - before.get(le, 0)) for le in after)
+    total = counts[-1][1]
+    return [next(le for le, n in counts if n >= q * total) * 1000 for q in (0.5, 0.99)]
+
+
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else float("nan")
@@ -139,10 +153,13 @@ def main():
     total, _, _, done, _, _ = clients
 
     sent = {}
+    before = fanout_buckets()
     for i in range(MESSAGES):
         sent[f"bench {i}"] = time.perf_counter()
         post(f"bench {i}", i)
         time.sleep(INTERVAL)
+    time.sleep(1)
+    figures["server_fanout_ms"] = bucket_percentiles(before, fanout_buckets())
 
     posts = []
     def poster(p):

@@ -67,6 +67,7 @@ for key, label in (("join", "join storm"), ("join_double", "join storm")):
     print(f"{label}, {runs[0][key]['sockets']} sockets: server CPU {med(lambda r: r[key]['cpu_s']):.2f} s, written {med(lambda r: r[key]['written_mb']):.2f} MB, "
           f"all subscribed in {med(lambda r: r[key]['subscribed_s']):.1f} s")
 print("send-to-receive ms p50 / p95 / p99: " + " / ".join(f"{med(lambda r: r['send_to_receive_ms'][i]):.1f}" for i in range(3)) + " (target p99 <= 20)")
+print("server fan-out (hub to every socket written), histogram buckets, ms p50 / p99: " + " / ".join(f"<= {med(lambda r: r['server_fanout_ms'][i]):g}" for i in range(2)))
 print(f"burst deliveries/s: {med(lambda r: r['burst_deliveries_per_s']):.0f}")
 print("POST during the burst ms p50 / p99: " + " / ".join(f"{med(lambda r: r['post_ms'][i]):.1f}" for i in range(2)) + " (target p99 <= 60)")
 print(f"server CPU per delivery: {med(lambda r: r['cpu_us_per_delivery']):.1f} us (target <= 7)")
