@@ -62,6 +62,8 @@ public struct AppConfig: Sendable {
     /// Connection deadlines and caps (HTTP_HEADER_TIMEOUT, HTTP_IDLE_TIMEOUT, HTTP_BODY_MIN_RATE,
     /// HTTP_MAX_CONNECTIONS_PER_ADDRESS, HTTP_MAX_CONNECTIONS).
     public var connections = ConnectionLimits()
+    /// Seconds between pings on each portal socket; one not answered by the next ping closes it (REALTIME_PING_SECONDS).
+    public var realtimePingSeconds = 20
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String]
     /// Invitations one client organization may send in 24 hours (INVITATIONS_PER_DAY).
@@ -319,6 +321,7 @@ public struct AppConfig: Sendable {
 
         var openAI: OpenAISettings?
         let openAITimeout = positive("OPENAI_TIMEOUT_SECONDS", default: 30, maximum: 600)
+        let realtimePingSeconds = positive("REALTIME_PING_SECONDS", default: 20, maximum: 3_600)
         if let apiKey = value("OPENAI_API_KEY") {
             let baseText = value("OPENAI_BASE_URL") ?? "https://api.openai.com/v1"
             if let base = Self.serviceURL(baseText) {
@@ -359,6 +362,7 @@ public struct AppConfig: Sendable {
         config.publicUploadQuotaBytes = publicUploadQuotaBytes
         config.minimumFreeBytes = minimumFreeBytes
         config.rateLimitIPv6Prefix = rateLimitIPv6Prefix
+        config.realtimePingSeconds = realtimePingSeconds
         return config
     }
 }

@@ -258,9 +258,18 @@ enum SiteAssets {
               for (const message of answer.body.messages.slice().reverse()) show(message);
               markRead();
             }
+            // Presence is per person. Past a room size the server sends counts only (counts is then set) and the
+            // list on request; a room that shrinks back gets its list asked for again.
+            let counts = null;
             function showPresence() {
-              const online = new Set([...present.values()].filter((p) => p.userId !== me && p.status === "online").map((p) => p.userId));
-              $("presence").textContent = online.size ? online.size + " other" + (online.size > 1 ? "s" : "") + " online" : "";
+              const others = counts ? Math.max(0, counts.online - 1)
+                : [...present.values()].filter((p) => p.userId !== me && p.status === "online").length;
+              $("presence").textContent = others ? others + " other" + (others > 1 ? "s" : "") + " online" : "";
+            }
+            function listPeople(users) {
+              present.clear();
+              for (const p of users) present.set(p.userId, p);
+              counts = null;
             }
             function receive(frame) {
               if (frame.id) last = Math.max(last || 0, frame.id);
@@ -268,7 +277,10 @@ enum SiteAssets {
                 case "subscribed":
                   attempt = 0;
                   state("live", "Live.");
-                  for (const p of frame.presence) present.set(p.connectionId, p);
+                  for (const room of frame.presence) {
+                    if (room.threadId !== thread) continue;
+                    if (room.users) listPeople(room.users); else { present.clear(); counts = room; }
+                  }
                   showPresence();
                   if (last === null) { last = frame.last; history(); }
                   break;
@@ -284,11 +296,14 @@ enum SiteAssets {
                   typingTimer = setTimeout(() => { $("typing").textContent = ""; }, 4000);
                   break;
                 case "presence":
-                  for (const change of frame.data.changes) {
-                    if (change.status === "offline") present.delete(change.connectionId); else present.set(change.connectionId, change);
+                  if (!frame.data.changes) counts = frame.data;
+                  else if (counts) socket.send(JSON.stringify({ type: "presence.list", threadId: thread }));
+                  else for (const change of frame.data.changes) {
+                    if (change.status === "offline") present.delete(change.userId); else present.set(change.userId, change);
                   }
                   showPresence();
                   break;
+                case "presence.list": listPeople(frame.users); showPresence(); break;
                 case "error": say(frame.error.message); break;
               }
             }
@@ -302,7 +317,7 @@ enum SiteAssets {
               });
               socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
               socket.addEventListener("close", () => {
-                present.clear(); showPresence();
+                present.clear(); counts = null; showPresence();
                 const delay = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
                 attempt += 1;
                 state("reconnecting", "Reconnecting…");

@@ -20,6 +20,8 @@ final class SessionRevocations: Sendable {
     private let state = NIOLockedValueBox(State())
     /// False while a PostgreSQL replica is not listening for revocations: nothing is cached then.
     private let listening: NIOLockedValueBox<Bool>
+    /// Told of every revocation seen here (the portal's real-time service closes those sessions' sockets).
+    private let observers = NIOLockedValueBox<[@Sendable ([UUID]) -> Void]>([])
 
     private struct State {
         var entries: [UUID: Entry] = [:]
@@ -77,12 +79,20 @@ final class SessionRevocations: Sendable {
         }
     }
 
-    /// Drops what is cached about `ids` (a revocation seen here or announced by another replica).
+    /// Drops what is cached about `ids` (a revocation seen here or announced by another replica), and tells
+    /// the observers.
     func forget(_ ids: some Sequence<UUID>) {
+        let ids = Array(ids)
         state.withLockedValue { state in
             state.generation += 1
             for id in ids { state.entries.removeValue(forKey: id) }
         }
+        for observer in observers.withLockedValue({ $0 }) { observer(ids) }
+    }
+
+    /// Calls `observer` with the ids of every session revoked from now on, here or on another replica.
+    func observe(_ observer: @escaping @Sendable ([UUID]) -> Void) {
+        observers.withLockedValue { $0.append(observer) }
     }
 
     func setListening(_ value: Bool) {

@@ -19,7 +19,6 @@ struct RealtimeEvent: Sendable {
         case messageDeleted = "message.deleted"
         case messageRead = "message.read"
         case typing
-        case presence
     }
 
     let id: Int64
@@ -59,24 +58,34 @@ struct RealtimeEvent: Sendable {
 }
 
 /// One open socket: who it is, and the frames written to it but not yet taken by the client.
+///
+/// Everything the fan-out touches lives on the socket's event loop (``delivery``), so delivering an event
+/// takes no lock; callers elsewhere hand their work to that loop (`execute`, which keeps the order it was
+/// handed in).
 final class RealtimeConnection: Sendable {
     let id = UUID()
     let principal: Principal
+    /// How the others in a conversation see this person.
+    let name: String
     let socket: WebSocket
     /// The socket's event loop, read once: the hub groups every fan-out by it.
     let eventLoop: any EventLoop
-    private let state = NIOLockedValueBox(State())
+    private let delivery: NIOLoopBoundBox<Delivery>
+    private let commands = NIOLockedValueBox(CommandBudget())
     /// Called once when the connection is cut off: the hub stops fanning out to it at once, before the
     /// socket has finished closing.
     private let cutOff: @Sendable (RealtimeConnection) -> Void
 
-    private struct State {
+    private struct Delivery {
         var pendingBytes = 0
-        /// Subscriptions whose backlog is being read: live events wait here meanwhile, so none overtakes it.
+        /// Subscriptions whose backlog is being read: live frames wait here meanwhile, so none overtakes it.
         var catchingUp = 0
-        var held: [RealtimeEvent] = []
+        var held: [(id: Int64?, frame: ByteBuffer)] = []
         var cut = false
-        var tokens = Double(RealtimeConnection.commands.limit)
+    }
+
+    private struct CommandBudget {
+        var tokens = Double(RealtimeConnection.commandLimit.limit)
         var refilled = Date()
         var lastTyping: [UUID: ContinuousClock.Instant] = [:]
     }
@@ -85,105 +94,115 @@ final class RealtimeConnection: Sendable {
     static let maxPendingBytes = 1 << 20
     static let maxHeldEvents = 10_000
     /// Client commands: a burst of 20, then 5 a second (FluxSecurity's token bucket, kept per socket).
-    static let commands = RateLimitPolicy(name: "realtime-commands", limit: 20, period: 4)
+    static let commandLimit = RateLimitPolicy(name: "realtime-commands", limit: 20, period: 4)
     /// Close code for a client cut off for not reading (an application code, 4000–4999).
     static let tooSlow = WebSocketErrorCode.unknown(4008)
     /// Close code for a socket whose session was revoked or expired.
     static let sessionEnded = WebSocketErrorCode.unknown(4401)
 
-    init(principal: Principal, socket: WebSocket, cutOff: @escaping @Sendable (RealtimeConnection) -> Void) {
+    /// Made on the socket's event loop (in the upgrade callback), which owns its delivery state.
+    init(principal: Principal, name: String, socket: WebSocket, cutOff: @escaping @Sendable (RealtimeConnection) -> Void) {
         self.principal = principal
+        self.name = String(name.prefix(100))
         self.socket = socket
         eventLoop = socket.eventLoop
+        delivery = NIOLoopBoundBox(Delivery(), eventLoop: socket.eventLoop)
         self.cutOff = cutOff
     }
 
+    /// Closes the socket from any thread. On the socket's loop, like the rest of WebSocketKit's work: its close
+    /// reads and then sets its "closing" flag in two steps, which two threads could both pass.
+    func close(code: WebSocketErrorCode) {
+        eventLoop.execute { self.socket.close(code: code, promise: nil) }
+    }
+
+    /// Sends a frame of the connection's own (an answer to a command) from any thread.
+    func send(_ frame: ByteBuffer) {
+        eventLoop.execute { self.write(frame, written: nil) }
+    }
+
+    func send(json: some Encodable) {
+        guard let data = try? RealtimeHub.encoder.encode(json) else { return }
+        send(ByteBuffer(data: data))
+    }
+
+    /// Sends a fanned-out frame now, or holds it while a backlog is read; `written` runs once this socket is
+    /// done with it (written to the kernel, held, or dropped). On the socket's event loop.
+    func receive(_ frame: ByteBuffer, id: Int64?, written: (@Sendable () -> Void)?) {
+        if delivery.value.cut {
+            written?()
+        } else if delivery.value.catchingUp == 0 {
+            write(frame, written: written)
+        } else if delivery.value.held.count < Self.maxHeldEvents {
+            delivery.value.held.append((id, frame))
+            written?()
+        } else {
+            cut()
+            written?()
+        }
+    }
+
+    /// On the socket's event loop.
+    private func write(_ frame: ByteBuffer, written: (@Sendable () -> Void)?) {
+        guard !delivery.value.cut else {
+            written?()
+            return
+        }
+        let size = frame.readableBytes
+        delivery.value.pendingBytes += size
+        guard delivery.value.pendingBytes <= Self.maxPendingBytes else {
+            cut()
+            written?()
+            return
+        }
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { [delivery] _ in
+            delivery.value.pendingBytes -= size
+            written?()
+        }
+        socket.send(frame, opcode: .text, promise: promise)
+    }
+
+    /// On the socket's event loop.
     private func cut() {
+        delivery.value.cut = true
         socket.close(code: Self.tooSlow, promise: nil)
         cutOff(self)
     }
 
-    /// Sends `event` now, or holds it while a backlog is read; `written` runs once this socket is done with
-    /// it (written to the kernel, held, or dropped). Called on the socket's event loop, `written` runs there too.
-    func receive(_ event: RealtimeEvent, written: (@Sendable () -> Void)? = nil) {
-        enum Route { case send, held, cutNow, gone }
-        let route: Route = state.withLockedValue { state in
-            guard !state.cut else { return .gone }
-            guard state.catchingUp > 0 else { return .send }
-            guard state.held.count < Self.maxHeldEvents else {
-                state.cut = true
-                return .cutNow
-            }
-            state.held.append(event)
-            return .held
-        }
-        switch route {
-        case .send: return write(event.frame, written: written)
-        case .cutNow: cut()
-        case .held, .gone: break
-        }
-        written?()
-    }
-
-    func write(_ frame: ByteBuffer, written: (@Sendable () -> Void)? = nil) {
-        let size = frame.readableBytes
-        let verdict: Bool? = state.withLockedValue { state in
-            guard !state.cut else { return nil }
-            state.pendingBytes += size
-            if state.pendingBytes > Self.maxPendingBytes { state.cut = true }
-            return !state.cut
-        }
-        switch verdict {
-        case .none: written?()
-        case .some(false):
-            cut()
-            written?()
-        case .some(true):
-            let promise = eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenComplete { [state] _ in
-                state.withLockedValue { $0.pendingBytes -= size }
-                written?()
-            }
-            socket.send(frame, opcode: .text, promise: promise)
-        }
-    }
-
-    func write(json: some Encodable) {
-        guard let data = try? RealtimeHub.encoder.encode(json) else { return }
-        write(ByteBuffer(data: data))
-    }
-
+    /// Holds live frames from now until ``endCatchUp(sending:skipping:)``. Handed to the loop by the hub before
+    /// any fan-out that could reach this subscription, so the two run in that order.
     func beginCatchUp() {
-        state.withLockedValue { $0.catchingUp += 1 }
+        eventLoop.execute { self.delivery.value.catchingUp += 1 }
     }
 
-    /// Sends `first`, then the live events held meanwhile that `first` did not already contain.
+    /// Sends `first`, then the live frames held meanwhile that `first` did not already contain.
     func endCatchUp(sending first: [ByteBuffer], skipping sent: Set<Int64>) {
-        let held: [RealtimeEvent] = state.withLockedValue { state in
-            state.catchingUp -= 1
-            guard state.catchingUp == 0 else { return [] }
-            defer { state.held.removeAll() }
-            return state.held
+        eventLoop.execute {
+            self.delivery.value.catchingUp -= 1
+            for frame in first { self.write(frame, written: nil) }
+            guard self.delivery.value.catchingUp == 0 else { return }
+            let held = self.delivery.value.held
+            self.delivery.value.held.removeAll()
+            for (id, frame) in held where id.map({ !sent.contains($0) }) ?? true { self.write(frame, written: nil) }
         }
-        for frame in first { write(frame) }
-        for event in held where !sent.contains(event.id) { write(event.frame) }
     }
 
     /// Takes one token for a client command; `false` when the client is sending too fast.
     func admit(now: Date = Date()) -> Bool {
-        state.withLockedValue { state in
-            let (decision, tokens) = RateLimitDecision.consume(tokens: state.tokens, updated: state.refilled, now: now, policy: Self.commands)
-            state.tokens = tokens
-            state.refilled = now
+        commands.withLockedValue { budget in
+            let (decision, tokens) = RateLimitDecision.consume(tokens: budget.tokens, updated: budget.refilled, now: now, policy: Self.commandLimit)
+            budget.tokens = tokens
+            budget.refilled = now
             return decision.allowed
         }
     }
 
     /// Typing notices go out at most once every 2 seconds per conversation.
     func admitTyping(in thread: UUID, now: ContinuousClock.Instant = .now) -> Bool {
-        state.withLockedValue { state in
-            if let last = state.lastTyping[thread], now - last < .seconds(2) { return false }
-            state.lastTyping[thread] = now
+        commands.withLockedValue { budget in
+            if let last = budget.lastTyping[thread], now - last < .seconds(2) { return false }
+            budget.lastTyping[thread] = now
             return true
         }
     }
@@ -199,11 +218,13 @@ actor RealtimeHub {
     static let channel = "flux_realtime"
     /// Any number: the advisory lock that orders publications on PostgreSQL.
     static let publishLock: Int64 = 0x466C_7578_5254
+    /// Marks a presence notice on the channel (an event's notice starts with its number).
+    static let presencePrefix = "presence "
     /// A resuming client gets at most this many missed events; beyond, it is told to reload.
     static let maxBacklog = 1_000
     static let retention: TimeInterval = 7 * 86_400
-    /// A presence row not refreshed for this long belongs to a replica that stopped: it is removed and
-    /// announced offline.
+    /// Presence another replica has not refreshed for this long belongs to a replica that stopped: it is
+    /// dropped and announced.
     static let presenceTimeout: TimeInterval = 60
 
     static let encoder: JSONEncoder = {
@@ -223,6 +244,9 @@ actor RealtimeHub {
     private var connections: [UUID: RealtimeConnection] = [:]
     private var subscribers: [UUID: Set<UUID>] = [:]
     private var subscriptions: [UUID: Set<UUID>] = [:]
+    /// Each socket's status, `online` or `away`, the same in all its conversations.
+    private var statuses: [UUID: String] = [:]
+    private var presence = RealtimePresence(replica: UUID())
 
     init(postgres: Bool, logger: Logger, metrics: HTTPMetrics, database: @escaping @Sendable () -> (any Database)?) {
         self.postgres = postgres
@@ -268,6 +292,12 @@ actor RealtimeHub {
 
     /// A PostgreSQL notice from any replica.
     func receive(notice: String) async {
+        if notice.hasPrefix(Self.presencePrefix) {
+            if let decoded = try? JSONDecoder().decode(RealtimePresence.Notice.self, from: Data(notice.utf8.dropFirst(Self.presencePrefix.utf8.count))) {
+                presence.apply(decoded, now: Date())
+            }
+            return
+        }
         let parts = notice.split(separator: " ", maxSplits: 2)
         if parts.count == 3, let id = Int64(parts[0]), let thread = UUID(uuidString: String(parts[1])) {
             await receive(RealtimeEvent(id: id, threadID: thread, frame: ByteBuffer(string: String(parts[2]))))
@@ -311,11 +341,16 @@ actor RealtimeHub {
         }
     }
 
-    /// Hands `event` to every subscribed socket; the fan-out time recorded is from here until the last of
-    /// them has written it.
+    /// Hands `event` to every subscribed socket.
     private func deliver(_ event: RealtimeEvent) {
         last = event.id
-        let targets = (subscribers[event.threadID] ?? []).compactMap { connections[$0] }
+        fanOut(event.frame, id: event.id, thread: event.threadID)
+    }
+
+    /// Hands `frame` to every socket subscribed to `thread`; the fan-out time recorded is from here until the
+    /// last of them has written it.
+    private func fanOut(_ frame: ByteBuffer, id: Int64?, thread: UUID) {
+        let targets = (subscribers[thread] ?? []).compactMap { connections[$0] }
         guard !targets.isEmpty else { return }
         let started = ContinuousClock.now
         // A handful of loops: a linear search beats hashing each of a thousand sockets' loop.
@@ -328,29 +363,76 @@ actor RealtimeHub {
             }
         }
         let loopsPending = NIOLockedValueBox(groups.count)
-        // One task per event loop, which then writes to each of its sockets directly: handing each write to
-        // its loop separately costs a cross-thread wake-up per socket, most of a 1,000-socket fan-out. Each
-        // loop counts its own sockets' completions (they all complete on it), so the shared count is taken
-        // once per loop, not once per socket.
+        // One task per event loop, which then writes to each of its sockets directly: handing each write to its
+        // loop separately costs a cross-thread wake-up per socket. Each loop counts its own sockets' completions
+        // (they all complete on it), so the shared count is taken once per loop.
         for (loop, connections) in groups {
-            loop.execute { [metrics] in
-                let socketsPending = NIOLoopBoundBox(connections.count, eventLoop: loop)
-                let written: @Sendable () -> Void = {
-                    socketsPending.value -= 1
-                    guard socketsPending.value == 0 else { return }
-                    if loopsPending.withLockedValue({ $0 -= 1; return $0 }) == 0 {
-                        metrics.realtimeFanOut(took: ContinuousClock.now - started)
-                    }
+            let socketsPending = NIOLoopBoundBox.makeEmptyBox(valueType: Int.self, eventLoop: loop)
+            let written: @Sendable () -> Void = { [metrics] in
+                let left = (socketsPending.value ?? connections.count) - 1
+                socketsPending.value = left
+                guard left == 0 else { return }
+                if loopsPending.withLockedValue({ $0 -= 1; return $0 }) == 0 {
+                    metrics.realtimeFanOut(took: ContinuousClock.now - started)
                 }
-                for connection in connections { connection.receive(event, written: written) }
+            }
+            loop.execute {
+                for connection in connections { connection.receive(frame, id: id, written: written) }
             }
         }
+    }
+
+    // MARK: - Presence
+
+    /// Sends each conversation's presence changes since the last flush to its subscribers, one frame each, and
+    /// on PostgreSQL tells the other replicas how this one's changed (every slot when `refreshing`).
+    func flushPresence(refreshing: Bool = false) async {
+        let now = Date()
+        for (thread, changes) in presence.takeChanges() {
+            guard let data = try? Self.encoder.encode(changes) else { continue }
+            let frame = ByteBuffer(string: #"{"at":"\#(now.formatted(.iso8601))","data":\#(String(decoding: data, as: UTF8.self)),"threadId":"\#(thread.uuidString)","type":"presence"}"#)
+            fanOut(frame, id: nil, thread: thread)
+        }
+        let notices = presence.takeOutgoing(all: refreshing)
+        guard postgres, !notices.isEmpty, let sql = database() as? any SQLDatabase else { return }
+        do {
+            for notice in notices {
+                let payload = Self.presencePrefix + String(decoding: try Self.encoder.encode(notice), as: UTF8.self)
+                try await sql.raw("SELECT pg_notify(\(bind: Self.channel), \(bind: payload))").run()
+            }
+        } catch {
+            logger.warning("presence not sent to the other replicas", metadata: ["error": .string(String(describing: error))])
+        }
+    }
+
+    /// Drops the presence of replicas that stopped refreshing it before `cutoff`.
+    func expirePresence(before cutoff: Date) {
+        presence.expire(before: cutoff)
+    }
+
+    /// Everyone in `thread`, for a subscriber that asked.
+    func people(in thread: UUID) -> [RealtimePresence.Person] {
+        presence.list(thread)
+    }
+
+    /// Moves `connection`'s presence in all its conversations to `status` (`online` or `away`).
+    func setStatus(_ connection: RealtimeConnection, _ status: String) {
+        guard let old = statuses[connection.id], old != status else { return }
+        statuses[connection.id] = status
+        for thread in subscriptions[connection.id] ?? [] {
+            presence.adjust(thread, user: connection.principal.userID, name: connection.name, by: Self.delta(old, -1) + Self.delta(status, 1), now: Date())
+        }
+    }
+
+    private static func delta(_ status: String, _ by: Int) -> RealtimePresence.Connections {
+        status == "away" ? .init(online: 0, away: by) : .init(online: by, away: 0)
     }
 
     // MARK: - Sockets
 
     func attach(_ connection: RealtimeConnection) {
         connections[connection.id] = connection
+        statuses[connection.id] = "online"
     }
 
     var connectionCount: Int { connections.count }
@@ -374,8 +456,8 @@ actor RealtimeHub {
         let threadIds: [UUID]
         /// The newest event number now: where a client that has none yet resumes from.
         let last: Int64
-        /// Who else is connected to these conversations.
-        let presence: [RealtimeService.PresenceView]
+        /// Who is in these conversations (this socket included).
+        let presence: [RealtimePresence.Room]
     }
 
     struct Reset: Encodable {
@@ -383,22 +465,24 @@ actor RealtimeHub {
         let message = "Too much was missed to replay; reload the conversations."
     }
 
-    /// Subscribes `connection` to `threads`, sending first the events after `after` it missed (or a `reset`
-    /// when there are more than ``maxBacklog`` or they are no longer kept). Live events that arrive meanwhile
-    /// are held and follow the backlog.
-    func subscribe(_ connection: RealtimeConnection, to threads: [UUID], after: Int64?,
-                   presence: @Sendable () async throws -> [RealtimeService.PresenceView]) async throws {
+    /// Subscribes `connection` to `threads`, sending first who is there and the events after `after` it
+    /// missed (or a `reset` when there are more than ``maxBacklog`` or they are no longer kept). Live frames
+    /// that arrive meanwhile are held and follow the backlog.
+    func subscribe(_ connection: RealtimeConnection, to threads: [UUID], after: Int64?) async throws {
         guard connections[connection.id] != nil else { return }
         await synchronize()
+        guard let status = statuses[connection.id] else { return }
         connection.beginCatchUp()
-        for thread in threads {
+        let joined = threads.filter { !(subscriptions[connection.id]?.contains($0) ?? false) }
+        for thread in joined {
             subscribers[thread, default: []].insert(connection.id)
             subscriptions[connection.id, default: []].insert(thread)
+            presence.adjust(thread, user: connection.principal.userID, name: connection.name, by: Self.delta(status, 1), now: Date())
         }
+        let subscribed = Subscribed(threadIds: threads, last: last ?? 0, presence: threads.map { presence.room($0) })
         var frames: [ByteBuffer] = []
         var sent = Set<Int64>()
         do {
-            let others = try await presence()
             var backlog: [RealtimeEvent.Row] = []
             var reset = false
             if let after {
@@ -411,7 +495,7 @@ actor RealtimeHub {
                 let oldest = try await sql.raw("SELECT MIN(id) AS id FROM realtime_events").first(decodingColumn: "id", as: Int64?.self) ?? nil
                 reset = backlog.count > Self.maxBacklog || after < (oldest ?? ((last ?? 0) + 1)) - 1
             }
-            frames.append(ByteBuffer(data: try Self.encoder.encode(Subscribed(threadIds: threads, last: last ?? 0, presence: others))))
+            frames.append(ByteBuffer(data: try Self.encoder.encode(subscribed)))
             if reset {
                 frames.append(ByteBuffer(data: try Self.encoder.encode(Reset())))
             } else {
@@ -421,6 +505,7 @@ actor RealtimeHub {
                 }
             }
         } catch {
+            unsubscribe(connection, from: Set(joined))
             connection.endCatchUp(sending: [], skipping: [])
             throw error
         }
@@ -431,23 +516,32 @@ actor RealtimeHub {
     @discardableResult
     func unsubscribe(_ connection: RealtimeConnection, from threads: Set<UUID>) -> Set<UUID> {
         let had = (subscriptions[connection.id] ?? []).intersection(threads)
+        let status = statuses[connection.id] ?? "online"
         for thread in had {
             subscribers[thread]?.remove(connection.id)
             if subscribers[thread]?.isEmpty == true { subscribers[thread] = nil }
+            presence.adjust(thread, user: connection.principal.userID, name: connection.name, by: Self.delta(status, -1), now: Date())
         }
         subscriptions[connection.id]?.subtract(had)
         return had
     }
 
-    /// Forgets a closed socket; returns the conversations it was in.
-    func detach(_ connection: RealtimeConnection) -> Set<UUID> {
-        let had = unsubscribe(connection, from: subscriptions[connection.id] ?? [])
+    /// Forgets a closed socket (its presence ends).
+    func detach(_ connection: RealtimeConnection) {
+        unsubscribe(connection, from: subscriptions[connection.id] ?? [])
         subscriptions[connection.id] = nil
         connections[connection.id] = nil
-        return had
+        statuses[connection.id] = nil
     }
 
     func allConnections() -> [RealtimeConnection] {
         Array(connections.values)
+    }
+
+    /// Closes the sockets of `sessions` (revoked here or on another replica).
+    func close(sessions: Set<UUID>) {
+        for connection in connections.values where sessions.contains(connection.principal.sessionID) {
+            connection.close(code: RealtimeConnection.sessionEnded)
+        }
     }
 }
