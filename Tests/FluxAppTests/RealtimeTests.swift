@@ -33,6 +33,21 @@ import VaporTesting
         return try response.content.decode(MessagingController.MessageView.self)
     }
 
+    @Test func thePingIntervalIsASettingAndABadOneStopsTheBoot() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("flux-ping-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        #expect(try AppConfig.load(from: ["DATA_DIR": data]).realtimePingSeconds == 20)
+        #expect(try AppConfig.load(from: ["DATA_DIR": data, "REALTIME_PING_SECONDS": "5"]).realtimePingSeconds == 5)
+        for bad in ["0", "-5", "often", "3601"] {
+            do {
+                _ = try AppConfig.load(from: ["DATA_DIR": data, "REALTIME_PING_SECONDS": bad])
+                Issue.record("REALTIME_PING_SECONDS=\(bad) was accepted")
+            } catch {
+                #expect(error.problems.map(\.variable) == ["REALTIME_PING_SECONDS"])
+            }
+        }
+    }
+
     @Test func theUpgradeIsRefusedWithoutASessionFromAForeignPageOrWithoutWebSocket() async throws {
         try await withFlux(environment: ["PUBLIC_URL": "https://portal.example.com"]) { app, _ in
             let tester = try app.testing()
