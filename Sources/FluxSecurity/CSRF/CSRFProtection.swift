@@ -22,9 +22,9 @@ public struct CSRFProtection: Sendable {
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
 
     private let currentKeyID: [UInt8]
-    /// The CSRF key of each accepted secret, by key id: the current one first. A list, not a dictionary:
-    /// there are one or two.
-    private let keys: [(id: [UInt8], key: SymmetricKey)]
+    /// An HMAC keyed with the CSRF key of each accepted secret, by key id, the current one first; each use
+    /// starts from a copy, so the key is processed once. A list, not a dictionary: there are one or two.
+    private let keyedMACs: [(id: [UInt8], mac: HMAC<SHA256>)]
     /// How long an issued token stays valid, in seconds.
     public let lifetime: TimeInterval
     public let cookies: CookiePolicy
@@ -38,11 +38,11 @@ public struct CSRFProtection: Sendable {
     public init(keys: SecretKeys, previousKeys: [SecretKeys] = [], cookies: CookiePolicy = CookiePolicy(),
                 lifetime: TimeInterval = 3600, sessionBinding: @escaping @Sendable (Request) -> String? = { _ in nil }) {
         currentKeyID = keys.id
-        var accepted: [(id: [UInt8], key: SymmetricKey)] = []
+        var accepted: [(id: [UInt8], mac: HMAC<SHA256>)] = []
         for secret in [keys] + previousKeys where !accepted.contains(where: { $0.id == secret.id }) {
-            accepted.append((secret.id, secret.key(for: "csrf")))
+            accepted.append((secret.id, HMAC<SHA256>(key: secret.key(for: "csrf"))))
         }
-        self.keys = accepted
+        keyedMACs = accepted
         self.lifetime = lifetime
         self.cookies = cookies
         self.sessionBinding = sessionBinding
@@ -61,7 +61,7 @@ public struct CSRFProtection: Sendable {
         // SymmetricKey is swift-crypto's source of random bytes; it lends them only through withUnsafeBytes.
         let nonce = SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
         let payload = [Self.version] + currentKeyID + nonce + (0..<8).reversed().map { UInt8(truncatingIfNeeded: expiry >> ($0 * 8)) }
-        let tag = HMAC<SHA256>.authenticationCode(for: message(payload, binding: sessionBinding(request)), using: keys[0].key)
+        let tag = Self.code(keyedMACs[0].mac, payload, binding: sessionBinding(request))
         return IssuedToken(token: Base64URL.encode(payload + tag), expiresAt: expiresAt)
     }
 
@@ -87,8 +87,9 @@ public struct CSRFProtection: Sendable {
     /// The expiry `token` carries when it is well formed and its MAC is valid for `binding`.
     private func signedExpiry(of token: String, binding: String?) -> UInt64? {
         guard let bytes = Base64URL.decode(token), bytes.count == Self.payloadLength + 32, bytes[0] == Self.version,
-            let key = keys.first(where: { $0.id.elementsEqual(bytes[1..<5]) })?.key,
-            HMAC<SHA256>.isValidAuthenticationCode(bytes[Self.payloadLength...], authenticating: message(bytes[..<Self.payloadLength], binding: binding), using: key)
+            let mac = keyedMACs.first(where: { $0.id.elementsEqual(bytes[1..<5]) })?.mac,
+            // swift-crypto's == between a code and bytes compares in constant time.
+            Self.code(mac, bytes[..<Self.payloadLength], binding: binding) == bytes[Self.payloadLength...]
         else { return nil }
         return bytes[21..<Self.payloadLength].reduce(0) { $0 << 8 | UInt64($1) }
     }
@@ -96,9 +97,11 @@ public struct CSRFProtection: Sendable {
     /// The middleware that calls ``verify(_:now:)`` on unsafe methods.
     public var middleware: CSRFMiddleware { CSRFMiddleware(protection: self) }
 
-    /// What the MAC covers: the payload, a zero byte (so "payload + binding" is unambiguous) and the binding.
-    private func message(_ payload: some Sequence<UInt8>, binding: String?) -> [UInt8] {
-        Array(payload) + [0] + Array((binding ?? "").utf8)
+    /// The code of the payload, a zero byte (so "payload + binding" is unambiguous) and the binding.
+    private static func code(_ keyed: HMAC<SHA256>, _ payload: some Sequence<UInt8>, binding: String?) -> HMAC<SHA256>.MAC {
+        var mac = keyed
+        mac.update(data: Array(payload) + [0] + Array((binding ?? "").utf8))
+        return mac.finalize()
     }
 
     private static let failure = SecurityFailure(.forbidden, code: "csrf_failed",

@@ -16,6 +16,7 @@ public struct SecurityHeadersMiddleware: Middleware {
     /// Extra `connect-src` origins (an analytics or API host); `'self'` is always there.
     public let connectSources: [String]
     public let trustedProxies: TrustedProxies
+    private let connectSourceList: String
     private static let fixedHeaders = [
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
@@ -32,6 +33,7 @@ public struct SecurityHeadersMiddleware: Middleware {
     public init(connectSources: [String] = [], trustedProxies: TrustedProxies = TrustedProxies()) {
         self.connectSources = connectSources
         self.trustedProxies = trustedProxies
+        connectSourceList = (["'self'"] + connectSources).joined(separator: " ")
     }
 
     /// Responds through `next`, then adds the headers to its response or error response.
@@ -54,7 +56,7 @@ public struct SecurityHeadersMiddleware: Middleware {
     /// nonce, no framing, no plugins, forms and `<base>` kept to this origin.
     public func contentSecurityPolicy(nonce: String) -> String {
         "default-src 'self'; script-src 'self' 'nonce-\(nonce)'; style-src 'self' 'nonce-\(nonce)'; img-src 'self' data:; "
-            + "connect-src \((["'self'"] + connectSources).joined(separator: " ")); frame-ancestors 'none'; "
+            + "connect-src \(connectSourceList); frame-ancestors 'none'; "
             + "base-uri 'none'; form-action 'self'; object-src 'none'"
     }
 }

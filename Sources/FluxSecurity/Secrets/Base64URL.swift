@@ -9,19 +9,31 @@ import Foundation
 public enum Base64URL {
     /// `bytes` as unpadded base64url.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        // The alphabet is swapped byte by byte: Foundation's replacingOccurrences goes through NSString on Linux.
+        let url = Data(bytes).base64EncodedData().compactMap { byte -> UInt8? in
+            switch byte {
+            case UInt8(ascii: "+"): UInt8(ascii: "-")
+            case UInt8(ascii: "/"): UInt8(ascii: "_")
+            case UInt8(ascii: "="): nil
+            default: byte
+            }
+        }
+        return String(decoding: url, as: UTF8.self)
     }
 
     /// The bytes `text` encodes, or `nil` for anything but the canonical spelling of some bytes.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let padding = String(repeating: "=", count: (4 - text.utf8.count % 4) % 4)
-        let standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/") + padding
+        var standard = text.utf8.map { byte in
+            switch byte {
+            case UInt8(ascii: "-"): UInt8(ascii: "+")
+            case UInt8(ascii: "_"): UInt8(ascii: "/")
+            default: byte
+            }
+        }
+        standard += repeatElement(UInt8(ascii: "="), count: (4 - standard.count % 4) % 4)
         // Foundation accepts what this must refuse (padding in `text`, the standard alphabet, non-zero unused
         // bits); only a text that encoding its own bytes gives back, byte for byte, is canonical.
-        guard let bytes = Data(base64Encoded: standard), encode(bytes).utf8.elementsEqual(text.utf8) else { return nil }
+        guard let bytes = Data(base64Encoded: Data(standard)), encode(bytes).utf8.elementsEqual(text.utf8) else { return nil }
         return Array(bytes)
     }
 }
