@@ -65,6 +65,17 @@ import Testing
         if let secret { #expect(found.first?.message.contains(secret) == false) }
     }
 
+    @Test func securityReviewSettingsHaveDefaultsAndRefuseBadValuesByName() throws {
+        let defaults = try load([:])
+        #expect(defaults.rateLimitIPv6Prefix == 64 && defaults.invitationsPerDay == 50 && defaults.outboxRetentionDays == 30)
+        #expect(defaults.publicUploadQuotaBytes == 2 << 30 && defaults.minimumFreeBytes == 1 << 30)
+        let set = try load(["RATE_LIMIT_IPV6_PREFIX": "56", "INVITATIONS_PER_DAY": "5", "PUBLIC_UPLOAD_QUOTA_BYTES": "1000"])
+        #expect(set.rateLimitIPv6Prefix == 56 && set.invitationsPerDay == 5 && set.publicUploadQuotaBytes == 1000)
+        let refused = problems(["RATE_LIMIT_IPV6_PREFIX": "8", "INVITATIONS_PER_DAY": "0", "OUTBOX_RETENTION_DAYS": "never",
+                                "DATA_DIR_MIN_FREE_BYTES": "-1"]).map(\.variable)
+        #expect(Set(refused) == ["RATE_LIMIT_IPV6_PREFIX", "INVITATIONS_PER_DAY", "OUTBOX_RETENTION_DAYS", "DATA_DIR_MIN_FREE_BYTES"])
+    }
+
     @Test func envExamplePlaceholderIsTheOneRefused() throws {
         // The shipped .env.example must carry exactly the value production refuses as public.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
