@@ -71,7 +71,7 @@ struct PageSite: Sendable {
         for (key, value) in extra { context[key] = .string(value) }
         if let principal {
             let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
-            context["who"] = .string("\(email) (\(principal.role.rawValue))")
+            context["who"] = .string("\(email) (\(principal.role.label))")
             context["nav"] = try Self.leafData(navigation(principal.role))
         }
         if let body, let fields = try Self.leafData(body).dictionary {

@@ -36,6 +36,8 @@ enum SiteAssets {
         .fallback { font-size: .9rem; } dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }
         dt { color: var(--muted); } tr.error td { color: #a11; }
         .chat { display: grid; grid-template-columns: 16rem 1fr; gap: 1.5rem; } .chat ul { list-style: none; padding: 0; }
+        .chat li a { display: inline-block; min-height: 1.5rem; padding: .25rem 0; }
+        @media (max-width: 40rem) { .chat { grid-template-columns: minmax(0, 1fr); } }
         .chat [aria-current] { font-weight: 600; } .unread { background: var(--accent); color: #fff; border-radius: 1rem; padding: 0 .45rem; font-size: .8rem; }
         .op { border: 1px solid var(--line); border-radius: .5rem; padding: .2rem 1rem; margin: 1rem 0; }
         .op pre { white-space: pre-wrap; margin: 0; font-size: .85rem; } .op td:first-child { font-weight: 600; }

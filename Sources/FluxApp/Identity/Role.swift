@@ -12,6 +12,18 @@ enum Role: String, Codable, CaseIterable, Sendable {
         }
     }
 
+    /// The role in people's words, as pages show it.
+    var label: String {
+        switch self {
+        case .owner: "Owner"
+        case .admin: "Admin"
+        case .engineer: "Engineer"
+        case .sales: "Sales"
+        case .clientAdmin: "Client admin"
+        case .clientMember: "Client member"
+        }
+    }
+
     static let staff: Set<Role> = [.owner, .admin, .engineer, .sales]
     static let client: Set<Role> = [.clientAdmin, .clientMember]
     static let everyone = Set(Role.allCases)
