@@ -289,13 +289,16 @@ public struct AppConfig: Sendable {
             warnings.append("NOTIFY_EMAIL is not set: consultation requests become tickets, but nobody is mailed.")
         }
 
-        func positive(_ name: String, default fallback: Int, maximum: Int) -> Int {
+        func whole(_ name: String, default fallback: Int, in range: ClosedRange<Int>) -> Int {
             guard let raw = value(name) else { return fallback }
-            guard let parsed = Int(raw), (1...maximum).contains(parsed) else {
-                problem(name, "must be a whole number from 1 to \(maximum)")
+            guard let parsed = Int(raw), range.contains(parsed) else {
+                problem(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
                 return fallback
             }
             return parsed
+        }
+        func positive(_ name: String, default fallback: Int, maximum: Int) -> Int {
+            whole(name, default: fallback, in: 1...maximum)
         }
         let idleAbandonMinutes = positive("IDLE_ABANDON_MINUTES", default: 30, maximum: 10_080)
         let retentionDays = positive("RETENTION_DAYS", default: 365, maximum: 3_650)
@@ -338,14 +341,7 @@ public struct AppConfig: Sendable {
         let outboxRetentionDays = positive("OUTBOX_RETENTION_DAYS", default: 30, maximum: 3_650)
         let publicUploadQuotaBytes = positive("PUBLIC_UPLOAD_QUOTA_BYTES", default: 2 * 1024 * 1024 * 1024, maximum: 1 << 50)
         let minimumFreeBytes = positive("DATA_DIR_MIN_FREE_BYTES", default: 1024 * 1024 * 1024, maximum: 1 << 50)
-        var rateLimitIPv6Prefix = 64
-        if let raw = value("RATE_LIMIT_IPV6_PREFIX") {
-            if let parsed = Int(raw), (16...128).contains(parsed) {
-                rateLimitIPv6Prefix = parsed
-            } else {
-                problem("RATE_LIMIT_IPV6_PREFIX", "must be a prefix length from 16 to 128")
-            }
-        }
+        let rateLimitIPv6Prefix = whole("RATE_LIMIT_IPV6_PREFIX", default: 64, in: 16...128)
         let connections = ConnectionLimits.load(value: value, problem: problem)
 
         guard problems.isEmpty else { throw ConfigError(problems: problems) }
