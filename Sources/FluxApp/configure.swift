@@ -64,7 +64,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     let identity = await Identity(config: config, app: app, security: security)
     app.identity = identity
     app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))
-    app.realtime = RealtimeService(config: config, app: app, identity: identity, security: security, metrics: metrics)
+    app.realtime = RealtimeService(config: config, app: app, revocations: identity.revocations, metrics: metrics)
     app.lifecycle.use(app.realtime)
     app.lifecycle.use(UnreadMail(links: identity.links))
 

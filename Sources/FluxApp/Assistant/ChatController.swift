@@ -9,15 +9,10 @@ import Vapor
 struct ChatController: Sendable {
     static let locales: Set<String> = ["it", "en", "es", "fr", "de"]
 
-    let identity: Identity
     let security: Hardening
     let provider: any LLMProvider
     let recorder: ConversationRecorder
     let metrics: HTTPMetrics
-
-    func register(on root: any RoutesBuilder) {
-        root.grouped(security.rateLimit(RateLimits.chat)).post("api", "chat", use: chat)
-    }
 
     struct Body: Content {
         let sessionId: String

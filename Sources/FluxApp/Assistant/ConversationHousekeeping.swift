@@ -23,7 +23,7 @@ final class ConversationHousekeeping: LifecycleHandler, Sendable {
 
     /// One pass of both jobs at `now`.
     func run(on database: any Database, now: Date = Date()) async throws -> Pass {
-        let sql = database as! any SQLDatabase
+        let sql = database.sql
         let abandoned = try await sql.raw("""
             UPDATE ai_conversations SET "outcome" = 'ABANDONED', "closedAt" = \(bind: now)
             WHERE "outcome" = 'OPEN' AND "lastMessageAt" < \(bind: now.addingTimeInterval(-idleAbandon))

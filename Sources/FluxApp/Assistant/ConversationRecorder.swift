@@ -117,7 +117,7 @@ final class ConversationRecorder: LifecycleHandler, Sendable {
             }
         }
         try await database.writeTransaction { transaction in
-            let sql = transaction as! any SQLDatabase
+            let sql = transaction.sql
             var ids: [String: UUID] = [:]
             for sessionID in order {
                 let entry = merged[sessionID]!

@@ -7,13 +7,7 @@ import Vapor
 /// `POST /api/admin/privacy/erase` `{sessionId | visitorHash}`: erases every conversation of one visitor with
 /// its events, and the session reference on any ticket it led to; audited with the counts. Owners and admins.
 struct PrivacyController: Sendable {
-    let identity: Identity
-    let security: Hardening
-
-    func register(on root: any RoutesBuilder) {
-        root.grouped("api", "admin", "privacy").grouped(security.rateLimit(RateLimits.account))
-            .secured(.POST, "erase", roles: [.owner, .admin], identity: identity, use: erase)
-    }
+    let audit: AuditLog
 
     struct Body: Content {
         let sessionId: String?
@@ -57,10 +51,10 @@ struct PrivacyController: Sendable {
         }
         // What this process remembers of them goes too, so a later chat starts from nothing.
         recorder.forget(body.visitorHash == nil ? body.sessionId.map { [$0] } : nil)
-        try await identity.audit.record("privacy.erased", actor: principal.userID, tenant: principal.tenantID,
-                                        target: body.sessionId.map { "session:" + $0 } ?? "visitor:" + (body.visitorHash ?? ""),
-                                        metadata: ["conversations": String(erased.conversations), "events": String(erased.events),
-                                                   "ticketsUnlinked": String(erased.ticketsUnlinked)], request: request)
+        try await audit.record("privacy.erased", actor: principal.userID, tenant: principal.tenantID,
+                               target: body.sessionId.map { "session:" + $0 } ?? "visitor:" + (body.visitorHash ?? ""),
+                               metadata: ["conversations": String(erased.conversations), "events": String(erased.events),
+                                          "ticketsUnlinked": String(erased.ticketsUnlinked)], request: request)
         return erased
     }
 }

@@ -32,7 +32,7 @@ struct BackupCommand: AsyncCommand {
         }
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let sql = context.application.db as! any SQLDatabase
+        let sql = context.application.db.sql
         let kind: String
         switch config.database {
         case .sqlite:

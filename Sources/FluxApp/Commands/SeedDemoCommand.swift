@@ -84,7 +84,7 @@ struct SeedDemoCommand: AsyncCommand {
             // Events go in as chat turns' events do: the recorder's multi-row inserts, one transaction a batch.
             let eventsStarted = clock.now
             try await app.db.writeTransaction { transaction in
-                try await ConversationRecorder.insert(batchEvents, on: transaction as! any SQLDatabase)
+                try await ConversationRecorder.insert(batchEvents, on: transaction.sql)
             }
             eventTime += clock.now - eventsStarted
             totals.events += events.count

@@ -23,6 +23,28 @@ public struct AppError: Error, Sendable {
     }
 }
 
+extension AppError {
+    /// 404 `not_found`: the thing does not exist, or the caller may not know it does.
+    static func notFound(_ message: String) -> AppError {
+        AppError(.notFound, code: "not_found", message: message)
+    }
+
+    /// 400 `invalid_input`, with the offending fields and what is wrong with each.
+    static func invalidInput(_ message: String, fields: [String: String]? = nil) -> AppError {
+        AppError(.badRequest, code: "invalid_input", message: message, fields: fields)
+    }
+
+    /// 400 `invalid_input` for fields that are each wrong, with what is wrong with each.
+    static func invalidFields(_ fields: [String: String]) -> AppError {
+        invalidInput("Some fields are invalid.", fields: fields)
+    }
+
+    /// 403 `forbidden`: signed in, but not allowed to do this.
+    static func forbidden(_ message: String) -> AppError {
+        AppError(.forbidden, code: "forbidden", message: message)
+    }
+}
+
 /// The JSON body of every error response.
 struct ErrorEnvelope: Content {
     struct Body: Codable {

@@ -63,7 +63,7 @@ extension Database {
             return try await transaction(closure)
         }
         return try await transaction { transaction in
-            try await (transaction as! any SQLDatabase).raw("DELETE FROM _fluent_migrations WHERE 0").run()
+            try await transaction.sql.raw("DELETE FROM _fluent_migrations WHERE 0").run()
             return try await closure(transaction)
         }
     }

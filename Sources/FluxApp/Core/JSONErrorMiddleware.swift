@@ -50,7 +50,7 @@ struct JSONErrorMiddleware: AsyncMiddleware {
         case is RouteNotFound:
             let allowed = methods.methods(for: request.url.path)
             guard !allowed.isEmpty else {
-                return AppError(.notFound, code: "not_found", message: "No resource at this path.")
+                return AppError.notFound("No resource at this path.")
             }
             return AppError(.methodNotAllowed, code: "method_not_allowed",
                             message: "This path does not accept \(request.method.rawValue).",

@@ -50,7 +50,7 @@ enum StreamedUpload {
         }
         guard let detected = state.detected, state.finished else {
             state.discard()
-            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.", fields: ["file": "is required"])
+            throw AppError.invalidFields(["file": "is required"])
         }
         return Received(temporary: state.temporary, type: detected, size: state.size, sha256: state.digest(), filename: state.filename)
     }

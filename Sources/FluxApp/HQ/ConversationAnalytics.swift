@@ -162,7 +162,7 @@ struct ConversationAnalytics: Sendable {
             return try await database.raw(statement).all(decoding: Group.self)
         }
         return try await fluent.transaction { transaction in
-            let sql = transaction as! any SQLDatabase
+            let sql = transaction.sql
             try await sql.raw("SET LOCAL random_page_cost = 1.1").run()
             try await sql.raw("SET LOCAL max_parallel_workers_per_gather = 0").run()
             return try await sql.raw(statement).all(decoding: Group.self)

@@ -18,11 +18,10 @@ extension HQController {
     @Sendable func changeSetupRequest(_ request: Request, _ principal: Principal) async throws -> PortalController.SetupRequestView {
         let body = try request.content.decode(SetupStatusBody.self)
         guard let next = SetupRequest.Status(rawValue: body.status) else {
-            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
-                           fields: ["status": "must be one of approved, provisioned, rejected"])
+            throw AppError.invalidFields(["status": "must be one of approved, provisioned, rejected"])
         }
         guard let id = request.parameters.get("requestID", as: UUID.self), let setup = try await SetupRequest.find(id, on: request.db) else {
-            throw AppError(.notFound, code: "not_found", message: "No such setup request.")
+            throw AppError.notFound("No such setup request.")
         }
         let previous = setup.status
         guard Self.setupTransitions[previous]?.contains(next) == true else {
@@ -54,7 +53,7 @@ extension HQController {
             }
             try await tenant.update(on: transaction)
         }
-        try await identity.audit.record("setup_request." + next.rawValue, actor: principal.userID, tenant: setup.tenantID, target: id.uuidString,
+        try await audit.record("setup_request." + next.rawValue, actor: principal.userID, tenant: setup.tenantID, target: id.uuidString,
                                         metadata: ["from": previous.rawValue], request: request)
         return PortalController.view(setup)
     }

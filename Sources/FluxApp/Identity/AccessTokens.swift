@@ -92,6 +92,11 @@ struct AccessTokens: Sendable {
             sub: .init(value: userID.uuidString), sid: sessionID, tid: tenantID, role: role,
             iat: .init(value: issuedAt), exp: .init(value: issuedAt.addingTimeInterval(Self.lifetime)),
             iss: .init(value: issuer), aud: .init(value: Self.audience), jti: .init(value: UUID().uuidString))
+        return try await sign(claims)
+    }
+
+    /// `claims` signed with the current secret's key, in the one header shape ``hasPinnedShape(_:)`` accepts.
+    private func sign(_ claims: some JWTPayload) async throws -> String {
         var header = JWTHeader()
         header.typ = "JWT"
         header.kid = currentKeyID
@@ -143,11 +148,7 @@ struct AccessTokens: Sendable {
             sub: .init(value: userID.uuidString), tid: tenantID, role: role, purpose: purpose, cookies: cookies,
             iat: .init(value: issuedAt), exp: .init(value: issuedAt.addingTimeInterval(MFAChallengeClaims.lifetime)),
             iss: .init(value: issuer), aud: .init(value: MFAChallengeClaims.audience), jti: .init(value: UUID().uuidString))
-        var header = JWTHeader()
-        header.typ = "JWT"
-        header.kid = currentKeyID
-        header.alg = "HS256"
-        return try await keys.sign(claims, kid: JWKIdentifier(string: currentKeyID), header: header)
+        return try await sign(claims)
     }
 
     func verifyChallenge(_ token: String, purpose: MFAChallengeClaims.Purpose, now: Date = Date()) async -> MFAChallengeClaims? {

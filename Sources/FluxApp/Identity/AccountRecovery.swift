@@ -28,14 +28,6 @@ struct AccountRecovery: Sendable {
     static let lifetime: TimeInterval = 60 * 60
 
     let identity: Identity
-    let security: Hardening
-
-    func register(on root: any RoutesBuilder) {
-        let auth = root.grouped("api", "auth").grouped(security.rateLimit(RateLimits.register))
-        auth.post("email", "verify", use: verify)
-        auth.post("password", "forgot", use: forgot)
-        auth.post("password", "reset", use: reset)
-    }
 
     /// Issues a one-time token for `user` and queues the message carrying its link, on `database` (the
     /// caller's transaction, so the mail exists exactly when the event does).
@@ -75,8 +67,7 @@ struct AccountRecovery: Sendable {
     @Sendable func forgot(_ request: Request) async throws -> Response {
         let body = try request.content.decode(ForgotBody.self)
         guard body.email.utf8.count <= 254 else {
-            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
-                           fields: ["email": "must be at most 254 characters"])
+            throw AppError.invalidFields(["email": "must be at most 254 characters"])
         }
         if let email = EmailAddress.normalized(body.email),
             let user = try await User.query(on: request.db).filter(\.$email == email).first() {

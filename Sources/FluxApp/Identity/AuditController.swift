@@ -5,13 +5,6 @@ import Vapor
 
 /// `GET /api/admin/audit`: the audit trail, newest first, filtered and paginated; owners and admins only.
 struct AuditController: Sendable {
-    let identity: Identity
-    let security: Hardening
-
-    func register(on root: any RoutesBuilder) {
-        root.grouped("api", "admin").grouped(security.rateLimit(RateLimits.account))
-            .secured(.GET, "audit", roles: [.owner, .admin], identity: identity, use: list)
-    }
 
     struct Filters: Content {
         let action: String?

@@ -7,25 +7,6 @@ import Vapor
 /// `/api/auth/…`: registration, sign-in, refresh, sign-out, device sessions and token introspection.
 struct AuthController: Sendable {
     let identity: Identity
-    let security: Hardening
-
-    func register(on root: any RoutesBuilder) {
-        let auth = root.grouped("api", "auth")
-        auth.grouped(security.rateLimit(RateLimits.register)).post("register", use: register)
-        auth.grouped(security.rateLimit(RateLimits.login)).post("login", use: login)
-        auth.grouped(security.rateLimit(RateLimits.refresh)).post("refresh", use: refresh)
-        auth.grouped(security.rateLimit(RateLimits.register)).post("setup", use: setup)
-
-        let signedIn = auth.grouped(security.rateLimit(RateLimits.account))
-        signedIn.secured(.POST, "logout", roles: Role.everyone, identity: identity, use: logout)
-        signedIn.secured(.POST, "logout-all", roles: Role.everyone, identity: identity, use: logoutAll)
-        signedIn.secured(.GET, "sessions", roles: Role.everyone, identity: identity, use: sessions)
-        signedIn.secured(.DELETE, "sessions", ":sessionID", roles: Role.everyone, identity: identity, use: revokeSession)
-        signedIn.secured(.GET, "token-info", roles: Role.everyone, identity: identity, use: tokenInfo)
-        signedIn.secured(.GET, "me", roles: Role.everyone, identity: identity, use: me)
-        signedIn.secured(.GET, "verify", roles: Role.everyone, identity: identity, use: verify)
-        signedIn.secured(.POST, "password", roles: Role.everyone, identity: identity, use: changePassword)
-    }
 
     // MARK: registration and sign-in
 
@@ -218,7 +199,7 @@ struct AuthController: Sendable {
     @Sendable func revokeSession(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
         guard let id = request.parameters.get("sessionID", as: UUID.self),
             let session = try await AuthSession.find(id, on: request.db), session.userID == principal.userID
-        else { throw AppError(.notFound, code: "not_found", message: "No such session.") }
+        else { throw AppError.notFound("No such session.") }
         try await identity.revocations.revoke([id], reason: "revoked_by_user", on: request.db)
         try await identity.audit.record("session.revoked", actor: principal.userID, tenant: principal.tenantID,
                                         target: id.uuidString, request: request)
@@ -316,7 +297,7 @@ struct AuthController: Sendable {
     /// One query for the account, its tenant and whether the tenant has asked to be set up: this route is
     /// what a signed-in page calls first.
     @Sendable func me(_ request: Request, _ principal: Principal) async throws -> MeView {
-        guard let row = try await (request.db as! any SQLDatabase).raw("""
+        guard let row = try await request.db.sql.raw("""
             SELECT users.email, users.display_name, tenants.name, tenants.kind, tenants.status,
                 CASE WHEN EXISTS (SELECT 1 FROM setup_requests WHERE setup_requests.tenant_id = tenants.id
                     AND setup_requests.status <> 'rejected') THEN 1 ELSE 0 END AS has_setup_request

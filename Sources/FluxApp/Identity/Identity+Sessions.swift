@@ -41,8 +41,7 @@ extension Identity {
         guard let user = try await User.find(principal.userID, on: request.db) else { throw AuthController.invalidCredentials }
         if user.passwordHash != nil {
             guard let password, !password.isEmpty else {
-                throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
-                               fields: ["password": "enter your current password"])
+                throw AppError.invalidFields(["password": "enter your current password"])
             }
             _ = try await confirmPassword(password, of: principal, failureAction: failureAction, request: request)
             return

@@ -60,7 +60,7 @@ struct LoginThrottle: Sendable {
 
     /// Seconds until `subject` may try again, or `nil` when it may try now.
     func retryAfter(_ subject: String, on database: any Database, now: Date = Date()) async throws -> Int? {
-        guard let row = try await row(subject, on: database as! any SQLDatabase), row.readyAt > now else { return nil }
+        guard let row = try await row(subject, on: database.sql), row.readyAt > now else { return nil }
         return Int(row.readyAt.timeIntervalSince(now).rounded(.up))
     }
 
@@ -68,7 +68,7 @@ struct LoginThrottle: Sendable {
     /// `Retry-After` while `subject` must wait, or when concurrent attempts took the allowance first.
     @discardableResult
     func claimAttempt(_ subject: String, on database: any Database, now: Date = Date()) async throws -> Int {
-        let sql = database as! any SQLDatabase
+        let sql = database.sql
         for _ in 0...Self.claimRetries {
             guard let row = try await row(subject, on: sql) else {
                 struct Claimed: Decodable { let failures: Int }
@@ -93,7 +93,7 @@ struct LoginThrottle: Sendable {
 
     /// A success: the count for `subject` starts again from zero.
     func clear(_ subject: String, on database: any Database) async throws {
-        try await (database as! any SQLDatabase).delete(from: "login_failures")
+        try await database.sql.delete(from: "login_failures")
             .where("account_key", .in, accountKeys(subject)).run()
     }
 

@@ -22,7 +22,7 @@ enum OneTimeTokens {
     /// Marks `token` used when it is a live token for `purpose`; `nil` when unknown, used, expired or foreign.
     static func redeem(_ token: String, purpose: String, on database: any Database, now: Date = Date()) async throws -> Spent? {
         guard token.utf8.count == 43 else { return nil }
-        return try await (database as! any SQLDatabase).raw("""
+        return try await database.sql.raw("""
             UPDATE one_time_tokens SET used_at = \(bind: now)
             WHERE purpose = \(bind: purpose) AND token_hash = \(bind: RefreshTokenRotation.hash(token))
                 AND used_at IS NULL AND expires_at > \(bind: now)

@@ -55,7 +55,7 @@ struct RefreshTokenRotation: Sendable {
             let successorID = UUID()
             let successor = successorToken(of: presented, id: successorID, key: keys[0])
             let won = try await database.writeTransaction { transaction in
-                let sql = transaction as! any SQLDatabase
+                let sql = transaction.sql
                 let claimed = try await sql.raw("""
                     UPDATE refresh_tokens SET used_at = \(bind: now), replaced_by_id = \(bind: successorID)
                     WHERE id = \(bind: current.id!) AND used_at IS NULL

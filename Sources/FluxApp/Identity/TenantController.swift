@@ -6,19 +6,10 @@ import Vapor
 /// `/api/tenants/:tenantID/…`: an organization and its members. Clients see only their own tenant (the
 /// guard answers 404 for any other); staff see every tenant.
 struct TenantController: Sendable {
-    let identity: Identity
-    let security: Hardening
+    let audit: AuditLog
+    let revocations: SessionRevocations
 
     static let managers: Set<Role> = [.clientAdmin, .owner, .admin]
-
-    func register(on root: any RoutesBuilder) {
-        let tenants = root.grouped("api", "tenants").grouped(security.rateLimit(RateLimits.account))
-        tenants.tenantScoped(.GET, ":tenantID", roles: Role.everyone, identity: identity, use: show)
-        tenants.tenantScoped(.GET, ":tenantID", "members", roles: Self.managers, identity: identity, use: members)
-        tenants.tenantScoped(.PUT, ":tenantID", "members", ":userID", "role", roles: Self.managers, identity: identity,
-                             use: changeRole)
-        tenants.tenantScoped(.DELETE, ":tenantID", "members", ":userID", roles: Self.managers, identity: identity, use: remove)
-    }
 
     struct TenantView: Content {
         let id: UUID
@@ -68,31 +59,30 @@ struct TenantController: Sendable {
         let body = try request.content.decode(RoleBody.self)
         let allowed = tenant.kind == .operator ? Role.staff : Role.client
         guard let role = Role(rawValue: body.role), allowed.contains(role) else {
-            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
-                           fields: ["role": "must be one of " + allowed.map(\.rawValue).sorted().joined(separator: ", ")])
+            throw AppError.invalidFields(["role": "must be one of " + allowed.map(\.rawValue).sorted().joined(separator: ", ")])
         }
         guard let userID = request.parameters.get("userID", as: UUID.self),
             let membership = try await Membership.query(on: request.db)
                 .filter(\.$tenantID == access.tenantID).filter(\.$userID == userID).first(),
             let user = try await User.find(userID, on: request.db)
-        else { throw AppError(.notFound, code: "not_found", message: "No such member.") }
+        else { throw AppError.notFound("No such member.") }
         let principal = access.principal
         guard userID != principal.userID else {
             throw AppError(.forbidden, code: "own_role", message: "You cannot change your own role.")
         }
         // Only an owner makes or unmakes owners.
         guard principal.role == .owner || (membership.role != .owner && role != .owner) else {
-            throw AppError(.forbidden, code: "forbidden", message: "Only an owner can grant or remove the owner role.")
+            throw AppError.forbidden("Only an owner can grant or remove the owner role.")
         }
         let previous = membership.role
         membership.role = role
         try await membership.update(on: request.db)
         let sessions = try await AuthSession.query(on: request.db)
             .filter(\.$userID == userID).filter(\.$tenantID == access.tenantID).filter(\.$revokedAt == nil).all(\.$id)
-        try await identity.revocations.revoke(sessions, reason: "role_changed", on: request.db)
-        try await identity.audit.record("member.role_changed", actor: principal.userID, tenant: access.tenantID,
-                                        target: userID.uuidString, metadata: ["from": previous.rawValue, "to": role.rawValue],
-                                        request: request)
+        try await revocations.revoke(sessions, reason: "role_changed", on: request.db)
+        try await audit.record("member.role_changed", actor: principal.userID, tenant: access.tenantID,
+                               target: userID.uuidString, metadata: ["from": previous.rawValue, "to": role.rawValue],
+                               request: request)
         return MemberView(userId: userID, email: user.email, displayName: user.displayName, role: role, since: membership.createdAt)
     }
 
@@ -102,25 +92,25 @@ struct TenantController: Sendable {
         guard let userID = request.parameters.get("userID", as: UUID.self),
             let membership = try await Membership.query(on: request.db)
                 .filter(\.$tenantID == access.tenantID).filter(\.$userID == userID).first()
-        else { throw AppError(.notFound, code: "not_found", message: "No such member.") }
+        else { throw AppError.notFound("No such member.") }
         guard userID != access.principal.userID else {
             throw AppError(.forbidden, code: "own_membership", message: "You cannot remove yourself.")
         }
         guard access.principal.role == .owner || membership.role != .owner else {
-            throw AppError(.forbidden, code: "forbidden", message: "Only an owner can remove an owner.")
+            throw AppError.forbidden("Only an owner can remove an owner.")
         }
         let sessions = try await AuthSession.query(on: request.db)
             .filter(\.$userID == userID).filter(\.$tenantID == access.tenantID).filter(\.$revokedAt == nil).all(\.$id)
         try await membership.delete(on: request.db)
-        try await identity.revocations.revoke(sessions, reason: "removed_from_tenant", on: request.db)
-        try await identity.audit.record("member.removed", actor: access.principal.userID, tenant: access.tenantID,
-                                        target: userID.uuidString, metadata: ["role": membership.role.rawValue], request: request)
+        try await revocations.revoke(sessions, reason: "removed_from_tenant", on: request.db)
+        try await audit.record("member.removed", actor: access.principal.userID, tenant: access.tenantID,
+                               target: userID.uuidString, metadata: ["role": membership.role.rawValue], request: request)
         return .noContent
     }
 
     private static func tenant(_ access: TenantAccess, on database: any Database) async throws -> Tenant {
         guard let tenant = try await Tenant.find(access.tenantID, on: database) else {
-            throw AppError(.notFound, code: "not_found", message: "No such tenant.")
+            throw AppError.notFound("No such tenant.")
         }
         return tenant
     }

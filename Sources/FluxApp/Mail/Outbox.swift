@@ -113,7 +113,7 @@ final class OutboxWorker: LifecycleHandler, Sendable {
 
     /// One pass: claims and sends what is due; returns how many were delivered.
     func deliverDue(on database: any Database, logger: Logger, now: Date = Date()) async throws -> Int {
-        let sql = database as! any SQLDatabase
+        let sql = database.sql
         let skipLocked: SQLQueryString = sql.dialect.name == "postgresql" ? " FOR UPDATE SKIP LOCKED" : ""
         let claimed = try await sql.raw("""
             UPDATE outbox_messages SET claimed_until = \(bind: now.addingTimeInterval(120))
@@ -157,7 +157,7 @@ final class OutboxWorker: LifecycleHandler, Sendable {
 
     /// Deletes sent and given-up rows older than the retention (each row keeps only its metadata by then).
     func purge(on database: any Database, now: Date = Date()) async throws {
-        try await (database as! any SQLDatabase).delete(from: "outbox_messages")
+        try await database.sql.delete(from: "outbox_messages")
             .where("status", .in, ["sent", "failed"]).where("created_at", .lessThan, now.addingTimeInterval(-retention)).run()
     }
 

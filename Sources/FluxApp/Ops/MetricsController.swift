@@ -38,12 +38,11 @@ struct MetricsController: RouteCollection {
             return
         }
         guard environment != .production else {
-            throw AppError(.forbidden, code: "forbidden", message: "Metrics need METRICS_TOKEN in production.")
+            throw AppError.forbidden("Metrics need METRICS_TOKEN in production.")
         }
         // The direct peer, never X-Forwarded-For: a forwarded address is whatever the client wrote.
         guard let peer = req.remoteAddress, Self.isLoopback(peer), !Self.isRelayed(req) else {
-            throw AppError(.forbidden, code: "forbidden",
-                           message: "Metrics are served to loopback clients only unless METRICS_TOKEN is set.")
+            throw AppError.forbidden("Metrics are served to loopback clients only unless METRICS_TOKEN is set.")
         }
     }
 

@@ -56,7 +56,7 @@ struct APIKeys: Sendable {
         guard key.scopes.split(separator: " ").contains(Substring(scope.rawValue)) else {
             try await audit.record("apikey.forbidden", actor: nil, tenant: key.tenantID, target: id.uuidString,
                                    metadata: ["scope": scope.rawValue], request: request)
-            throw AppError(.forbidden, code: "forbidden", message: "This key does not allow \(scope.rawValue).")
+            throw AppError.forbidden("This key does not allow \(scope.rawValue).")
         }
         key.lastUsedAt = now
         try await key.update(on: request.db)
@@ -77,16 +77,8 @@ struct APIKeys: Sendable {
 /// this answer only), `GET` the same path (no secrets), `POST /api/hq/api-keys/:keyID/rotate`,
 /// `DELETE /api/hq/api-keys/:keyID`. Engineers, admins and owners.
 struct APIKeyController: Sendable {
-    let identity: Identity
+    let audit: AuditLog
     static let managers: Set<Role> = [.engineer, .admin, .owner]
-
-    func register(on root: any RoutesBuilder) {
-        let hq = root.grouped("api", "hq")
-        hq.tenantScoped(.POST, "tenants", ":tenantID", "api-keys", roles: Self.managers, identity: identity, use: create)
-        hq.tenantScoped(.GET, "tenants", ":tenantID", "api-keys", roles: Self.managers, identity: identity, use: list)
-        hq.secured(.POST, "api-keys", ":keyID", "rotate", roles: Self.managers, identity: identity, use: rotate)
-        hq.secured(.DELETE, "api-keys", ":keyID", roles: Self.managers, identity: identity, use: revoke)
-    }
 
     struct CreateBody: Content {
         let name: String
@@ -119,15 +111,15 @@ struct APIKeyController: Sendable {
                      "must be a non-empty list of \(APIKeys.Scope.allCases.map(\.rawValue).joined(separator: ", "))")
         try errors.throwIfAny()
         guard let tenant = try await Tenant.find(access.tenantID, on: request.db), tenant.kind == .client else {
-            throw AppError(.notFound, code: "not_found", message: "No such tenant.")
+            throw AppError.notFound("No such tenant.")
         }
         guard try await APIKey.query(on: request.db).filter(\.$tenantID == access.tenantID).filter(\.$name == body.name)
             .filter(\.$revokedAt == nil).all().allSatisfy({ !$0.isActive(at: Date()) })
         else { throw AppError(.conflict, code: "api_key_exists", message: "This tenant has an active key of that name; rotate it instead.") }
         let (text, key) = APIKeys.mint(tenantID: access.tenantID, name: body.name, scopes: scopes, createdBy: access.principal.userID)
         try await key.create(on: request.db)
-        try await identity.audit.record("apikey.created", actor: access.principal.userID, tenant: access.tenantID, target: key.id!.uuidString,
-                                        metadata: ["name": key.name, "scopes": key.scopes], request: request)
+        try await audit.record("apikey.created", actor: access.principal.userID, tenant: access.tenantID, target: key.id!.uuidString,
+                               metadata: ["name": key.name, "scopes": key.scopes], request: request)
         return try await Self.view(key, text: text).encodeResponse(status: .created, for: request)
     }
 
@@ -137,7 +129,7 @@ struct APIKeyController: Sendable {
 
     private func key(_ request: Request) async throws -> APIKey {
         guard let id = request.parameters.get("keyID", as: UUID.self), let key = try await APIKey.find(id, on: request.db) else {
-            throw AppError(.notFound, code: "not_found", message: "No such API key.")
+            throw AppError.notFound("No such API key.")
         }
         return key
     }
@@ -156,8 +148,8 @@ struct APIKeyController: Sendable {
             try await old.update(on: transaction)
             try await successor.create(on: transaction)
         }
-        try await identity.audit.record("apikey.rotated", actor: principal.userID, tenant: old.tenantID, target: old.id!.uuidString,
-                                        metadata: ["successor": successor.id!.uuidString], request: request)
+        try await audit.record("apikey.rotated", actor: principal.userID, tenant: old.tenantID, target: old.id!.uuidString,
+                               metadata: ["successor": successor.id!.uuidString], request: request)
         return try await Self.view(successor, text: text).encodeResponse(status: .created, for: request)
     }
 
@@ -167,8 +159,8 @@ struct APIKeyController: Sendable {
             key.revokedAt = Date()
             try await key.update(on: request.db)
         }
-        try await identity.audit.record("apikey.revoked", actor: principal.userID, tenant: key.tenantID, target: key.id!.uuidString,
-                                        request: request)
+        try await audit.record("apikey.revoked", actor: principal.userID, tenant: key.tenantID, target: key.id!.uuidString,
+                               request: request)
         return .noContent
     }
 }

@@ -16,17 +16,10 @@ import Vapor
 struct DataRightsController: Sendable {
     static let limit = 10_000
 
-    let identity: Identity
-    let security: Hardening
+    let audit: AuditLog
+    let passwords: PasswordHasher
+    let revocations: SessionRevocations
     let files: PortalFilesController
-
-    func register(on root: any RoutesBuilder) {
-        let account = root.grouped("api", "account").grouped(security.rateLimit(RateLimits.account))
-        account.secured(.GET, "export", roles: Role.everyone, identity: identity, use: exportAccount)
-        account.secured(.DELETE, roles: Role.everyone, identity: identity, use: erase)
-        root.grouped("api", "tenants").grouped(security.rateLimit(RateLimits.account))
-            .tenantScoped(.GET, ":tenantID", "export", roles: [.clientAdmin, .owner, .admin], identity: identity, use: exportTenant)
-    }
 
     // MARK: - The account
 
@@ -91,7 +84,7 @@ struct DataRightsController: Sendable {
 
     @Sendable func exportAccount(_ request: Request, _ principal: Principal) async throws -> Response {
         let db = request.db
-        guard let user = try await User.find(principal.userID, on: db) else { throw AppError(.notFound, code: "not_found", message: "No such account.") }
+        guard let user = try await User.find(principal.userID, on: db) else { throw AppError.notFound("No such account.") }
         let memberships = try await Membership.query(on: db).filter(\.$userID == principal.userID).all()
         let tenants = Dictionary(try await Tenant.query(on: db).filter(\.$id ~~ memberships.map(\.tenantID)).all().map { ($0.id!, $0.name) }) { a, _ in a }
         let export = AccountExport(
@@ -110,7 +103,7 @@ struct DataRightsController: Sendable {
             files: try await PortalFile.query(on: db).filter(\.$uploadedBy == principal.userID).sort(\.$createdAt).all().map(PortalFilesController.view),
             auditEvents: try await AuditEvent.query(on: db).filter(\.$actorID == principal.userID).sort(\.$occurredAt, .descending)
                 .limit(Self.limit).all().map(AuditView.init))
-        try await identity.audit.record("account.exported", actor: principal.userID, tenant: principal.tenantID, request: request)
+        try await audit.record("account.exported", actor: principal.userID, tenant: principal.tenantID, request: request)
         return try await attachment(export, name: "flux-account-\(user.id!.uuidString.lowercased()).json", request)
     }
 
@@ -132,12 +125,12 @@ struct DataRightsController: Sendable {
     @Sendable func erase(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
         let body = try request.content.decode(EraseBody.self)
         let db = request.db
-        guard let user = try await User.find(principal.userID, on: db) else { throw AppError(.notFound, code: "not_found", message: "No such account.") }
+        guard let user = try await User.find(principal.userID, on: db) else { throw AppError.notFound("No such account.") }
         var errors = FieldErrors()
         errors.check("email", body.email.trimmingCharacters(in: .whitespaces).lowercased() == user.email.lowercased(), "must be this account's email")
         try errors.throwIfAny()
         if user.passwordHash != nil {
-            guard let password = body.password, try await identity.passwords.verify(password, against: user.passwordHash) else {
+            guard let password = body.password, try await passwords.verify(password, against: user.passwordHash) else {
                 throw AppError(.forbidden, code: "reauthentication_failed", message: "The password is not this account's.")
             }
         }
@@ -151,11 +144,11 @@ struct DataRightsController: Sendable {
             }
         }
         let sessions = try await AuthSession.query(on: db).filter(\.$userID == user.id!).all().compactMap(\.id)
-        try await identity.revocations.revoke(sessions, reason: "account_erased", on: db)
+        try await revocations.revoke(sessions, reason: "account_erased", on: db)
         let privateFiles = try await PortalFile.query(on: db).filter(\.$uploadedBy == user.id!).filter(\.$visibility == .private).all()
         let now = Date()
         try await db.writeTransaction { transaction in
-            let sql = transaction as! any SQLDatabase
+            let sql = transaction.sql
             try await sql.raw("""
                 DELETE FROM chat_revisions WHERE message_id IN (SELECT id FROM chat_messages WHERE sender_id = \(bind: user.id!))
                 """).run()
@@ -172,8 +165,8 @@ struct DataRightsController: Sendable {
                                                      on: db)
         }
         for file in privateFiles { try? FileManager.default.removeItem(at: files.path(file)) }
-        try await identity.audit.record("account.erased", actor: user.id, tenant: principal.tenantID,
-                                        metadata: ["sessions": String(sessions.count), "privateFiles": String(privateFiles.count)], request: request)
+        try await audit.record("account.erased", actor: user.id, tenant: principal.tenantID,
+                               metadata: ["sessions": String(sessions.count), "privateFiles": String(privateFiles.count)], request: request)
         return .noContent
     }
 
@@ -217,14 +210,14 @@ struct DataRightsController: Sendable {
     @Sendable func exportTenant(_ request: Request, _ access: TenantAccess) async throws -> Response {
         let db = request.db
         let tenantID = access.tenantID
-        guard let tenant = try await Tenant.find(tenantID, on: db) else { throw AppError(.notFound, code: "not_found", message: "No such tenant.") }
+        guard let tenant = try await Tenant.find(tenantID, on: db) else { throw AppError.notFound("No such tenant.") }
         let memberships = try await Membership.query(on: db).filter(\.$tenantID == tenantID).all()
         let users = Dictionary(try await User.query(on: db).filter(\.$id ~~ memberships.map(\.userID)).all().map { ($0.id!, $0) }) { a, _ in a }
         var conversations: [TenantExport.Conversation] = []
         // Only what the exporting user may read: a client admin's export leaves out direct conversations
         // they are not part of.
         for thread in try await ChatThread.query(on: db).filter(\.$tenantID == tenantID).sort(\.$createdAt).all()
-        where try await MessagingController.canSee(thread, access.principal, on: db) {
+        where try await ThreadAccess.canSee(thread, access.principal, on: db) {
             let messages = try await ChatMessage.query(on: db).filter(\.$threadID == thread.id!).sort(\.$seq).limit(Self.limit).all()
             conversations.append(.init(thread: MessagingController.view(thread, unread: 0),
                                        messages: try await MessagingController.views(messages, on: db)))
@@ -242,10 +235,10 @@ struct DataRightsController: Sendable {
             messageLogs: try await MessageLog.query(on: db).filter(\.$tenantID == tenantID).sort(\.$occurredAt, .descending).limit(Self.limit).all(),
             conversations: conversations,
             files: try await PortalFile.query(on: db).filter(\.$tenantID == tenantID).filter(\.$visibility != .private).sort(\.$createdAt).all()
-                .filter { PortalFilesController.canSee($0, access.principal) }.map(PortalFilesController.view),
+                .filter { FileAccess.canSee($0, access.principal) }.map(PortalFilesController.view),
             auditEvents: try await AuditEvent.query(on: db).filter(\.$tenantID == tenantID).sort(\.$occurredAt, .descending).limit(Self.limit).all()
                 .map(AuditView.init))
-        try await identity.audit.record("tenant.exported", actor: access.principal.userID, tenant: tenantID, request: request)
+        try await audit.record("tenant.exported", actor: access.principal.userID, tenant: tenantID, request: request)
         return try await attachment(export, name: "flux-organization-\(tenantID.uuidString.lowercased()).json", request)
     }
 }

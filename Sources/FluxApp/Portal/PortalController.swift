@@ -6,16 +6,9 @@ import Vapor
 /// `/api/portal/me` and `/api/portal/setup-request`: where a client stands in onboarding, and the request
 /// that starts it. Clients only; every query is scoped to the caller's tenant.
 struct PortalController: Sendable {
-    let identity: Identity
-    let security: Hardening
+    let audit: AuditLog
 
     static let templateTypes = ["restaurant", "retail", "clinic", "services", "other"]
-
-    func register(on root: any RoutesBuilder) {
-        let portal = root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
-        portal.secured(.GET, "me", roles: Role.client, identity: identity, use: me)
-        portal.secured(.POST, "setup-request", roles: [.clientAdmin], identity: identity, use: createSetupRequest)
-    }
 
     struct SetupRequestView: Content {
         let id: UUID
@@ -67,8 +60,8 @@ struct PortalController: Sendable {
         let created = SetupRequest(tenantID: principal.tenantID, userID: principal.userID, templateType: body.templateType,
                                    contactNumber: phone!)
         try await created.create(on: request.db)
-        try await identity.audit.record("setup_request.created", actor: principal.userID, tenant: principal.tenantID,
-                                        target: created.id?.uuidString, request: request)
+        try await audit.record("setup_request.created", actor: principal.userID, tenant: principal.tenantID,
+                               target: created.id?.uuidString, request: request)
         return try await Self.view(created).encodeResponse(status: .created, for: request)
     }
 

@@ -5,11 +5,12 @@ import Vapor
 /// The client portal's pages at `/app` (a ``PageSite`` for client roles): sign-in, onboarding until the
 /// organization has a setup request, then its status and its message logs. Staff get 403 here: HQ is theirs.
 struct PortalPages: Sendable {
-    let identity: Identity
-    let operations: TenantOperationsController
+    let site: PageSite
+    let workers: TenantOperationsController
+    let team: TeamController
     let files: PortalFilesController
 
-    var site: PageSite {
+    static func site(_ identity: Identity) -> PageSite {
         PageSite(identity: identity, brand: "Flux portal", root: "/app", signIn: "/app/sign-in", home: "/app", navigation: { _ in
             [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs"),
              PageSite.NavItem(title: "Files", href: "/app/files"), PageSite.NavItem(title: "Messages", href: "/app/messages"),
@@ -17,23 +18,13 @@ struct PortalPages: Sendable {
         })
     }
 
-    func register(on root: any RoutesBuilder) {
-        let app = root.grouped("app").grouped(NoStore())
-        let site = site
-        app.get("sign-in", use: site.signInPage)
-        site.page(app, roles: Role.client, use: start)
-        site.page(app, "onboarding", roles: Role.client, use: onboarding)
-        site.page(app, "status", roles: Role.client, use: status)
-        site.page(app, "logs", roles: Role.client, use: logs)
-        site.page(app, "team", roles: Role.client, use: team)
-        site.page(app, "messages", roles: Role.client, use: messages)
-        site.page(app, "files", roles: Role.client, use: filesPage)
-        // Public: the invitee may have no account yet. The token stays in the URL fragment.
-        app.get("accept-invitation") { request in try await site.render(request, "app/accept", title: "Join your team") }
+    /// Public: the invitee may have no account yet. The token stays in the URL fragment.
+    @Sendable func acceptInvitation(_ request: Request) async throws -> Response {
+        try await site.render(request, "app/accept", title: "Join your team")
     }
 
-    @Sendable func team(_ request: Request, _ principal: Principal) async throws -> Response {
-        let view = try await TeamController(identity: identity, security: identity.security).show(request, principal)
+    @Sendable func teamPage(_ request: Request, _ principal: Principal) async throws -> Response {
+        let view = try await team.show(request, principal)
         struct Member: Encodable {
             let userId: UUID
             let email, name, role, since: String
@@ -60,47 +51,7 @@ struct PortalPages: Sendable {
     /// The organization's conversations; `?thread=` opens one (else the most recent). Its messages load and
     /// arrive live in the browser, over the portal's WebSocket.
     @Sendable func messages(_ request: Request, _ principal: Principal) async throws -> Response {
-        try await Self.conversations(request, principal, site: site, tenantID: principal.tenantID, page: "/app/messages", tenants: [])
-    }
-
-    /// A tenant the HQ messages page links to.
-    struct TenantLink: Encodable {
-        let name: String
-        let href: String
-        let current: Bool
-    }
-
-    /// The messages page of the portal and of HQ: one organization's conversations with the selected one
-    /// (`?thread=`, else the most recent) live; staff also get the organizations to choose from.
-    static func conversations(_ request: Request, _ principal: Principal, site: PageSite, tenantID: UUID?, page: String,
-                              tenants: [TenantLink]) async throws -> Response {
-        let threads = try await tenantID == nil ? [] : MessagingController(identity: site.identity, security: site.identity.security,
-                                                                         realtime: request.application.realtime.hub).list(request, principal)
-        let selected = request.query[UUID.self, at: "thread"].flatMap { id in threads.first { $0.id == id } } ?? threads.first
-        let prefix = principal.role.isStaff ? "\(page)?tenantId=\(tenantID?.uuidString ?? "")&" : "\(page)?"
-        struct Item: Encodable {
-            let href: String
-            let title: String
-            let unread: Int
-            let current: Bool
-        }
-        struct Body: Encodable {
-            let userId: UUID
-            let tenants: [TenantLink]
-            let isStaff: Bool
-            /// Where a new channel goes: the caller's organization, or the one staff chose.
-            let channelTenant: String
-            let threads: [Item]
-            let thread: String
-            let threadTitle: String
-        }
-        func title(_ thread: MessagingController.ThreadView) -> String {
-            thread.title.isEmpty ? "Direct conversation" : thread.title
-        }
-        return try await site.render(request, "messages", title: "Messages", principal: principal, body: Body(
-            userId: principal.userID, tenants: tenants, isStaff: principal.role.isStaff, channelTenant: tenantID?.uuidString ?? "",
-            threads: threads.map { Item(href: prefix + "thread=\($0.id)", title: title($0), unread: $0.unread, current: $0.id == selected?.id) },
-            thread: selected?.id.uuidString ?? "", threadTitle: selected.map(title) ?? ""))
+        try await ConversationsPage.render(request, principal, site: site, tenantID: principal.tenantID, page: "/app/messages", tenants: [])
     }
 
     /// The organization's files the caller sees, one folder at a time (`?folderId=`), with upload, share
@@ -131,7 +82,7 @@ struct PortalPages: Sendable {
             files: listing.files.map { file in
                 Row(id: file.id, name: file.name, type: file.contentType, size: file.size.formatted(sizes), visibility: file.visibility.rawValue,
                     updated: PageSite.time(file.updatedAt),
-                    changeable: PortalFilesController.canChange(uploadedBy: file.uploadedBy, visibility: file.visibility, principal))
+                    changeable: FileAccess.canChange(uploadedBy: file.uploadedBy, visibility: file.visibility, principal))
             },
             usage: "\(listing.usedBytes.formatted(sizes)) of \(Int64(listing.quotaBytes).formatted(sizes)) used"))
     }
@@ -156,7 +107,7 @@ struct PortalPages: Sendable {
     }
 
     @Sendable func status(_ request: Request, _ principal: Principal) async throws -> Response {
-        let view = try await operations.status(request, principal)
+        let view = try await workers.status(request, principal)
         struct Worker: Encodable {
             let name, status, lastError, heartbeat: String
             let stale: Bool
@@ -175,7 +126,7 @@ struct PortalPages: Sendable {
     }
 
     @Sendable func logs(_ request: Request, _ principal: Principal) async throws -> Response {
-        let page = try await operations.logs(request, principal)
+        let page = try await workers.logs(request, principal)
         struct Row: Encodable {
             let time, direction, from, to, text: String
         }

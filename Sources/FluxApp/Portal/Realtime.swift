@@ -270,13 +270,13 @@ actor RealtimeHub {
         }
         if postgres {
             try await database.writeTransaction { transaction in
-                let sql = transaction as! any SQLDatabase
+                let sql = transaction.sql
                 try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.publishLock))").run()
                 let event = try await insert(sql)
                 try await sql.raw("SELECT pg_notify(\(bind: Self.channel), \(bind: event.notice))").run()
             }
         } else {
-            await receive(try await insert(database as! any SQLDatabase))
+            await receive(try await insert(database.sql))
         }
     }
 

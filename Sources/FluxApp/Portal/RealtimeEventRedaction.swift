@@ -12,7 +12,7 @@ enum RealtimeEventRedaction {
         let json = String(decoding: try RealtimeHub.encoder.encode(view), as: UTF8.self)
         // Event data is encoded with sorted keys and no spaces, so the message's id appears exactly so.
         let marker = "%\"id\":\"\(message.uuidString)\"%"
-        try await (database as! any SQLDatabase).raw("""
+        try await database.sql.raw("""
             UPDATE realtime_events SET data = \(bind: json)
             WHERE thread_id = \(bind: thread) AND type IN (\(SQLList(messageKinds.map { SQLBind($0.rawValue) })))
                 AND data LIKE \(bind: marker)

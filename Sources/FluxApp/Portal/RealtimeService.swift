@@ -23,8 +23,7 @@ import Vapor
 /// sent at most every ``presenceInterval``: otherwise n people joining a conversation would cost n² frames.
 final class RealtimeService: LifecycleHandler, Sendable {
     let hub: RealtimeHub
-    private let identity: Identity
-    private let security: Hardening
+    private let revocations: SessionRevocations
     private let allowedOrigin: @Sendable (String) -> Bool
     /// `nil` once the application has shut its databases.
     private let database: @Sendable () -> (any Database)?
@@ -67,13 +66,12 @@ final class RealtimeService: LifecycleHandler, Sendable {
         let users: [RealtimePresence.Person]
     }
 
-    init(config: AppConfig, app: Application, identity: Identity, security: Hardening, metrics: HTTPMetrics) {
+    init(config: AppConfig, app: Application, revocations: SessionRevocations, metrics: HTTPMetrics) {
         let database: @Sendable () -> (any Database)? = { app.databases.database(logger: app.logger, on: app.eventLoopGroup.any()) }
         let postgres = PostgresListener.configuration(for: config.database)
         let hub = RealtimeHub(postgres: postgres != nil, logger: app.logger, metrics: metrics, database: database)
         self.hub = hub
-        self.identity = identity
-        self.security = security
+        self.revocations = revocations
         self.database = database
         pingInterval = .seconds(Int64(config.realtimePingSeconds))
         logger = app.logger
@@ -87,14 +85,9 @@ final class RealtimeService: LifecycleHandler, Sendable {
                              notice: { await hub.receive(notice: $0) })
         }
         // A revoked session's sockets close as the revocation is seen (here, or announced by another replica).
-        identity.revocations.observe { sessions in
+        revocations.observe { sessions in
             Task { await hub.close(sessions: Set(sessions)) }
         }
-    }
-
-    func register(on root: any RoutesBuilder) {
-        root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
-            .secured(.GET, "realtime", roles: Role.client.union(Role.clientDataStaff), identity: identity, use: upgrade)
     }
 
     @Sendable func upgrade(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -197,9 +190,9 @@ final class RealtimeService: LifecycleHandler, Sendable {
     private func subscribe(_ connection: RealtimeConnection, to requested: [UUID], after: Int64?, on db: any Database) async throws {
         let threadIDs = Array(Set(requested))
         guard (1...Self.maxThreadsPerSubscribe).contains(threadIDs.count), (after ?? 0) >= 0 else {
-            throw AppError(.badRequest, code: "invalid_input", message: "Name 1 to \(Self.maxThreadsPerSubscribe) conversations, and after ≥ 0.")
+            throw AppError.invalidInput("Name 1 to \(Self.maxThreadsPerSubscribe) conversations, and after ≥ 0.")
         }
-        guard try await identity.revocations.isActive(connection.principal.sessionID, on: db) else {
+        guard try await revocations.isActive(connection.principal.sessionID, on: db) else {
             connection.close(code: RealtimeConnection.sessionEnded)
             return
         }
@@ -212,8 +205,8 @@ final class RealtimeService: LifecycleHandler, Sendable {
     static func authorizeWatching(_ threadIDs: [UUID], by principal: Principal, on db: any Database) async throws {
         let threads = try await ChatThread.query(on: db).filter(\.$id ~~ threadIDs).all()
         var visible = 0
-        for thread in threads where try await MessagingController.canSee(thread, principal, on: db) { visible += 1 }
-        guard visible == threadIDs.count else { throw MessagingController.notFound }
+        for thread in threads where try await ThreadAccess.canSee(thread, principal, on: db) { visible += 1 }
+        guard visible == threadIDs.count else { throw ThreadAccess.notFound }
     }
 
     // MARK: - Upkeep
@@ -224,12 +217,12 @@ final class RealtimeService: LifecycleHandler, Sendable {
     func upkeep(now: Date = Date()) async {
         guard let db = database() else { return }
         do {
-            for connection in await hub.allConnections() where !(try await identity.revocations.isActive(connection.principal.sessionID, on: db, now: now)) {
+            for connection in await hub.allConnections() where !(try await revocations.isActive(connection.principal.sessionID, on: db, now: now)) {
                 connection.close(code: RealtimeConnection.sessionEnded)
             }
             await hub.expirePresence(before: now.addingTimeInterval(-RealtimeHub.presenceTimeout))
             await hub.flushPresence(refreshing: true)
-            try await (db as! any SQLDatabase).raw("DELETE FROM realtime_events WHERE created_at < \(bind: now.addingTimeInterval(-RealtimeHub.retention))").run()
+            try await db.sql.raw("DELETE FROM realtime_events WHERE created_at < \(bind: now.addingTimeInterval(-RealtimeHub.retention))").run()
         } catch {
             logger.warning("real-time upkeep failed", metadata: ["error": .string(String(describing: error))])
         }

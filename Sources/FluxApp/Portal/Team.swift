@@ -32,19 +32,12 @@ final class Invitation: Model, @unchecked Sendable {
 /// (`POST /api/portal/team/accept` `{invitationId, token, name?, password?}`: a new account needs a password,
 /// an existing one joins as it is, since the link proves the address is theirs).
 struct TeamController: Sendable {
-    let identity: Identity
-    let security: Hardening
+    let audit: AuditLog
+    let passwords: PasswordHasher
+    let links: AccountLinks
     /// Invitations one organization may send in 24 hours (INVITATIONS_PER_DAY): Flux never becomes a way to
     /// mail strangers in bulk.
     var invitationsPerDay = 50
-
-    func register(on root: any RoutesBuilder) {
-        let team = root.grouped("api", "portal", "team").grouped(security.rateLimit(RateLimits.account))
-        team.secured(.GET, roles: Role.client, identity: identity, use: show)
-        team.secured(.POST, "invitations", roles: [.clientAdmin], identity: identity, use: invite)
-        team.secured(.DELETE, "invitations", ":invitationID", roles: [.clientAdmin], identity: identity, use: revoke)
-        root.grouped("api", "portal", "team").grouped(security.rateLimit(RateLimits.register)).post("accept", use: accept)
-    }
 
     struct InvitationView: Content {
         let id: UUID
@@ -108,7 +101,7 @@ struct TeamController: Sendable {
             throw AppError(.conflict, code: "already_member", message: "This address belongs to a member already.")
         }
         guard let tenant = try await Tenant.find(principal.tenantID, on: request.db) else {
-            throw AppError(.notFound, code: "not_found", message: "No such tenant.")
+            throw AppError.notFound("No such tenant.")
         }
         let invitation = Invitation()
         invitation.id = UUID()
@@ -118,7 +111,7 @@ struct TeamController: Sendable {
         invitation.invitedBy = principal.userID
         invitation.createdAt = now
         invitation.expiresAt = now.addingTimeInterval(Invitation.lifetime)
-        let links = identity.links
+        let links = links
         try await request.db.writeTransaction { transaction in
             try await invitation.create(on: transaction)
             let token = try await OneTimeTokens.issue(purpose: invitation.purpose, userID: nil, lifetime: Invitation.lifetime, on: transaction)
@@ -127,8 +120,8 @@ struct TeamController: Sendable {
                                                               link: links.acceptInvitation(invitation.id!, token)),
                                      kind: "invitation", on: transaction)
         }
-        try await identity.audit.record("invitation.created", actor: principal.userID, tenant: principal.tenantID, target: invitation.email,
-                                        metadata: ["role": invitation.role.rawValue], request: request)
+        try await audit.record("invitation.created", actor: principal.userID, tenant: principal.tenantID, target: invitation.email,
+                               metadata: ["role": invitation.role.rawValue], request: request)
         return try await InvitationView(id: invitation.id!, email: invitation.email, role: invitation.role, createdAt: invitation.createdAt,
                                         expiresAt: invitation.expiresAt).encodeResponse(status: .created, for: request)
     }
@@ -136,7 +129,7 @@ struct TeamController: Sendable {
     @Sendable func revoke(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
         guard let id = request.parameters.get("invitationID", as: UUID.self), let invitation = try await Invitation.find(id, on: request.db),
             invitation.tenantID == principal.tenantID
-        else { throw AppError(.notFound, code: "not_found", message: "No such invitation.") }
+        else { throw AppError.notFound("No such invitation.") }
         guard invitation.acceptedAt == nil else {
             throw AppError(.conflict, code: "invitation_accepted", message: "This invitation was accepted; remove the member instead.")
         }
@@ -145,8 +138,8 @@ struct TeamController: Sendable {
             try await invitation.update(on: transaction)
             try await OneTimeTokens.voidAll(purpose: invitation.purpose, on: transaction)
         }
-        try await identity.audit.record("invitation.revoked", actor: principal.userID, tenant: principal.tenantID, target: invitation.email,
-                                        request: request)
+        try await audit.record("invitation.revoked", actor: principal.userID, tenant: principal.tenantID, target: invitation.email,
+                               request: request)
         return .noContent
     }
 
@@ -178,7 +171,7 @@ struct TeamController: Sendable {
             try errors.throwIfAny()
         }
         // Hashed before the token is spent, so a slow hash never holds a half-accepted invitation.
-        let hash = existing == nil ? try await identity.passwords.hash(body.password!) : nil
+        let hash = existing == nil ? try await passwords.hash(body.password!) : nil
         let accepted = try await request.db.writeTransaction { transaction -> Accepted in
             guard try await OneTimeTokens.redeem(body.token, purpose: invitation.purpose, on: transaction, now: now) != nil else {
                 throw AccountRecovery.invalidToken
@@ -204,8 +197,8 @@ struct TeamController: Sendable {
             try await invitation.update(on: transaction)
             return Accepted(tenantId: invitation.tenantID, email: user.email, role: invitation.role, newAccount: existing == nil)
         }
-        try await identity.audit.record("invitation.accepted", actor: nil, tenant: invitation.tenantID, target: invitation.email,
-                                        metadata: ["role": invitation.role.rawValue], request: request)
+        try await audit.record("invitation.accepted", actor: nil, tenant: invitation.tenantID, target: invitation.email,
+                               metadata: ["role": invitation.role.rawValue], request: request)
         return try await accepted.encodeResponse(status: .created, for: request)
     }
 }

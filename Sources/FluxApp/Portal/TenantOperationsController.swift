@@ -12,20 +12,10 @@ import Vapor
 /// - Clients: `GET /api/portal/tenant/current/status` and `GET /api/portal/tenant/current/logs` (newest first,
 ///   by cursor, filtered by direction, text and time).
 struct TenantOperationsController: Sendable {
-    let identity: Identity
-    let security: Hardening
     let keys: APIKeys
 
     static let workerStatuses: Set<String> = ["starting", "running", "degraded", "stopped"]
     static let maxEntries = 500
-
-    func register(on root: any RoutesBuilder) {
-        let portal = root.grouped("api", "portal").grouped(security.rateLimit(RateLimits.account))
-        portal.post("worker", "heartbeat", use: heartbeat)
-        portal.post("worker", "message-logs", use: messageLogs)
-        portal.secured(.GET, "tenant", "current", "status", roles: Role.client, identity: identity, use: status)
-        portal.secured(.GET, "tenant", "current", "logs", roles: Role.client, identity: identity, use: logs)
-    }
 
     // MARK: - Workers
 
@@ -90,7 +80,7 @@ struct TenantOperationsController: Sendable {
                          "must be an ISO 8601 time, not in the future")
         }
         try errors.throwIfAny()
-        let sql = request.db as! any SQLDatabase
+        let sql = request.db.sql
         let insert = sql.insert(into: MessageLog.schema)
             .columns("id", "tenant_id", "direction", "from_address", "to_address", "text", "external_id", "occurred_at")
         for entry in batch.entries {
@@ -134,7 +124,7 @@ struct TenantOperationsController: Sendable {
 
     @Sendable func status(_ request: Request, _ principal: Principal) async throws -> StatusView {
         guard let tenant = try await Tenant.find(principal.tenantID, on: request.db) else {
-            throw AppError(.notFound, code: "not_found", message: "No such tenant.")
+            throw AppError.notFound("No such tenant.")
         }
         let now = Date()
         let setup = try await SetupRequest.query(on: request.db).filter(\.$tenantID == principal.tenantID).sort(\.$createdAt, .descending).first()

@@ -28,7 +28,7 @@ final class UnreadMail: LifecycleHandler, Sendable {
     /// Queues the notices due at `now`; returns how many.
     @discardableResult
     func pass(on database: any Database, now: Date = Date()) async throws -> Int {
-        let sql = database as! any SQLDatabase
+        let sql = database.sql
         let due = try await sql.raw("""
             SELECT c.id AS member_id, c.user_id, c.thread_id, MAX(m.seq) AS newest, COUNT(*) AS unread
             FROM chat_members c JOIN chat_messages m ON m.thread_id = c.thread_id

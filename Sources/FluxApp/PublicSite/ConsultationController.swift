@@ -8,13 +8,8 @@ import Vapor
 /// a minute per address, every field validated; a valid request becomes an OperationsSignal ticket and, in
 /// the same transaction, a notification for NOTIFY_EMAIL in the outbox.
 struct ConsultationController: Sendable {
-    let identity: Identity
     let security: Hardening
     let notify: MailAddress?
-
-    func register(on root: any RoutesBuilder) {
-        root.grouped(security.rateLimit(RateLimits.consultation)).post("api", "consultation", use: create)
-    }
 
     struct Body: Content {
         let name: String
@@ -101,14 +96,13 @@ struct ConsultationController: Sendable {
         try await request.db.writeTransaction { transaction in
             try await signal.create(on: transaction)
             if !assetIDs.isEmpty {
-                let attached = try await (transaction as! any SQLDatabase).raw("""
+                let attached = try await transaction.sql.raw("""
                     UPDATE assets SET signal_id = \(bind: signal.id!)
                     WHERE id IN (\(SQLList(assetIDs.map { SQLBind($0) }))) AND signal_id IS NULL
                     RETURNING id
                     """).all()
                 guard attached.count == assetIDs.count else {
-                    throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
-                                   fields: ["assetIds": "must name uploads made for this request"])
+                    throw AppError.invalidFields(["assetIds": "must name uploads made for this request"])
                 }
             }
             // The chat that led here becomes a consultation, linked both ways (ticket → sessionId → conversation).

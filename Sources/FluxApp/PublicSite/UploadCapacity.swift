@@ -38,7 +38,7 @@ struct UploadCapacity: Sendable {
     }
 
     func status(on database: any Database) async throws -> Status {
-        let used = try await (database as! any SQLDatabase).raw("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM assets")
+        let used = try await database.sql.raw("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM assets")
             .first(decodingColumn: "used", as: Int64.self) ?? 0
         return Status(usedBytes: used, quotaBytes: quotaBytes, freeBytes: Self.freeBytes(at: directory), minimumFreeBytes: minimumFreeBytes)
     }

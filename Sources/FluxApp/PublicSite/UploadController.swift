@@ -12,16 +12,10 @@ import Vapor
 struct UploadController: Sendable {
     static let allowed: Set<FileType> = [.jpeg, .png, .webp, .gif, .mp4, .mov]
 
-    let identity: Identity
     let security: Hardening
     let directory: URL
     let maxBytes: Int
     let capacity: UploadCapacity
-
-    func register(on root: any RoutesBuilder) {
-        root.grouped(security.rateLimit(RateLimits.uploads)).on(.POST, "api", "public-upload", body: .stream, use: upload)
-        root.grouped(security.rateLimit(RateLimits.assets)).get("api", "assets", ":assetID", use: serve)
-    }
 
     struct Created: Content {
         let assetId: UUID
@@ -67,11 +61,11 @@ struct UploadController: Sendable {
     /// CSP that sandboxes it; Range requests (video seeking) are answered by Vapor's file streaming.
     @Sendable func serve(_ request: Request) async throws -> Response {
         guard let id = request.parameters.get("assetID", as: UUID.self), let asset = try await Asset.find(id, on: request.db) else {
-            throw AppError(.notFound, code: "not_found", message: "No such file.")
+            throw AppError.notFound("No such file.")
         }
         let path = directory.appendingPathComponent(id.uuidString).path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw AppError(.notFound, code: "not_found", message: "No such file.")
+            throw AppError.notFound("No such file.")
         }
         let mediaType = HTTPMediaType(type: String(asset.contentType.split(separator: "/")[0]),
                                       subType: String(asset.contentType.split(separator: "/")[1]))

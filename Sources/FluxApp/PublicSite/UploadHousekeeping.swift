@@ -19,7 +19,7 @@ final class UploadHousekeeping: LifecycleHandler, Sendable {
     /// One pass at `now`; returns how many uploads were collected.
     func run(on database: any Database, now: Date = Date()) async throws -> Int {
         struct Row: Decodable { let id: UUID }
-        let collected = try await (database as! any SQLDatabase).raw("""
+        let collected = try await database.sql.raw("""
             DELETE FROM assets WHERE signal_id IS NULL AND created_at < \(bind: now.addingTimeInterval(-Self.unattachedLifetime))
             RETURNING id
             """).all(decoding: Row.self)

@@ -9,7 +9,7 @@ extension Hardening {
     init(config: AppConfig, app: Application) {
         let store: any RateLimitStore = switch config.rateLimitStore {
         case .memory: MemoryRateLimitStore()
-        case .database: SQLRateLimitStore(database: { app.db as! any SQLDatabase })
+        case .database: SQLRateLimitStore(database: { app.db.sql })
         }
         // Built once: the binding runs on every unsafe request.
         let cookies = CookiePolicy(trustedProxies: config.trustedProxies)

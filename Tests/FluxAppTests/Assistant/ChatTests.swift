@@ -82,7 +82,7 @@ import VaporTesting
     @Test func neitherAFailingModelNorFailingTelemetryMakesTheChatFail() async throws {
         try await withFlux { app, _ async throws in
             // Registered before the first request boots the app, on the same CSRF-checked root as every route.
-            let controller = ChatController(identity: app.identity, security: Hardening(secret: String(repeating: "k", count: 40)),
+            let controller = ChatController(security: Hardening(secret: String(repeating: "k", count: 40)),
                                             provider: FailingModel(), recorder: app.conversationRecorder, metrics: HTTPMetrics())
             app.rootRoutes.post("test", "chat", use: controller.chat)
             let tester = try app.testing()

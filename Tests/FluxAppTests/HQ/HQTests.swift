@@ -42,9 +42,9 @@ import VaporTesting
             #expect(refused.status == .forbidden && refused.body.string.contains("Not for your role"))
             // Only HQ paths may follow the sign-in.
             for next in ["https://evil.example/", "//evil.example", "/hq-command/\\\\evil", "/elsewhere"] {
-                #expect(HQController(identity: app.identity, security: app.identity.security, rateLimitStore: .memory).site.safeNext(next) == "/hq-command/dashboard", "\(next)")
+                #expect(HQController.site(app.identity).safeNext(next) == "/hq-command/dashboard", "\(next)")
             }
-            #expect(HQController(identity: app.identity, security: app.identity.security, rateLimitStore: .memory).site.safeNext("/hq-command/signals") == "/hq-command/signals")
+            #expect(HQController.site(app.identity).safeNext("/hq-command/signals") == "/hq-command/signals")
         }
     }
 

@@ -11,7 +11,7 @@ enum MFAChallengeAttempts {
     /// Counts one attempt with challenge `id`; false when the challenge has no attempt left.
     static func claim(_ id: String, expiresAt: Date, on database: any Database, now: Date = Date()) async throws -> Bool {
         struct Row: Decodable { let attempts: Int }
-        let sql = database as! any SQLDatabase
+        let sql = database.sql
         try await sql.delete(from: "mfa_challenge_attempts").where("expires_at", .lessThan, now).run()
         let row = try await sql.raw("""
             INSERT INTO mfa_challenge_attempts (challenge_id, attempts, expires_at) VALUES (\(bind: id), 1, \(bind: expiresAt))
@@ -23,7 +23,7 @@ enum MFAChallengeAttempts {
 
     /// A challenge that completed a sign-in cannot start another.
     static func spend(_ id: String, on database: any Database) async throws {
-        try await (database as! any SQLDatabase).update("mfa_challenge_attempts")
+        try await database.sql.update("mfa_challenge_attempts")
             .set("attempts", to: maximum + 1).where("challenge_id", .equal, id).run()
     }
 }

@@ -7,19 +7,8 @@ import Vapor
 /// it), the second step of a sign-in, disabling, and recovery codes.
 struct MFAController: Sendable {
     let identity: Identity
-    let security: Hardening
 
     var multiFactor: MultiFactor { MultiFactor(identity: identity) }
-
-    func register(on root: any RoutesBuilder) {
-        let mfa = root.grouped("api", "auth", "mfa")
-        let signedIn = mfa.grouped(security.rateLimit(RateLimits.account))
-        signedIn.post("totp", "setup", use: setup)
-        signedIn.post("totp", "confirm", use: confirm)
-        signedIn.secured(.POST, "totp", "disable", roles: Role.everyone, identity: identity, use: disable)
-        signedIn.secured(.POST, "recovery-codes", roles: Role.everyone, identity: identity, use: replaceRecoveryCodes)
-        mfa.grouped(security.rateLimit(RateLimits.mfa)).post("verify", use: verify)
-    }
 
     /// Who is enrolling: a signed-in caller, or a sign-in held at its enrolment challenge.
     private enum Enroller {
@@ -122,8 +111,7 @@ struct MFAController: Sendable {
             let user = try await User.find(userID, on: request.db)
         else { throw Self.invalidChallenge }
         guard body.code != nil || (body.recoveryCode.map { $0.count <= 64 } ?? false) else {
-            throw AppError(.badRequest, code: "invalid_input", message: "Some fields are invalid.",
-                           fields: ["code": "give a code from the authenticator app, or a recoveryCode"])
+            throw AppError.invalidFields(["code": "give a code from the authenticator app, or a recoveryCode"])
         }
         let role = try await currentRole(userID, tenant: claims.tid, on: request.db)
         guard try await MFAChallengeAttempts.claim(claims.jti.value, expiresAt: claims.exp.value, on: request.db) else {

@@ -49,7 +49,7 @@ struct MultiFactor: Sendable {
         guard let factor = try await MfaFactor.query(on: database).filter(\.$userID == userID).filter(\.$confirmedAt != nil).first(),
             let step = TOTP.matchingStep(code, secret: try identity.secretBox.open(factor.sealedSecret), at: now)
         else { return false }
-        let claimed = try await (database as! any SQLDatabase).raw("""
+        let claimed = try await database.sql.raw("""
             UPDATE mfa_factors SET last_used_step = \(bind: step)
             WHERE id = \(bind: factor.id!) AND (last_used_step IS NULL OR last_used_step < \(bind: step))
             RETURNING id
@@ -59,7 +59,7 @@ struct MultiFactor: Sendable {
 
     /// Spends one recovery code; false when it is unknown or used.
     func useRecoveryCode(_ userID: UUID, code: String, on database: any Database, now: Date = Date()) async throws -> Bool {
-        let claimed = try await (database as! any SQLDatabase).raw("""
+        let claimed = try await database.sql.raw("""
             UPDATE recovery_codes SET used_at = \(bind: now)
             WHERE user_id = \(bind: userID) AND code_hash = \(bind: Self.hash(code)) AND used_at IS NULL
             RETURNING id

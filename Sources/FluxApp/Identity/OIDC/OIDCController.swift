@@ -16,15 +16,8 @@ struct OIDCController: Sendable {
     static let flowLifetime: TimeInterval = 600
 
     let identity: Identity
-    let security: Hardening
     let oidc: OIDCProvider
     let publicURL: URL
-
-    func register(on root: any RoutesBuilder) {
-        let routes = root.grouped("api", "auth", "oidc", "google").grouped(security.rateLimit(RateLimits.login))
-        routes.get("start", use: start)
-        routes.get("callback", use: callback)
-    }
 
     var redirectURI: String { publicURL.appendingPathComponent("api/auth/oidc/google/callback").absoluteString }
 

@@ -1,0 +1,71 @@
+import Vapor
+
+/// The client portal: its pages at `/app`, its API under `/api/portal` and `/api/tenants/:tenantID`, the
+/// worker endpoints that authenticate with a tenant's API key, and shared-file links.
+func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
+    let audit = root.identity.audit
+    let everyone = Role.client.union(Role.clientDataStaff)
+    let portal = root.grouped("api", "portal").limited(RateLimits.account)
+    let tenants = root.grouped("api", "tenants").limited(RateLimits.account)
+
+    let organization = PortalController(audit: audit)
+    portal.signedIn(.GET, "me", roles: Role.client, use: organization.me)
+    portal.signedIn(.POST, "setup-request", roles: [.clientAdmin], use: organization.createSetupRequest)
+
+    let workers = TenantOperationsController(keys: APIKeys(audit: audit))
+    portal.open(.POST, "worker", "heartbeat", use: workers.heartbeat)
+    portal.open(.POST, "worker", "message-logs", use: workers.messageLogs)
+    portal.signedIn(.GET, "tenant", "current", "status", roles: Role.client, use: workers.status)
+    portal.signedIn(.GET, "tenant", "current", "logs", roles: Role.client, use: workers.logs)
+
+    let team = TeamController(audit: audit, passwords: root.identity.passwords, links: root.identity.links,
+                              invitationsPerDay: config.invitationsPerDay)
+    portal.signedIn(.GET, "team", roles: Role.client, use: team.show)
+    portal.signedIn(.POST, "team", "invitations", roles: [.clientAdmin], use: team.invite)
+    portal.signedIn(.DELETE, "team", "invitations", ":invitationID", roles: [.clientAdmin], use: team.revoke)
+    root.grouped("api", "portal").limited(RateLimits.register).open(.POST, "team", "accept", use: team.accept)
+
+    let files = PortalFilesController(audit: audit, secrets: root.identity.secrets, config: config)
+    let messaging = MessagingController(audit: audit, realtime: app.realtime.hub, files: files)
+    portal.signedIn(.GET, "conversations", roles: everyone, use: messaging.list)
+    portal.signedIn(.POST, "conversations", roles: everyone, use: messaging.create)
+    portal.signedIn(.GET, "conversations", ":threadID", roles: everyone, use: messaging.show)
+    portal.signedIn(.GET, "conversations", ":threadID", "messages", roles: everyone, use: messaging.messages)
+    portal.signedIn(.POST, "conversations", ":threadID", "messages", roles: everyone, use: messaging.post)
+    portal.signedIn(.POST, "conversations", ":threadID", "read", roles: everyone, use: messaging.read)
+    portal.signedIn(.PATCH, "messages", ":messageID", roles: everyone, use: messaging.edit)
+    portal.signedIn(.DELETE, "messages", ":messageID", roles: everyone, use: messaging.delete)
+    portal.signedIn(.GET, "messages", ":messageID", "attachment", roles: everyone, use: messaging.attachment)
+    portal.signedIn(.GET, "realtime", roles: everyone, use: app.realtime.upgrade)
+
+    tenants.tenant(.GET, ":tenantID", "files", roles: everyone, use: files.list)
+    tenants.tenant(.POST, ":tenantID", "files", roles: Role.client, body: .stream, use: files.upload)
+    tenants.tenant(.GET, ":tenantID", "files", ":fileID", "content", roles: everyone, use: files.download)
+    tenants.tenant(.PATCH, ":tenantID", "files", ":fileID", roles: Role.client, use: files.change)
+    tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", roles: Role.client, use: files.delete)
+    tenants.tenant(.POST, ":tenantID", "files", ":fileID", "shares", roles: Role.client, use: files.share)
+    tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", "shares", ":shareID", roles: Role.client, use: files.revokeShare)
+    tenants.tenant(.POST, ":tenantID", "folders", roles: Role.client, use: files.createFolder)
+    tenants.tenant(.DELETE, ":tenantID", "folders", ":folderID", roles: Role.client, use: files.deleteFolder)
+    root.limited(RateLimits.assets).open(.GET, "api", "shared", ":shareID", ":token", use: files.shared)
+
+    let rights = DataRightsController(audit: audit, passwords: root.identity.passwords, revocations: root.identity.revocations,
+                                      files: files)
+    let account = root.grouped("api", "account").limited(RateLimits.account)
+    account.signedIn(.GET, "export", roles: Role.everyone, use: rights.exportAccount)
+    account.signedIn(.DELETE, roles: Role.everyone, use: rights.erase)
+    tenants.tenant(.GET, ":tenantID", "export", roles: [.clientAdmin, .owner, .admin], use: rights.exportTenant)
+
+    let pages = PortalPages(site: PortalPages.site(root.identity), workers: workers, team: team, files: files)
+    let app = root.grouped("app").grouped(NoStore())
+    app.open(.GET, "sign-in", use: pages.site.signInPage)
+    app.page(pages.site, roles: Role.client, use: pages.start)
+    app.page(pages.site, "onboarding", roles: Role.client, use: pages.onboarding)
+    app.page(pages.site, "status", roles: Role.client, use: pages.status)
+    app.page(pages.site, "logs", roles: Role.client, use: pages.logs)
+    app.page(pages.site, "team", roles: Role.client, use: pages.teamPage)
+    app.page(pages.site, "messages", roles: Role.client, use: pages.messages)
+    app.page(pages.site, "files", roles: Role.client, use: pages.filesPage)
+    // Public: the invitee may have no account yet. The token stays in the URL fragment.
+    app.open(.GET, "accept-invitation", use: pages.acceptInvitation)
+}

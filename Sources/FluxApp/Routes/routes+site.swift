@@ -1,0 +1,23 @@
+import Vapor
+
+/// The public website: its page, FluxAI, consultation requests, public uploads, the shared assets, the
+/// account pages and the API documentation.
+func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metrics: HTTPMetrics) throws {
+    let security = root.identity.security
+    let chat = ChatController(security: security, provider: app.assistant(config.openAI), recorder: app.conversationRecorder,
+                              metrics: metrics)
+    root.limited(RateLimits.chat).open(.POST, "api", "chat", use: chat.chat)
+
+    let consultation = ConsultationController(security: security, notify: config.notifyEmail)
+    root.limited(RateLimits.consultation).open(.POST, "api", "consultation", use: consultation.create)
+
+    let uploads = UploadController(security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
+                                   maxBytes: config.uploadMaxBytes, capacity: UploadCapacity(config: config))
+    root.limited(RateLimits.uploads).open(.POST, "api", "public-upload", body: .stream, use: uploads.upload)
+    root.limited(RateLimits.assets).open(.GET, "api", "assets", ":assetID", use: uploads.serve)
+
+    SiteAssets.register(on: root.builder)
+    try APIDocs().register(on: root.builder)
+    AccountPages.register(on: root.builder)
+    SitePage.register(on: root.builder)
+}
