@@ -7,6 +7,36 @@ import Vapor
 /// Wires Flux into `app` from `config`. The one entry used by `flux` and by every test, so tests exercise
 /// the real middleware, database and routes.
 public func configure(_ app: Application, _ config: AppConfig) async throws {
+    configureServer(app, config)
+    let metrics = HTTPMetrics()
+    app.servers.use { app in
+        GuardedHTTPServer(inner: app.http.server.shared, limits: config.connections, trustedProxies: config.trustedProxies,
+                          events: ConnectionEvents(metrics: metrics, logger: app.logger))
+    }
+    try DatabaseSetup.use(config.database, on: app)
+    app.migrations.add(FluxMigrations.all)
+    let security = Hardening(config: config, app: app)
+    configureMiddleware(app, config, metrics: metrics, security: security)
+    startBackgroundWork(app, config, metrics: metrics)
+
+    let identity = await Identity(config: config, app: app, security: security)
+    app.identity = identity
+    app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))
+    app.realtime = RealtimeService(config: config, app: app, revocations: identity.revocations, metrics: metrics)
+    app.lifecycle.use(app.realtime)
+    app.lifecycle.use(UnreadMail(links: identity.links))
+    await registerCommands(app, config, identity: identity)
+
+    // HQ's templates are compiled in (HQViews); Leaf reads nothing from the working directory.
+    app.views.use(.leaf)
+    app.leaf.sources = LeafSources.singleSource(HQViews.Source())
+    app.leaf.tags = HQViews.tags
+    PageSite.prepare(app)
+    try routes(app, config: config, metrics: metrics, security: security, identity: identity)
+}
+
+/// Where Flux listens, how it logs, and the bounds and encodings every request shares.
+private func configureServer(_ app: Application, _ config: AppConfig) {
     app.http.server.configuration.hostname = config.host
     app.http.server.configuration.port = config.port
     // Room in the accept queue for a burst of connections (the kernel caps it at net.core.somaxconn), so a
@@ -21,22 +51,14 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     // Uploads stream through `StreamedUpload`; no route decodes multipart into a value, and Vapor's decoder for
     // it (MultipartKit 4.7.1) traps on a header name byte over 0x7F, which would let any request end the process.
     ContentConfiguration.global.use(decoder: MultipartRefused(), for: .formData)
+}
 
-    try DatabaseSetup.use(config.database, on: app)
-    app.migrations.add(FluxMigrations.all)
-
-    let metrics = HTTPMetrics()
-    let connectionEvents = ConnectionEvents(metrics: metrics, logger: app.logger)
-    app.servers.use { app in
-        GuardedHTTPServer(inner: app.http.server.shared, limits: config.connections, trustedProxies: config.trustedProxies,
-                          events: connectionEvents)
-    }
+/// Outermost first: every response, errors included, gets a request id, the security headers and, for an
+/// allowed origin, the CORS headers (outside the error middleware, or a refusal would reach the site's
+/// script unreadable); CORS also answers preflights. CSRF sits on the root route group instead (see
+/// `routes`), so a request for a path or method Flux does not serve still gets its 404 or 405.
+private func configureMiddleware(_ app: Application, _ config: AppConfig, metrics: HTTPMetrics, security: Hardening) {
     let allowedMethods = AllowedMethodsIndex()
-    let security = Hardening(config: config, app: app)
-    // Outermost first: every response, errors included, gets a request id, the security headers and, for an
-    // allowed origin, the CORS headers (outside the error middleware, or a refusal would reach the site's
-    // script unreadable); CORS also answers preflights. CSRF sits on the root route group instead (see
-    // `routes`), so a request for a path or method Flux does not serve still gets its 404 or 405.
     app.middleware = Middlewares()
     let secretPaths = SecretPaths()
     app.middleware.use(RequestTelemetryMiddleware(metrics: metrics, secretPaths: secretPaths))
@@ -45,7 +67,10 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     if let cors = config.cors { app.middleware.use(cors.middleware) }
     app.middleware.use(JSONErrorMiddleware(environment: config.environment, methods: allowedMethods))
     app.lifecycle.use(AllowedMethodsIndex.Builder(index: allowedMethods))
+}
 
+/// The outbox, FluxAI's recorder and the housekeeping jobs, started and stopped with the application.
+private func startBackgroundWork(_ app: Application, _ config: AppConfig, metrics: HTTPMetrics) {
     let mailClient: any MailClient = if let smtp = config.smtp {
         SMTPMailClient(settings: smtp, group: app.eventLoopGroup, heloName: config.publicURL.host ?? "localhost")
     } else {
@@ -60,14 +85,10 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.lifecycle.use(app.conversationHousekeeping)
     app.uploadHousekeeping = UploadHousekeeping(directory: config.dataDirectory.appendingPathComponent("uploads"))
     app.lifecycle.use(app.uploadHousekeeping)
+}
 
-    let identity = await Identity(config: config, app: app, security: security)
-    app.identity = identity
-    app.lifecycle.use(IdentityLifecycle(identity: identity, database: config.database))
-    app.realtime = RealtimeService(config: config, app: app, revocations: identity.revocations, metrics: metrics)
-    app.lifecycle.use(app.realtime)
-    app.lifecycle.use(UnreadMail(links: identity.links))
-
+/// `flux serve` (the default), `doctor`, `filetype`, `backup`, `create-admin` and `seed-demo`.
+private func registerCommands(_ app: Application, _ config: AppConfig, identity: Identity) async {
     app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, publicURL: config.publicURL),
                           as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
@@ -75,11 +96,4 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.asyncCommands.use(BackupCommand(config: config), as: "backup")
     app.asyncCommands.use(CreateAdminCommand(passwords: identity.passwords), as: "create-admin")
     app.asyncCommands.use(SeedDemoCommand(environment: config.environment), as: "seed-demo")
-
-    // HQ's templates are compiled in (HQViews); Leaf reads nothing from the working directory.
-    app.views.use(.leaf)
-    app.leaf.sources = LeafSources.singleSource(HQViews.Source())
-    app.leaf.tags = HQViews.tags
-    PageSite.prepare(app)
-    try routes(app, config: config, metrics: metrics, security: security, identity: identity)
 }

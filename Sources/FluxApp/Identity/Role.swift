@@ -30,6 +30,8 @@ enum Role: String, Codable, CaseIterable, Sendable {
     /// Staff who work with clients' own data (messaging, files, attachments, realtime channels): not sales,
     /// which reads analytics and signals only.
     static let clientDataStaff: Set<Role> = [.engineer, .admin, .owner]
+    /// Who reaches an organization's messages and files: its own members and the staff who handle client data.
+    static let clientData = client.union(clientDataStaff)
     /// Roles that cannot sign in without a second factor: enrolment is forced at their first sign-in.
     static let requiringMFA: Set<Role> = [.owner, .admin]
 }

@@ -35,8 +35,8 @@ struct ConsultationController: Sendable {
     static let maximumListItems = 20
     static let maximumAttachments = 10
 
-    @Sendable func create(_ request: Request) async throws -> Response {
-        let body = try request.content.decode(Body.self)
+    /// The ticket `body` asks for, with the uploads it names; every field checked, each problem reported beside its field.
+    static func signal(from body: Body, now: Date) throws -> (OperationsSignal, assetIDs: [UUID]) {
         var errors = FieldErrors()
         let name = TextInput.line(body.name)
         errors.check("name", (1...120).contains(name.count), "is required, at most 120 characters")
@@ -71,7 +71,6 @@ struct ConsultationController: Sendable {
         errors.check("assetIds", assetIDs.count <= Self.maximumAttachments, "at most \(Self.maximumAttachments) uploads")
         try errors.throwIfAny()
 
-        let now = Date()
         let signal = OperationsSignal()
         signal.id = UUID()
         signal.status = .new
@@ -87,9 +86,15 @@ struct ConsultationController: Sendable {
         signal.pageURL = pageURL ?? nil
         signal.referrerURL = referrerURL ?? nil
         signal.sessionID = sessionID
-        signal.ipHash = security.clientAddressHash(request)
         signal.createdAt = now
         signal.updatedAt = now
+        return (signal, assetIDs)
+    }
+
+    @Sendable func create(_ request: Request) async throws -> Response {
+        let now = Date()
+        let (signal, assetIDs) = try Self.signal(from: try request.content.decode(Body.self), now: now)
+        signal.ipHash = security.clientAddressHash(request)
         let notify = notify
         // The visitor's last chat turns may still be queued: write them so the conversation is there to link.
         await request.application.conversationRecorder.flush(on: request.db, logger: request.logger)

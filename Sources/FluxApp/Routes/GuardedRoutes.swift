@@ -11,6 +11,12 @@ struct AccessRule: Sendable {
     var streams = false
 }
 
+/// The route-table file that declared a route (`FluxApp/Routes/routes+portal.swift`), kept on the route so a
+/// test can hold that every route is listed in the route table.
+enum RouteDeclaration {
+    static let userInfoKey = "flux.declared-in"
+}
+
 /// A caller who passed a tenant-scoped guard: `tenantID` is the tenant the route names, and either the
 /// caller's own or, for staff, any tenant.
 struct TenantAccess: Sendable {
@@ -43,17 +49,19 @@ struct GuardedRoutes {
     /// A route anyone may call; whatever it checks, it checks itself (a token in the body, a signature).
     @discardableResult
     func open<Response: AsyncResponseEncodable>(
-        _ method: HTTPMethod, _ path: PathComponent..., body: HTTPBodyStreamStrategy = .collect,
+        _ method: HTTPMethod, _ path: PathComponent..., body: HTTPBodyStreamStrategy = .collect, declaredIn file: String = #fileID,
         use handler: @escaping @Sendable (Request) async throws -> Response
     ) -> Route {
-        builder.on(method, path, body: body, use: handler)
+        let route = builder.on(method, path, body: body, use: handler)
+        route.userInfo[RouteDeclaration.userInfoKey] = file
+        return route
     }
 
     /// A route that only a signed-in caller with one of `roles` reaches; the handler gets the ``Principal``
     /// from the guard and has no other way to the caller.
     @discardableResult
     func signedIn<Response: AsyncResponseEncodable>(
-        _ method: HTTPMethod, _ path: PathComponent..., roles: Set<Role>,
+        _ method: HTTPMethod, _ path: PathComponent..., roles: Set<Role>, declaredIn file: String = #fileID,
         use handler: @escaping @Sendable (Request, Principal) async throws -> Response
     ) -> Route {
         let identity = identity
@@ -61,6 +69,7 @@ struct GuardedRoutes {
             try await handler(request, try await RouteGuardCheck.principal(request, roles: roles, identity: identity))
         }
         route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false)
+        route.userInfo[RouteDeclaration.userInfoKey] = file
         return route
     }
 
@@ -69,7 +78,7 @@ struct GuardedRoutes {
     @discardableResult
     func tenant<Response: AsyncResponseEncodable>(
         _ method: HTTPMethod, _ path: PathComponent..., roles: Set<Role>, body: HTTPBodyStreamStrategy = .collect,
-        use handler: @escaping @Sendable (Request, TenantAccess) async throws -> Response
+        declaredIn file: String = #fileID, use handler: @escaping @Sendable (Request, TenantAccess) async throws -> Response
     ) -> Route {
         precondition(path.contains(.parameter("tenantID")), "a tenant-scoped route names :tenantID")
         let identity = identity
@@ -81,14 +90,16 @@ struct GuardedRoutes {
             return try await handler(request, TenantAccess(principal: principal, tenantID: tenantID))
         }
         route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: true)
+        route.userInfo[RouteDeclaration.userInfoKey] = file
         return route
     }
 
     /// A page of `site` for `roles`: a signed-out browser is sent to the site's sign-in page, a refused one
     /// gets a 403 page (``PageSite``).
-    func page(_ site: PageSite, _ path: PathComponent..., roles: Set<Role>, streams: Bool = false,
+    func page(_ site: PageSite, _ path: PathComponent..., roles: Set<Role>, streams: Bool = false, declaredIn file: String = #fileID,
               use handler: @escaping @Sendable (Request, Principal) async throws -> Response) {
-        site.page(builder.grouped(path), roles: roles, streams: streams, use: handler)
+        let declaring = DeclaringRoutes(builder: builder.grouped(path), file: file)
+        site.page(declaring, roles: roles, streams: streams, use: handler)
     }
 }
 
@@ -102,5 +113,16 @@ enum RouteGuardCheck {
             throw AppError.forbidden("Your role does not allow this.")
         }
         return principal
+    }
+}
+
+/// Marks each route added through it as declared in `file` (for pages, which ``PageSite`` registers).
+private struct DeclaringRoutes: RoutesBuilder {
+    let builder: any RoutesBuilder
+    let file: String
+
+    func add(_ route: Route) {
+        route.userInfo[RouteDeclaration.userInfoKey] = file
+        builder.add(route)
     }
 }

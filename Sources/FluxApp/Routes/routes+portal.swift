@@ -4,7 +4,6 @@ import Vapor
 /// worker endpoints that authenticate with a tenant's API key, and shared-file links.
 func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     let audit = root.identity.audit
-    let everyone = Role.client.union(Role.clientDataStaff)
     let portal = root.grouped("api", "portal").limited(RateLimits.account)
     let tenants = root.grouped("api", "tenants").limited(RateLimits.account)
 
@@ -26,28 +25,8 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     root.grouped("api", "portal").limited(RateLimits.register).open(.POST, "team", "accept", use: team.accept)
 
     let files = PortalFilesController(audit: audit, secrets: root.identity.secrets, config: config)
-    let messaging = MessagingController(audit: audit, realtime: app.realtime.hub, files: files)
-    portal.signedIn(.GET, "conversations", roles: everyone, use: messaging.list)
-    portal.signedIn(.POST, "conversations", roles: everyone, use: messaging.create)
-    portal.signedIn(.GET, "conversations", ":threadID", roles: everyone, use: messaging.show)
-    portal.signedIn(.GET, "conversations", ":threadID", "messages", roles: everyone, use: messaging.messages)
-    portal.signedIn(.POST, "conversations", ":threadID", "messages", roles: everyone, use: messaging.post)
-    portal.signedIn(.POST, "conversations", ":threadID", "read", roles: everyone, use: messaging.read)
-    portal.signedIn(.PATCH, "messages", ":messageID", roles: everyone, use: messaging.edit)
-    portal.signedIn(.DELETE, "messages", ":messageID", roles: everyone, use: messaging.delete)
-    portal.signedIn(.GET, "messages", ":messageID", "attachment", roles: everyone, use: messaging.attachment)
-    portal.signedIn(.GET, "realtime", roles: everyone, use: app.realtime.upgrade)
-
-    tenants.tenant(.GET, ":tenantID", "files", roles: everyone, use: files.list)
-    tenants.tenant(.POST, ":tenantID", "files", roles: Role.client, body: .stream, use: files.upload)
-    tenants.tenant(.GET, ":tenantID", "files", ":fileID", "content", roles: everyone, use: files.download)
-    tenants.tenant(.PATCH, ":tenantID", "files", ":fileID", roles: Role.client, use: files.change)
-    tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", roles: Role.client, use: files.delete)
-    tenants.tenant(.POST, ":tenantID", "files", ":fileID", "shares", roles: Role.client, use: files.share)
-    tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", "shares", ":shareID", roles: Role.client, use: files.revokeShare)
-    tenants.tenant(.POST, ":tenantID", "folders", roles: Role.client, use: files.createFolder)
-    tenants.tenant(.DELETE, ":tenantID", "folders", ":folderID", roles: Role.client, use: files.deleteFolder)
-    root.limited(RateLimits.assets).open(.GET, "api", "shared", ":shareID", ":token", use: files.shared)
+    messagingRoutes(portal, messaging: MessagingController(audit: audit, realtime: app.realtime.hub, files: files), realtime: app.realtime)
+    fileRoutes(root, tenants: tenants, files: files)
 
     let rights = DataRightsController(audit: audit, passwords: root.identity.passwords, revocations: root.identity.revocations,
                                       files: files)
@@ -56,7 +35,11 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     account.signedIn(.DELETE, roles: Role.everyone, use: rights.erase)
     tenants.tenant(.GET, ":tenantID", "export", roles: [.clientAdmin, .owner, .admin], use: rights.exportTenant)
 
-    let pages = PortalPages(site: PortalPages.site(root.identity), workers: workers, team: team, files: files)
+    portalPages(root, PortalPages(site: PortalPages.site(root.identity), workers: workers, team: team, files: files))
+}
+
+/// The portal's pages at `/app`.
+private func portalPages(_ root: GuardedRoutes, _ pages: PortalPages) {
     let app = root.grouped("app").grouped(NoStore())
     app.open(.GET, "sign-in", use: pages.site.signInPage)
     app.page(pages.site, roles: Role.client, use: pages.start)
@@ -68,4 +51,34 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     app.page(pages.site, "files", roles: Role.client, use: pages.filesPage)
     // Public: the invitee may have no account yet. The token stays in the URL fragment.
     app.open(.GET, "accept-invitation", use: pages.acceptInvitation)
+}
+
+/// Conversations, their messages and attachments, and the socket that brings them live.
+private func messagingRoutes(_ portal: GuardedRoutes, messaging: MessagingController, realtime: RealtimeService) {
+    let everyone = Role.clientData
+    portal.signedIn(.GET, "conversations", roles: everyone, use: messaging.list)
+    portal.signedIn(.POST, "conversations", roles: everyone, use: messaging.create)
+    portal.signedIn(.GET, "conversations", ":threadID", roles: everyone, use: messaging.show)
+    portal.signedIn(.GET, "conversations", ":threadID", "messages", roles: everyone, use: messaging.messages)
+    portal.signedIn(.POST, "conversations", ":threadID", "messages", roles: everyone, use: messaging.post)
+    portal.signedIn(.POST, "conversations", ":threadID", "read", roles: everyone, use: messaging.read)
+    portal.signedIn(.PATCH, "messages", ":messageID", roles: everyone, use: messaging.edit)
+    portal.signedIn(.DELETE, "messages", ":messageID", roles: everyone, use: messaging.delete)
+    portal.signedIn(.GET, "messages", ":messageID", "attachment", roles: everyone, use: messaging.attachment)
+    portal.signedIn(.GET, "realtime", roles: everyone, use: realtime.upgrade)
+}
+
+/// An organization's files and folders, and share links.
+private func fileRoutes(_ root: GuardedRoutes, tenants: GuardedRoutes, files: PortalFilesController) {
+    let everyone = Role.clientData
+    tenants.tenant(.GET, ":tenantID", "files", roles: everyone, use: files.list)
+    tenants.tenant(.POST, ":tenantID", "files", roles: Role.client, body: .stream, use: files.upload)
+    tenants.tenant(.GET, ":tenantID", "files", ":fileID", "content", roles: everyone, use: files.download)
+    tenants.tenant(.PATCH, ":tenantID", "files", ":fileID", roles: Role.client, use: files.change)
+    tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", roles: Role.client, use: files.delete)
+    tenants.tenant(.POST, ":tenantID", "files", ":fileID", "shares", roles: Role.client, use: files.share)
+    tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", "shares", ":shareID", roles: Role.client, use: files.revokeShare)
+    tenants.tenant(.POST, ":tenantID", "folders", roles: Role.client, use: files.createFolder)
+    tenants.tenant(.DELETE, ":tenantID", "folders", ":folderID", roles: Role.client, use: files.deleteFolder)
+    root.limited(RateLimits.assets).open(.GET, "api", "shared", ":shareID", ":token", use: files.shared)
 }

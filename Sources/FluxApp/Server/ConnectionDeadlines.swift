@@ -31,7 +31,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         case badRequest = "bad_request"
     }
 
-    private enum Phase {
+    enum Phase {
         /// Waiting for a request; no byte of it yet.
         case idle
         /// Bytes of a request head have arrived; the head is not complete.
@@ -46,25 +46,25 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         case closing
     }
 
-    private let limits: ConnectionLimits
-    private let events: ConnectionEvents
-    private var context: ChannelHandlerContext?
-    private var phase = Phase.idle
-    private var deadline: Scheduled<Void>?
-    private var rateCheck: RepeatedTask?
+    let limits: ConnectionLimits
+    let events: ConnectionEvents
+    var context: ChannelHandlerContext?
+    var phase = Phase.idle
+    var deadline: Scheduled<Void>?
+    var rateCheck: RepeatedTask?
     /// Requests whose response has not been completely written (pipelining allows several).
-    private var unanswered = 0
+    var unanswered = 0
     /// The response to the oldest unanswered request has started, so a refusal can no longer be written.
-    private var responseStarted = false
+    var responseStarted = false
     /// Bytes of another request arrived while a response was being produced.
-    private var bytesWaiting = false
+    var bytesWaiting = false
     /// The server has asked for data and not yet received it: only then is a slow client the client's fault.
-    private var reading = false
-    private var bodyStarted = NIODeadline.uptimeNanoseconds(0)
-    private var bodyBytesThisSecond = 0
+    var reading = false
+    var bodyStarted = NIODeadline.uptimeNanoseconds(0)
+    var bodyBytesThisSecond = 0
     /// Bytes per second of the current body, newest last, for the seconds the server was reading.
-    private var bodySamples: [Int] = []
-    private var refusal: (status: HTTPResponseStatus, code: String, message: String)?
+    var bodySamples: [Int] = []
+    var refusal: (status: HTTPResponseStatus, code: String, message: String)?
 
     init(limits: ConnectionLimits, events: ConnectionEvents) {
         self.limits = limits
@@ -105,7 +105,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: What ByteTap reports
 
-    fileprivate func bytesArrived(_ count: Int) {
+    func bytesArrived(_ count: Int) {
         reading = false
         switch phase {
         case .idle:
@@ -120,13 +120,13 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    fileprivate func readRequested() {
+    func readRequested() {
         reading = true
     }
 
     /// Bytes that arrive after a refusal are read and dropped, so the kernel does not answer them with a
     /// reset that would destroy the refusal before the client reads it.
-    fileprivate var discardsInput: Bool { phase == .closing }
+    var discardsInput: Bool { phase == .closing }
 
     // MARK: Request parts in, response parts out
 
@@ -214,14 +214,14 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     /// header lookup on the way through the middleware walks them all.
     static let maximumHeaderCount = 100
 
-    private func report(_ status: HTTPResponseStatus, code: String, detail: String) {
+    func report(_ status: HTTPResponseStatus, code: String, detail: String) {
         events.logger.notice("request refused", metadata: [
             "status": .stringConvertible(status.code), "code": .string(code), "error": .string(detail),
         ])
         events.closed(.badRequest)
     }
 
-    private func refuseMalformed(_ status: HTTPResponseStatus, code: String, message: String, detail: String) {
+    func refuseMalformed(_ status: HTTPResponseStatus, code: String, message: String, detail: String) {
         report(status, code: code, detail: detail)
         if unanswered > 0 {
             // Pipelined requests before the bad one are answered first, in order.
@@ -233,102 +233,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    // MARK: Deadlines
-
-    private func awaitRequest() {
-        guard phase != .upgraded, phase != .closing else { return }
-        if bytesWaiting {
-            bytesWaiting = false
-            phase = .head
-            schedule(after: limits.headerTimeout, .headerTimeout)
-        } else {
-            phase = .idle
-            schedule(after: limits.idleTimeout, .idleTimeout)
-        }
-    }
-
-    private func schedule(after delay: TimeAmount, _ reason: Reason) {
-        cancelDeadline()
-        guard let context else { return }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: delay) { bound.value.expire(reason) }
-    }
-
-    private func expire(_ reason: Reason) {
-        deadline = nil
-        switch (reason, phase) {
-        case (.headerTimeout, .head):
-            events.closed(.headerTimeout)
-            events.logger.debug("connection closed", metadata: ["reason": .string(reason.rawValue)])
-            if unanswered == 0 {
-                refuse(.requestTimeout, code: "request_timeout", message: "The request's headers did not arrive in time.")
-            } else {
-                close()
-            }
-        case (.idleTimeout, .idle):
-            events.closed(.idleTimeout)
-            events.logger.debug("connection closed", metadata: ["reason": .string(reason.rawValue)])
-            close()
-        default:
-            break
-        }
-    }
-
-    private func startBodyRate() {
-        stopBodyRate()
-        guard limits.bodyMinimumRate > 0, let context else { return }
-        bodyStarted = context.eventLoop.now
-        bodyBytesThisSecond = 0
-        bodySamples = []
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        rateCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            bound.value.sampleBodyRate()
-        }
-    }
-
-    private func sampleBodyRate() {
-        guard phase == .body, let context else { return stopBodyRate() }
-        // A second in which the server was not reading says nothing about the client.
-        if reading || bodyBytesThisSecond > 0 {
-            bodySamples.append(bodyBytesThisSecond)
-            if bodySamples.count > limits.bodyRateWindow { bodySamples.removeFirst() }
-        }
-        bodyBytesThisSecond = 0
-        guard context.eventLoop.now - bodyStarted >= limits.bodyRateGrace, !bodySamples.isEmpty else { return }
-        let rate = bodySamples.reduce(0, +) / bodySamples.count
-        guard rate < limits.bodyMinimumRate else { return }
-        events.closed(.bodyRate)
-        events.logger.debug("connection closed", metadata: ["reason": .string(Reason.bodyRate.rawValue), "bytes_per_second": .stringConvertible(rate)])
-        stopBodyRate()
-        // Already answered (an early 413 or 429, its body being drained) or answering: no second answer.
-        let answer = unanswered > 0 && !responseStarted
-        phase = .closing
-        if answer {
-            writeRefusal(.requestTimeout, code: "request_timeout", message: "The request's body arrived too slowly.", context: context)
-        }
-        // Vapor's body stream must end in an error: ended by the close alone it would read as complete.
-        context.fireErrorCaught(BodyTooSlow())
-        if answer { closeAfterLinger() } else { close() }
-    }
-
-    private func stopBodyRate() {
-        rateCheck?.cancel()
-        rateCheck = nil
-    }
-
-    private func cancelDeadline() {
-        deadline?.cancel()
-        deadline = nil
-    }
-
-    private func cancelTimers() {
-        cancelDeadline()
-        stopBodyRate()
-    }
-
     // MARK: Closing
 
-    private func refuse(_ status: HTTPResponseStatus, code: String, message: String) {
+    func refuse(_ status: HTTPResponseStatus, code: String, message: String) {
         guard let context else { return }
         phase = .closing
         cancelTimers()
@@ -336,7 +243,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         closeAfterLinger()
     }
 
-    private func writeRefusal(_ status: HTTPResponseStatus, code: String, message: String, context: ChannelHandlerContext) {
+    func writeRefusal(_ status: HTTPResponseStatus, code: String, message: String, context: ChannelHandlerContext) {
         // The same envelope as every other error; code and message are fixed strings with nothing to escape.
         let body = context.channel.allocator.buffer(string: #"{"error":{"code":"\#(code)","message":"\#(message)"}}"#)
         let headers = HTTPHeaders([
@@ -350,7 +257,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Sends FIN after the refusal and drops what the client still sends for a moment, then closes: closing
     /// with unread input would send a reset that can destroy the refusal in flight.
-    private func closeAfterLinger() {
+    func closeAfterLinger() {
         guard let context else { return }
         let channel = context.channel
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -359,62 +266,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 
-    private func close() {
+    func close() {
         phase = .closing
         cancelTimers()
         context?.close(promise: nil)
-    }
-}
-
-extension ConnectionDeadlines {
-    /// What a request body's handler sees when the body was cut off for arriving too slowly.
-    struct BodyTooSlow: Error, CustomStringConvertible {
-        var description: String { "the request body arrived more slowly than HTTP_BODY_MIN_RATE" }
-    }
-
-    /// Sits first in the pipeline and reports raw bytes and read requests to the deadlines.
-    final class ByteTap: ChannelDuplexHandler, RemovableChannelHandler {
-        typealias InboundIn = ByteBuffer
-        typealias InboundOut = ByteBuffer
-        typealias OutboundIn = ByteBuffer
-        typealias OutboundOut = ByteBuffer
-
-        private let deadlines: ConnectionDeadlines
-
-        init(deadlines: ConnectionDeadlines) {
-            self.deadlines = deadlines
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            deadlines.bytesArrived(unwrapInboundIn(data).readableBytes)
-            if deadlines.discardsInput {
-                // Read the socket even though nobody downstream asks for more, so the drain can finish.
-                return context.read()
-            }
-            context.fireChannelRead(data)
-        }
-
-        func read(context: ChannelHandlerContext) {
-            deadlines.readRequested()
-            context.read()
-        }
-    }
-}
-
-/// Where the connection guard reports: /metrics counters and the structured log.
-struct ConnectionEvents: Sendable {
-    let metrics: HTTPMetrics?
-    let logger: Logger
-
-    func closed(_ reason: ConnectionDeadlines.Reason) {
-        metrics?.connectionClosed(reason: reason.rawValue)
-    }
-
-    func refused(_ reason: String) {
-        metrics?.connectionRefused(reason: reason)
-    }
-
-    func open(_ count: Int) {
-        metrics?.connectionsOpen(count)
     }
 }
