@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import clean_env
+from helpers import clean_env
 from openai_server import HOSTILE, FakeOpenAI
 
 API_KEY = "sk-test-" + uuid.uuid4().hex

@@ -8,7 +8,7 @@ from collections import Counter
 
 import requests
 
-from conftest import STRONG_SECRET
+from helpers import STRONG_SECRET
 
 
 def rss_kib(pid):

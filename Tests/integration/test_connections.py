@@ -17,7 +17,7 @@ import pytest
 import requests
 from websockets.sync.client import connect as websocket
 
-from conftest import FLUX_BIN, FluxServer, clean_env, run_flux
+from helpers import FLUX_BIN, FluxServer, clean_env, run_flux
 
 SHORT = dict(HTTP_HEADER_TIMEOUT="2", HTTP_IDLE_TIMEOUT="2")
 

@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from conftest import STRONG_SECRET, FluxServer, clean_env
+from helpers import STRONG_SECRET, FluxServer, clean_env
 
 
 def consultation(index):

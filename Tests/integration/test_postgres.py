@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from conftest import METRICS_TOKEN, STRONG_SECRET, as_cluster_owner, clean_env
+from helpers import METRICS_TOKEN, STRONG_SECRET, as_cluster_owner, clean_env
 
 
 def pg_ctl(settings, action):
@@ -43,7 +43,7 @@ def test_health_follows_postgres_down_and_back(postgres_database, serve):
 def test_migrate_and_doctor_on_postgres(postgres_database, workdir):
     env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"],
                     METRICS_TOKEN=METRICS_TOKEN)
-    from conftest import run_flux
+    from helpers import run_flux
     assert run_flux(["migrate", "--yes"], env, workdir).returncode == 0
     result = run_flux(["doctor"], env, workdir)
     assert result.returncode == 0, result.stdout

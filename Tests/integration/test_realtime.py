@@ -12,7 +12,7 @@ import time
 import requests
 import websockets
 
-from conftest import clean_env
+from helpers import clean_env
 
 PING = 2
 SOCKETS = int(os.environ.get("SOCKETS", "800"))

@@ -6,7 +6,7 @@ import uuid
 
 import requests
 
-from conftest import clean_env
+from helpers import clean_env
 
 MIB = 1024 * 1024
 
