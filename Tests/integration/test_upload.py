@@ -4,9 +4,7 @@ holding it in memory, and an upload over UPLOAD_MAX_BYTES is refused with 413 wi
 import http.client
 import uuid
 
-import requests
-
-from helpers import clean_env
+from helpers import clean_env, csrf_session
 
 MIB = 1024 * 1024
 
@@ -33,11 +31,9 @@ def multipart_stream(size, boundary):
 
 
 def post(server, size):
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
     boundary = "b" + uuid.uuid4().hex
-    return session.post(server.url + "/api/public-upload", data=multipart_stream(size, boundary), timeout=120,
-                        headers={"X-CSRF-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return csrf_session(server).post(server.url + "/api/public-upload", data=multipart_stream(size, boundary), timeout=120,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
 def test_a_large_upload_streams_to_disk(workdir, serve):
@@ -56,8 +52,7 @@ def test_an_oversized_upload_is_refused_with_413(workdir, serve):
     """Sent chunked (no Content-Length to refuse up front): Flux counts while it reads and answers 413 at the
     limit. The client may not be able to send the rest; it reads the answer anyway, as browsers do."""
     server = serve(env=clean_env(UPLOAD_MAX_BYTES=str(5 * MIB)))
-    token_session = requests.Session()
-    token = token_session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    token = csrf_session(server).headers["X-CSRF-Token"]
     boundary = "b" + uuid.uuid4().hex
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.putrequest("POST", "/api/public-upload")
