@@ -96,6 +96,14 @@ class FluxServer:
         return [json.loads(line) for line in self.log_text().splitlines() if line.strip()]
 
 
+def memory_kib(pid, field):
+    """A memory figure of process `pid` in KiB from /proc: "VmRSS" (resident now) or "VmHWM" (the peak so far)."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field}")
+
+
 def as_cluster_owner(command):
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 

@@ -4,16 +4,9 @@ holding it in memory, and an upload over UPLOAD_MAX_BYTES is refused with 413 wi
 import http.client
 import uuid
 
-from helpers import clean_env, csrf_session
+from helpers import clean_env, csrf_session, memory_kib
 
 MIB = 1024 * 1024
-
-
-def peak_rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def multipart_stream(size, boundary):
@@ -38,13 +31,13 @@ def post(server, size):
 
 def test_a_large_upload_streams_to_disk(workdir, serve):
     server = serve(env=clean_env(UPLOAD_MAX_BYTES=str(20 * MIB)))
-    before = peak_rss_kib(server.process.pid)
+    before = memory_kib(server.process.pid, "VmHWM")
     response = post(server, 12 * MIB)
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["contentType"] == "video/mp4" and body["size"] == 12 * MIB
     assert (workdir / "data" / "uploads" / body["assetId"].upper()).stat().st_size == 12 * MIB
-    grown = (peak_rss_kib(server.process.pid) - before) / 1024
+    grown = (memory_kib(server.process.pid, "VmHWM") - before) / 1024
     assert grown <= 8, f"peak RSS grew {grown:.1f} MiB for a 12 MiB upload"
 
 
