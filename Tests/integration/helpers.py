@@ -105,6 +105,7 @@ def memory_kib(pid, field):
 
 
 def as_cluster_owner(command):
+    """`command` as the owner of the throwaway cluster's files: pg_ctl refuses to run as root."""
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
@@ -151,7 +152,7 @@ def csrf_session(server, **headers):
 
 def register(server, email_address, password, session=None, **fields):
     """Signs up through the API (in `session`, or a new one) and asserts Flux accepted it; returns the session."""
-    session = session or csrf_session(server)
+    session = session if session is not None else csrf_session(server)
     answered = session.post(server.url + "/api/auth/register", json={"email": email_address, "password": password, **fields},
                             timeout=30)
     assert answered.status_code == 202, answered.text
