@@ -12,15 +12,12 @@ search for minutes for invalid data it cannot make; a run cut short is listed. R
 request comes from its own address (X-Forwarded-For through a trusted loopback proxy), as many visitors
 behind nginx would.
 """
-import email
-import email.policy
 import ipaddress
 import json
 import os
 import pathlib
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +35,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "integration"))
-from conftest import FLUX_BIN, FluxServer, clean_env  # noqa: E402
+from helpers import FluxServer, clean_env, run_flux, wait_for_mail  # noqa: E402
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider  # noqa: E402
 
 PASSWORD = "fuzzing passphrase 2026"
@@ -110,8 +107,7 @@ class Harness:
         return self.post("/api/auth/mfa/totp/confirm", json={"challenge": body["challenge"], "code": code})["accessToken"]
 
     def staff(self, email, role):
-        created = subprocess.run([str(FLUX_BIN), "create-admin", "--email", email, "--role", role], input=PASSWORD + "\n",
-                                 env=self.server.env, cwd=self.server.cwd, capture_output=True, text=True, timeout=60)
+        created = run_flux(["create-admin", "--email", email, "--role", role], self.server.env, self.server.cwd, input=PASSWORD + "\n")
         assert created.returncode == 0, created.stderr
 
     def client(self, email, company):
@@ -119,19 +115,9 @@ class Harness:
         self.post("/api/auth/register", json={"email": email, "password": PASSWORD, "company": company})
         self.post("/api/auth/email/verify", json={"token": self.mailed_token(email, "/account/verify-email#token=")})
 
-    def mailed_token(self, address, marker, seconds=15):
+    def mailed_token(self, address, marker):
         """The token of the newest link to `marker` mailed to `address` (Flux writes mail to DATA_DIR/mail here)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for path in sorted((pathlib.Path(self.server.cwd) / "data" / "mail").glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
-                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-                if address not in message["To"]:
-                    continue
-                for line in message.get_body(("plain",)).get_content().splitlines():
-                    if marker in line:
-                        return line.strip().split(marker, 1)[1]
-            time.sleep(0.1)
-        raise AssertionError(f"no {marker} mail to {address}")
+        return wait_for_mail(self.server.cwd, marker, to=address, seconds=15).split(marker, 1)[1]
 
     def principals(self):
         self.staff("owner@fuzz.example", "owner")

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import clean_env
+from helpers import clean_env, csrf_session, wait_until
 from openai_server import HOSTILE, FakeOpenAI
 
 API_KEY = "sk-test-" + uuid.uuid4().hex
@@ -35,10 +35,8 @@ def flux_with(serve, service, **extra):
 
 def chat_stream(server, session_id, message):
     """Posts one chat message asking for a stream; returns the (event, data) pairs as they arrived."""
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
-    response = session.post(server.url + "/api/chat", json={"sessionId": session_id, "message": message, "locale": "en"},
-                            headers={"X-CSRF-Token": token, "Accept": "text/event-stream"}, stream=True, timeout=30)
+    response = csrf_session(server).post(server.url + "/api/chat", json={"sessionId": session_id, "message": message, "locale": "en"},
+                                         headers={"Accept": "text/event-stream"}, stream=True, timeout=30)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
     events = []
     for block in response.iter_lines(delimiter=b"\n\n"):
@@ -50,13 +48,11 @@ def chat_stream(server, session_id, message):
 
 def rows(workdir, query, *args, expect=1):
     """The rows once at least `expect` are there: Flux writes a turn within 25 ms of answering it."""
-    deadline = time.monotonic() + 5
-    while True:
+    def select():
         with sqlite3.connect(workdir / "data" / "flux.sqlite") as db:
-            found = db.execute(query, args).fetchall()
-        if len(found) >= expect or time.monotonic() > deadline:
-            return found
-        time.sleep(0.02)
+            return db.execute(query, args).fetchall()
+
+    return wait_until(select, 5, 0.02, enough=lambda found: len(found) >= expect)
 
 
 def test_a_tool_call_round_trip_streams_to_the_browser_and_records_usage(workdir, serve, model_service):
@@ -106,11 +102,9 @@ def test_a_tool_call_round_trip_streams_to_the_browser_and_records_usage(workdir
 def test_a_failing_service_gives_a_graceful_answer_and_an_error_event(workdir, serve, model_service, mode, delay, settings):
     service = model_service(mode=mode, delay=delay)
     server = flux_with(serve, service, **settings)
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    session = csrf_session(server)
     started = time.monotonic()
-    response = session.post(server.url + "/api/chat", json={"sessionId": "s-" + uuid.uuid4().hex, "message": "Hello"},
-                            headers={"X-CSRF-Token": token}, timeout=30)
+    response = session.post(server.url + "/api/chat", json={"sessionId": "s-" + uuid.uuid4().hex, "message": "Hello"}, timeout=30)
     assert response.status_code == 200, response.text
     assert "engineer" in response.json()["reply"]
     assert time.monotonic() - started < 3.5

@@ -11,9 +11,8 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from conftest import FLUX_BIN, nginx_command, nginx_site, raw_https_get
-from test_identity import csrf_session, wait_for_mail
-from test_oidc import flux, login_status, me, provider, sign_in  # noqa: F401 (fixtures)
+from helpers import (csrf_session, google_sign_in, login, me, nginx_command, nginx_site, raw_https_get, register as sign_up,
+                     run_flux, wait_for_mail, wait_for_nginx, wait_until)
 
 PASSWORD = "attack surface passphrase"
 # The test certificate is self-signed for this run; what is tested is what reaches Flux, not the PKI.
@@ -23,16 +22,11 @@ PNG = bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 
 
 
 def register(server, email, company="Acme", **headers):
-    session = csrf_session(server)
-    session.headers.update(headers)
-    answered = session.post(server.url + "/api/auth/register", json={"email": email, "password": PASSWORD, "company": company}, timeout=10)
-    assert answered.status_code == 202, answered.text
+    sign_up(server, email, PASSWORD, session=csrf_session(server, **headers), company=company)
 
 
-def sign_in_as(server, email, password=PASSWORD, **headers):
-    session = csrf_session(server)
-    session.headers.update(headers)
-    answered = session.post(server.url + "/api/auth/login", json={"email": email, "password": password}, timeout=10)
+def sign_in_as(server, email, **headers):
+    answered = login(server, email, PASSWORD, **headers)
     assert answered.status_code == 200, answered.text
     return answered.json()
 
@@ -47,8 +41,7 @@ def verify_address(server, workdir):
 
 
 def staff(server, email, role):
-    created = subprocess.run([str(FLUX_BIN), "create-admin", "--email", email, "--role", role], input=PASSWORD + "\n",
-                             env=server.env, cwd=server.cwd, capture_output=True, text=True, timeout=60)
+    created = run_flux(["create-admin", "--email", email, "--role", role], server.env, server.cwd, input=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
     return sign_in_as(server, email)
 
@@ -77,16 +70,16 @@ def socket_frames(server, tokens, thread, after, seconds=2.0):
     return frames
 
 
-def test_google_sign_in_cannot_hand_a_pre_registered_account_to_its_squatter(flux, provider):  # noqa: F811
+def test_google_sign_in_cannot_hand_a_pre_registered_account_to_its_squatter(flux, provider):
     # The attacker registers the victim's address with a password of their own and signs in.
     register(flux, "oidc-user@example.com")
     squatter = sign_in_as(flux, "oidc-user@example.com")
     # The victim later signs in with Google for the first time.
-    browser, callback = sign_in(flux)
+    browser, callback = google_sign_in(flux)
     assert callback.status_code == 303
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
     # The attacker's password, access token and refresh token are all dead.
-    assert login_status(flux, "oidc-user@example.com", PASSWORD) == 401
+    assert login(flux, "oidc-user@example.com", PASSWORD).status_code == 401
     assert requests.get(flux.url + "/api/auth/me", headers=bearer(squatter), timeout=5).status_code == 401
     refreshed = csrf_session(flux).post(flux.url + "/api/auth/refresh", json={"refreshToken": squatter["refreshToken"]}, timeout=5)
     assert refreshed.status_code == 401
@@ -174,11 +167,8 @@ def test_an_organization_export_holds_no_direct_thread_of_others(serve, workdir)
         invited = requests.post(server.url + "/api/portal/team/invitations", headers=bearer(admin), timeout=10,
                                 json={"email": f"{name}@firm.example", "role": "client_member"})
         assert invited.status_code == 201, invited.text
-        deadline = time.monotonic() + 10
-        link = wait_for_mail(workdir, "/app/accept-invitation#invitation=")
-        while link in used and time.monotonic() < deadline:  # the outbox delivers within a second or two
-            time.sleep(0.1)
-            link = wait_for_mail(workdir, "/app/accept-invitation#invitation=")
+        # The newest invitation is the previous one until the outbox delivers this one (a second or two).
+        link = wait_until(lambda: wait_for_mail(workdir, "/app/accept-invitation#invitation="), enough=lambda found: found not in used)
         used.add(link)
         fragment = dict(part.split("=", 1) for part in link.split("#", 1)[1].split("&"))
         accepted = csrf_session(server).post(server.url + "/api/portal/team/accept", timeout=10, json={
@@ -246,9 +236,7 @@ def test_rotating_ipv6_addresses_in_one_slash_64_share_nginx_limits(serve, tmp_p
         return status
 
     try:
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "nginx.pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_nginx(tmp_path)
         # The zone allows 5 a minute with a burst of 5: six pass, then the /64 waits, whichever address it uses.
         assert [fetch("first") for _ in range(6)] == [404] * 6
         assert fetch("rotated") == 429

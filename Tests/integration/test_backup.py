@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 
-from conftest import METRICS_TOKEN, STRONG_SECRET, clean_env, run_flux
+from helpers import METRICS_TOKEN, STRONG_SECRET, clean_env, run_flux
 
 
 class Writer(threading.Thread):

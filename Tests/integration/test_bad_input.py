@@ -8,14 +8,7 @@ from collections import Counter
 
 import requests
 
-from conftest import STRONG_SECRET
-
-
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+from helpers import STRONG_SECRET, memory_kib
 
 
 def raw_exchange(port, payload):
@@ -71,7 +64,7 @@ def test_protocol_garbage_never_crashes_the_server(serve):
 
 def test_flood_at_ten_times_the_limit_from_fifty_clients(serve):
     server = serve(TRUSTED_PROXIES="127.0.0.1", SESSION_SECRET=STRONG_SECRET)
-    idle = rss_kib(server.process.pid)
+    idle = memory_kib(server.process.pid, "VmRSS")
     per_client = 600  # /api/csrf allows 60 a minute per address
     statuses = Counter()
     allowed_per_client = Counter()
@@ -98,7 +91,7 @@ def test_flood_at_ten_times_the_limit_from_fifty_clients(serve):
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    grown_mib = (rss_kib(server.process.pid) - idle) / 1024
+    grown_mib = (memory_kib(server.process.pid, "VmRSS") - idle) / 1024
     print(f"flood: {dict(statuses)}, RSS growth {grown_mib:.1f} MiB")
     assert set(statuses) <= {200, 429}, statuses
     assert sum(statuses.values()) == 50 * per_client

@@ -1,7 +1,7 @@
 """The real binary refuses an unsafe production configuration before it listens."""
 import pytest
 
-from conftest import STRONG_SECRET, clean_env, free_port, run_flux
+from helpers import STRONG_SECRET, clean_env, free_port, run_flux
 
 PLACEHOLDER = "replace-with-output-of-openssl-rand-base64-48"
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from websockets.sync.client import connect as websocket
 
-from conftest import FLUX_BIN, FluxServer, clean_env, run_flux
+from helpers import FLUX_BIN, FluxServer, clean_env, csrf_session, login, register, run_flux, wait_until
 
 SHORT = dict(HTTP_HEADER_TIMEOUT="2", HTTP_IDLE_TIMEOUT="2")
 
@@ -86,8 +86,8 @@ def test_an_idle_keep_alive_connection_is_closed(serve):
 def test_a_dribbling_body_is_cut_off(serve):
     server = serve(HTTP_HEADER_TIMEOUT="2", HTTP_IDLE_TIMEOUT="60", HTTP_BODY_MIN_RATE="1000")
     # A CSRF pair, so the upload handler reads the body rather than refusing the request at its head.
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    session = csrf_session(server)
+    token = session.headers["X-CSRF-Token"]
     cookies = "; ".join(f"{name}={value}" for name, value in session.cookies.get_dict().items())
     connection = open_socket(server)
     connection.sendall(b"POST /api/public-upload HTTP/1.1\r\nHost: flux\r\nContent-Type: multipart/form-data; boundary=b\r\n"
@@ -124,8 +124,7 @@ def png(size):
 
 def test_an_honest_slow_upload_above_the_rate_completes_byte_identical(serve):
     server = serve(HTTP_BODY_MIN_RATE="2000", HTTP_HEADER_TIMEOUT="2", HTTP_IDLE_TIMEOUT="2")
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    session = csrf_session(server)
     content = png(36_000)
     boundary = "b" + uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.png\"\r\n"
@@ -140,7 +139,7 @@ def test_an_honest_slow_upload_above_the_rate_completes_byte_identical(serve):
 
     started = time.monotonic()
     response = session.post(server.url + "/api/public-upload", data=slowly(), timeout=60,
-                            headers={"X-CSRF-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+                            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert time.monotonic() - started > 6
     assert response.status_code == 201, response.text
     stored = session.get(server.url + "/api/assets/" + response.json()["assetId"], timeout=10)
@@ -164,14 +163,13 @@ def test_a_connection_past_the_per_address_cap_is_closed_at_once(serve):
     for connection in held:
         connection.close()
     # Closing frees the places.
-    deadline = time.monotonic() + 10
-    while True:
+    def health_from_the_capped_address():
         again = open_socket(server, "127.0.0.2")
         again.sendall(b"GET /api/health/live HTTP/1.1\r\nHost: flux\r\n\r\n")
-        if status_of(read_first(again)) == 200:
-            break
-        assert time.monotonic() < deadline, "the closed connections' places were not freed"
-        time.sleep(0.1)
+        return status_of(read_first(again))
+
+    assert wait_until(health_from_the_capped_address, enough=lambda status: status == 200) == 200, \
+        "the closed connections' places were not freed"
 
 
 def test_a_trusted_proxy_is_exempt_from_the_per_address_cap(serve):
@@ -194,13 +192,9 @@ def read_first(connection):
 
 def test_a_websocket_that_answers_pings_outlives_every_http_deadline(serve):
     server = serve(HTTP_HEADER_TIMEOUT="1", HTTP_IDLE_TIMEOUT="1", HTTP_BODY_MIN_RATE="100000")
-    visitor = requests.Session()
-    visitor.headers["X-CSRF-Token"] = visitor.get(server.url + "/api/csrf", timeout=5).json()["token"]
     password = "deadline passphrase 2026"
-    assert visitor.post(server.url + "/api/auth/register", timeout=10, json={
-        "email": "owner@deadlines.example", "password": password, "name": "Owner", "company": "Deadlines Ltd"}).status_code == 202
-    token = visitor.post(server.url + "/api/auth/login", json={"email": "owner@deadlines.example", "password": password},
-                         timeout=10).json()["accessToken"]
+    register(server, "owner@deadlines.example", password, name="Owner", company="Deadlines Ltd")
+    token = login(server, "owner@deadlines.example", password).json()["accessToken"]
     bearer = {"Authorization": "Bearer " + token}
     thread = requests.post(server.url + "/api/portal/conversations", json={"kind": "channel", "title": "Ops"}, headers=bearer,
                            timeout=10).json()["id"]

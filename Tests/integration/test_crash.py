@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from conftest import STRONG_SECRET, FluxServer, clean_env
+from helpers import STRONG_SECRET, FluxServer, clean_env, wait_until
 
 
 def consultation(index):
@@ -43,11 +43,7 @@ def stream_until_killed(server):
     threads = [threading.Thread(target=worker, args=(offset,)) for offset in range(4)]
     for thread in threads:
         thread.start()
-    while True:
-        with lock:
-            if len(acknowledged) >= 150:
-                break
-        threading.Event().wait(0.01)
+    wait_until(lambda: len(acknowledged) >= 150, 120, 0.01)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
     stop.set()

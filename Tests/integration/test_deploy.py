@@ -14,7 +14,7 @@ import pytest
 import requests
 from websockets.sync.client import connect as websocket
 
-from conftest import FLUX_BIN, ROOT, raw_https_get
+from helpers import FLUX_BIN, ROOT, raw_https_get
 
 # The test certificate is self-signed for this run; what is tested is nginx's proxying, not the PKI.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")

@@ -2,7 +2,7 @@
 and a database the app cannot reach. It never prints a secret."""
 import re
 
-from conftest import METRICS_TOKEN, STRONG_SECRET, clean_env, free_port, run_flux
+from helpers import METRICS_TOKEN, STRONG_SECRET, clean_env, free_port, run_flux
 from openai_server import FakeOpenAI
 
 

@@ -3,7 +3,7 @@ libmagic, and every spoof is refused."""
 import subprocess
 
 from corpus import make_real_corpus, make_spoof_corpus
-from conftest import clean_env, run_flux
+from helpers import clean_env, run_flux
 
 
 def detect(directory, workdir):

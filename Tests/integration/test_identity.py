@@ -1,28 +1,18 @@
 """Identity on the real binary: the one-time staff setup link logged at boot, `flux create-admin` (password
 from standard input, never the command line), and TOTP enrolment and sign-in with codes from pyotp."""
 import itertools
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import requests
+from selenium.webdriver.common.by import By
 
-from conftest import FLUX_BIN, clean_env
+from helpers import (browser, browser_until, clean_env, csp_violations, csrf_session, login, register, run_flux,
+                     wait_for_mail)
 
 PASSWORD = "operator passphrase 2026"
-
-
-def csrf_session(server):
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
-    session.headers["X-CSRF-Token"] = token
-    return session
-
-
-def login(server, email, password):
-    return csrf_session(server).post(server.url + "/api/auth/login", json={"email": email, "password": password}, timeout=10)
 
 
 def enrol_and_sign_in(server, signed_in):
@@ -72,19 +62,16 @@ def test_setup_link_creates_the_owner_once(workdir, serve):
 
 def test_create_admin_reads_the_password_from_stdin(workdir, serve):
     env = clean_env()
-    done = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "ops@example.com", "--role", "admin"],
-                          input=PASSWORD + "\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    done = run_flux(["create-admin", "--email", "ops@example.com", "--role", "admin"], env, workdir, input=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     assert "Created admin ops@example.com" in done.stdout
     assert PASSWORD not in done.stdout + done.stderr
 
-    weak = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "weak@example.com"],
-                          input="qwertyuiop\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    weak = run_flux(["create-admin", "--email", "weak@example.com"], env, workdir, input="qwertyuiop\n")
     assert weak.returncode == 1
     assert "too common" in weak.stdout + weak.stderr
 
-    taken = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "ops@example.com"],
-                           input=PASSWORD + "\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    taken = run_flux(["create-admin", "--email", "ops@example.com"], env, workdir, input=PASSWORD + "\n")
     assert taken.returncode == 1
 
     server = serve(env=env)
@@ -98,8 +85,8 @@ def test_create_admin_reads_the_password_from_stdin(workdir, serve):
 
 def test_pyotp_codes_complete_a_sign_in_and_a_replayed_code_is_refused(workdir, serve):
     env = clean_env()
-    subprocess.run([str(FLUX_BIN), "create-admin", "--email", "mfa@example.com", "--role", "owner"],
-                   input=PASSWORD + "\n", env=env, cwd=workdir, capture_output=True, text=True, timeout=60, check=True)
+    created = run_flux(["create-admin", "--email", "mfa@example.com", "--role", "owner"], env, workdir, input=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
     server = serve(env=env)
     _, totp = enrol_and_sign_in(server, login(server, "mfa@example.com", PASSWORD))
     challenge = login(server, "mfa@example.com", PASSWORD).json()
@@ -118,51 +105,18 @@ def test_pyotp_codes_complete_a_sign_in_and_a_replayed_code_is_refused(workdir, 
 def fill_in_browser(link, values):
     """Opens `link` in headless Chromium, types `values` into the inputs with those ids, submits, and returns
     the status line the page's script writes. The script only runs if the strict CSP allows it (its nonce)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = browser()
     try:
-        browser.get(link)
+        driver.get(link)
         for element_id, value in values.items():
-            browser.find_element(By.ID, element_id).send_keys(value)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        status = WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "status").text or None)
-        assert "#token=" not in browser.current_url
-        csp_errors = [entry for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
-        assert csp_errors == []
+            driver.find_element(By.ID, element_id).send_keys(value)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        status = browser_until(driver, lambda d: d.find_element(By.ID, "status").text or None, 15)
+        assert "#token=" not in driver.current_url
+        assert csp_violations(driver) == []
         return status
     finally:
-        browser.quit()
-
-
-def mailed_link(workdir, kind_path):
-    """The link in the newest .eml file Flux wrote (no SMTP_URL) that points at `kind_path`."""
-    import email
-    import email.policy
-    files = sorted((workdir / "data" / "mail").glob("*.eml"), key=lambda path: path.stat().st_mtime)
-    for path in reversed(files):
-        text = email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
-        for line in text.splitlines():
-            if kind_path in line:
-                return line.strip()
-    raise AssertionError(f"no mail with {kind_path}")
-
-
-def wait_for_mail(workdir, kind_path, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            return mailed_link(workdir, kind_path)
-        except AssertionError:
-            time.sleep(0.1)
-    return mailed_link(workdir, kind_path)
+        driver.quit()
 
 
 def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):
@@ -174,9 +128,7 @@ def test_setup_page_creates_the_owner_in_a_real_browser(workdir, serve):
 
 def test_mailed_links_verify_the_email_and_reset_the_password_in_a_real_browser(workdir, serve):
     server = serve()
-    registered = csrf_session(server).post(server.url + "/api/auth/register", timeout=10,
-                                           json={"email": "reader@example.com", "password": PASSWORD})
-    assert registered.status_code == 202
+    register(server, "reader@example.com", PASSWORD)
     verify = wait_for_mail(workdir, "/account/verify-email#token=")
     assert verify.startswith(server.url + "/account/verify-email#token=")
     assert "confirmed" in fill_in_browser(verify, {})
@@ -198,11 +150,9 @@ def test_sign_ups_succeed_while_other_requests_write(workdir, serve):
     lock = threading.Lock()
 
     def client():
-        session = requests.Session()
         with lock:
-            session.headers["X-Forwarded-For"] = next(addresses)
-        session.headers["X-CSRF-Token"] = session.get(server.url + "/api/csrf", timeout=10).json()["token"]
-        return session
+            address = next(addresses)
+        return csrf_session(server, **{"X-Forwarded-For": address})
 
     stop = threading.Event()
     consultations = []

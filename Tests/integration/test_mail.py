@@ -14,7 +14,6 @@ import threading
 import time
 
 import pytest
-import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -22,31 +21,36 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import clean_env, free_port
+from helpers import clean_env, free_port, register, run_flux, wait_until
 
 PASSWORD = "mail test passphrase"
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for localhost, which Flux trusts through SMTP_CA_FILE."""
-    directory = tmp_path_factory.mktemp("smtp-tls")
+def self_signed(directory, stem, *alternative_names):
+    """A self-signed certificate for localhost naming `alternative_names`, and a server context holding it."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(list(alternative_names)), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return cert_path, context
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost and 127.0.0.1, which Flux trusts through SMTP_CA_FILE."""
+    return self_signed(tmp_path_factory.mktemp("smtp-tls"), "cert", x509.DNSName("localhost"),
+                       x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
 
 
 class Recorder:
@@ -80,20 +84,9 @@ def smtp_server(port, context, implicit=False, exclude=()):
     return controller, recorder
 
 
-def register(server, address):
-    session = requests.Session()
-    session.headers["X-CSRF-Token"] = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
-    response = session.post(server.url + "/api/auth/register", json={"email": address, "password": PASSWORD, "name": "Ada <Admin>"}, timeout=10)
-    assert response.status_code == 202, response.text
-
-
-def wait_for(predicate, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+def sign_up(server, address):
+    """A sign-up, whose verification mail is the one sent (the name must come out escaped in its HTML part)."""
+    register(server, address, PASSWORD, name="Ada <Admin>")
 
 
 def outbox(workdir):
@@ -113,8 +106,8 @@ def test_verification_mail_reaches_a_real_smtp_server(workdir, serve, certificat
     try:
         server = serve(env=clean_env(SMTP_URL=f"{scheme}://flux:s3cret%20pass@localhost:{port}", SMTP_CA_FILE=cert_path,
                                      MAIL_FROM="Flux Site <hello@flux.example>", PUBLIC_URL="https://flux.example"))
-        register(server, "ada@example.com")
-        assert wait_for(lambda: recorder.envelopes, 15), server.log_text()
+        sign_up(server, "ada@example.com")
+        assert wait_until(lambda: recorder.envelopes, 15), server.log_text()
     finally:
         controller.stop()
     envelope = recorder.envelopes[0]
@@ -139,12 +132,12 @@ def test_an_smtp_outage_delays_mail_and_loses_nothing(workdir, serve, certificat
     cert_path, context = certificate
     port = free_port()
     server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}", SMTP_CA_FILE=cert_path))
-    register(server, "later@example.com")
-    assert wait_for(lambda: outbox(workdir) and outbox(workdir)[0][1] >= 1, 10)
+    sign_up(server, "later@example.com")
+    assert wait_until(lambda: outbox(workdir) and outbox(workdir)[0][1] >= 1, 10)
     assert outbox(workdir)[0][0] == "pending"
     controller, recorder = smtp_server(port, context)
     try:
-        assert wait_for(lambda: recorder.envelopes, 30), server.log_text()
+        assert wait_until(lambda: recorder.envelopes, 30), server.log_text()
         time.sleep(3)
     finally:
         controller.stop()
@@ -155,8 +148,8 @@ def test_an_smtp_outage_delays_mail_and_loses_nothing(workdir, serve, certificat
 
 def test_without_smtp_url_mail_is_written_to_files(workdir, serve):
     server = serve()
-    register(server, "files@example.com")
-    assert wait_for(lambda: list((workdir / "data" / "mail").glob("*.eml")), 10), server.log_text()
+    sign_up(server, "files@example.com")
+    assert wait_until(lambda: list((workdir / "data" / "mail").glob("*.eml")), 10), server.log_text()
     written = next((workdir / "data" / "mail").glob("*.eml"))
     message = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
     assert message["To"].addresses[0].addr_spec == "files@example.com"
@@ -178,8 +171,8 @@ def test_no_mail_is_sent_in_clear_or_to_an_unverified_server(workdir, serve, cer
     controller.start()
     try:
         server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}"))
-        register(server, "clear@example.com")
-        assert wait_for(lambda: last_error(workdir) and last_error(workdir)[1], 10)
+        sign_up(server, "clear@example.com")
+        assert wait_until(lambda: last_error(workdir) and last_error(workdir)[1], 10)
     finally:
         controller.stop()
         server.stop()
@@ -193,17 +186,16 @@ def test_no_mail_is_sent_in_clear_or_to_an_unverified_server(workdir, serve, cer
     controller, recorder = smtp_server(port, context)
     try:
         server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{port}", DATA_DIR=untrusted / "data"))
-        register(server, "unverified@example.com")
+        sign_up(server, "unverified@example.com")
         with_error = lambda: sqlite3.connect(untrusted / "data" / "flux.sqlite").execute(
             "SELECT last_error FROM outbox_messages WHERE last_error IS NOT NULL").fetchone()
-        assert wait_for(with_error, 10)
+        assert wait_until(with_error, 10)
     finally:
         controller.stop()
     assert recorder.envelopes == [] and recorder.logins == []
 
 
 def test_doctor_checks_the_mail_server_without_printing_its_password(workdir, certificate):
-    from conftest import run_flux
     cert_path, context = certificate
     assert run_flux(["migrate", "--yes"], clean_env(), workdir).returncode == 0
     port = free_port()
@@ -301,33 +293,13 @@ def test_replies_sent_before_starttls_completed_are_discarded(workdir, serve, ce
     injector = InjectingServer(context)
     try:
         server = serve(env=clean_env(SMTP_URL=f"smtp://flux:s3cret%20pass@localhost:{injector.port}", SMTP_CA_FILE=cert_path))
-        register(server, "injected@example.com")
-        assert wait_for(lambda: injector.messages, 15), (injector.commands, last_error(workdir))
+        sign_up(server, "injected@example.com")
+        assert wait_until(lambda: injector.messages, 15), (injector.commands, last_error(workdir))
     finally:
         injector.stop()
     # The first encrypted command got the real EHLO reply, so the login happened and the mail went out.
     assert [command.split(" ")[0] for command in injector.commands[:3]] == ["EHLO", "AUTH", "MAIL"], injector.commands
     assert outbox(workdir) == [("sent", 1)]
-
-
-def certificate_without_ip(directory):
-    """A self-signed certificate naming only localhost (no IP address)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "dns-only.pem", directory / "dns-only-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return cert_path, context
 
 
 @pytest.mark.parametrize("scheme, implicit", [("smtp", False), ("smtps", True)])
@@ -339,8 +311,8 @@ def test_an_smtp_url_with_an_ip_address_verifies_the_certificates_ip(workdir, se
     controller, recorder = smtp_server(port, context, implicit)
     try:
         server = serve(env=clean_env(SMTP_URL=f"{scheme}://flux:s3cret%20pass@127.0.0.1:{port}", SMTP_CA_FILE=cert_path))
-        register(server, "by-ip@example.com")
-        assert wait_for(lambda: recorder.envelopes, 15), (last_error(workdir), server.log_text()[-2000:])
+        sign_up(server, "by-ip@example.com")
+        assert wait_until(lambda: recorder.envelopes, 15), (last_error(workdir), server.log_text()[-2000:])
     finally:
         controller.stop()
         server.stop()
@@ -348,16 +320,16 @@ def test_an_smtp_url_with_an_ip_address_verifies_the_certificates_ip(workdir, se
 
     other = workdir / "dns-only"
     other.mkdir()
-    dns_only_path, dns_only_context = certificate_without_ip(other)
+    dns_only_path, dns_only_context = self_signed(other, "dns-only", x509.DNSName("localhost"))
     port = free_port()
     controller, recorder = smtp_server(port, dns_only_context, implicit)
     try:
         server = serve(env=clean_env(SMTP_URL=f"{scheme}://flux:s3cret%20pass@127.0.0.1:{port}", SMTP_CA_FILE=dns_only_path,
                                      DATA_DIR=other / "data"))
-        register(server, "wrong-name@example.com")
+        sign_up(server, "wrong-name@example.com")
         with_error = lambda: sqlite3.connect(other / "data" / "flux.sqlite").execute(
             "SELECT last_error FROM outbox_messages WHERE last_error IS NOT NULL").fetchone()
-        assert wait_for(with_error, 10)
+        assert wait_until(with_error, 10)
     finally:
         controller.stop()
     assert recorder.envelopes == [] and recorder.logins == []

@@ -1,50 +1,16 @@
 """Google sign-in (OpenID Connect code flow with PKCE) end to end against a local provider with real RSA
 keys: new and returning accounts, key rotation mid-test, and every token or callback that must be refused."""
-import subprocess
 import time
 import urllib.parse
 
 import pytest
 import requests
 
-from conftest import FLUX_BIN, FluxServer, clean_env
-from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
-from test_identity import wait_for_mail
-
-
-@pytest.fixture
-def provider():
-    running = Provider()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def flux(workdir, provider):
-    server = FluxServer(workdir, clean_env(OIDC_GOOGLE_ISSUER=provider.url, OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
-                                           OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET))
-    server.env["PUBLIC_URL"] = server.url
-    server.start()
-    yield server
-    server.stop()
-
-
-def sign_in(flux, return_to="/"):
-    """Runs the browser's part of the flow; returns the browser session and Flux's answer to the callback."""
-    browser = requests.Session()
-    started = browser.get(flux.url + "/api/auth/oidc/google/start", params={"returnTo": return_to}, allow_redirects=False, timeout=10)
-    assert started.status_code in (302, 303), started.text
-    authorized = browser.get(started.headers["Location"], allow_redirects=False, timeout=10)
-    assert authorized.status_code == 302, authorized.text
-    return browser, browser.get(authorized.headers["Location"], allow_redirects=False, timeout=10)
-
-
-def me(flux, browser):
-    return browser.get(flux.url + "/api/auth/me", timeout=5)
+from helpers import google_sign_in, login, me, register, run_flux, wait_for_mail
 
 
 def test_new_then_returning_account_and_key_rotation(flux, provider):
-    browser, callback = sign_in(flux, return_to="/welcome")
+    browser, callback = google_sign_in(flux, return_to="/welcome")
     assert callback.status_code == 303, callback.text
     # A new organization goes to onboarding until it has a setup request, whatever it asked for.
     assert callback.headers["Location"] == "/app/onboarding"
@@ -62,18 +28,18 @@ def test_new_then_returning_account_and_key_rotation(flux, provider):
     # The provider rotates its signing key; Flux fetches the new JWKS when it meets the new key id.
     provider.rotate()
     time.sleep(2.1)
-    browser, callback = sign_in(flux, return_to="/welcome?tab=1")
+    browser, callback = google_sign_in(flux, return_to="/welcome?tab=1")
     assert callback.status_code == 303, callback.text
     assert callback.headers["Location"] == "/welcome?tab=1"
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
-    _, callback = sign_in(flux, return_to="https://evil.example/steal")
+    _, callback = google_sign_in(flux, return_to="https://evil.example/steal")
     assert callback.headers["Location"] == "/"  # an off-site returnTo is dropped
 
 
 @pytest.mark.parametrize("mode", ["forged", "expired", "wrong_audience", "wrong_nonce", "unverified_email", "wrong_issuer"])
 def test_bad_id_tokens_are_refused(flux, provider, mode):
     provider.mode = mode
-    browser, callback = sign_in(flux)
+    browser, callback = google_sign_in(flux)
     assert callback.status_code == 401, callback.text
     assert callback.json()["error"]["code"] == "oidc_token_rejected"
     assert me(flux, browser).status_code == 401
@@ -95,10 +61,8 @@ def test_state_mismatch_and_a_callback_without_the_flow_are_refused(flux, provid
 
 
 def register_and_sign_in(flux, address, password):
-    """A password account made through the API, signed in: its access and refresh tokens."""
-    session = requests.Session()
-    session.headers["X-CSRF-Token"] = session.get(flux.url + "/api/csrf", timeout=5).json()["token"]
-    assert session.post(flux.url + "/api/auth/register", json={"email": address, "password": password}, timeout=10).status_code == 202
+    """A password account made through the API, signed in: its session and its access and refresh tokens."""
+    session = register(flux, address, password)
     signed_in = session.post(flux.url + "/api/auth/login", json={"email": address, "password": password}, timeout=10)
     assert signed_in.status_code == 200, signed_in.text
     return session, signed_in.json()
@@ -108,10 +72,10 @@ def test_a_provider_verified_email_claims_an_account_whose_address_was_never_ver
     """Anyone can register an address they do not own; the provider's proof wins the account, and the
     registrant's password, sessions and refresh tokens stop working."""
     squatter, tokens = register_and_sign_in(flux, "oidc-user@example.com", "a squatter's password")
-    browser, callback = sign_in(flux)
+    browser, callback = google_sign_in(flux)
     assert callback.status_code == 303
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
-    assert login_status(flux, "oidc-user@example.com", "a squatter's password") == 401
+    assert login(flux, "oidc-user@example.com", "a squatter's password").status_code == 401
     bearer = {"Authorization": "Bearer " + tokens["accessToken"]}
     assert requests.get(flux.url + "/api/auth/me", headers=bearer, timeout=5).status_code == 401
     refreshed = squatter.post(flux.url + "/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]}, timeout=5)
@@ -122,24 +86,18 @@ def test_a_verified_email_links_an_existing_password_account(flux, workdir, prov
     session, _ = register_and_sign_in(flux, "oidc-user@example.com", "a password account")
     token = wait_for_mail(workdir, "/account/verify-email#token=").split("#token=")[1]
     assert session.post(flux.url + "/api/auth/email/verify", json={"token": token}, timeout=10).status_code == 204
-    browser, callback = sign_in(flux)
+    browser, callback = google_sign_in(flux)
     assert callback.status_code == 303
     assert callback.headers["Location"] == "/app/onboarding"
     assert me(flux, browser).json()["email"] == "oidc-user@example.com"
     # The one account, now reachable both ways.
-    assert login_status(flux, "oidc-user@example.com", "a password account") == 200
-
-
-def login_status(flux, address, password):
-    session = requests.Session()
-    session.headers["X-CSRF-Token"] = session.get(flux.url + "/api/csrf", timeout=5).json()["token"]
-    return session.post(flux.url + "/api/auth/login", json={"email": address, "password": password}, timeout=10).status_code
+    assert login(flux, "oidc-user@example.com", "a password account").status_code == 200
 
 
 def test_an_account_with_a_second_factor_cannot_skip_it_through_the_provider(flux, provider):
-    created = subprocess.run([str(FLUX_BIN), "create-admin", "--email", "oidc-user@example.com", "--role", "owner"],
-                             input="an owner passphrase\n", env=flux.env, cwd=flux.cwd, capture_output=True, text=True, timeout=60)
+    created = run_flux(["create-admin", "--email", "oidc-user@example.com", "--role", "owner"], flux.env, flux.cwd,
+                       input="an owner passphrase\n")
     assert created.returncode == 0, created.stderr
-    browser, callback = sign_in(flux)
+    browser, callback = google_sign_in(flux)
     assert callback.status_code == 401 and callback.json()["error"]["code"] == "mfa_required"
     assert me(flux, browser).status_code == 401

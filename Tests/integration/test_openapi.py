@@ -2,7 +2,6 @@
 is that same document as every YAML reader sees it, and `/api/docs` renders it in headless Chromium under the
 strict CSP. (The fuzz stage of scripts/test then holds Flux to the document; the Swift suite compares it with
 the registered routes.)"""
-import pathlib
 import sys
 
 import requests
@@ -11,12 +10,10 @@ import yaml
 from openapi_spec_validator import validate
 from schemathesis.generation import GenerationMode
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ROOT
-from test_site import browser
+from helpers import ROOT, browser, browser_until, console_errors
 
-DOCUMENT = pathlib.Path(ROOT) / "docs" / "openapi.yaml"
+DOCUMENT = ROOT / "docs" / "openapi.yaml"
 METHODS = {"get", "put", "post", "delete", "patch"}
 
 
@@ -42,21 +39,19 @@ def test_the_docs_page_renders_every_operation_under_the_strict_csp(serve):
     driver = browser()
     try:
         driver.get(server.url + "/api/docs")
-        sections = WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.op") or None)
+        sections = browser_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "section.op") or None, 15)
         assert len(sections) == operations
         assert driver.find_element(By.ID, "summary").text.startswith(f"{operations} operations.")
         login = driver.find_element(By.ID, "login").text
         assert "POST /api/auth/login" in login and "429" in login and "password" in login
-        problems = [entry["message"] for entry in driver.get_log("browser")
-                    if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]]
-        assert problems == []
+        assert console_errors(driver) == []
     finally:
         driver.quit()
 
 
 def test_the_fuzzer_reports_answers_the_document_does_not_allow(serve):
     """The fuzz stage's own check: given a document that is wrong about two routes, it must say so."""
-    sys.path.insert(0, str(pathlib.Path(ROOT) / "Tests" / "fuzz"))
+    sys.path.insert(0, str(ROOT / "Tests" / "fuzz"))
     from fuzz_api import Harness, Principal
 
     server = serve()

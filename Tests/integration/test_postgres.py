@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from conftest import METRICS_TOKEN, STRONG_SECRET, as_cluster_owner, clean_env
+from helpers import METRICS_TOKEN, STRONG_SECRET, as_cluster_owner, clean_env, run_flux, wait_until
 
 
 def pg_ctl(settings, action):
@@ -31,11 +31,8 @@ def test_health_follows_postgres_down_and_back(postgres_database, serve):
     finally:
         pg_ctl(postgres_database, "start")
 
-    deadline = time.monotonic() + 15
-    status = None
-    while time.monotonic() < deadline and status != 200:
-        status = requests.get(server.url + "/api/health", timeout=5).status_code
-        time.sleep(0.2)
+    status = wait_until(lambda: requests.get(server.url + "/api/health", timeout=5).status_code, 15, 0.2,
+                        enough=lambda answered: answered == 200)
     assert status == 200
     assert server.process.poll() is None
 
@@ -43,7 +40,6 @@ def test_health_follows_postgres_down_and_back(postgres_database, serve):
 def test_migrate_and_doctor_on_postgres(postgres_database, workdir):
     env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"],
                     METRICS_TOKEN=METRICS_TOKEN)
-    from conftest import run_flux
     assert run_flux(["migrate", "--yes"], env, workdir).returncode == 0
     result = run_flux(["doctor"], env, workdir)
     assert result.returncode == 0, result.stdout

@@ -12,7 +12,7 @@ import time
 import requests
 import websockets
 
-from conftest import clean_env
+from helpers import clean_env, csrf_session, register as sign_up
 
 PING = 2
 SOCKETS = int(os.environ.get("SOCKETS", "800"))
@@ -26,13 +26,10 @@ def address(n):
 
 
 def sign_in(server, email, register=False):
-    visitor = requests.Session()
-    visitor.headers["X-CSRF-Token"] = visitor.get(server.url + "/api/csrf", timeout=10).json()["token"]
+    visitor = csrf_session(server)
     visitor.headers["X-Forwarded-For"] = address(60000)
     if register:
-        answer = visitor.post(server.url + "/api/auth/register", timeout=30, json={
-            "email": email, "password": PASSWORD, "name": "Realtime", "company": "Sockets Ltd"})
-        assert answer.status_code == 202, answer.text
+        sign_up(server, email, PASSWORD, session=visitor, name="Realtime", company="Sockets Ltd")
     answer = visitor.post(server.url + "/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.json()["accessToken"]

@@ -1,7 +1,7 @@
 """`flux seed-demo` on a fresh SQLite database: a realistic, linked dataset, and never in production."""
 import sqlite3
 
-from conftest import STRONG_SECRET, clean_env, run_flux
+from helpers import STRONG_SECRET, clean_env, run_flux
 
 
 def test_seed_demo_fills_a_linked_realistic_dataset(workdir):

@@ -3,29 +3,24 @@ which the conversation is CONSULTATION and linked to its ticket, all under the s
 import sqlite3
 import uuid
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+
+from helpers import browser, browser_until, csp_violations
 
 
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+def chat_once(driver, url, message="We dry technical textiles, about 20 t/day."):
+    """Sends `message` from the page's chat and returns the assistant's finished replies."""
+    driver.get(url + "/")
+    driver.find_element(By.ID, "chat-input").send_keys(message)
+    driver.find_element(By.CSS_SELECTOR, "#chat-form button").click()
+    return browser_until(driver, lambda d: [p.text for p in d.find_elements(By.CSS_SELECTOR, "#messages .assistant[data-done]")] or None, 15)
 
 
 def test_chat_then_consultation_from_the_page(workdir, serve):
     server = serve()
     driver = browser()
     try:
-        driver.get(server.url + "/")
-        driver.find_element(By.ID, "chat-input").send_keys("We dry technical textiles, about 20 t/day. How much energy could we save?")
-        driver.find_element(By.CSS_SELECTOR, "#chat-form button").click()
-        reply = WebDriverWait(driver, 15).until(
-            lambda d: [p.text for p in d.find_elements(By.CSS_SELECTOR, "#messages .assistant[data-done]")] or None)
+        reply = chat_once(driver, server.url, "We dry technical textiles, about 20 t/day. How much energy could we save?")
         assert "textile" in reply[0] and "%" in reply[0], reply
         session = driver.execute_script("return window.localStorage.getItem('fluxai-session')")
         assert uuid.UUID(session)
@@ -34,10 +29,9 @@ def test_chat_then_consultation_from_the_page(workdir, serve):
                                   "message": "Please call <b>me</b>"}.items():
             driver.find_element(By.ID, element_id).send_keys(value)
         driver.find_element(By.CSS_SELECTOR, "#consult-form button").click()
-        status = WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "consult-status").text or None)
+        status = browser_until(driver, lambda d: d.find_element(By.ID, "consult-status").text or None, 15)
         assert "ticket" in status, status
-        csp_errors = [entry for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
-        assert csp_errors == []
+        assert csp_violations(driver) == []
     finally:
         driver.quit()
 
@@ -54,14 +48,6 @@ for (const name of %s) {
   Object.defineProperty(window, name, { configurable: true, get() { throw new DOMException("storage refused", "SecurityError"); } });
 }
 """
-
-
-def chat_once(driver, url):
-    driver.get(url + "/")
-    driver.find_element(By.ID, "chat-input").send_keys("We dry technical textiles, about 20 t/day.")
-    driver.find_element(By.CSS_SELECTOR, "#chat-form button").click()
-    return WebDriverWait(driver, 15).until(
-        lambda d: [p.text for p in d.find_elements(By.CSS_SELECTOR, "#messages .assistant[data-done]")] or None)
 
 
 def test_the_session_falls_back_to_session_storage_then_memory(workdir, serve):

@@ -4,18 +4,9 @@ holding it in memory, and an upload over UPLOAD_MAX_BYTES is refused with 413 wi
 import http.client
 import uuid
 
-import requests
-
-from conftest import clean_env
+from helpers import clean_env, csrf_session, memory_kib
 
 MIB = 1024 * 1024
-
-
-def peak_rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def multipart_stream(size, boundary):
@@ -33,22 +24,20 @@ def multipart_stream(size, boundary):
 
 
 def post(server, size):
-    session = requests.Session()
-    token = session.get(server.url + "/api/csrf", timeout=5).json()["token"]
     boundary = "b" + uuid.uuid4().hex
-    return session.post(server.url + "/api/public-upload", data=multipart_stream(size, boundary), timeout=120,
-                        headers={"X-CSRF-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return csrf_session(server).post(server.url + "/api/public-upload", data=multipart_stream(size, boundary), timeout=120,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
 def test_a_large_upload_streams_to_disk(workdir, serve):
     server = serve(env=clean_env(UPLOAD_MAX_BYTES=str(20 * MIB)))
-    before = peak_rss_kib(server.process.pid)
+    before = memory_kib(server.process.pid, "VmHWM")
     response = post(server, 12 * MIB)
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["contentType"] == "video/mp4" and body["size"] == 12 * MIB
     assert (workdir / "data" / "uploads" / body["assetId"].upper()).stat().st_size == 12 * MIB
-    grown = (peak_rss_kib(server.process.pid) - before) / 1024
+    grown = (memory_kib(server.process.pid, "VmHWM") - before) / 1024
     assert grown <= 8, f"peak RSS grew {grown:.1f} MiB for a 12 MiB upload"
 
 
@@ -56,8 +45,7 @@ def test_an_oversized_upload_is_refused_with_413(workdir, serve):
     """Sent chunked (no Content-Length to refuse up front): Flux counts while it reads and answers 413 at the
     limit. The client may not be able to send the rest; it reads the answer anyway, as browsers do."""
     server = serve(env=clean_env(UPLOAD_MAX_BYTES=str(5 * MIB)))
-    token_session = requests.Session()
-    token = token_session.get(server.url + "/api/csrf", timeout=5).json()["token"]
+    token = csrf_session(server).headers["X-CSRF-Token"]
     boundary = "b" + uuid.uuid4().hex
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.putrequest("POST", "/api/public-upload")
