@@ -23,7 +23,11 @@ public enum Base64URL {
 
     /// The bytes `text` encodes, or `nil` for anything but the canonical spelling of some bytes.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        var standard = text.utf8.map { byte in
+        let characters = Array(text.utf8)
+        // Foundation accepts what this must refuse (padding, the standard alphabet), so only the URL alphabet
+        // gets through, in a length that a whole number of bytes can have.
+        guard characters.count % 4 != 1, characters.allSatisfy(isURLCharacter) else { return nil }
+        var standard = characters.map { byte in
             switch byte {
             case UInt8(ascii: "-"): UInt8(ascii: "+")
             case UInt8(ascii: "_"): UInt8(ascii: "/")
@@ -31,10 +35,20 @@ public enum Base64URL {
             }
         }
         standard += repeatElement(UInt8(ascii: "="), count: (4 - standard.count % 4) % 4)
-        // Foundation accepts what this must refuse (padding in `text`, the standard alphabet, non-zero unused
-        // bits); only a text that encoding its own bytes gives back, byte for byte, is canonical.
-        guard let bytes = Data(base64Encoded: Data(standard)), encode(bytes).utf8.elementsEqual(text.utf8) else { return nil }
+        guard let bytes = Data(base64Encoded: Data(standard)) else { return nil }
+        // Foundation also ignores the unused low bits of a last, partial group; the canonical spelling has them
+        // zero, so those last bytes must encode to exactly the characters given.
+        let partial = bytes.count % 3
+        guard partial == 0 || encode(bytes.suffix(partial)).utf8.elementsEqual(characters.suffix(partial + 1)) else { return nil }
         return Array(bytes)
+    }
+
+    private static func isURLCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"): true
+        default: false
+        }
     }
 }
 
