@@ -79,6 +79,11 @@ final class AiEvent: Model, @unchecked Sendable {
     @OptionalField(key: "model") var model: String?
     @Field(key: "createdAt") var createdAt: Date
 
+    /// The payload text of a message, tool call or error: its fields as one JSON object.
+    static func payload(_ fields: [String: String]) -> String {
+        (try? JSONEncoder().encode(fields)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
     init() {}
 
     init(conversationID: UUID, type: Kind, payload: String, toolName: String? = nil, latencyMs: Int? = nil,

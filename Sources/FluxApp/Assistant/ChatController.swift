@@ -47,25 +47,18 @@ struct ChatController: Sendable {
             return try await turn(request, body: body, message: message, onText: { _ in }).encodeResponse(for: request)
         }
         let response = Response(status: .ok)
-        response.headers.contentType = Self.eventStream
+        response.headers.contentType = ServerSentEvents.mediaType
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         // nginx would otherwise hold the stream back until it ends.
         response.headers.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
         response.body = .init(asyncStream: { writer in
             let reply = await self.turn(request, body: body, message: message) { text in
-                try? await writer.write(.buffer(Self.event("delta", ["text": text])))
+                try? await writer.write(.buffer(ServerSentEvents.frame("delta", ["text": text])))
             }
-            try await writer.write(.buffer(Self.event("done", reply)))
+            try await writer.write(.buffer(ServerSentEvents.frame("done", reply)))
             try await writer.write(.end)
         })
         return response
-    }
-
-    static let eventStream = HTTPMediaType(type: "text", subType: "event-stream")
-
-    static func event(_ name: String, _ value: some Encodable) -> ByteBuffer {
-        let json = (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ByteBuffer(string: "event: \(name)\ndata: \(json)\n\n")
     }
 
     /// One turn: the model's answer, the funnel moved, everything recorded. Never throws: a failing model
@@ -83,7 +76,7 @@ struct ChatController: Sendable {
             await recorder.flush(on: request.db, logger: request.logger)
             context.history = await recorded(request, "history") { try await history(of: conversation.id, on: request.db) } ?? []
         }
-        var events = [AiEvent(conversationID: conversation.id, type: .userMessage, payload: Self.json(["text": message]), now: now)]
+        var events = [AiEvent(conversationID: conversation.id, type: .userMessage, payload: AiEvent.payload(["text": message]), now: now)]
         let clock = ContinuousClock()
         let started = clock.now
         let turn: AssistantTurn
@@ -91,7 +84,7 @@ struct ChatController: Sendable {
             turn = try await provider.reply(to: message, context: context, onText: onText)
         } catch {
             request.logger.error("assistant failed", metadata: ["error": .string(String(describing: error))])
-            events.append(AiEvent(conversationID: conversation.id, type: .error, payload: Self.json(["error": String(describing: error)])))
+            events.append(AiEvent(conversationID: conversation.id, type: .error, payload: AiEvent.payload(["error": String(describing: error)])))
             let apology = OfflineAssistant.Phrases.for(conversation.locale).handoff
             await onText(apology)
             turn = AssistantTurn(text: apology, tools: [], model: OfflineAssistant.model, tokensIn: 0, tokensOut: 0, cachedTokens: 0)
@@ -102,8 +95,8 @@ struct ChatController: Sendable {
         }
         if conversation.industry != nil { conversation.advance(to: .qualify) }
         for tool in turn.tools {
-            events.append(AiEvent(conversationID: conversation.id, type: .toolCall, payload: Self.json(tool.arguments), toolName: tool.name.rawValue))
-            events.append(AiEvent(conversationID: conversation.id, type: .toolResult, payload: Self.json(["result": tool.result]),
+            events.append(AiEvent(conversationID: conversation.id, type: .toolCall, payload: AiEvent.payload(tool.arguments), toolName: tool.name.rawValue))
+            events.append(AiEvent(conversationID: conversation.id, type: .toolResult, payload: AiEvent.payload(["result": tool.result]),
                                   toolName: tool.name.rawValue))
             switch tool.name {
             case .savingsCalculator:
@@ -116,7 +109,7 @@ struct ChatController: Sendable {
                 break
             }
         }
-        events.append(AiEvent(conversationID: conversation.id, type: .aiMessage, payload: Self.json(["text": turn.text]),
+        events.append(AiEvent(conversationID: conversation.id, type: .aiMessage, payload: AiEvent.payload(["text": turn.text]),
                               latencyMs: latency, tokensIn: turn.tokensIn, tokensOut: turn.tokensOut, cachedTokens: turn.cachedTokens,
                               model: turn.model))
         let record = TurnRecord(sessionID: body.sessionId, state: conversation, visitorIP: security.clientAddressHash(request),
@@ -151,9 +144,5 @@ struct ChatController: Sendable {
                                    metadata: ["step": .string(step), "error": .string(String(describing: error))])
             return nil
         }
-    }
-
-    static func json(_ object: [String: String]) -> String {
-        (try? JSONEncoder().encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -172,13 +172,13 @@ struct SeedDemoCommand: AsyncCommand {
         var at = startedAt
         for turn in 0..<turns {
             let question = turn == 0 ? (industry.flatMap { Self.openers[locale]?[$0] } ?? "Hello, what do you do?") : "Tell me more, please."
-            events.append(AiEvent(conversationID: conversation.id!, type: .userMessage, payload: ChatController.json(["text": question]), now: at))
+            events.append(AiEvent(conversationID: conversation.id!, type: .userMessage, payload: AiEvent.payload(["text": question]), now: at))
             if turn > 0, !tools.isEmpty {
                 let (name, result) = tools.removeFirst()
                 at += 0.05
-                events.append(AiEvent(conversationID: conversation.id!, type: .toolCall, payload: ChatController.json(["industry": industry ?? "any"]),
+                events.append(AiEvent(conversationID: conversation.id!, type: .toolCall, payload: AiEvent.payload(["industry": industry ?? "any"]),
                                       toolName: name.rawValue, now: at))
-                events.append(AiEvent(conversationID: conversation.id!, type: .toolResult, payload: ChatController.json(["result": result]),
+                events.append(AiEvent(conversationID: conversation.id!, type: .toolResult, payload: AiEvent.payload(["result": result]),
                                       toolName: name.rawValue, now: at))
                 conversation.toolCallCount += 1
             }
@@ -186,7 +186,7 @@ struct SeedDemoCommand: AsyncCommand {
             at += Double(latency) / 1000
             let tokensIn = 900 + turn * 250 + Int(random.unit() * 200)
             events.append(AiEvent(conversationID: conversation.id!, type: .aiMessage,
-                                  payload: ChatController.json(["text": "Thanks. RF heating could help; here is what we know."]),
+                                  payload: AiEvent.payload(["text": "Thanks. RF heating could help; here is what we know."]),
                                   latencyMs: latency, tokensIn: tokensIn, tokensOut: 60 + Int(random.unit() * 140),
                                   cachedTokens: turn == 0 ? 0 : 768, model: random.unit() < 0.9 ? "gpt-4o-mini" : "gpt-4.1-mini", now: at))
             conversation.messageCount += 2
@@ -194,7 +194,7 @@ struct SeedDemoCommand: AsyncCommand {
         }
         if random.unit() < 0.02 {
             events.append(AiEvent(conversationID: conversation.id!, type: .error,
-                                  payload: ChatController.json(["error": "the model service answered 429: Rate limit reached"]), now: at))
+                                  payload: AiEvent.payload(["error": "the model service answered 429: Rate limit reached"]), now: at))
         }
         conversation.lastMessageAt = at
         let idle = now.timeIntervalSince(at) > 30 * 60

@@ -8,6 +8,13 @@ enum TextInput {
         Sanitize.headerValue(value, maxLength: maxLength).trimmingCharacters(in: .whitespaces)
     }
 
+    /// A person's or organization's name: one line of at most 160 characters; `nil` when nothing is left.
+    static func name(_ value: String?) -> String? {
+        guard let value else { return nil }
+        let cleaned = line(value, maxLength: 160)
+        return cleaned.isEmpty ? nil : cleaned
+    }
+
     /// Free text: less control characters other than line breaks and tabs, trimmed.
     static func multiline(_ value: String) -> String {
         String(String.UnicodeScalarView(value.unicodeScalars.filter {

@@ -93,7 +93,7 @@ struct HQController: Sendable {
     /// after 10 minutes (EventSource reconnects on its own, so a revoked session stops getting figures).
     @Sendable func live(_ request: Request, _ principal: Principal) async throws -> Response {
         let response = Response(status: .ok)
-        response.headers.contentType = ChatController.eventStream
+        response.headers.contentType = ServerSentEvents.mediaType
         response.headers.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
         let database = request.db
         response.body = .init(asyncStream: { writer in
@@ -108,7 +108,7 @@ struct HQController: Sendable {
                         consultations: try await AiConversation.query(on: database).filter(\.$outcome == .consultation).count(),
                         newTickets: try await OperationsSignal.query(on: database).filter(\.$status == .new).count())
                     if figures != last {
-                        try await writer.write(.buffer(ChatController.event("figures", figures)))
+                        try await writer.write(.buffer(ServerSentEvents.frame("figures", figures)))
                         last = figures
                     } else if tick % 10 == 0 {
                         try await writer.write(.buffer(ByteBuffer(string: ": still here\n\n")))

@@ -162,11 +162,4 @@ extension AuthController {
                       tenant: .init(id: principal.tenantID, name: row.name, kind: row.kind, status: row.status),
                       sessionId: principal.sessionID, hasSetupRequest: principal.role.isStaff || row.has_setup_request == 1)
     }
-
-    /// A name as stored: control characters removed, trimmed, `nil` when nothing is left.
-    static func oneLine(_ text: String?) -> String? {
-        guard let text else { return nil }
-        let cleaned = TextInput.line(text, maxLength: 160)
-        return cleaned.isEmpty ? nil : cleaned
-    }
 }

@@ -31,8 +31,8 @@ struct AuthController: Sendable {
 
         // Hashing happens either way, so a taken email answers in the same time as a new one.
         let hash = try await identity.passwords.hash(body.password)
-        let name = Self.oneLine(body.name)
-        let organization = Self.oneLine(body.company) ?? email!
+        let name = TextInput.name(body.name)
+        let organization = TextInput.name(body.company) ?? email!
         let links = identity.links
         do {
             let (user, tenant) = try await Accounts(passwords: identity.passwords).createClient(
@@ -176,7 +176,7 @@ struct AuthController: Sendable {
         do {
             user = try await Accounts(passwords: identity.passwords).createStaff(
                 email: email!, password: body.password, role: .owner,
-                displayName: Self.oneLine(body.name), on: request.db)
+                displayName: TextInput.name(body.name), on: request.db)
         } catch Accounts.Failure.emailTaken {
             throw AppError(.conflict, code: "email_taken", message: "An account with this email exists.")
         }

@@ -14,7 +14,7 @@ import VaporTesting
                 try req.content.encode(["sessionId": "s-\(UUID().uuidString)", "message": "We dry yarn, 20 t/day: energy savings?"])
             }
             #expect(response.status == .ok)
-            #expect(response.headers.contentType == ChatController.eventStream)
+            #expect(response.headers.contentType == ServerSentEvents.mediaType)
             #expect(response.headers.first(name: "X-Accel-Buffering") == "no")
             let events = response.body.string.components(separatedBy: "\n\n").filter { !$0.isEmpty }
             #expect(events.count == 2)

@@ -86,7 +86,7 @@ import VaporTesting
         try await withFlux { app, _ async throws in
             let conversation = AiConversation(sessionID: "s-x", visitorIP: "v", locale: "en", pageURL: "javascript:alert(3)", now: Date())
             try await conversation.create(on: app.db)
-            try await AiEvent(conversationID: conversation.id!, type: .userMessage, payload: ChatController.json(["text": Self.attack])).create(on: app.db)
+            try await AiEvent(conversationID: conversation.id!, type: .userMessage, payload: AiEvent.payload(["text": Self.attack])).create(on: app.db)
             let stored = try await ticket(app, name: Self.attack, session: "s-x")
             conversation.signalID = stored.id
             conversation.outcome = .consultation

@@ -176,7 +176,7 @@ struct OIDCController: Sendable {
             return (user, .claimedUnverified)
         }
         let (user, _) = try await Accounts(passwords: identity.passwords).createClient(
-            email: email, passwordHash: nil, displayName: AuthController.oneLine(claims.name), organization: email, on: database
+            email: email, passwordHash: nil, displayName: TextInput.name(claims.name), organization: email, on: database
         ) { user, transaction in
             user.emailVerifiedAt = Date()
             try await user.update(on: transaction)
