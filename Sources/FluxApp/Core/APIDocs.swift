@@ -27,7 +27,7 @@ struct APIDocs: Sendable {
             return response
         }
         root.get("api", "docs") { request in try await Response.page(request, "api-docs", ["nonce": request.cspNonce]) }
-        root.get("assets", "api-docs.js") { _ in SiteAssets.response("api-docs.js") }
+        root.get("assets", "api-docs.js") { _ in try SiteAssets.response("api-docs.js") }
     }
 
     // MARK: - YAML to JSON

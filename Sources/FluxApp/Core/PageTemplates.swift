@@ -1,6 +1,5 @@
 import Leaf
 import LeafKit
-import NIOConcurrencyHelpers
 import Vapor
 
 /// Every page Flux renders is a Leaf template from `Resources/Views`, compiled into the binary (``embeddedResources``):
@@ -36,30 +35,26 @@ enum PageTemplates {
     /// development environment (so that edited files show at once) by setting `isEnabled` on every renderer it makes,
     /// but these templates are compiled in and cannot change, and parsing them again on every request (about 20 ms a
     /// page, measured) would buy nothing: so this cache ignores that switch.
-    final class ParsedTemplates: LeafCache, Sendable {
-        private let parsed = NIOLockedValueBox<[String: LeafAST]>([:])
+    final class ParsedTemplates: LeafCache {
+        private let parsed = DefaultLeafCache()
 
         var isEnabled: Bool {
             get { true }
             set {}
         }
 
-        var count: Int { parsed.withLockedValue { $0.count } }
+        var count: Int { parsed.count }
 
         func insert(_ document: LeafAST, on loop: any EventLoop, replace: Bool) -> EventLoopFuture<LeafAST> {
-            parsed.withLockedValue { parsed in
-                guard replace || parsed[document.name] == nil else { return loop.makeFailedFuture(LeafError(.keyExists(document.name))) }
-                parsed[document.name] = document
-                return loop.makeSucceededFuture(document)
-            }
+            parsed.insert(document, on: loop, replace: replace)
         }
 
         func retrieve(documentName: String, on loop: any EventLoop) -> EventLoopFuture<LeafAST?> {
-            loop.makeSucceededFuture(parsed.withLockedValue { $0[documentName] })
+            parsed.retrieve(documentName: documentName, on: loop)
         }
 
         func remove(_ documentName: String, on loop: any EventLoop) -> EventLoopFuture<Bool?> {
-            loop.makeSucceededFuture(parsed.withLockedValue { $0.removeValue(forKey: documentName) }.map { _ in true })
+            parsed.remove(documentName, on: loop)
         }
     }
 }
