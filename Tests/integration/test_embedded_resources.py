@@ -59,7 +59,7 @@ def test_pages_and_assets_come_from_the_binary_alone(workdir, serve):
     assert visitor.post(server.url + "/api/auth/email/verify", json={"token": token}, timeout=10).status_code == 204
     team = page(server.url + "/app/team", **bearer(server, "owner@embedded.example"))
     assert "<title>Team · Flux portal</title>" in team.text and '<link rel="stylesheet" href="/assets/flux.css">' in team.text
-    assert '<span class="who">owner@embedded.example (admin)</span>' in team.text
+    assert '<span class="who">owner@embedded.example (Client admin)</span>' in team.text
     assert f'<script src="/assets/flux.js" nonce="{nonce(team)}"></script>' in team.text
 
     # An HQ page, signed in as an engineer, showing what the client typed, escaped.
