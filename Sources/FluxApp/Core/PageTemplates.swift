@@ -1,5 +1,6 @@
 import Leaf
 import LeafKit
+import NIOPosix
 import Vapor
 
 /// Every page Flux renders is a Leaf template from `Resources/Views`, compiled into the binary (``embeddedResources``):
@@ -13,6 +14,15 @@ enum PageTemplates {
         app.leaf.cache = ParsedTemplates()
         app.leaf.tags = tags
     }
+
+    /// Renders `template` outside any request (a mail's HTML part), from the same templates, with the same tags.
+    static func render(_ template: String, _ context: some Encodable) async throws -> String {
+        let renderer = LeafRenderer(configuration: LeafConfiguration(rootDirectory: "/"), tags: tags, cache: parsedOutsideRequests,
+                                    sources: .singleSource(Source()), eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+        return String(buffer: try await renderer.render(path: template, context: context).get())
+    }
+
+    private static let parsedOutsideRequests = ParsedTemplates()
 
     /// Leaf's tags without `#unsafeHTML`, plus `#tableRows`.
     static var tags: [String: any LeafTag] {
@@ -35,7 +45,8 @@ enum PageTemplates {
     /// development environment (so that edited files show at once) by setting `isEnabled` on every renderer it makes,
     /// but these templates are compiled in and cannot change, and parsing them again on every request (about 20 ms a
     /// page, measured) would buy nothing: so this cache ignores that switch.
-    final class ParsedTemplates: LeafCache {
+    /// DefaultLeafCache locks around its own state; LeafKit does not mark it Sendable.
+    final class ParsedTemplates: LeafCache, @unchecked Sendable {
         private let parsed = DefaultLeafCache()
 
         var isEnabled: Bool {
