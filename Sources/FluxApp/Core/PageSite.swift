@@ -1,11 +1,10 @@
 import Foundation
-import Leaf
 import LeafKit
 import Vapor
 
 /// A set of server-rendered pages behind sign-in, as HQ (staff) and the portal (clients) both are: guarded
-/// GET pages, rendering through the Leaf templates in `Resources/Views` (``PageTemplates``) with the request's CSP nonce, who is
-/// signed in and the navigation that person's role may see. Each page is an ``AccessRule`` route, so the
+/// GET pages, rendering the Leaf templates of `Resources/Views` (``PageTemplates``) with the request's CSP nonce,
+/// who is signed in and the navigation that person's role may see. Each page is an ``AccessRule`` route, so the
 /// authorization matrix test tries every role on it. In a browser a signed-out visit is sent to the
 /// sign-in page (with a `next` that can only point inside the site) and a refused one gets a 403 page;
 /// other callers get the JSON error.
