@@ -17,6 +17,7 @@ enum PageTemplates {
 
     /// Renders `template` outside any request (a mail's HTML part), from the same templates, with the same tags.
     static func render(_ template: String, _ context: some Encodable) async throws -> String {
+        // A root directory only matters to Leaf's file source; ``Source`` reads none.
         let renderer = LeafRenderer(configuration: LeafConfiguration(rootDirectory: "/"), tags: tags, cache: parsedOutsideRequests,
                                     sources: .singleSource(Source()), eventLoop: MultiThreadedEventLoopGroup.singleton.any())
         return String(buffer: try await renderer.render(path: template, context: context).get())
