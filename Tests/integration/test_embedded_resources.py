@@ -93,14 +93,14 @@ def test_the_embedding_keeps_any_text_unchanged(tmp_path):
         "Resources/Views/no-final-line-break.leaf": "<p>#(text)</p>",
         "Resources/blank-lines.txt": "\n\nbetween blank lines\n\n",
         "Resources/empty.txt": "",
-        "docs/plain.yaml": 'quotes """ and backslashes \\n \\\\ stay\n',
+        "docs/openapi.yaml": 'quotes """ and backslashes \\n \\\\ stay\n',
     }
     for path, text in texts.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_bytes(text.encode())
     generated = tmp_path / "EmbeddedResources.swift"
-    subprocess.run(["/bin/sh", str(ROOT / "Plugins" / "EmbedResources" / "embed-resources.sh"), str(tmp_path), str(generated), *texts],
-                   check=True)
+    (tmp_path / "Resources" / ".DS_Store").write_text("a hidden file is left out")
+    subprocess.run(["/bin/sh", str(ROOT / "Plugins" / "EmbedResources" / "embed-resources.sh"), str(tmp_path), str(generated)], check=True)
     main = tmp_path / "main.swift"
     main.write_text("import Foundation\n"
                     "print(String(decoding: try! JSONSerialization.data(withJSONObject: embeddedResources), as: UTF8.self))\n")
