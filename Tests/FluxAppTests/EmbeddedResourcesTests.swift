@@ -1,6 +1,8 @@
 @testable import FluxApp
 import Foundation
+import Leaf
 import Testing
+import VaporTesting
 
 /// The EmbedResources plugin compiles `Resources/` and `docs/openapi.yaml` into Flux: what the binary serves is
 /// exactly what is in the repository.
@@ -20,6 +22,25 @@ import Testing
         for path in paths {
             let text = try String(contentsOf: Self.package.appending(path: path), encoding: .utf8)
             #expect(embeddedResources[path] == text, "\(path) differs from its compiled-in copy")
+        }
+    }
+
+    @Test func parsedTemplatesStayCachedWhenLeafSwitchesItsCacheOff() async throws {
+        try await withFlux { app, _ async throws in
+            // setup: what Leaf does to its cache in the development environment, on every renderer it makes
+            var cache = app.leaf.cache
+            cache.isEnabled = false
+
+            // MUT
+            let tester = try app.testing()
+            for _ in 1...2 {
+                #expect(try await tester.sendRequest(.GET, "/").status == .ok)
+                #expect(try await tester.sendRequest(.GET, "/api/docs").status == .ok)
+            }
+
+            // validate
+            #expect(app.leaf.cache.isEnabled)
+            #expect(app.leaf.cache.count == 2)
         }
     }
 }
