@@ -7,6 +7,7 @@ import Vapor
 /// a deployment is one file, and a template cannot be missing or edited on the server. `#(…)` escapes everything it
 /// prints, and so does ``TableRowsTag``, the one tag whose output Leaf leaves alone; Leaf's `#unsafeHTML` is not
 /// registered (``tags``). Pages render with `request.view.render(_:_:)` and an `Encodable` context.
+/// In a template, a `#` followed by a letter or `(` starts a tag: a page's own CSS writes `\#messages` or `\#d5dbe3`.
 enum PageTemplates {
     static func use(on app: Application) {
         app.views.use(.leaf)
