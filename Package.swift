@@ -62,9 +62,10 @@ let package = Package(
                 // Reads docs/openapi.yaml, compiled in by the plugin below, to serve it as JSON.
                 .product(name: "Yams", package: "Yams"),
             ],
-            plugins: ["EmbedOpenAPIDocument"]
+            // Resources/ (templates, stylesheets, scripts) and docs/openapi.yaml, compiled in.
+            plugins: ["EmbedResources"]
         ),
-        .plugin(name: "EmbedOpenAPIDocument", capability: .buildTool()),
+        .plugin(name: "EmbedResources", capability: .buildTool(), exclude: ["embed-resources.sh"]),
         .executableTarget(
             name: "flux",
             dependencies: ["FluxApp"]

@@ -1,7 +1,5 @@
 import Fluent
 import FluxSecurity
-import Leaf
-import LeafKit
 import Vapor
 
 /// Wires Flux into `app` from `config`. The one entry used by `flux` and by every test, so tests exercise
@@ -27,11 +25,8 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.lifecycle.use(UnreadMail(links: identity.links))
     await registerCommands(app, config, identity: identity)
 
-    // HQ's templates are compiled in (HQViews); Leaf reads nothing from the working directory.
-    app.views.use(.leaf)
-    app.leaf.sources = LeafSources.singleSource(HQViews.Source())
-    app.leaf.tags = HQViews.tags
-    PageSite.prepare(app)
+    // Every page's template is compiled in; Leaf reads nothing from the working directory.
+    PageTemplates.use(on: app)
     try routes(app, config: config, metrics: metrics, security: security, identity: identity)
 }
 

@@ -1,11 +1,10 @@
 import Foundation
-import Leaf
 import LeafKit
 import Vapor
 
 /// A set of server-rendered pages behind sign-in, as HQ (staff) and the portal (clients) both are: guarded
-/// GET pages, rendering through the Leaf templates in ``HQViews`` with the request's CSP nonce, who is
-/// signed in and the navigation that person's role may see. Each page is an ``AccessRule`` route, so the
+/// GET pages, rendering the Leaf templates of `Resources/Views` (``PageTemplates``) with the request's CSP nonce,
+/// who is signed in and the navigation that person's role may see. Each page is an ``AccessRule`` route, so the
 /// authorization matrix test tries every role on it. In a browser a signed-out visit is sent to the
 /// sign-in page (with a `next` that can only point inside the site) and a refused one gets a 403 page;
 /// other callers get the JSON error.
@@ -47,7 +46,7 @@ struct PageSite: Sendable {
 
     /// The sign-in page (password, then a TOTP code or enrolment), public.
     func signInPage(_ request: Request) async throws -> Response {
-        try await render(request, "signin", title: "Sign in", extra: ["next": safeNext(request.query[String.self, at: "next"])])
+        try await render(request, "signin", title: "Sign in", body: ["next": safeNext(request.query[String.self, at: "next"])])
     }
 
     static func wantsPage(_ request: Request) -> Bool {
@@ -62,63 +61,50 @@ struct PageSite: Sendable {
 
     /// Renders `template` with the title, nonce, brand, sign-in path, who is signed in and their navigation,
     /// and `body`'s fields (everything a template prints is escaped, by Leaf or by ``TableRowsTag``).
-    /// `data` is for a large list built as Leaf values directly, skipping ``leafData(_:)``'s JSON round trip.
+    /// `data` is for a large list built as Leaf values directly, which Leaf's encoder takes as they are.
     func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil,
-                body: (any Encodable)? = nil, extra: [String: String] = [:], data: [String: LeafData] = [:]) async throws -> Response {
-        var context: [String: LeafData] = ["title": .string(title), "nonce": .string(request.cspNonce), "brand": .string(brand),
-                                           "signIn": .string(signIn), "home": .string(home)]
-        context.merge(data) { _, new in new }
-        for (key, value) in extra { context[key] = .string(value) }
+                body: (any Encodable)? = nil, data: [String: LeafData] = [:]) async throws -> Response {
+        var who: String?
         if let principal {
             let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
-            context["who"] = .string("\(email) (\(principal.role.label))")
-            context["nav"] = try Self.leafData(navigation(principal.role))
+            who = "\(email) (\(principal.role.label))"
         }
-        if let body, let fields = try Self.leafData(body).dictionary {
-            context.merge(fields) { _, new in new }
+        let context = Context(title: title, nonce: request.cspNonce, brand: brand, signIn: signIn, home: home, who: who,
+                              nav: principal.map { navigation($0.role) }, body: body, data: data)
+        return try await request.view.render(template, context).encodeResponse(for: request)
+    }
+
+    /// What every page's template is given: the site's fields, then the page's own (`data`, then `body`, which win).
+    private struct Context: Encodable {
+        let title, nonce, brand, signIn, home: String
+        let who: String?
+        let nav: [NavItem]?
+        let body: (any Encodable)?
+        let data: [String: LeafData]
+
+        struct Key: CodingKey, ExpressibleByStringLiteral {
+            let stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init(stringLiteral value: String) { stringValue = value }
+            init?(intValue: Int) { nil }
         }
-        let html = try await Self.renderer(for: request).render(path: template, context: context).get()
-        let response = Response(status: .ok, body: .init(buffer: html))
-        response.headers.contentType = .html
-        return response
-    }
 
-    /// Parsed templates, kept for the life of the process. Leaf's own cache is switched off in the development
-    /// environment (so edited files show at once), but these templates are compiled in and cannot change, so
-    /// re-parsing them on every request (about 20 ms a page, measured) would buy nothing.
-    /// DefaultLeafCache locks around its own state; Leaf does not mark it Sendable.
-    private final class TemplateCache: @unchecked Sendable {
-        let cache = DefaultLeafCache()
-    }
-
-    private struct TemplateCacheKey: StorageKey {
-        typealias Value = TemplateCache
-    }
-
-    static func prepare(_ app: Application) {
-        app.storage[TemplateCacheKey.self] = TemplateCache()
-    }
-
-    private static func renderer(for request: Request) -> LeafRenderer {
-        let app = request.application
-        return LeafRenderer(configuration: app.leaf.configuration, tags: app.leaf.tags, cache: app.storage[TemplateCacheKey.self]!.cache,
-                            sources: app.leaf.sources, eventLoop: request.eventLoop, userInfo: ["application": app, "request": request])
-    }
-
-    /// A page's figures as Leaf values, by way of their JSON (every date is already formatted text).
-    static func leafData(_ value: some Encodable) throws -> LeafData {
-        func convert(_ object: Any) -> LeafData {
-            switch object {
-            case let text as String: .string(text)
-            case let number as NSNumber:
-                String(cString: number.objCType) == "c" ? .bool(number.boolValue)
-                    : number.doubleValue == number.doubleValue.rounded() && abs(number.doubleValue) < 1e15 ? .int(number.intValue) : .double(number.doubleValue)
-            case let list as [Any]: .array(list.map(convert))
-            case let map as [String: Any]: .dictionary(map.mapValues(convert))
-            default: .trueNil
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(title, forKey: "title")
+            try container.encode(nonce, forKey: "nonce")
+            try container.encode(brand, forKey: "brand")
+            try container.encode(signIn, forKey: "signIn")
+            try container.encode(home, forKey: "home")
+            try container.encodeIfPresent(who, forKey: "who")
+            try container.encodeIfPresent(nav, forKey: "nav")
+            for (key, value) in data {
+                try container.encode(LeafValue(leafData: value), forKey: Key(stringValue: key))
             }
+            // Into the same container, so that the body's fields sit beside the site's.
+            try body?.encode(to: encoder)
         }
-        return convert(try JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: .fragmentsAllowed))
     }
 
     static func time(_ date: Date?) -> String {

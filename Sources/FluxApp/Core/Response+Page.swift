@@ -1,10 +1,9 @@
 import Vapor
 
 extension Response {
-    /// An HTML page Flux renders itself, never cached (pages carry a per-response CSP nonce).
-    static func page(_ html: String) -> Response {
-        let response = Response(status: .ok, body: .init(string: html))
-        response.headers.contentType = .html
+    /// A page Flux renders from `template` (in `Resources/Views`), never cached (pages carry a per-response CSP nonce).
+    static func page(_ request: Request, _ template: String, _ context: some Encodable) async throws -> Response {
+        let response = try await request.view.render(template, context).encodeResponse(for: request)
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         return response
     }

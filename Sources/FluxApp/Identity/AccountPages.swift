@@ -1,12 +1,11 @@
-import FluxSecurity
 import Vapor
 
 /// The small pages that the links Flux hands out open: the staff setup link logged at boot, and the email
-/// verification and password reset links it mails. Each reads its token from the URL fragment (browsers
-/// never send a fragment to a server or in a Referer), and its own script, allowed by this response's CSP
-/// nonce, posts it with a CSRF pair to the matching API route.
+/// verification and password reset links it mails, all from `Resources/Views/account.leaf`. Each reads its token from
+/// the URL fragment (browsers never send a fragment to a server or in a Referer), and its own script, allowed by this
+/// response's CSP nonce, posts it with a CSRF pair to the matching API route.
 enum AccountPages {
-    struct Field {
+    struct Field: Encodable {
         let id: String
         let label: String
         let type: String
@@ -14,8 +13,7 @@ enum AccountPages {
         let required: Bool
     }
 
-    struct Page {
-        let path: [PathComponent]
+    struct Page: Sendable {
         let title: String
         let intro: String
         let fields: [Field]
@@ -27,83 +25,40 @@ enum AccountPages {
     static let password = Field(id: "password", label: "Password (10 to 128 characters)", type: "password",
                                 autocomplete: "new-password", required: true)
 
-    static let pages = [
-        Page(path: ["hq-command", "setup"], title: "Create the owner account",
+    /// `/hq-command/setup`, the link logged at boot while there is no staff account.
+    static let setup = Page(title: "Create the owner account",
              intro: "This one-time page creates the first staff account.",
              fields: [Field(id: "email", label: "Email", type: "email", autocomplete: "username", required: true),
                       Field(id: "name", label: "Name", type: "text", autocomplete: "name", required: false), password],
-             button: "Create account", endpoint: "/api/auth/setup", success: "The owner account exists. Sign in with it."),
-        Page(path: ["account", "verify-email"], title: "Confirm your email address",
+             button: "Create account", endpoint: "/api/auth/setup", success: "The owner account exists. Sign in with it.")
+    /// `/account/verify-email`, the link in the verification mail.
+    static let verifyEmail = Page(title: "Confirm your email address",
              intro: "Confirm that this email address is yours.", fields: [],
-             button: "Confirm", endpoint: "/api/auth/email/verify", success: "Your email address is confirmed."),
-        Page(path: ["account", "reset-password"], title: "Choose a new password",
+             button: "Confirm", endpoint: "/api/auth/email/verify", success: "Your email address is confirmed.")
+    /// `/account/reset-password`, the link in the password reset mail.
+    static let resetPassword = Page(title: "Choose a new password",
              intro: "Choose a new password. Every device signed in to your account will be signed out.", fields: [password],
-             button: "Set password", endpoint: "/api/auth/password/reset", success: "Your password is set. Sign in with it."),
-    ]
+             button: "Set password", endpoint: "/api/auth/password/reset", success: "Your password is set. Sign in with it.")
 
-    static func register(on root: any RoutesBuilder) {
-        for page in pages {
-            root.get(page.path) { request in Response.page(html(page, nonce: request.cspNonce)) }
-        }
+    /// The handler that renders `page`.
+    static func serve(_ page: Page) -> @Sendable (Request) async throws -> Response {
+        { request in try await Response.page(request, "account", Context(page: page, nonce: request.cspNonce)) }
     }
 
-    static func html(_ page: Page, nonce: String) -> String {
-        let inputs = page.fields.map { field -> String in
-            let limits = field.type == "password" ? #" minlength="10" maxlength="128""# : #" maxlength="254""#
-            return """
-                <label>\(Sanitize.htmlText(field.label)) <input id="\(field.id)" type="\(field.type)" \
-                autocomplete="\(field.autocomplete)"\(limits)\(field.required ? " required" : "")></label>
-                """
-        }.joined(separator: "\n")
-        let ids = page.fields.map { "\"\($0.id)\"" }.joined(separator: ", ")
-        return """
-            <!doctype html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Flux: \(Sanitize.htmlText(page.title))</title>
-            <style nonce="\(nonce)">
-            body { font: 16px/1.5 system-ui, sans-serif; max-width: 28rem; margin: 4rem auto; padding: 0 1rem; }
-            label { display: block; margin-top: 1rem; }
-            input { width: 100%; padding: .5rem; box-sizing: border-box; }
-            button { margin-top: 1.5rem; padding: .6rem 1.2rem; }
-            #status { margin-top: 1rem; }
-            </style>
-            </head>
-            <body>
-            <h1>\(Sanitize.htmlText(page.title))</h1>
-            <p>\(Sanitize.htmlText(page.intro))</p>
-            <form id="form">
-            \(inputs)
-            <button type="submit">\(Sanitize.htmlText(page.button))</button>
-            </form>
-            <p id="status" role="status"></p>
-            <script nonce="\(nonce)">
-            document.getElementById("form").addEventListener("submit", async (event) => {
-              event.preventDefault();
-              const status = document.getElementById("status");
-              const body = { token: new URLSearchParams(location.hash.slice(1)).get("token") || "" };
-              for (const id of [\(ids)]) { body[id] = document.getElementById(id).value || null; }
-              const csrf = await (await fetch("/api/csrf", { credentials: "same-origin" })).json();
-              const response = await fetch("\(Sanitize.javaScriptString(page.endpoint))", {
-                method: "POST", credentials: "same-origin",
-                headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf.token },
-                body: JSON.stringify(body),
-              });
-              if (response.ok) {
-                history.replaceState(null, "", location.pathname);
-                status.textContent = "\(Sanitize.javaScriptString(page.success))";
-                document.getElementById("form").hidden = true;
-              } else {
-                const failure = (await response.json()).error;
-                const fields = Object.entries(failure.fields || {}).map(([k, v]) => k + " " + v).join("; ");
-                status.textContent = failure.message + (fields ? " " + fields : "");
-              }
-            });
-            </script>
-            </body>
-            </html>
-            """
+    /// `Resources/Views/account.leaf`'s fields: the page's script reads the endpoint and the success message from the
+    /// form's attributes, and posts every input of the form.
+    struct Context: Encodable {
+        let title, intro, button, endpoint, success, nonce: String
+        let fields: [Field]
+
+        init(page: Page, nonce: String) {
+            title = page.title
+            intro = page.intro
+            button = page.button
+            endpoint = page.endpoint
+            success = page.success
+            fields = page.fields
+            self.nonce = nonce
+        }
     }
 }

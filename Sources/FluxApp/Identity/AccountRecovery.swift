@@ -32,7 +32,7 @@ struct AccountRecovery: Sendable {
     /// Issues a one-time token for `user` and queues the message carrying its link, on `database` (the
     /// caller's transaction, so the mail exists exactly when the event does).
     static func mailLink(_ purpose: String, to user: User, kind: String, on database: any Database,
-                         message: (MailAddress, String) -> MailMessage) async throws {
+                         message: (MailAddress, String) async throws -> MailMessage) async throws {
         let token = try await OneTimeTokens.issue(purpose: purpose, userID: user.id, lifetime: lifetime, on: database)
         try await Outbox.enqueue(message(MailAddress(name: user.displayName, address: user.email)!, token), kind: kind, on: database)
     }
@@ -74,7 +74,7 @@ struct AccountRecovery: Sendable {
             let links = identity.links
             try await request.db.writeTransaction { transaction in
                 try await Self.mailLink(Self.passwordReset, to: user, kind: "password-reset", on: transaction) {
-                    MailTemplates.passwordReset(to: $0, link: links.resetPassword($1))
+                    try await MailTemplates.passwordReset(to: $0, link: links.resetPassword($1))
                 }
             }
             try await identity.audit.record("password.reset_requested", actor: user.id, tenant: nil, target: email, request: request)

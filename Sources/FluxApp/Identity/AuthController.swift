@@ -39,7 +39,7 @@ struct AuthController: Sendable {
                 email: email!, passwordHash: hash, displayName: name, organization: organization, on: request.db
             ) { user, transaction in
                 try await AccountRecovery.mailLink(AccountRecovery.verifyEmail, to: user, kind: "verify-email", on: transaction) {
-                    MailTemplates.verifyEmail(to: $0, link: links.verifyEmail($1))
+                    try await MailTemplates.verifyEmail(to: $0, link: links.verifyEmail($1))
                 }
             }
             try await identity.audit.record("register", actor: user.id, tenant: tenant.id, target: email, request: request)
@@ -48,7 +48,7 @@ struct AuthController: Sendable {
             // The owner of the address hears about it; the caller learns nothing.
             try await request.db.writeTransaction { transaction in
                 try await AccountRecovery.mailLink(AccountRecovery.passwordReset, to: existing, kind: "account-exists", on: transaction) {
-                    MailTemplates.accountExists(to: $0, resetLink: links.resetPassword($1))
+                    try await MailTemplates.accountExists(to: $0, resetLink: links.resetPassword($1))
                 }
             }
             try await identity.audit.record("register.email_taken", actor: nil, tenant: nil, target: email, request: request)

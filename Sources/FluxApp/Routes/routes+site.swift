@@ -16,8 +16,16 @@ func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metr
     root.limited(RateLimits.uploads).open(.POST, "api", "public-upload", body: .stream, use: uploads.upload)
     root.limited(RateLimits.assets).open(.GET, "api", "assets", ":assetID", use: uploads.serve)
 
-    SiteAssets.register(on: root.builder)
-    try APIDocs().register(on: root.builder)
-    AccountPages.register(on: root.builder)
-    SitePage.register(on: root.builder)
+    root.open(.GET, use: SitePage.home)
+    root.open(.GET, "assets", "flux.css", use: SiteAssets.serve("flux.css"))
+    root.open(.GET, "assets", "flux.js", use: SiteAssets.serve("flux.js"))
+    root.open(.GET, "assets", "api-docs.js", use: SiteAssets.serve("api-docs.js"))
+
+    let docs = try APIDocs()
+    root.open(.GET, "api", "openapi.json", use: docs.document)
+    root.open(.GET, "api", "docs", use: docs.page)
+
+    root.open(.GET, "hq-command", "setup", use: AccountPages.serve(AccountPages.setup))
+    root.open(.GET, "account", "verify-email", use: AccountPages.serve(AccountPages.verifyEmail))
+    root.open(.GET, "account", "reset-password", use: AccountPages.serve(AccountPages.resetPassword))
 }

@@ -167,9 +167,9 @@ final class RecordingMailClient: MailClient {
         }
     }
 
-    @Test func headersCannotBeInjectedAndHTMLIsEscaped() throws {
+    @Test func headersCannotBeInjectedAndHTMLIsEscaped() async throws {
         let to = try #require(MailAddress(name: "Eve\r\nBcc: victim@example.com <b>", address: "eve@example.com"))
-        let message = MailTemplates.passwordReset(to: to, link: URL(string: "https://flux.example/account/reset-password#token=abc")!)
+        let message = try await MailTemplates.passwordReset(to: to, link: URL(string: "https://flux.example/account/reset-password#token=abc")!)
         let evil = MailMessage(to: to, subject: "Hi\r\nBcc: victim@example.com", text: message.text, html: message.html)
         let rendered = MIME.render(evil, from: MailAddress(address: "no-reply@example.com")!, messageID: "id@flux", date: Date())
         let headers = rendered.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")

@@ -42,7 +42,8 @@ import VaporTesting
             let mail = try JSONDecoder().decode(MailMessage.self, from: Data(row.payload.utf8))
             #expect(mail.to.address == "sales@flux.example")
             #expect(!mail.html.contains("<script>") && mail.html.contains("&lt;script&gt;"))
-            #expect(mail.html.contains("href=\"\(Sanitize.htmlAttribute("mailto:ada%2Bx@example.com"))\""))
+            // The address is percent-encoded into the mailto; Leaf escapes the attribute like every value it prints.
+            #expect(mail.html.contains(#"href="mailto:ada%2Bx@example.com""#))
             #expect(mail.text.contains(ticketID!.uuidString))
         }
     }
