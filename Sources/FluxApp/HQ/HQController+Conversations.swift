@@ -77,34 +77,12 @@ extension HQController {
         }
         // The conversation and its events are read side by side (on PostgreSQL, two connections at once).
         async let found = AiConversation.find(id, on: request.db)
-        // Read through SQLKit into plain values, column by column: decoding Fluent models (by reflection) was a third of
-        // this page's time, and SQLKit's Codable row decoder a fifth of what remained.
-        struct EventRow {
-            let type: String
-            let payloadJson: String
-            let toolName: String?
-            let latencyMs, tokensIn, tokensOut, cachedTokens: Int?
-            let model: String?
-            let createdAt: Date
-
-            init(_ row: any SQLRow) throws {
-                type = try row.decode(column: "type", as: String.self)
-                payloadJson = try row.decode(column: "payloadJson", as: String.self)
-                toolName = try row.decode(column: "toolName", as: String?.self)
-                latencyMs = try row.decode(column: "latencyMs", as: Int?.self)
-                tokensIn = try row.decode(column: "tokensIn", as: Int?.self)
-                tokensOut = try row.decode(column: "tokensOut", as: Int?.self)
-                cachedTokens = try row.decode(column: "cachedTokens", as: Int?.self)
-                model = try row.decode(column: "model", as: String?.self)
-                createdAt = try row.decode(column: "createdAt", as: Date.self)
-            }
-        }
         async let rows = request.db.sql.raw("""
             SELECT type, "payloadJson", "toolName", "latencyMs", "tokensIn", "tokensOut", "cachedTokens", model, "createdAt"
             FROM ai_events WHERE "conversationId" = \(bind: id) ORDER BY "createdAt" LIMIT 2000
             """).all()
         guard let conversation = try await found else { throw AppError.notFound("No such conversation.") }
-        let events = try await rows.map(EventRow.init)
+        let events = try await rows.map(TranscriptEvent.init)
         var ticket: OperationsSignal?
         if let signalID = conversation.signalID { ticket = try await OperationsSignal.find(signalID, on: request.db) }
         struct ConversationView: Encodable {
@@ -164,5 +142,28 @@ extension HQController {
             ])
         }
         return csv.response(filename: "fluxai-conversations.csv")
+    }
+}
+
+/// One event of a transcript, read through SQLKit into plain values column by column: decoding Fluent models (by
+/// reflection), and then SQLKit's Codable row decoder, were most of this page's time.
+private struct TranscriptEvent {
+    let type: String
+    let payloadJson: String
+    let toolName: String?
+    let latencyMs, tokensIn, tokensOut, cachedTokens: Int?
+    let model: String?
+    let createdAt: Date
+
+    init(_ row: any SQLRow) throws {
+        type = try row.decode(column: "type", as: String.self)
+        payloadJson = try row.decode(column: "payloadJson", as: String.self)
+        toolName = try row.decode(column: "toolName", as: String?.self)
+        latencyMs = try row.decode(column: "latencyMs", as: Int?.self)
+        tokensIn = try row.decode(column: "tokensIn", as: Int?.self)
+        tokensOut = try row.decode(column: "tokensOut", as: Int?.self)
+        cachedTokens = try row.decode(column: "cachedTokens", as: Int?.self)
+        model = try row.decode(column: "model", as: String?.self)
+        createdAt = try row.decode(column: "createdAt", as: Date.self)
     }
 }
