@@ -17,6 +17,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.migrations.add(FluxMigrations.all)
     let security = Hardening(config: config, app: app)
     configureMiddleware(app, config, metrics: metrics, security: security)
+    app.blobStore = app.makeBlobStore(config)
     startBackgroundWork(app, config, metrics: metrics)
 
     let identity = await Identity(config: config, app: app, security: security)
@@ -83,7 +84,7 @@ private func startBackgroundWork(_ app: Application, _ config: AppConfig, metric
     app.conversationHousekeeping = ConversationHousekeeping(idleAbandonMinutes: config.idleAbandonMinutes,
                                                             retentionDays: config.retentionDays)
     app.lifecycle.use(app.conversationHousekeeping)
-    app.uploadHousekeeping = UploadHousekeeping(directory: config.dataDirectory.appendingPathComponent("uploads"))
+    app.uploadHousekeeping = UploadHousekeeping(store: app.blobStore)
     app.lifecycle.use(app.uploadHousekeeping)
 }
 

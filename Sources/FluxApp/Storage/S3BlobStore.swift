@@ -1,0 +1,261 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Objects in an S3-compatible bucket, over AsyncHTTPClient with Signature Version 4. Objects up to
+/// ``partSize`` go in one PUT; larger ones in a multipart upload of ``partSize`` parts, aborted when
+/// anything fails, so at most one part is held in memory and a failed upload leaves nothing behind.
+/// Failures become ``BlobStoreError/unavailable(_:)`` naming the operation and S3's error code, never the
+/// credentials or the request's signature.
+struct S3BlobStore: BlobStore {
+    static let partSize = 8 * 1024 * 1024
+    /// A whole transfer's bound; a stalled one is cut sooner by the client's read timeout.
+    static let transferDeadline: TimeAmount = .hours(1)
+    static let requestDeadline: TimeAmount = .seconds(30)
+    /// Health answers within a second, the database's probe included.
+    static let probeDeadline: TimeAmount = .milliseconds(500)
+
+    let settings: S3Settings
+    let client: HTTPClient
+    let threadPool: NIOThreadPool
+    private let signer: SignatureV4
+
+    init(settings: S3Settings, client: HTTPClient, threadPool: NIOThreadPool) {
+        self.settings = settings
+        self.client = client
+        self.threadPool = threadPool
+        signer = SignatureV4(accessKeyID: settings.accessKeyID, secretAccessKey: settings.secretAccessKey, region: settings.region, service: "s3")
+    }
+
+    /// A client of its own: redirects are refused (a signed request must not be replayed elsewhere), and a
+    /// silent store is given up on after 30 s.
+    static func makeClient(eventLoopGroup: any EventLoopGroup) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
+    }
+
+    // MARK: - BlobStore
+
+    func put(_ key: String, movingFile file: URL) async throws {
+        defer { try? FileManager.default.removeItem(at: file) }
+        try await put(key, chunks: BlobChunks(FileChunks(file: file, range: nil, threadPool: threadPool)))
+    }
+
+    func put(_ key: String, chunks: BlobChunks) async throws {
+        var iterator = chunks.makeAsyncIterator()
+        var pending = ByteBuffer()
+        var ended = try await fill(&pending, from: &iterator)
+        if ended {
+            _ = try await send(.PUT, key: key, body: pending, operation: "PUT")
+            return
+        }
+        let uploadID = try await startMultipart(key)
+        do {
+            var etags: [String] = []
+            while pending.readableBytes > 0 {
+                let part = pending.readSlice(length: min(Self.partSize, pending.readableBytes))!
+                let (response, _) = try await send(.PUT, key: key, query: [("partNumber", String(etags.count + 1)), ("uploadId", uploadID)],
+                                                   body: part, operation: "UploadPart")
+                guard let etag = response.headers.first(name: "ETag") else { throw BlobStoreError.unavailable("UploadPart answered without an ETag") }
+                etags.append(etag)
+                pending.discardReadBytes()
+                if !ended { ended = try await fill(&pending, from: &iterator) }
+            }
+            try await completeMultipart(key, uploadID: uploadID, etags: etags)
+        } catch {
+            _ = try? await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload")
+            throw error
+        }
+    }
+
+    /// Reads until a part is full or the chunks end; true when they ended.
+    private func fill(_ buffer: inout ByteBuffer, from iterator: inout BlobChunks.AsyncIterator) async throws -> Bool {
+        while buffer.readableBytes < Self.partSize {
+            guard var chunk = try await iterator.next() else { return true }
+            buffer.writeBuffer(&chunk)
+        }
+        return false
+    }
+
+    private func startMultipart(_ key: String) async throws -> String {
+        let (_, body) = try await send(.POST, key: key, query: [("uploads", "")], operation: "CreateMultipartUpload")
+        guard let id = S3XML.values(of: "UploadId", in: body).first, !id.isEmpty else {
+            throw BlobStoreError.unavailable("CreateMultipartUpload answered without an UploadId")
+        }
+        return id
+    }
+
+    private func completeMultipart(_ key: String, uploadID: String, etags: [String]) async throws {
+        let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(S3XML.escape($0.element))</ETag></Part>" }
+        let xml = "<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>"
+        let (_, body) = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: ByteBuffer(string: xml),
+                                       operation: "CompleteMultipartUpload")
+        // S3 may answer 200 and report the failure in the body.
+        if let code = S3XML.values(of: "Code", in: body).first, body.contains("<Error>") {
+            throw BlobStoreError.unavailable("CompleteMultipartUpload failed: \(code)")
+        }
+    }
+
+    func get(_ key: String, range: ClosedRange<Int64>?) async throws -> BlobContent {
+        var headers: [(String, String)] = []
+        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let (response, _) = try await send(.GET, key: key, headers: headers, operation: "GET", deadline: Self.transferDeadline,
+                                           allowing: [404], streaming: true)
+        guard response.status != .notFound else { throw BlobStoreError.notFound }
+        guard let length = response.headers.first(name: "Content-Length").flatMap(Int64.init) else {
+            throw BlobStoreError.unavailable("GET answered without a Content-Length")
+        }
+        if let range, response.status != .partialContent || length != range.upperBound - range.lowerBound + 1 {
+            throw BlobStoreError.unavailable("GET answered \(response.status.code) to a range request")
+        }
+        return BlobContent(length: length, chunks: BlobChunks(response.body))
+    }
+
+    func head(_ key: String) async throws -> BlobInfo? {
+        let (response, _) = try await send(.HEAD, key: key, operation: "HEAD", allowing: [404])
+        guard response.status != .notFound else { return nil }
+        guard let size = response.headers.first(name: "Content-Length").flatMap(Int64.init) else {
+            throw BlobStoreError.unavailable("HEAD answered without a Content-Length")
+        }
+        let written = response.headers.first(name: "Last-Modified").flatMap(S3XML.httpDate) ?? Date(timeIntervalSince1970: 0)
+        return BlobInfo(size: size, writtenAt: written)
+    }
+
+    func delete(_ key: String) async throws {
+        _ = try await send(.DELETE, key: key, operation: "DELETE", allowing: [404])
+    }
+
+    func keys(under prefix: String, writtenBefore date: Date) async throws -> [String] {
+        guard BlobKey.isValid(prefix) else { throw BlobStoreError.unavailable("invalid prefix") }
+        var keys: [String] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix + "/")]
+            if let token { query.append(("continuation-token", token)) }
+            let (_, body) = try await send(.GET, key: nil, query: query, operation: "ListObjectsV2")
+            for entry in S3XML.values(of: "Contents", in: body) {
+                guard let key = S3XML.values(of: "Key", in: entry).first, BlobKey.isValid(key),
+                    let modified = S3XML.values(of: "LastModified", in: entry).first.flatMap(S3XML.isoDate), modified < date
+                else { continue }
+                keys.append(key)
+            }
+            token = S3XML.values(of: "IsTruncated", in: body).first == "true" ? S3XML.values(of: "NextContinuationToken", in: body).first : nil
+        } while token != nil
+        return keys.sorted()
+    }
+
+    func isReachable() async -> Bool {
+        (try? await send(.HEAD, key: nil, operation: "HEAD bucket", deadline: Self.probeDeadline)) != nil
+    }
+
+    // MARK: - Requests
+
+    /// The object's (or, for `nil`, the bucket's) URL parts: host header value, encoded path, base URL.
+    private func location(_ key: String?) throws -> (host: String, path: String, base: String) {
+        if let key, !BlobKey.isValid(key) { throw BlobStoreError.unavailable("invalid key") }
+        let scheme = settings.endpoint.scheme ?? "https"
+        var host = settings.endpoint.host ?? ""
+        if !settings.pathStyle { host = "\(settings.bucket).\(host)" }
+        if let port = settings.endpoint.port, !(scheme == "https" && port == 443) && !(scheme == "http" && port == 80) { host += ":\(port)" }
+        var path = settings.pathStyle ? "/\(settings.bucket)" : ""
+        if let key { path += "/" + SignatureV4.encode(key, keepSlash: true) }
+        return (host, path.isEmpty ? "/" : path, "\(scheme)://\(host)")
+    }
+
+    /// One signed request and its answer's body as text. Statuses other than 2xx and `allowing` become
+    /// ``BlobStoreError/unavailable(_:)`` with S3's error code. A `streaming` answer's body is left for the
+    /// caller to read (the text is then empty); any other is read whole, so the connection can be reused.
+    private func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
+                      body: ByteBuffer? = nil, operation: String, deadline: TimeAmount? = nil, allowing: Set<UInt> = [],
+                      streaming: Bool = false) async throws -> (HTTPClientResponse, String) {
+        let (host, path, base) = try location(key)
+        let date = Date()
+        let payloadHash = body.map { SHA256.hash(data: $0.readableBytesView).hexString } ?? SignatureV4.emptyPayloadHash
+        var signed = [("host", host), ("x-amz-date", SignatureV4.timestamp(date)), ("x-amz-content-sha256", payloadHash)]
+        signed += extra
+        let authorization = signer.authorization(method: method.rawValue, path: path, query: query, headers: signed, payloadHash: payloadHash, date: date)
+        let queryString = query.map { "\(SignatureV4.encode($0.0))=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
+        var request = HTTPClientRequest(url: base + path + (queryString.isEmpty ? "" : "?" + queryString))
+        request.method = method
+        for (name, value) in signed { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "Authorization", value: authorization)
+        if let body {
+            request.body = .bytes(body)
+        } else if method == .PUT || method == .POST {
+            request.headers.add(name: "Content-Length", value: "0")
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, deadline: .now() + (deadline ?? (body == nil ? Self.requestDeadline : Self.transferDeadline)))
+        } catch let error as BlobStoreError {
+            throw error
+        } catch {
+            throw BlobStoreError.unavailable("\(operation): the store did not answer (\(Self.describe(error)))")
+        }
+        guard (200..<300).contains(response.status.code) || allowing.contains(response.status.code) else {
+            let text = (try? await Self.text(of: response)) ?? ""
+            let code = S3XML.values(of: "Code", in: text).first ?? "no error code"
+            throw BlobStoreError.unavailable("\(operation) answered \(response.status.code) (\(code))")
+        }
+        if streaming, response.status.code < 300 { return (response, "") }
+        return (response, try await Self.text(of: response))
+    }
+
+    /// A small answer's body (XML documents are well under a megabyte).
+    private static func text(of response: HTTPClientResponse) async throws -> String {
+        do {
+            return String(buffer: try await response.body.collect(upTo: 1024 * 1024))
+        } catch {
+            throw BlobStoreError.unavailable("the store's answer could not be read (\(describe(error)))")
+        }
+    }
+
+    /// An error's kind without its payload: transport errors name the failure, not the request.
+    private static func describe(_ error: any Error) -> String {
+        String(describing: type(of: error)) + ": " + String(String(describing: error).prefix(120))
+    }
+}
+
+/// The few pieces of S3's XML answers Flux reads, found by tag (S3 answers are flat and never nest a tag in
+/// itself), and HTTP dates.
+enum S3XML {
+    static func values(of tag: String, in xml: String) -> [String] {
+        var found: [String] = []
+        var rest = xml[...]
+        while let open = rest.range(of: "<\(tag)>"), let close = rest.range(of: "</\(tag)>", range: open.upperBound..<rest.endIndex) {
+            found.append(unescape(String(rest[open.upperBound..<close.lowerBound])))
+            rest = rest[close.upperBound...]
+        }
+        return found
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&lt;", with: "<")
+            .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    static func isoDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+}
