@@ -1,0 +1,108 @@
+@testable import FluxApp
+import Fluent
+import Foundation
+import Testing
+import VaporTesting
+
+/// Flux with FILES_S3_* set: files go to the bucket and come back with Flux's headers; a store that is down
+/// refuses uploads with 503 and the error envelope and stores nothing, while everything else keeps working.
+@Suite struct ObjectStorageTests {
+    let files = PortalFilesTests()
+    let uploads = UploadTests()
+
+    func storedUnderDataDirectory(_ config: AppConfig) -> [String] {
+        ["files", "uploads"].flatMap { folder in
+            ((try? FileManager.default.subpathsOfDirectory(atPath: config.dataDirectory.appendingPathComponent(folder).path)) ?? [])
+                .filter { !$0.hasPrefix(".incoming") }
+        }
+    }
+
+    @Test(.enabled(if: TestS3.available)) func portalFilesLiveInTheBucketWithFluxsHeaders() async throws {
+        try await withFlux(environment: TestS3.environment!) { app, config in
+            // setup
+            let tester = try app.testing()
+            let member = try await mintSignedIn(app, role: .clientMember)
+            let bytes = PortalFilesTests.pdf + BlobStoreTests.bytes(S3BlobStore.partSize + 100)
+            // MUT
+            let created = try await files.upload(tester, member, bytes, filename: "re\u{202E}fdp.exe/../report.pdf", type: "application/pdf")
+            // validate
+            #expect(created.status == .created)
+            let file = try created.content.decode(PortalFilesController.FileView.self)
+            let key = BlobKey.portalFile(file.id, tenant: member.tenantID)
+            #expect(try await app.blobStore.head(key)?.size == Int64(bytes.count))
+            #expect(storedUnderDataDirectory(config).isEmpty)
+            let url = "/api/tenants/\(member.tenantID)/files/\(file.id)/content"
+            let download = try await tester.sendRequest(.GET, url, headers: member.bearer)
+            #expect(download.status == .ok && Array(download.body.readableBytesView) == bytes)
+            #expect(download.headers.first(name: .contentDisposition)?.hasPrefix("attachment; filename*=UTF-8''") == true)
+            #expect(download.headers.first(name: .contentDisposition)?.contains("/") == false)
+            #expect(download.headers.first(name: "Content-Security-Policy") == "default-src 'none'; sandbox")
+            #expect(download.headers.first(name: .cacheControl) == "private, no-store")
+            #expect(download.headers.first(name: "X-Content-Type-Options") == "nosniff")
+            #expect(download.headers.contentType?.description == "application/pdf")
+
+            var ranged = member.bearer
+            ranged.replaceOrAdd(name: .range, value: "bytes=0-7")
+            let partial = try await tester.sendRequest(.GET, url, headers: ranged)
+            #expect(partial.status == .partialContent && partial.body.string == "%PDF-1.7")
+            #expect(partial.headers.first(name: .contentRange) == "bytes 0-7/\(bytes.count)")
+            ranged.replaceOrAdd(name: .range, value: "bytes=\(bytes.count)-")
+            let beyond = try await tester.sendRequest(.GET, url, headers: ranged)
+            #expect(beyond.status == .rangeNotSatisfiable && beyond.body.string.contains("range_not_satisfiable"))
+            #expect(beyond.headers.first(name: .contentRange) == "bytes */\(bytes.count)")
+
+            #expect(try await tester.sendRequest(.DELETE, "/api/tenants/\(member.tenantID)/files/\(file.id)", headers: member.bearer).status == .noContent)
+            #expect(try await app.blobStore.head(key) == nil)
+        }
+    }
+
+    @Test(.enabled(if: TestS3.available)) func publicUploadsLiveInTheBucketAndAreCollected() async throws {
+        try await withFlux(environment: TestS3.environment!) { app, config in
+            let tester = try app.testing()
+            let response = try await uploads.upload(tester, UploadTests.png, filename: "holiday.png", type: "image/png")
+            #expect(response.status == .created)
+            let id = try response.content.decode(UploadTests.Created.self).assetId
+            #expect(storedUnderDataDirectory(config).isEmpty)
+            let served = try await tester.sendRequest(.GET, "/api/assets/\(id)")
+            #expect(served.status == .ok && Array(served.body.readableBytesView) == UploadTests.png)
+            #expect(served.headers.first(name: .contentDisposition)?.hasPrefix("inline") == true)
+            #expect(served.headers.first(name: .cacheControl) == "private, max-age=3600")
+
+            #expect(try await app.uploadHousekeeping.run(on: app.db, now: Date().addingTimeInterval(UploadHousekeeping.unattachedLifetime + 60)) == 1)
+            #expect(try await app.blobStore.head(BlobKey.upload(id)) == nil)
+            #expect(try await tester.sendRequest(.GET, "/api/assets/\(id)").status == .notFound)
+        }
+    }
+
+    /// A port nothing listens on: the store is down from the first request.
+    static var unreachableStore: [String: String] {
+        ["FILES_S3_BUCKET": "flux-down", "FILES_S3_ENDPOINT": "http://127.0.0.1:9", "FILES_S3_ACCESS_KEY_ID": "AKIDDOWN",
+         "FILES_S3_SECRET_ACCESS_KEY": "never-printed-secret-value"]
+    }
+
+    @Test func aStoreThatIsDownRefusesUploadsWith503AndStoresNothing() async throws {
+        try await withFlux(environment: Self.unreachableStore) { app, config in
+            let tester = try app.testing()
+            let member = try await mintSignedIn(app, role: .clientMember)
+            let portal = try await files.upload(tester, member, PortalFilesTests.pdf, filename: "a.pdf", type: "application/pdf")
+            #expect(portal.status == .serviceUnavailable)
+            #expect(portal.body.string.contains("\"code\":\"storage_unavailable\""))
+            #expect(!portal.body.string.contains("never-printed-secret-value"))
+            #expect(try await PortalFile.query(on: app.db).count() == 0)
+
+            let public_ = try await uploads.upload(tester, UploadTests.png, filename: "a.png", type: "image/png")
+            #expect(public_.status == .serviceUnavailable && public_.body.string.contains("storage_unavailable"))
+            #expect(try await Asset.query(on: app.db).count() == 0)
+            // Nothing half-received is left on disk either.
+            #expect(storedUnderDataDirectory(config).isEmpty)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: config.dataDirectory.appendingPathComponent("files/.incoming").path)) ?? []).isEmpty)
+            // Everything else keeps working, and health says which part is down without making the replica unready.
+            let health = try await tester.sendRequest(.GET, "/api/health")
+            #expect(health.status == .ok)
+            let body = try JSONSerialization.jsonObject(with: Data(buffer: health.body)) as? [String: Any]
+            #expect(body?["storage"] as? String == "down" && body?["db"] as? String == "up" && body?["ok"] as? Bool == true)
+            #expect(try await tester.sendRequest(.GET, "/api/tenants/\(member.tenantID)/files", headers: member.bearer).status == .ok)
+            #expect(LogCapture.shared.all.allSatisfy { !$0.contains("never-printed-secret-value") })
+        }
+    }
+}
