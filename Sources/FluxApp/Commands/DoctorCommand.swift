@@ -7,7 +7,8 @@ import NIOCore
 /// `flux doctor`: checks what a deploy needs before it takes traffic: configuration, the database answering,
 /// migrations applied, the data directory private and writable with free space, a TLS proxy's headers
 /// believed, and (as warnings) the mail server reachable over verified TLS and accepting the login, and the
-/// model service answering with the configured model. Secrets are reported only as
+/// model service answering with the configured model; the S3 bucket, when configured, reachable, accepting the
+/// credentials and writable (the variable at fault named). Secrets are reported only as
 /// set / missing / weak. Exits non-zero when any check fails.
 struct DoctorCommand: AsyncCommand {
     struct Signature: CommandSignature {}
@@ -37,6 +38,10 @@ struct DoctorCommand: AsyncCommand {
         }
         report.dataDirectory(config.dataDirectory)
         report.disk(config.dataDirectory)
+        switch await Self.storageCheck(config, store: app.blobStore) {
+        case .success(let text): report.pass("storage", text)
+        case .failure(let problem): report.fail("storage", problem.text)
+        }
         await modelService(&report, client: app.http.client.shared)
         if let smtp = config.smtp {
             do {
@@ -88,6 +93,42 @@ struct DoctorCommand: AsyncCommand {
         } catch {
             report.warn("model", "unreachable at \(host): \(error); FluxAI will give its graceful answer")
         }
+    }
+
+    struct StorageProblem: Error {
+        let text: String
+    }
+
+    /// The bucket: writes, reads back and removes a small object under `doctor/`; a failure names the variable
+    /// to look at, from S3's error code, and never holds the secret. The local directory is checked with
+    /// DATA_DIR above.
+    static func storageCheck(_ config: AppConfig, store: any BlobStore) async -> Result<String, StorageProblem> {
+        guard let settings = config.objectStorage else { return .success("files under DATA_DIR (FILES_S3_BUCKET is not set)") }
+        let key = "doctor/\(UUID().uuidString)"
+        let probe = ByteBuffer(string: "flux doctor")
+        let place = "bucket \(settings.bucket) at \(settings.endpoint.host ?? "?")"
+        do {
+            try await store.checkReachable(within: .seconds(5))
+            try await store.put(key, chunks: BlobChunks(AsyncThrowingStream { $0.yield(probe); $0.finish() }))
+            guard try await store.head(key)?.size == Int64(probe.readableBytes) else {
+                throw BlobStoreError.unavailable("the object written was not read back")
+            }
+            try await store.delete(key)
+            return .success("\(place): reachable, credentials accepted, writable")
+        } catch {
+            let reason = (error as? BlobStoreError).map { if case .unavailable(let why) = $0 { why } else { "object not found" } } ?? "\(error)"
+            return .failure(StorageProblem(text: "\(place): \(reason); check \(culprit(reason))"))
+        }
+    }
+
+    /// The variable an S3 failure points at.
+    static func culprit(_ reason: String) -> String {
+        if reason.contains("NoSuchBucket") { return "FILES_S3_BUCKET" }
+        if reason.contains("SignatureDoesNotMatch") { return "FILES_S3_SECRET_ACCESS_KEY" }
+        if reason.contains("InvalidAccessKeyId") || reason.contains("AccessDenied") { return "FILES_S3_ACCESS_KEY_ID (and its permissions on the bucket)" }
+        if reason.contains("did not answer") { return "FILES_S3_ENDPOINT" }
+        if reason.contains("PermanentRedirect") || reason.contains("AuthorizationHeaderMalformed") { return "FILES_S3_REGION" }
+        return "FILES_S3_ENDPOINT, FILES_S3_BUCKET and the credentials"
     }
 
     /// Names of registered migrations the database has not recorded; read-only, so doctor never changes

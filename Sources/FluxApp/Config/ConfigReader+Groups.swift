@@ -213,10 +213,12 @@ extension ConfigReader {
             return
         }
         let region = value("FILES_S3_REGION") ?? "us-east-1"
-        if !region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) {
+        guard region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }),
+            var endpoint = URL(string: "https://s3.\(region).amazonaws.com")
+        else {
             problem("FILES_S3_REGION", "must be a region name such as us-east-1")
+            return
         }
-        var endpoint = URL(string: "https://s3.\(region).amazonaws.com")!
         if let raw = value("FILES_S3_ENDPOINT") {
             if let parsed = URLComponents(string: raw), ["http", "https"].contains(parsed.scheme?.lowercased()), let host = parsed.host, !host.isEmpty,
                 parsed.user == nil, parsed.password == nil, parsed.query == nil, ["", "/"].contains(parsed.path), let url = parsed.url

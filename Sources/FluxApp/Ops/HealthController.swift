@@ -7,6 +7,8 @@ import NIOCore
 struct HealthController: RouteCollection {
     /// Half the 1 s a load balancer or monitor is promised an answer in, leaving room for a loaded machine.
     static let databaseTimeout: TimeAmount = .milliseconds(500)
+    /// The same for the file store, asked at the same time.
+    static let storageTimeout: TimeAmount = .milliseconds(500)
 
     /// Where public uploads are counted against their quota and free-space floor.
     let uploads: UploadCapacity
@@ -39,7 +41,7 @@ struct HealthController: RouteCollection {
 
     @Sendable
     func readiness(req: Request) async throws -> Response {
-        async let storageUp = store.isReachable()
+        async let storageUp = (try? await store.checkReachable(within: Self.storageTimeout)) != nil
         let outcome = await DatabaseProbe.ping(req.db, timeout: Self.databaseTimeout)
         let storage = await storageUp ? "up" : "down"
         let body: Readiness

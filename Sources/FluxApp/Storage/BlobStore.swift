@@ -18,8 +18,8 @@ protocol BlobStore: Sendable {
     func delete(_ key: String) async throws
     /// Keys under `prefix` written before `date`: candidates for collecting objects no row names.
     func keys(under prefix: String, writtenBefore date: Date) async throws -> [String]
-    /// Whether the store answers and accepts this instance's credentials now (health, doctor).
-    func isReachable() async -> Bool
+    /// Throws unless the store answers within `timeout` and accepts this instance's credentials (health, doctor).
+    func checkReachable(within timeout: TimeAmount) async throws
     /// The object as a download of `mediaType`, honouring the request's `Range`.
     func serve(_ key: String, size: Int64, mediaType: HTTPMediaType, for request: Request) async throws -> Response
 }

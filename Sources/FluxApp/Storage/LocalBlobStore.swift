@@ -94,10 +94,11 @@ struct LocalBlobStore: BlobStore {
         return keys.sorted()
     }
 
-    func isReachable() async -> Bool {
+    func checkReachable(within timeout: TimeAmount) async throws {
         var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory) && isDirectory.boolValue
-            && FileManager.default.isWritableFile(atPath: root.path)
+        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue,
+            FileManager.default.isWritableFile(atPath: root.path)
+        else { throw BlobStoreError.unavailable("DATA_DIR is not a writable directory") }
     }
 
     /// Vapor's file streaming, as Flux has always served files: Range, ETag and conditional requests included.

@@ -15,8 +15,6 @@ struct S3BlobStore: BlobStore {
     /// A whole transfer's bound; a stalled one is cut sooner by the client's read timeout.
     static let transferDeadline: TimeAmount = .hours(1)
     static let requestDeadline: TimeAmount = .seconds(30)
-    /// Health answers within a second, the database's probe included.
-    static let probeDeadline: TimeAmount = .milliseconds(500)
 
     let settings: S3Settings
     let client: HTTPClient
@@ -149,8 +147,10 @@ struct S3BlobStore: BlobStore {
         return keys.sorted()
     }
 
-    func isReachable() async -> Bool {
-        (try? await send(.HEAD, key: nil, operation: "HEAD bucket", deadline: Self.probeDeadline)) != nil
+    /// A one-key listing rather than a HEAD: its error body names the fault (NoSuchBucket, InvalidAccessKeyId,
+    /// SignatureDoesNotMatch), where a HEAD answers a bare status.
+    func checkReachable(within timeout: TimeAmount) async throws {
+        _ = try await send(.GET, key: nil, query: [("list-type", "2"), ("max-keys", "1")], operation: "ListObjectsV2", deadline: timeout)
     }
 
     // MARK: - Requests

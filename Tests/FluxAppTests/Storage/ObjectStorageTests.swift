@@ -1,5 +1,6 @@
 @testable import FluxApp
 import Fluent
+import NIOPosix
 import Foundation
 import Testing
 import VaporTesting
@@ -103,6 +104,52 @@ import VaporTesting
             #expect(body?["storage"] as? String == "down" && body?["db"] as? String == "up" && body?["ok"] as? Bool == true)
             #expect(try await tester.sendRequest(.GET, "/api/tenants/\(member.tenantID)/files", headers: member.bearer).status == .ok)
             #expect(LogCapture.shared.all.allSatisfy { !$0.contains("never-printed-secret-value") })
+        }
+    }
+
+    /// An S3 store built from `environment` (FILES_S3_*), its client shut down afterwards.
+    func withS3Store(_ environment: [String: String], _ body: (AppConfig, any BlobStore) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        let config = try AppConfig.load(from: environment.merging(["FLUX_ENV": "testing", "DATA_DIR": directory.url.path]) { $1 })
+        let client = S3BlobStore.makeClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        do {
+            try await body(config, S3BlobStore(settings: try #require(config.objectStorage), client: client, threadPool: .singleton))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    @Test func doctorNamesTheEndpointOfAStoreThatDoesNotAnswer() async throws {
+        try await withS3Store(Self.unreachableStore) { config, store in
+            guard case .failure(let problem) = await DoctorCommand.storageCheck(config, store: store) else { Issue.record("passed"); return }
+            #expect(problem.text.contains("check FILES_S3_ENDPOINT"))
+            #expect(!problem.text.contains("never-printed-secret-value"))
+        }
+    }
+
+    @Test(.enabled(if: TestS3.available)) func doctorChecksTheBucketAndNamesTheVariableAtFault() async throws {
+        let good = TestS3.environment!
+        try await withS3Store(good) { config, store in
+            guard case .success(let text) = await DoctorCommand.storageCheck(config, store: store) else { Issue.record("failed"); return }
+            #expect(text.contains("writable"))
+        }
+        let wrongSecret = "wrong-secret-value-not-to-print"
+        let cases: [([String: String], String)] = [
+            (["FILES_S3_SECRET_ACCESS_KEY": wrongSecret], "FILES_S3_SECRET_ACCESS_KEY"),
+            (["FILES_S3_ACCESS_KEY_ID": "AKIDUNKNOWN"], "FILES_S3_ACCESS_KEY_ID"),
+            (["FILES_S3_BUCKET": "flux-missing-\(UUID().uuidString.prefix(8).lowercased())"], "FILES_S3_BUCKET"),
+        ]
+        for (change, variable) in cases {
+            try await withS3Store(good.merging(change) { $1 }) { config, store in
+                guard case .failure(let problem) = await DoctorCommand.storageCheck(config, store: store) else {
+                    Issue.record("passed with a wrong \(variable)")
+                    return
+                }
+                #expect(problem.text.contains("check \(variable)"), "\(problem.text)")
+                #expect(!problem.text.contains(wrongSecret) && !problem.text.contains(good["FILES_S3_SECRET_ACCESS_KEY"]!))
+            }
         }
     }
 }
