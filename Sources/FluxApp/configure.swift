@@ -86,6 +86,8 @@ private func startBackgroundWork(_ app: Application, _ config: AppConfig, metric
     app.lifecycle.use(app.conversationHousekeeping)
     app.uploadHousekeeping = UploadHousekeeping(store: app.blobStore)
     app.lifecycle.use(app.uploadHousekeeping)
+    app.orphanObjectCollection = OrphanObjectCollection(store: app.blobStore)
+    app.lifecycle.use(app.orphanObjectCollection)
 }
 
 /// `flux serve` (the default), `doctor`, `filetype`, `backup`, `create-admin` and `seed-demo`.

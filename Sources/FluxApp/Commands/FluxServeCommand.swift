@@ -2,8 +2,8 @@ import Fluent
 import Vapor
 
 /// `flux serve`: applies pending migrations, logs the staff setup link while no staff account exists, starts
-/// the mail outbox and the conversation and upload housekeeping, then hands over to Vapor's serve command, which listens and
-/// drains in-flight requests on SIGTERM and SIGINT.
+/// the mail outbox, the conversation and upload housekeeping and the orphan object collection, then hands over
+/// to Vapor's serve command, which listens and drains in-flight requests on SIGTERM and SIGINT.
 struct FluxServeCommand: AsyncCommand {
     typealias Signature = ServeCommand.Signature
 
@@ -22,6 +22,7 @@ struct FluxServeCommand: AsyncCommand {
         context.application.outboxWorker.start(on: context.application)
         context.application.conversationHousekeeping.start(on: context.application)
         context.application.uploadHousekeeping.start(on: context.application)
+        context.application.orphanObjectCollection.start(on: context.application)
         try await serve.run(using: context, signature: signature)
     }
 }

@@ -152,4 +152,29 @@ import VaporTesting
             }
         }
     }
+
+    @Test func objectsNoRowNamesAreCollectedOnceADayOld() async throws {
+        try await withFlux { app, config in
+            // setup: a real file, an upload and a portal file whose rows never came, all two days old, and a fresh orphan
+            let tester = try app.testing()
+            let member = try await mintSignedIn(app, role: .clientMember)
+            let created = try await files.upload(tester, member, PortalFilesTests.pdf, filename: "kept.pdf", type: "application/pdf")
+            let kept = BlobKey.portalFile(try created.content.decode(PortalFilesController.FileView.self).id, tenant: member.tenantID)
+            let orphans = [BlobKey.upload(UUID()), BlobKey.portalFile(UUID(), tenant: member.tenantID)]
+            let fresh = BlobKey.upload(UUID())
+            for key in orphans + [fresh] { try await app.blobStore.put(key, chunks: BlobStoreTests.chunks([1, 2, 3])) }
+            let twoDaysAgo = Date().addingTimeInterval(-2 * 24 * 3600)
+            for key in orphans + [kept] {
+                try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: config.dataDirectory.appendingPathComponent(key).path)
+            }
+            // MUT
+            let removed = try await app.orphanObjectCollection.run(on: app.db)
+            // validate
+            #expect(removed == 2)
+            for key in orphans { #expect(try await app.blobStore.head(key) == nil) }
+            #expect(try await app.blobStore.head(kept) != nil)
+            #expect(try await app.blobStore.head(fresh) != nil)
+            #expect(try await app.orphanObjectCollection.run(on: app.db) == 0)
+        }
+    }
 }
