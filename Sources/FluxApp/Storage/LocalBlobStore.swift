@@ -38,9 +38,14 @@ struct LocalBlobStore: BlobStore {
         guard FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw BlobStoreError.unavailable("cannot create \(partial.lastPathComponent)")
         }
+        let handle: FileHandle
         do {
-            let handle = try FileHandle(forWritingTo: partial)
-            defer { try? handle.close() }
+            handle = try FileHandle(forWritingTo: partial)
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
+        do {
             for try await chunk in chunks {
                 let bytes = Data(chunk.readableBytesView)
                 try await threadPool.runIfActive { try handle.write(contentsOf: bytes) }
@@ -48,6 +53,7 @@ struct LocalBlobStore: BlobStore {
             try handle.close()
             try FileManager.default.moveItem(at: partial, to: target)
         } catch {
+            try? handle.close()
             try? FileManager.default.removeItem(at: partial)
             throw error
         }
