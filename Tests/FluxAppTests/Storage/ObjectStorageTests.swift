@@ -52,6 +52,13 @@ import VaporTesting
             #expect(beyond.status == .rangeNotSatisfiable && beyond.body.string.contains("range_not_satisfiable"))
             #expect(beyond.headers.first(name: .contentRange) == "bytes */\(bytes.count)")
 
+            let shared = try await tester.sendRequest(.POST, "/api/tenants/\(member.tenantID)/files/\(file.id)/shares", headers: member.bearer) { req in
+                try req.content.encode(["expiresInHours": 1])
+            }
+            let link = try shared.content.decode(PortalFilesController.ShareView.self).url
+            let viaLink = try await tester.sendRequest(.GET, String(link[link.range(of: "/api/shared/")!.lowerBound...]))
+            #expect(viaLink.status == .ok && Array(viaLink.body.readableBytesView) == bytes)
+
             #expect(try await tester.sendRequest(.DELETE, "/api/tenants/\(member.tenantID)/files/\(file.id)", headers: member.bearer).status == .noContent)
             #expect(try await app.blobStore.head(key) == nil)
         }
