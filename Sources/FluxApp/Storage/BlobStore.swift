@@ -12,7 +12,7 @@ protocol BlobStore: Sendable {
     func put(_ key: String, chunks: BlobChunks) async throws
     /// The object's bytes, all of them or the `range` (offsets inclusive, within the object).
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> BlobContent
-    /// The object's size and time of writing; `nil` when there is no such object.
+    /// The object's size; `nil` when there is no such object.
     func head(_ key: String) async throws -> BlobInfo?
     /// Removes the object; removing one that is not there succeeds.
     func delete(_ key: String) async throws
@@ -41,7 +41,6 @@ enum BlobKey {
 
 struct BlobInfo: Sendable, Equatable {
     let size: Int64
-    let writtenAt: Date
 }
 
 /// Bytes on their way in or out of a store, pulled one buffer at a time (so a slow reader slows the source).

@@ -70,9 +70,9 @@ struct LocalBlobStore: BlobStore {
     func head(_ key: String) async throws -> BlobInfo? {
         let path = try url(key).path
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular,
-            let size = attributes[.size] as? NSNumber, let modified = attributes[.modificationDate] as? Date
+            let size = attributes[.size] as? NSNumber
         else { return nil }
-        return BlobInfo(size: size.int64Value, writtenAt: modified)
+        return BlobInfo(size: size.int64Value)
     }
 
     func delete(_ key: String) async throws {

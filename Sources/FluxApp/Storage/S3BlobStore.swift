@@ -120,8 +120,7 @@ struct S3BlobStore: BlobStore {
         guard let size = response.headers.first(name: "Content-Length").flatMap(Int64.init) else {
             throw BlobStoreError.unavailable("HEAD answered without a Content-Length")
         }
-        let written = response.headers.first(name: "Last-Modified").flatMap(S3XML.httpDate) ?? Date(timeIntervalSince1970: 0)
-        return BlobInfo(size: size, writtenAt: written)
+        return BlobInfo(size: size)
     }
 
     func delete(_ key: String) async throws {
@@ -136,7 +135,7 @@ struct S3BlobStore: BlobStore {
             var query = [("list-type", "2"), ("prefix", prefix + "/")]
             if let token { query.append(("continuation-token", token)) }
             let (_, body) = try await send(.GET, key: nil, query: query, operation: "ListObjectsV2")
-            for entry in S3XML.values(of: "Contents", in: body) {
+            for entry in S3XML.elements("Contents", in: body) {
                 guard let key = S3XML.values(of: "Key", in: entry).first, BlobKey.isValid(key),
                     let modified = S3XML.values(of: "LastModified", in: entry).first.flatMap(S3XML.isoDate), modified < date
                 else { continue }
@@ -222,13 +221,19 @@ struct S3BlobStore: BlobStore {
 }
 
 /// The few pieces of S3's XML answers Flux reads, found by tag (S3 answers are flat and never nest a tag in
-/// itself), and HTTP dates.
+/// itself).
 enum S3XML {
+    /// The text of each `<tag>`, entities decoded.
     static func values(of tag: String, in xml: String) -> [String] {
+        elements(tag, in: xml).map(unescape)
+    }
+
+    /// The raw content of each `<tag>`, for reading the tags inside it.
+    static func elements(_ tag: String, in xml: String) -> [String] {
         var found: [String] = []
         var rest = xml[...]
         while let open = rest.range(of: "<\(tag)>"), let close = rest.range(of: "</\(tag)>", range: open.upperBound..<rest.endIndex) {
-            found.append(unescape(String(rest[open.upperBound..<close.lowerBound])))
+            found.append(String(rest[open.upperBound..<close.lowerBound]))
             rest = rest[close.upperBound...]
         }
         return found
@@ -248,14 +253,6 @@ enum S3XML {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
-
-    static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return formatter.date(from: text)
     }
 }

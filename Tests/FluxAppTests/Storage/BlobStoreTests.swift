@@ -174,4 +174,17 @@ enum TestS3 {
         }
         #expect(ByteRange.parse("bytes=0-", size: 0) == .unsatisfiable)
     }
+
+    @Test func listingAnswersAreReadByTagWithEntitiesDecodedOnce() {
+        let body = """
+            <ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>a&amp;b</NextContinuationToken>\
+            <Contents><Key>uploads/1</Key><LastModified>2026-12-07T14:23:00.000Z</LastModified></Contents>\
+            <Contents><Key>files/x&amp;lt;y</Key><LastModified>2026-12-07T14:23:01Z</LastModified></Contents></ListBucketResult>
+            """
+        #expect(S3XML.values(of: "NextContinuationToken", in: body) == ["a&b"])
+        let entries = S3XML.elements("Contents", in: body)
+        #expect(entries.flatMap { S3XML.values(of: "Key", in: $0) } == ["uploads/1", "files/x&lt;y"])
+        #expect(entries.compactMap { S3XML.values(of: "LastModified", in: $0).first.flatMap(S3XML.isoDate) }.count == 2)
+        #expect(S3XML.values(of: "UploadId", in: "<Error><Code>SlowDown</Code></Error>").isEmpty)
+    }
 }
