@@ -82,7 +82,7 @@ def test_uploads_live_in_the_bucket_and_survive_a_store_outage(workdir, serve, s
     health = requests.get(server.url + "/api/health", timeout=5).json()
     assert health["storage"] == "up" and health["db"] == "up"
 
-    # Larger than a part: a multipart upload, streamed from the temporary file.
+    # Larger than a part: a multipart upload, each part sent as soon as it is full.
     before = memory_kib(server.process.pid, "VmHWM")
     created = upload(server, 20 * MIB)
     assert created.status_code == 201, created.text

@@ -7,15 +7,15 @@ import Vapor
 ///
 /// The body is streamed: at most UPLOAD_MAX_BYTES are read (413 beyond, without buffering), the first 4 KiB
 /// of the file are judged by FluxSecurity's content check before a byte is written (415 otherwise), and the
-/// rest goes to a temporary file under DATA_DIR/uploads/.incoming, hashed on the way, then into the
-/// ``BlobStore`` under a random id (503 when the store is down). Before and after the body is read,
+/// rest goes to the ``BlobStore`` under a random id as it arrives (through DATA_DIR/uploads/.incoming for
+/// the local store), hashed on the way; 503 when the store is down. Before and after the body is read,
 /// ``UploadCapacity`` must have room for it (507 otherwise).
 struct UploadController: Sendable {
     static let allowed: Set<FileType> = [.jpeg, .png, .webp, .gif, .mp4, .mov]
 
     let security: Hardening
     let store: any BlobStore
-    /// Where bodies are received before they go to the store.
+    /// Where the local store receives bodies.
     let incoming: URL
     let maxBytes: Int
     let capacity: UploadCapacity
@@ -33,13 +33,12 @@ struct UploadController: Sendable {
     @Sendable func upload(_ request: Request) async throws -> Response {
         let id = UUID()
         try await capacity.requireRoom(adding: 0, alreadyWritten: false, on: request.db)
-        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: maxBytes,
-                                                      incoming: incoming,
-                                                      tooLarge: tooLarge)
+        let writer = try store.writer(for: BlobKey.upload(id), staging: incoming)
+        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: maxBytes, into: writer, tooLarge: tooLarge)
         do {
             try await capacity.requireRoom(adding: Int64(upload.size), alreadyWritten: true, on: request.db)
         } catch {
-            try? FileManager.default.removeItem(at: upload.temporary)
+            await writer.abort()
             throw error
         }
         let asset = Asset()
@@ -50,7 +49,7 @@ struct UploadController: Sendable {
         asset.originalName = Sanitize.filename(upload.filename ?? "upload")
         asset.uploaderIPHash = security.clientAddressHash(request)
         asset.createdAt = Date()
-        try await store.put(BlobKey.upload(id), movingFile: upload.temporary)
+        try await writer.finish()
         do {
             try await asset.create(on: request.db)
         } catch {

@@ -6,6 +6,9 @@ import Vapor
 /// (``LocalBlobStore``) is the single-machine default; an S3-compatible bucket (``S3BlobStore``) lets several
 /// replicas share them. Keys are built by ``BlobKey`` from random ids, never from a name a user gave.
 protocol BlobStore: Sendable {
+    /// A writer for an object under `key` whose bytes arrive over time (an upload being received); the local
+    /// store keeps them in `staging` until the writer finishes.
+    func writer(for key: String, staging: URL) throws -> any BlobWriter
     /// Stores the file at `file` under `key` and removes the file, stored or not.
     func put(_ key: String, movingFile file: URL) async throws
     /// Stores what `chunks` yields under `key`; when it throws, nothing is left under `key`.
@@ -22,6 +25,15 @@ protocol BlobStore: Sendable {
     func checkReachable(within timeout: TimeAmount) async throws
     /// The object as a download of `mediaType`, honouring the request's `Range`.
     func serve(_ key: String, size: Int64, mediaType: HTTPMediaType, for request: Request) async throws -> Response
+}
+
+/// An object being written by one task: bytes go to the store as they are handed over (the S3 store sends
+/// each full part), nothing is visible under the key until ``finish()`` succeeds, and ``abort()``, or a
+/// failed `write` or `finish`, leaves nothing behind.
+protocol BlobWriter: AnyObject, Sendable {
+    func write(_ bytes: ByteBuffer) async throws
+    func finish() async throws
+    func abort() async
 }
 
 /// Keys of stored objects, one scheme for every store: the local store's paths under DATA_DIR are these keys.

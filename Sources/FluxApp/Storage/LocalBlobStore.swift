@@ -14,7 +14,7 @@ struct LocalBlobStore: BlobStore {
         return root.appendingPathComponent(key, isDirectory: false)
     }
 
-    private func prepareDirectory(for file: URL) throws {
+    static func prepareDirectory(for file: URL) throws {
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
     }
@@ -22,7 +22,7 @@ struct LocalBlobStore: BlobStore {
     func put(_ key: String, movingFile file: URL) async throws {
         do {
             let target = try url(key)
-            try prepareDirectory(for: target)
+            try Self.prepareDirectory(for: target)
             try FileManager.default.moveItem(at: file, to: target)
         } catch {
             try? FileManager.default.removeItem(at: file)
@@ -30,31 +30,21 @@ struct LocalBlobStore: BlobStore {
         }
     }
 
-    /// Written beside the target and renamed into place, so a reader never sees half an object.
+    /// Received into `staging` (on DATA_DIR, so finishing is a rename), as uploads always were.
+    func writer(for key: String, staging: URL) throws -> any BlobWriter {
+        LocalBlobWriter(temporary: staging.appendingPathComponent(UUID().uuidString), target: try url(key), threadPool: threadPool)
+    }
+
+    /// Written beside the target under a hidden name and renamed into place, so a reader never sees half an object.
     func put(_ key: String, chunks: BlobChunks) async throws {
         let target = try url(key)
-        try prepareDirectory(for: target)
-        let partial = target.deletingLastPathComponent().appendingPathComponent(".\(UUID().uuidString).partial")
-        guard FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw BlobStoreError.unavailable("cannot create \(partial.lastPathComponent)")
-        }
-        let handle: FileHandle
+        let writer = LocalBlobWriter(temporary: target.deletingLastPathComponent().appendingPathComponent(".\(UUID().uuidString).partial"),
+                                     target: target, threadPool: threadPool)
         do {
-            handle = try FileHandle(forWritingTo: partial)
+            for try await chunk in chunks { try await writer.write(chunk) }
+            try await writer.finish()
         } catch {
-            try? FileManager.default.removeItem(at: partial)
-            throw error
-        }
-        do {
-            for try await chunk in chunks {
-                let bytes = Data(chunk.readableBytesView)
-                try await threadPool.runIfActive { try handle.write(contentsOf: bytes) }
-            }
-            try handle.close()
-            try FileManager.default.moveItem(at: partial, to: target)
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: partial)
+            await writer.abort()
             throw error
         }
     }
@@ -112,5 +102,55 @@ struct LocalBlobStore: BlobStore {
         let path = try url(key).path
         guard FileManager.default.fileExists(atPath: path) else { throw BlobStoreError.notFound }
         return try await request.fileio.asyncStreamFile(at: path, mediaType: mediaType)
+    }
+}
+
+/// An object received into a private temporary file (mode 0600, in a 0700 directory), renamed into place
+/// when finished.
+final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
+    let temporary: URL
+    let target: URL
+    let threadPool: NIOThreadPool
+    private var handle: FileHandle?
+
+    init(temporary: URL, target: URL, threadPool: NIOThreadPool) {
+        self.temporary = temporary
+        self.target = target
+        self.threadPool = threadPool
+    }
+
+    private func open() throws -> FileHandle {
+        if let handle { return handle }
+        try LocalBlobStore.prepareDirectory(for: temporary)
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw BlobStoreError.unavailable("cannot create \(temporary.lastPathComponent)")
+        }
+        let opened = try FileHandle(forWritingTo: temporary)
+        handle = opened
+        return opened
+    }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        let handle = try open()
+        let data = Data(bytes.readableBytesView)
+        try await threadPool.runIfActive { try handle.write(contentsOf: data) }
+    }
+
+    func finish() async throws {
+        do {
+            try open().close()
+            handle = nil
+            try LocalBlobStore.prepareDirectory(for: target)
+            try FileManager.default.moveItem(at: temporary, to: target)
+        } catch {
+            await abort()
+            throw error
+        }
+    }
+
+    func abort() async {
+        try? handle?.close()
+        handle = nil
+        try? FileManager.default.removeItem(at: temporary)
     }
 }

@@ -44,43 +44,27 @@ struct S3BlobStore: BlobStore {
         try await put(key, chunks: BlobChunks(FileChunks(file: file, range: nil, threadPool: threadPool)))
     }
 
+    func writer(for key: String, staging: URL) throws -> any BlobWriter {
+        guard BlobKey.isValid(key) else { throw BlobStoreError.unavailable("invalid key") }
+        return S3BlobWriter(store: self, key: key)
+    }
+
     func put(_ key: String, chunks: BlobChunks) async throws {
-        var iterator = chunks.makeAsyncIterator()
-        var pending = ByteBuffer()
-        var ended = try await fill(&pending, from: &iterator)
-        if ended {
-            _ = try await send(.PUT, key: key, body: pending, operation: "PUT")
-            return
-        }
-        let uploadID = try await startMultipart(key)
+        let writer = try writer(for: key, staging: FileManager.default.temporaryDirectory)
         do {
-            var etags: [String] = []
-            while pending.readableBytes > 0 {
-                let part = pending.readSlice(length: min(Self.partSize, pending.readableBytes))!
-                let (response, _) = try await send(.PUT, key: key, query: [("partNumber", String(etags.count + 1)), ("uploadId", uploadID)],
-                                                   body: part, operation: "UploadPart")
-                guard let etag = response.headers.first(name: "ETag") else { throw BlobStoreError.unavailable("UploadPart answered without an ETag") }
-                etags.append(etag)
-                pending.discardReadBytes()
-                if !ended { ended = try await fill(&pending, from: &iterator) }
-            }
-            try await completeMultipart(key, uploadID: uploadID, etags: etags)
+            for try await chunk in chunks { try await writer.write(chunk) }
+            try await writer.finish()
         } catch {
-            _ = try? await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload")
+            await writer.abort()
             throw error
         }
     }
 
-    /// Reads until a part is full or the chunks end; true when they ended.
-    private func fill(_ buffer: inout ByteBuffer, from iterator: inout BlobChunks.AsyncIterator) async throws -> Bool {
-        while buffer.readableBytes < Self.partSize {
-            guard var chunk = try await iterator.next() else { return true }
-            buffer.writeBuffer(&chunk)
-        }
-        return false
+    func putObject(_ key: String, body: ByteBuffer) async throws {
+        _ = try await send(.PUT, key: key, body: body, operation: "PUT")
     }
 
-    private func startMultipart(_ key: String) async throws -> String {
+    func startMultipart(_ key: String) async throws -> String {
         let (_, body) = try await send(.POST, key: key, query: [("uploads", "")], operation: "CreateMultipartUpload")
         guard let id = S3XML.values(of: "UploadId", in: body).first, !id.isEmpty else {
             throw BlobStoreError.unavailable("CreateMultipartUpload answered without an UploadId")
@@ -88,7 +72,15 @@ struct S3BlobStore: BlobStore {
         return id
     }
 
-    private func completeMultipart(_ key: String, uploadID: String, etags: [String]) async throws {
+    /// Sends part `number` (from 1) and returns its ETag.
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> String {
+        let (response, _) = try await send(.PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: body,
+                                           operation: "UploadPart")
+        guard let etag = response.headers.first(name: "ETag") else { throw BlobStoreError.unavailable("UploadPart answered without an ETag") }
+        return etag
+    }
+
+    func completeMultipart(_ key: String, uploadID: String, etags: [String]) async throws {
         let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(S3XML.escape($0.element))</ETag></Part>" }
         let xml = "<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>"
         let (_, body) = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: ByteBuffer(string: xml),
@@ -97,6 +89,10 @@ struct S3BlobStore: BlobStore {
         if let code = S3XML.values(of: "Code", in: body).first, body.contains("<Error>") {
             throw BlobStoreError.unavailable("CompleteMultipartUpload failed: \(code)")
         }
+    }
+
+    func abortMultipart(_ key: String, uploadID: String) async {
+        _ = try? await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload")
     }
 
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> BlobContent {
@@ -254,5 +250,67 @@ enum S3XML {
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.date(from: text)
+    }
+}
+
+/// An object sent as it arrives: bytes are held until a part is full, then sent as the next part of a
+/// multipart upload; an object that never fills a part goes in one PUT when finished. At most a part and
+/// the chunk that overfilled it are held.
+final class S3BlobWriter: BlobWriter, @unchecked Sendable {
+    let store: S3BlobStore
+    let key: String
+    private var pending = ByteBuffer()
+    private var uploadID: String?
+    private var etags: [String] = []
+
+    init(store: S3BlobStore, key: String) {
+        self.store = store
+        self.key = key
+    }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        var bytes = bytes
+        pending.writeBuffer(&bytes)
+        do {
+            while pending.readableBytes >= S3BlobStore.partSize {
+                try await sendPart(pending.readSlice(length: S3BlobStore.partSize)!)
+                pending.discardReadBytes()
+            }
+        } catch {
+            await abort()
+            throw error
+        }
+    }
+
+    func finish() async throws {
+        do {
+            guard let uploadID else {
+                try await store.putObject(key, body: pending)
+                return
+            }
+            if pending.readableBytes > 0 { try await sendPart(pending) }
+            try await store.completeMultipart(key, uploadID: uploadID, etags: etags)
+        } catch {
+            await abort()
+            throw error
+        }
+    }
+
+    func abort() async {
+        pending.clear()
+        guard let uploadID else { return }
+        self.uploadID = nil
+        await store.abortMultipart(key, uploadID: uploadID)
+    }
+
+    private func sendPart(_ part: ByteBuffer) async throws {
+        let id: String
+        if let uploadID {
+            id = uploadID
+        } else {
+            id = try await store.startMultipart(key)
+            uploadID = id
+        }
+        etags.append(try await store.uploadPart(key, uploadID: id, number: etags.count + 1, body: part))
     }
 }

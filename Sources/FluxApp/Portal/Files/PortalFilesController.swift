@@ -9,7 +9,7 @@ import Vapor
 /// `GET /api/shared/:shareID/:token`, the share links.
 ///
 /// Uploads stream through ``StreamedUpload`` with a documents allow-list (images, PDF, plain text), count
-/// against TENANT_QUOTA_BYTES and go to the ``BlobStore`` under `files/<tenant>/<file id>`. Who sees and changes a file is
+/// against TENANT_QUOTA_BYTES and go to the ``BlobStore`` as they arrive, under `files/<tenant>/<file id>`. Who sees and changes a file is
 /// ``FileAccess``'s rule; share links are in `PortalFilesController+Shares.swift`. Every change and every
 /// download, through the API or a link, is audited.
 struct PortalFilesController: Sendable {
@@ -18,7 +18,7 @@ struct PortalFilesController: Sendable {
 
     let audit: AuditLog
     let store: any BlobStore
-    /// Where bodies are received before they go to the store.
+    /// Where the local store receives bodies.
     let incoming: URL
     let maxBytes: Int
     let quotaBytes: Int
@@ -108,10 +108,12 @@ struct PortalFilesController: Sendable {
         let limit = min(maxBytes, remaining)
         let tooLarge = limit < maxBytes ? quotaExceeded
             : AppError(.payloadTooLarge, code: "payload_too_large", message: "The upload is larger than \(maxBytes) bytes.")
-        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: limit, incoming: incoming, tooLarge: tooLarge)
+        let id = UUID()
+        let writer = try store.writer(for: BlobKey.portalFile(id, tenant: access.tenantID), staging: incoming)
+        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: limit, into: writer, tooLarge: tooLarge)
         let now = Date()
         let file = PortalFile()
-        file.id = UUID()
+        file.id = id
         file.tenantID = access.tenantID
         file.folderID = folder?.id
         file.name = Sanitize.filename(upload.filename ?? "file")
@@ -122,7 +124,7 @@ struct PortalFilesController: Sendable {
         file.uploadedBy = access.principal.userID
         file.createdAt = now
         file.updatedAt = now
-        try await store.put(key(file), movingFile: upload.temporary)
+        try await writer.finish()
         do {
             try await file.create(on: request.db)
             // Parallel uploads each saw room before either was stored: the later one to push past the quota goes.
