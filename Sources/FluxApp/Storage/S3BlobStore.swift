@@ -6,8 +6,9 @@ import NIOHTTP1
 import NIOPosix
 
 /// Objects in an S3-compatible bucket, over AsyncHTTPClient with Signature Version 4. Objects up to
-/// ``partSize`` go in one PUT; larger ones in a multipart upload of ``partSize`` parts, aborted when
-/// anything fails, so at most one part is held in memory and a failed upload leaves nothing behind.
+/// ``partSize`` go in one PUT; larger ones in a multipart upload of ``partSize`` parts sent as they fill
+/// (``S3BlobWriter``), aborted when anything fails, so about one part is held in memory and a failed upload
+/// leaves nothing behind.
 /// Failures become ``BlobStoreError/unavailable(_:)`` naming the operation and S3's error code, never the
 /// credentials or the request's signature.
 struct S3BlobStore: BlobStore {
@@ -44,13 +45,15 @@ struct S3BlobStore: BlobStore {
         try await put(key, chunks: BlobChunks(FileChunks(file: file, range: nil, threadPool: threadPool)))
     }
 
+    /// Bytes go straight to the bucket; `staging` is the local store's concern.
     func writer(for key: String, staging: URL) throws -> any BlobWriter {
         guard BlobKey.isValid(key) else { throw BlobStoreError.unavailable("invalid key") }
         return S3BlobWriter(store: self, key: key)
     }
 
     func put(_ key: String, chunks: BlobChunks) async throws {
-        let writer = try writer(for: key, staging: FileManager.default.temporaryDirectory)
+        guard BlobKey.isValid(key) else { throw BlobStoreError.unavailable("invalid key") }
+        let writer = S3BlobWriter(store: self, key: key)
         do {
             for try await chunk in chunks { try await writer.write(chunk) }
             try await writer.finish()
