@@ -184,4 +184,26 @@ import VaporTesting
             #expect(try await app.orphanObjectCollection.run(on: app.db) == 0)
         }
     }
+
+    @Test func doctorReportsRowsWhoseObjectVanished() async throws {
+        try await withFlux { app, config in
+            // setup: two files, one of whose objects is removed behind Flux's back
+            let tester = try app.testing()
+            let member = try await mintSignedIn(app, role: .clientMember)
+            var keys: [String] = []
+            for name in ["a.pdf", "b.pdf"] {
+                let created = try await files.upload(tester, member, PortalFilesTests.pdf, filename: name, type: "application/pdf")
+                keys.append(BlobKey.portalFile(try created.content.decode(PortalFilesController.FileView.self).id, tenant: member.tenantID))
+            }
+            try FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent(keys[1]))
+            // MUT
+            let objects = try await DoctorCommand.missingObjects(on: app.db, store: app.blobStore)
+            // validate
+            #expect(objects.checked == 2 && objects.missing == [keys[1]])
+            var report = DoctorReport()
+            report.objects(checked: objects.checked, missing: objects.missing)
+            #expect(report.lines == ["warn  objects: 1 of 2 stored file(s) have no object (\(keys[1])); their downloads answer 404"])
+            #expect(report.failures == 0)
+        }
+    }
 }
