@@ -17,7 +17,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.migrations.add(FluxMigrations.all)
     let security = Hardening(config: config, app: app)
     configureMiddleware(app, config, metrics: metrics, security: security)
-    app.blobStore = app.makeBlobStore(config)
+    app.blobStore = app.makeBlobStore(config, metrics: metrics)
     startBackgroundWork(app, config, metrics: metrics)
 
     let identity = await Identity(config: config, app: app, security: security)

@@ -164,11 +164,11 @@ extension BlobStore {
 extension Application {
     /// The bucket's store when FILES_S3_BUCKET is set, on an HTTP client of its own shut down with the
     /// application; DATA_DIR's otherwise.
-    func makeBlobStore(_ config: AppConfig) -> any BlobStore {
+    func makeBlobStore(_ config: AppConfig, metrics: HTTPMetrics) -> any BlobStore {
         guard let settings = config.objectStorage else { return LocalBlobStore(root: config.dataDirectory, threadPool: threadPool) }
         let client = S3BlobStore.makeClient(eventLoopGroup: eventLoopGroup)
         lifecycle.use(HTTPClientShutdown(client: client))
-        return S3BlobStore(settings: settings, client: client, threadPool: threadPool)
+        return S3BlobStore(settings: settings, client: client, threadPool: threadPool, metrics: metrics)
     }
 
     private struct BlobStoreKey: StorageKey {

@@ -20,12 +20,15 @@ struct S3BlobStore: BlobStore {
     let settings: S3Settings
     let client: HTTPClient
     let threadPool: NIOThreadPool
+    /// Where each request's latency and failure are counted (`/metrics`).
+    let metrics: HTTPMetrics?
     private let signer: SignatureV4
 
-    init(settings: S3Settings, client: HTTPClient, threadPool: NIOThreadPool) {
+    init(settings: S3Settings, client: HTTPClient, threadPool: NIOThreadPool, metrics: HTTPMetrics? = nil) {
         self.settings = settings
         self.client = client
         self.threadPool = threadPool
+        self.metrics = metrics
         signer = SignatureV4(accessKeyID: settings.accessKeyID, secretAccessKey: settings.secretAccessKey, region: settings.region, service: "s3")
     }
 
@@ -172,6 +175,9 @@ struct S3BlobStore: BlobStore {
                       body: ByteBuffer? = nil, operation: String, deadline: TimeAmount? = nil, allowing: Set<UInt> = [],
                       streaming: Bool = false) async throws -> (HTTPClientResponse, String) {
         let (host, path, base) = try location(key)
+        let started = ContinuousClock.now
+        var failed = true
+        defer { metrics?.storageRequest(operation, took: .now - started, failed: failed) }
         let date = Date()
         let payloadHash = body.map { SHA256.hash(data: $0.readableBytesView).hexString } ?? SignatureV4.emptyPayloadHash
         var signed = [("host", host), ("x-amz-date", SignatureV4.timestamp(date)), ("x-amz-content-sha256", payloadHash)]
@@ -200,8 +206,13 @@ struct S3BlobStore: BlobStore {
             let code = S3XML.values(of: "Code", in: text).first ?? "no error code"
             throw BlobStoreError.unavailable("\(operation) answered \(response.status.code) (\(code))")
         }
-        if streaming, response.status.code < 300 { return (response, "") }
-        return (response, try await Self.text(of: response))
+        if streaming, response.status.code < 300 {
+            failed = false
+            return (response, "")
+        }
+        let text = try await Self.text(of: response)
+        failed = false
+        return (response, text)
     }
 
     /// A small answer's body (XML documents are well under a megabyte).

@@ -89,7 +89,7 @@ import VaporTesting
     }
 
     @Test func aStoreThatIsDownRefusesUploadsWith503AndStoresNothing() async throws {
-        try await withFlux(environment: Self.unreachableStore) { app, config in
+        try await withFlux(environment: Self.unreachableStore.merging(["METRICS_TOKEN": "storage-metrics-token"]) { $1 }) { app, config in
             let tester = try app.testing()
             let member = try await mintSignedIn(app, role: .clientMember)
             let portal = try await files.upload(tester, member, PortalFilesTests.pdf, filename: "a.pdf", type: "application/pdf")
@@ -111,6 +111,9 @@ import VaporTesting
             #expect(body?["storage"] as? String == "down" && body?["db"] as? String == "up" && body?["ok"] as? Bool == true)
             #expect(try await tester.sendRequest(.GET, "/api/tenants/\(member.tenantID)/files", headers: member.bearer).status == .ok)
             #expect(LogCapture.shared.all.allSatisfy { !$0.contains("never-printed-secret-value") })
+            let metrics = try await tester.sendRequest(.GET, "/metrics", headers: ["Authorization": "Bearer storage-metrics-token"]).body.string
+            #expect(metrics.contains("flux_storage_errors_total{operation=\"PUT\"} 2"))
+            #expect(metrics.contains("flux_storage_request_duration_seconds_count{operation=\"PUT\"} 2"))
         }
     }
 
