@@ -209,4 +209,49 @@ import VaporTesting
             #expect(report.failures == 0)
         }
     }
+
+    /// A server on a free loopback port that answers every request with `status` and `body`: a store that
+    /// answers with errors, or with something that is not S3 at all.
+    func withFakeStore(status: HTTPResponseStatus, body: String, _ test: ([String: String]) async throws -> Void) async throws {
+        let fake = try await Application.make(.testing)
+        fake.middleware = Middlewares()
+        for method in [HTTPMethod.GET, .PUT, .POST, .DELETE, .HEAD] {
+            fake.on(method, "**", body: .collect(maxSize: "20mb")) { _ in Response(status: status, body: .init(string: body)) }
+        }
+        do {
+            try await fake.server.start(address: .hostname("127.0.0.1", port: 0))
+            let port = try #require(fake.http.server.shared.localAddress?.port)
+            try await test(["FILES_S3_BUCKET": "flux-fake", "FILES_S3_ENDPOINT": "http://127.0.0.1:\(port)", "FILES_S3_ACCESS_KEY_ID": "AKIDFAKE",
+                            "FILES_S3_SECRET_ACCESS_KEY": "fake-store-secret"])
+        } catch {
+            await fake.server.shutdown()
+            try? await fake.asyncShutdown()
+            throw error
+        }
+        await fake.server.shutdown()
+        try await fake.asyncShutdown()
+    }
+
+    @Test(arguments: [(HTTPResponseStatus.ok, "<html>not a store</html>"), (.internalServerError, "<Error><Code>InternalError</Code></Error>")])
+    func aStoreAnsweringErrorsOrGarbageFailsTheUploadCleanly(_ status: HTTPResponseStatus, _ body: String) async throws {
+        try await withFakeStore(status: status, body: body) { environment in
+            try await withFlux(environment: environment) { app, config in
+                let tester = try app.testing()
+                let member = try await mintSignedIn(app, role: .clientMember)
+                // Larger than a part, so a multipart upload is started; a 200 without an UploadId is no start.
+                let large = try await files.upload(tester, member, PortalFilesTests.pdf + BlobStoreTests.bytes(S3BlobStore.partSize + 10),
+                                                   filename: "big.pdf", type: "application/pdf")
+                #expect(large.status == .serviceUnavailable && large.body.string.contains("storage_unavailable"))
+                #expect(try await PortalFile.query(on: app.db).count() == 0)
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: config.dataDirectory.appendingPathComponent("files/.incoming").path)) ?? []).isEmpty)
+                if status != .ok {
+                    let small = try await files.upload(tester, member, PortalFilesTests.pdf, filename: "a.pdf", type: "application/pdf")
+                    #expect(small.status == .serviceUnavailable && small.body.string.contains("storage_unavailable"))
+                    let health = try await tester.sendRequest(.GET, "/api/health")
+                    #expect(health.status == .ok && health.body.string.contains("\"storage\":\"down\""))
+                }
+                #expect(try await PortalFile.query(on: app.db).count() == 0)
+            }
+        }
+    }
 }
