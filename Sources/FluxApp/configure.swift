@@ -92,7 +92,7 @@ private func startBackgroundWork(_ app: Application, _ config: AppConfig, metric
 
 /// `flux serve` (the default), `doctor`, `filetype`, `backup`, `create-admin` and `seed-demo`.
 private func registerCommands(_ app: Application, _ config: AppConfig, identity: Identity) async {
-    app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, publicURL: config.publicURL),
+    app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, config: config),
                           as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
     app.asyncCommands.use(FileTypeCommand(), as: "filetype")

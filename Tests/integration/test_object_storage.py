@@ -1,7 +1,8 @@
 """Stored files in an S3-compatible bucket (a throwaway SeaweedFS started by scripts/seaweedfs-throwaway),
 through the real binary: uploads go to the bucket, not DATA_DIR; a replica with another DATA_DIR on the same
 database serves them; with the store stopped, health says `storage: down` and uploads get 503 with the error
-envelope while the rest works, and once it is back uploads work again without restarting Flux."""
+envelope while the rest works, and once it is back uploads work again without restarting Flux; wrong
+credentials or a missing bucket are named by `flux doctor` and at boot, never with the secret."""
 import hashlib
 import os
 import pathlib
@@ -14,7 +15,7 @@ import uuid
 import pytest
 import requests
 
-from helpers import FluxServer, clean_env, csrf_session, memory_kib
+from helpers import FLUX_BIN, FluxServer, clean_env, csrf_session, memory_kib
 from test_upload import multipart_stream
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -135,3 +136,24 @@ def test_a_replica_with_another_data_dir_serves_what_the_first_stored(tmp_path, 
     finally:
         first.stop()
         second.stop()
+
+
+def test_wrong_credentials_are_named_by_doctor_and_at_boot_without_the_secret(workdir, serve, seaweedfs):
+    wrong = "wrong-secret-" + uuid.uuid4().hex
+    env = flux_env(seaweedfs)
+    env["FILES_S3_SECRET_ACCESS_KEY"] = wrong
+    doctor = subprocess.run([str(FLUX_BIN), "doctor"], env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert doctor.returncode != 0
+    assert "FAIL  storage:" in doctor.stdout and "check FILES_S3_SECRET_ACCESS_KEY" in doctor.stdout, doctor.stdout
+    assert wrong not in doctor.stdout + doctor.stderr
+    missing = dict(flux_env(seaweedfs), FILES_S3_BUCKET="flux-missing-" + uuid.uuid4().hex[:8])
+    doctor = subprocess.run([str(FLUX_BIN), "doctor"], env=missing, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert "check FILES_S3_BUCKET" in doctor.stdout, doctor.stdout
+
+    server = serve(env=env)
+    deadline = time.monotonic() + 10
+    while "check FILES_S3_SECRET_ACCESS_KEY" not in server.log_text():
+        assert time.monotonic() < deadline, server.log_text()
+        time.sleep(0.2)
+    assert wrong not in server.log_text()
+    assert requests.get(server.url + "/api/health", timeout=5).json()["storage"] == "down"
