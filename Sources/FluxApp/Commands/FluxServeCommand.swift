@@ -22,7 +22,8 @@ struct FluxServeCommand: AsyncCommand {
         try await context.application.autoMigrate()
         try await StaffSetup.announceIfNeeded(on: context.application, publicURL: config.publicURL)
         if config.objectStorage != nil, case .failure(let problem) = await DoctorCommand.storageCheck(config, store: context.application.blobStore) {
-            context.application.logger.warning("file storage is not usable: uploads and downloads answer 503 until it is", metadata: ["problem": .string(problem.text)])
+            context.application.logger.warning("file storage is not usable: uploads and downloads answer 503 until it is",
+                                               metadata: ["problem": .string(problem.text)])
         }
         context.application.outboxWorker.start(on: context.application)
         context.application.conversationHousekeeping.start(on: context.application)

@@ -45,9 +45,10 @@ enum BlobKey {
     /// would read differently.
     static func isValid(_ key: String) -> Bool {
         let segments = key.split(separator: "/", omittingEmptySubsequences: false)
-        return !segments.isEmpty && key.utf8.count <= 512 && segments.allSatisfy { segment in
-            !segment.isEmpty && segment.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+        let allowed = { (byte: UInt8) in
+            byte == UInt8(ascii: "-") || (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
         }
+        return !segments.isEmpty && key.utf8.count <= 512 && segments.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy(allowed) }
     }
 }
 
@@ -101,7 +102,8 @@ extension BlobStoreError {
     var answer: AppError {
         switch self {
         case .notFound: AppError.notFound("No such file.")
-        case .unavailable: AppError(.serviceUnavailable, code: "storage_unavailable", message: "File storage is not available right now. Try again later.")
+        case .unavailable:
+            AppError(.serviceUnavailable, code: "storage_unavailable", message: "File storage is not available right now. Try again later.")
         }
     }
 }

@@ -54,7 +54,8 @@ struct LocalBlobStore: BlobStore {
         guard let info = try await head(key) else { throw BlobStoreError.notFound }
         guard let range else { return BlobContent(length: info.size, chunks: BlobChunks(FileChunks(file: file, range: nil, threadPool: threadPool))) }
         guard range.lowerBound >= 0, range.upperBound < info.size else { throw BlobStoreError.unavailable("range beyond the object") }
-        return BlobContent(length: range.upperBound - range.lowerBound + 1, chunks: BlobChunks(FileChunks(file: file, range: range, threadPool: threadPool)))
+        return BlobContent(length: range.upperBound - range.lowerBound + 1,
+                           chunks: BlobChunks(FileChunks(file: file, range: range, threadPool: threadPool)))
     }
 
     func head(_ key: String) async throws -> BlobInfo? {

@@ -27,8 +27,9 @@ final class OrphanObjectCollection: LifecycleHandler, Sendable {
             removed += 1
         }
         for key in try await store.keys(under: "files", writtenBefore: cutoff) {
-            guard let id = Self.id(key, parts: 3), try await PortalFile.find(id, on: database).map({ key == BlobKey.portalFile(id, tenant: $0.tenantID) }) != true
-            else { continue }
+            guard let id = Self.id(key, parts: 3) else { continue }
+            let row = try await PortalFile.find(id, on: database)
+            if let row, key == BlobKey.portalFile(id, tenant: row.tenantID) { continue }
             try await store.delete(key)
             removed += 1
         }
