@@ -15,6 +15,7 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.migrations.add(FluxMigrations.all)
     let security = Hardening(config: config, app: app)
     configureMiddleware(app, config, metrics: metrics, security: security)
+    app.blobStore = app.makeBlobStore(config, metrics: metrics)
     startBackgroundWork(app, config, metrics: metrics)
 
     let identity = await Identity(config: config, app: app, security: security)
@@ -78,13 +79,15 @@ private func startBackgroundWork(_ app: Application, _ config: AppConfig, metric
     app.conversationHousekeeping = ConversationHousekeeping(idleAbandonMinutes: config.idleAbandonMinutes,
                                                             retentionDays: config.retentionDays)
     app.lifecycle.use(app.conversationHousekeeping)
-    app.uploadHousekeeping = UploadHousekeeping(directory: config.dataDirectory.appendingPathComponent("uploads"))
+    app.uploadHousekeeping = UploadHousekeeping(store: app.blobStore)
     app.lifecycle.use(app.uploadHousekeeping)
+    app.orphanObjectCollection = OrphanObjectCollection(store: app.blobStore)
+    app.lifecycle.use(app.orphanObjectCollection)
 }
 
 /// `flux serve` (the default), `doctor`, `filetype`, `backup`, `create-admin` and `seed-demo`.
 private func registerCommands(_ app: Application, _ config: AppConfig, identity: Identity) async {
-    app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, publicURL: config.publicURL),
+    app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, config: config),
                           as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
     app.asyncCommands.use(FileTypeCommand(), as: "filetype")

@@ -197,4 +197,39 @@ import Testing
         #expect(problems(["FLUX_ENV": "production", "SESSION_SECRET": strong, "SESSION_SECRET_PREVIOUS": "changeme"])
             .map(\.variable) == ["SESSION_SECRET_PREVIOUS"])
     }
+
+    @Test func objectStorageIsOffByDefaultAndOnWithABucket() throws {
+        #expect(try load([:]).objectStorage == nil)
+        let aws = try #require(try load(["FILES_S3_BUCKET": "flux-files", "FILES_S3_ACCESS_KEY_ID": "AKID",
+                                         "FILES_S3_SECRET_ACCESS_KEY": "s3-secret-value", "FILES_S3_REGION": "eu-west-3"]).objectStorage)
+        #expect(aws.endpoint.absoluteString == "https://s3.eu-west-3.amazonaws.com" && aws.region == "eu-west-3" && !aws.pathStyle)
+        let seaweed = try #require(try load(["FILES_S3_BUCKET": "flux-files", "FILES_S3_ENDPOINT": "http://127.0.0.1:8333",
+                                             "FILES_S3_ACCESS_KEY_ID": "AKID", "FILES_S3_SECRET_ACCESS_KEY": "s3-secret-value"]).objectStorage)
+        #expect(seaweed.endpoint.absoluteString == "http://127.0.0.1:8333" && seaweed.region == "us-east-1" && seaweed.pathStyle)
+        #expect(try load(["FILES_S3_BUCKET": "flux-files", "FILES_S3_ENDPOINT": "https://s3.example.net", "FILES_S3_PATH_STYLE": "false",
+                          "FILES_S3_ACCESS_KEY_ID": "AKID", "FILES_S3_SECRET_ACCESS_KEY": "s3-secret-value"]).objectStorage?.pathStyle == false)
+    }
+
+    @Test func badObjectStorageSettingsAreRefusedByNameWithoutTheSecret() {
+        let secret = "s3-secret-value-never-shown"
+        let cases: [([String: String], [String])] = [
+            (["FILES_S3_BUCKET": "flux-files"], ["FILES_S3_ACCESS_KEY_ID"]),
+            (["FILES_S3_BUCKET": "flux-files", "FILES_S3_ACCESS_KEY_ID": "AKID"], ["FILES_S3_SECRET_ACCESS_KEY"]),
+            (["FILES_S3_SECRET_ACCESS_KEY": secret], ["FILES_S3_SECRET_ACCESS_KEY"]),
+            (["FILES_S3_BUCKET": "Flux_Files", "FILES_S3_ACCESS_KEY_ID": "AKID", "FILES_S3_SECRET_ACCESS_KEY": secret], ["FILES_S3_BUCKET"]),
+            (["FILES_S3_BUCKET": "flux-files", "FILES_S3_ENDPOINT": "ftp://store", "FILES_S3_ACCESS_KEY_ID": "AKID",
+              "FILES_S3_SECRET_ACCESS_KEY": secret], ["FILES_S3_ENDPOINT"]),
+            (["FILES_S3_BUCKET": "flux-files", "FILES_S3_ENDPOINT": "https://user:pw@store/bucket", "FILES_S3_ACCESS_KEY_ID": "AKID",
+              "FILES_S3_SECRET_ACCESS_KEY": secret], ["FILES_S3_ENDPOINT"]),
+            (["FILES_S3_BUCKET": "flux-files", "FILES_S3_PATH_STYLE": "sometimes", "FILES_S3_ACCESS_KEY_ID": "AKID",
+              "FILES_S3_SECRET_ACCESS_KEY": secret], ["FILES_S3_PATH_STYLE"]),
+            (["FILES_S3_BUCKET": "flux-files", "FILES_S3_REGION": "EU West", "FILES_S3_ACCESS_KEY_ID": "AKID",
+              "FILES_S3_SECRET_ACCESS_KEY": secret], ["FILES_S3_REGION"]),
+        ]
+        for (environment, variables) in cases {
+            let found = problems(environment)
+            #expect(found.map(\.variable) == variables, "\(environment.keys.sorted())")
+            #expect(!found.map(\.message).joined().contains(secret))
+        }
+    }
 }

@@ -12,6 +12,7 @@ import VaporTesting
                 let body = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: Any]
                 #expect(body["ok"] as? Bool == true)
                 #expect(body["db"] as? String == "up")
+                #expect(body["storage"] as? String == "up")
                 #expect((body["latencyMs"] as? Int).map { $0 >= 0 } == true)
                 let ts = try #require(body["ts"] as? String)
                 #expect(try Date(ts, strategy: .iso8601) <= Date())

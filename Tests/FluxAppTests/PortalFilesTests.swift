@@ -165,7 +165,7 @@ import VaporTesting
             let expiring = try await share(hours: 1)
             let row = try #require(try await PortalFileShare.find(expiring.id, on: app.db))
             let token = String(expiring.url.split(separator: "/").last!)
-            let files = PortalFilesController(audit: app.identity.audit, secrets: app.identity.secrets, config: config)
+            let files = PortalFilesController(audit: app.identity.audit, store: app.blobStore, secrets: app.identity.secrets, config: config)
             #expect(files.accepts(row, token: token))
             #expect(!files.accepts(row, token: token, now: Date().addingTimeInterval(3601)))
             #expect(try await fetch(expiring.url).status == .ok)

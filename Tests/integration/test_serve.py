@@ -14,6 +14,7 @@ def test_empty_environment_serves_on_sqlite_under_data(workdir, serve):
     assert response.status_code == 200
     body = response.json()
     assert body["ok"] is True and body["db"] == "up" and isinstance(body["latencyMs"], int)
+    assert body["storage"] == "up" and body["uploads"] == "accepting"
     assert (workdir / "data" / "flux.sqlite").exists()
     secret = workdir / "data" / "secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600

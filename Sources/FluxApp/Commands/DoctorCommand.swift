@@ -7,7 +7,8 @@ import NIOCore
 /// `flux doctor`: checks what a deploy needs before it takes traffic: configuration, the database answering,
 /// migrations applied, the data directory private and writable with free space, a TLS proxy's headers
 /// believed, and (as warnings) the mail server reachable over verified TLS and accepting the login, and the
-/// model service answering with the configured model. Secrets are reported only as
+/// model service answering with the configured model; the S3 bucket, when configured, reachable, accepting the
+/// credentials and writable (the variable at fault named). Secrets are reported only as
 /// set / missing / weak. Exits non-zero when any check fails.
 struct DoctorCommand: AsyncCommand {
     struct Signature: CommandSignature {}
@@ -32,11 +33,18 @@ struct DoctorCommand: AsyncCommand {
             if let uploads = try? await UploadCapacity(config: config).status(on: app.db) {
                 report.uploads(uploads)
             }
+            if let objects = try? await Self.missingObjects(on: app.db, store: app.blobStore) {
+                report.objects(checked: objects.checked, missing: objects.missing)
+            }
         case .down(let reason):
             report.fail("database", "unreachable: \(Self.redacted(reason, config))")
         }
         report.dataDirectory(config.dataDirectory)
         report.disk(config.dataDirectory)
+        switch await Self.storageCheck(config, store: app.blobStore) {
+        case .success(let text): report.pass("storage", text)
+        case .failure(let problem): report.fail("storage", problem.text)
+        }
         await modelService(&report, client: app.http.client.shared)
         if let smtp = config.smtp {
             do {
@@ -88,6 +96,55 @@ struct DoctorCommand: AsyncCommand {
         } catch {
             report.warn("model", "unreachable at \(host): \(error); FluxAI will give its graceful answer")
         }
+    }
+
+    struct StorageProblem: Error {
+        let text: String
+    }
+
+    /// The bucket: writes, reads back and removes a small object under `doctor/`; a failure names the variable
+    /// to look at, from S3's error code, and never holds the secret. The local directory is checked with
+    /// DATA_DIR above.
+    static func storageCheck(_ config: AppConfig, store: any BlobStore) async -> Result<String, StorageProblem> {
+        guard let settings = config.objectStorage else { return .success("files under DATA_DIR (FILES_S3_BUCKET is not set)") }
+        let key = "doctor/\(UUID().uuidString)"
+        let probe = ByteBuffer(string: "flux doctor")
+        let place = "bucket \(settings.bucket) at \(settings.endpoint.host ?? "?")"
+        do {
+            try await store.checkReachable(within: .seconds(5))
+            try await store.put(key, chunks: BlobChunks(AsyncThrowingStream { $0.yield(probe); $0.finish() }))
+            guard try await store.head(key)?.size == Int64(probe.readableBytes) else {
+                throw BlobStoreError.unavailable("the object written was not read back")
+            }
+            try await store.delete(key)
+            return .success("\(place): reachable, credentials accepted, writable")
+        } catch {
+            let reason = (error as? BlobStoreError).map { if case .unavailable(let why) = $0 { why } else { "object not found" } } ?? "\(error)"
+            return .failure(StorageProblem(text: "\(place): \(reason); check \(culprit(reason))"))
+        }
+    }
+
+    /// Keys of rows whose object is gone, among the newest `limit` public uploads and `limit` portal files
+    /// (a bound, so doctor stays quick on a large installation).
+    static func missingObjects(on database: any Database, store: any BlobStore, limit: Int = 1000) async throws -> (checked: Int, missing: [String]) {
+        let uploads = try await Asset.query(on: database).sort(\.$createdAt, .descending).limit(limit).all().map { BlobKey.upload($0.id!) }
+        let files = try await PortalFile.query(on: database).sort(\.$createdAt, .descending).limit(limit).all()
+            .map { BlobKey.portalFile($0.id!, tenant: $0.tenantID) }
+        var missing: [String] = []
+        for key in uploads + files {
+            if try await store.head(key) == nil { missing.append(key) }
+        }
+        return (uploads.count + files.count, missing)
+    }
+
+    /// The variable an S3 failure points at.
+    static func culprit(_ reason: String) -> String {
+        if reason.contains("NoSuchBucket") { return "FILES_S3_BUCKET" }
+        if reason.contains("SignatureDoesNotMatch") { return "FILES_S3_SECRET_ACCESS_KEY" }
+        if reason.contains("InvalidAccessKeyId") || reason.contains("AccessDenied") { return "FILES_S3_ACCESS_KEY_ID (and its permissions on the bucket)" }
+        if reason.contains("did not answer") { return "FILES_S3_ENDPOINT" }
+        if reason.contains("PermanentRedirect") || reason.contains("AuthorizationHeaderMalformed") { return "FILES_S3_REGION" }
+        return "FILES_S3_ENDPOINT, FILES_S3_BUCKET and the credentials"
     }
 
     /// Names of registered migrations the database has not recorded; read-only, so doctor never changes

@@ -86,6 +86,16 @@ struct DoctorReport {
     /// Below this much it is time to act: a warning.
     static let comfortableFreeBytes: Int64 = 2 * 1024 * 1024 * 1024
 
+    /// Stored files whose object is gone: a warning (their downloads answer 404, everything else works), naming
+    /// the first few keys so the operator can look for them in a backup.
+    mutating func objects(checked: Int, missing: [String]) {
+        if missing.isEmpty {
+            pass("objects", "\(checked) stored file(s) checked, none missing")
+        } else {
+            warn("objects", "\(missing.count) of \(checked) stored file(s) have no object (\(missing.prefix(3).joined(separator: ", "))); their downloads answer 404")
+        }
+    }
+
     /// Public uploads against their quota and free-space floor: full means visitors' uploads answer 507.
     mutating func uploads(_ status: UploadCapacity.Status) {
         if let problem = status.problem {

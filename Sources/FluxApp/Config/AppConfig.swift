@@ -75,6 +75,8 @@ public struct AppConfig: Sendable {
     public var publicUploadQuotaBytes = 2 * 1024 * 1024 * 1024
     /// Free space DATA_DIR's file system keeps: uploads that would go below it are refused (DATA_DIR_MIN_FREE_BYTES).
     public var minimumFreeBytes = 1024 * 1024 * 1024
+    /// Where stored files go: an S3-compatible bucket (FILES_S3_*), or `nil` for DATA_DIR.
+    public var objectStorage: S3Settings?
     /// The prefix length that names one IPv6 client for rate limits (RATE_LIMIT_IPV6_PREFIX): a host
     /// usually holds a whole /64 and can rotate addresses inside it.
     public var rateLimitIPv6Prefix = 64
@@ -101,6 +103,7 @@ public struct AppConfig: Sendable {
         reader.readWebSecurity(into: &config)
         reader.readMail(into: &config)
         reader.readIntegrations(into: &config)
+        reader.readObjectStorage(into: &config)
         config.idleAbandonMinutes = reader.positive("IDLE_ABANDON_MINUTES", default: 30, maximum: 10_080)
         config.retentionDays = reader.positive("RETENTION_DAYS", default: 365, maximum: 3_650)
         config.uploadMaxBytes = reader.positive("UPLOAD_MAX_BYTES", default: 25 * 1024 * 1024, maximum: 4 * 1024 * 1024 * 1024)

@@ -197,4 +197,60 @@ extension ConfigReader {
             warn("OPENAI_API_KEY is not set: FluxAI runs the offline assistant.")
         }
     }
+
+    /// FILES_S3_BUCKET (which turns S3-compatible storage on), FILES_S3_ENDPOINT, FILES_S3_REGION,
+    /// FILES_S3_ACCESS_KEY_ID, FILES_S3_SECRET_ACCESS_KEY and FILES_S3_PATH_STYLE.
+    func readObjectStorage(into config: inout AppConfig) {
+        let names = ["FILES_S3_ENDPOINT", "FILES_S3_REGION", "FILES_S3_ACCESS_KEY_ID", "FILES_S3_SECRET_ACCESS_KEY", "FILES_S3_PATH_STYLE"]
+        guard let bucket = value("FILES_S3_BUCKET") else {
+            for name in names where value(name) != nil {
+                problem(name, "is set but FILES_S3_BUCKET is not; set the bucket to store files in S3, or unset \(name)")
+            }
+            return
+        }
+        guard S3Settings.isValidBucket(bucket) else {
+            problem("FILES_S3_BUCKET", "must be an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens")
+            return
+        }
+        let region = value("FILES_S3_REGION") ?? "us-east-1"
+        guard region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }),
+            var endpoint = URL(string: "https://s3.\(region).amazonaws.com")
+        else {
+            problem("FILES_S3_REGION", "must be a region name such as us-east-1")
+            return
+        }
+        if let raw = value("FILES_S3_ENDPOINT") {
+            if let parsed = URLComponents(string: raw), ["http", "https"].contains(parsed.scheme?.lowercased()), let host = parsed.host, !host.isEmpty,
+                parsed.user == nil, parsed.password == nil, parsed.query == nil, ["", "/"].contains(parsed.path), let url = parsed.url
+            {
+                endpoint = url
+                if parsed.scheme?.lowercased() == "http", !["127.0.0.1", "localhost", "::1"].contains(host), config.environment == .production {
+                    warn("FILES_S3_ENDPOINT is plain http://: stored files cross the network unencrypted.")
+                }
+            } else {
+                problem("FILES_S3_ENDPOINT", "must be an http:// or https:// URL of the service, without a path or credentials")
+            }
+        }
+        var pathStyle = value("FILES_S3_ENDPOINT") != nil
+        if let raw = value("FILES_S3_PATH_STYLE") {
+            switch raw.lowercased() {
+            case "true", "1", "yes": pathStyle = true
+            case "false", "0", "no": pathStyle = false
+            default: problem("FILES_S3_PATH_STYLE", "must be true or false")
+            }
+        }
+        if !pathStyle, bucket.contains(".") {
+            problem("FILES_S3_PATH_STYLE", "must be true for a bucket name with dots (it cannot be a TLS host name)")
+        }
+        guard let accessKeyID = value("FILES_S3_ACCESS_KEY_ID") else {
+            problem("FILES_S3_ACCESS_KEY_ID", "must be set with FILES_S3_BUCKET")
+            return
+        }
+        guard let secret = value("FILES_S3_SECRET_ACCESS_KEY") else {
+            problem("FILES_S3_SECRET_ACCESS_KEY", "must be set with FILES_S3_BUCKET")
+            return
+        }
+        config.objectStorage = S3Settings(endpoint: endpoint, bucket: bucket, region: region, accessKeyID: accessKeyID,
+                                          secretAccessKey: SecretValue(secret), pathStyle: pathStyle)
+    }
 }

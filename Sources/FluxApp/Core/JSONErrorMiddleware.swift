@@ -45,6 +45,8 @@ struct JSONErrorMiddleware: AsyncMiddleware {
             return error
         case let error as SecurityFailure:
             return AppError(error.status, code: error.code, message: error.reason, fields: error.fields, headers: error.headers)
+        case let error as BlobStoreError:
+            return error.answer
         case let error as ValidationsError:
             return translate(FieldErrors(error).failure, for: request)
         case is RouteNotFound:

@@ -3,23 +3,22 @@ import FluxSecurity
 import Foundation
 import Vapor
 
-/// A multipart upload (field `file`) streamed to a temporary file: at most `maxBytes` are read (413 beyond,
+/// A multipart upload (field `file`) streamed into a ``BlobWriter``: at most `maxBytes` are read (413 beyond,
 /// without buffering), the first 4 KiB are judged by FluxSecurity's content check before a byte is written
-/// (415 otherwise), and the rest is written as it arrives, hashed on the way.
+/// (415 otherwise), and the rest is written as it arrives, hashed on the way. The caller finishes the writer
+/// (or aborts it); when receiving fails, the writer is aborted here.
 enum StreamedUpload {
     /// Room for the multipart framing and the other small fields around the file.
     static let framingAllowance = 64 * 1024
 
     struct Received {
-        /// The file, under `incoming`; the caller moves it into place or removes it.
-        let temporary: URL
         let type: FileType
         let size: Int
         let sha256: String
         let filename: String?
     }
 
-    static func receive(_ request: Request, allowed: Set<FileType>, maxBytes: Int, incoming: URL, tooLarge: AppError) async throws -> Received {
+    static func receive(_ request: Request, allowed: Set<FileType>, maxBytes: Int, into writer: any BlobWriter, tooLarge: AppError) async throws -> Received {
         guard let type = request.headers.contentType, type.type == "multipart", type.subType == "form-data",
             let boundary = type.parameters["boundary"], !boundary.isEmpty
         else {
@@ -28,8 +27,7 @@ enum StreamedUpload {
         if let length = request.headers.first(name: .contentLength).flatMap(Int.init), length > maxBytes + framingAllowance {
             throw tooLarge
         }
-        let state = UploadState(detector: FileTypeDetector(allowed: allowed), temporary: incoming.appendingPathComponent(UUID().uuidString),
-                                maxBytes: maxBytes, threadPool: request.application.threadPool)
+        let state = UploadState(detector: FileTypeDetector(allowed: allowed), writer: writer, maxBytes: maxBytes)
         do {
             let parser = MultipartReader(boundary: boundary)
             parser.onHeader = { name, value in state.header(name, value) }
@@ -40,19 +38,19 @@ enum StreamedUpload {
                 received += chunk.readableBytes
                 guard received <= maxBytes + framingAllowance else { throw tooLarge }
                 try Self.read { try parser.execute(chunk) }
-                try await state.flush(directory: incoming, tooLarge: tooLarge)
+                try await state.flush(tooLarge: tooLarge)
             }
             try Self.read { try parser.finish() }
             try await state.finish(tooLarge: tooLarge)
         } catch {
-            state.discard()
+            await writer.abort()
             throw error
         }
         guard let detected = state.detected, state.finished else {
-            state.discard()
+            await writer.abort()
             throw AppError.invalidFields(["file": "is required"])
         }
-        return Received(temporary: state.temporary, type: detected, size: state.size, sha256: state.digest(), filename: state.filename)
+        return Received(type: detected, size: state.size, sha256: state.digest(), filename: state.filename)
     }
 
     /// The reader throws only for a body that breaks multipart's syntax: the client's mistake.
@@ -69,14 +67,12 @@ enum StreamedUpload {
 /// request's task only, one step at a time.
 final class UploadState: @unchecked Sendable {
     let detector: FileTypeDetector
-    let temporary: URL
+    let writer: any BlobWriter
     let maxBytes: Int
-    let threadPool: NIOThreadPool
 
     private var headers: [String: String] = [:]
     private var inFile = false
     private var pending: [UInt8] = []
-    private var handle: FileHandle?
     private var hasher = SHA256()
     private(set) var size = 0
     private(set) var detected: FileType?
@@ -85,11 +81,10 @@ final class UploadState: @unchecked Sendable {
     private(set) var finished = false
     private var fileDone = false
 
-    init(detector: FileTypeDetector, temporary: URL, maxBytes: Int, threadPool: NIOThreadPool) {
+    init(detector: FileTypeDetector, writer: any BlobWriter, maxBytes: Int) {
         self.detector = detector
-        self.temporary = temporary
+        self.writer = writer
         self.maxBytes = maxBytes
-        self.threadPool = threadPool
     }
 
     func header(_ name: String, _ value: String) {
@@ -116,39 +111,26 @@ final class UploadState: @unchecked Sendable {
     }
 
     /// Judges the content once 4 KiB (or the whole, smaller file) is in, then writes what is pending.
-    func flush(directory: URL, tooLarge: AppError) async throws {
+    func flush(tooLarge: AppError) async throws {
         guard size <= maxBytes else { throw tooLarge }
         if detected == nil {
             guard pending.count >= FileTypeDetector.prefixLength || (fileDone && !pending.isEmpty) else { return }
             detected = try detector.validate(pending.prefix(FileTypeDetector.prefixLength), filename: filename, contentType: declaredType)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw AppError(.internalServerError, code: "internal_error", message: "The upload could not be stored.")
-            }
-            handle = try FileHandle(forWritingTo: temporary)
         }
-        guard !pending.isEmpty, let handle else { return }
+        guard !pending.isEmpty else { return }
         let bytes = pending
         pending.removeAll(keepingCapacity: true)
         hasher.update(data: bytes)
-        try await threadPool.runIfActive { try handle.write(contentsOf: bytes) }
+        try await writer.write(ByteBuffer(bytes: bytes))
     }
 
     func finish(tooLarge: AppError) async throws {
-        try await flush(directory: temporary.deletingLastPathComponent(), tooLarge: tooLarge)
-        try handle?.close()
-        handle = nil
+        try await flush(tooLarge: tooLarge)
         finished = fileDone && detected != nil
     }
 
     func digest() -> String {
         hasher.finalize().hexString
-    }
-
-    func discard() {
-        try? handle?.close()
-        handle = nil
-        try? FileManager.default.removeItem(at: temporary)
     }
 
     /// `name="value"` from a Content-Disposition header.

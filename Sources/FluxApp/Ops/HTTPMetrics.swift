@@ -22,6 +22,12 @@ final class HTTPMetrics: Sendable {
     private nonisolated(unsafe) static let fanOut =
         MetricNameDescriptor(metricName: "flux_realtime_fanout_duration", unitName: "seconds",
                              helpText: "Time from a real-time event reaching this replica's hub until every subscribed socket has written it.")
+    private nonisolated(unsafe) static let storageDurations =
+        MetricNameDescriptor(metricName: "flux_storage_request_duration", unitName: "seconds",
+                             helpText: "Time the S3 file store took to answer a request (to the head of a download), by operation.")
+    private nonisolated(unsafe) static let storageErrors =
+        MetricNameDescriptor(metricName: "flux_storage_errors", unitName: "total",
+                             helpText: "S3 file store requests that failed, timed out or were refused, by operation.")
     // Finer around the portal's 20 ms fan-out target, so a miss says by how much.
     private static let fanOutBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(15), .milliseconds(17.5),
@@ -64,6 +70,13 @@ final class HTTPMetrics: Sendable {
     func telemetryStep(_ step: String, took duration: Duration) {
         registry.makeDurationHistogram(descriptor: Self.telemetrySteps, labels: [("step", step)], buckets: Self.telemetryBuckets)
             .record(duration)
+    }
+
+    /// One request to the S3 store; `operation` is one of a fixed few (PUT, UploadPart, GET, ListObjectsV2…).
+    func storageRequest(_ operation: String, took duration: Duration, failed: Bool) {
+        registry.makeDurationHistogram(descriptor: Self.storageDurations, labels: [("operation", operation)], buckets: Self.buckets)
+            .record(duration)
+        if failed { registry.makeCounter(descriptor: Self.storageErrors, labels: [("operation", operation)]).increment() }
     }
 
     func realtimeFanOut(took duration: Duration) {

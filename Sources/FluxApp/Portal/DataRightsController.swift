@@ -164,7 +164,7 @@ struct DataRightsController: Sendable {
             try await RealtimeEventRedaction.rewrite(message: message.id!, thread: message.threadID, as: MessagingController.view(message, attachment: nil),
                                                      on: db)
         }
-        for file in privateFiles { try? FileManager.default.removeItem(at: files.path(file)) }
+        for file in privateFiles { try? await files.store.delete(files.key(file)) }
         try await audit.record("account.erased", actor: user.id, tenant: principal.tenantID,
                                metadata: ["sessions": String(sessions.count), "privateFiles": String(privateFiles.count)], request: request)
         return .noContent

@@ -7,13 +7,16 @@ import Vapor
 ///
 /// The body is streamed: at most UPLOAD_MAX_BYTES are read (413 beyond, without buffering), the first 4 KiB
 /// of the file are judged by FluxSecurity's content check before a byte is written (415 otherwise), and the
-/// rest goes to a file under DATA_DIR/uploads named by a random id, hashed on the way. Before and after the
-/// body is read, ``UploadCapacity`` must have room for it (507 otherwise).
+/// rest goes to the ``BlobStore`` under a random id as it arrives (through DATA_DIR/uploads/.incoming for
+/// the local store), hashed on the way; 503 when the store is down. Before and after the body is read,
+/// ``UploadCapacity`` must have room for it (507 otherwise).
 struct UploadController: Sendable {
     static let allowed: Set<FileType> = [.jpeg, .png, .webp, .gif, .mp4, .mov]
 
     let security: Hardening
-    let directory: URL
+    let store: any BlobStore
+    /// Where the local store receives bodies.
+    let incoming: URL
     let maxBytes: Int
     let capacity: UploadCapacity
 
@@ -30,13 +33,12 @@ struct UploadController: Sendable {
     @Sendable func upload(_ request: Request) async throws -> Response {
         let id = UUID()
         try await capacity.requireRoom(adding: 0, alreadyWritten: false, on: request.db)
-        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: maxBytes,
-                                                      incoming: directory.appendingPathComponent(".incoming", isDirectory: true),
-                                                      tooLarge: tooLarge)
+        let writer = try store.writer(for: BlobKey.upload(id), staging: incoming)
+        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: maxBytes, into: writer, tooLarge: tooLarge)
         do {
             try await capacity.requireRoom(adding: Int64(upload.size), alreadyWritten: true, on: request.db)
         } catch {
-            try? FileManager.default.removeItem(at: upload.temporary)
+            await writer.abort()
             throw error
         }
         let asset = Asset()
@@ -47,29 +49,25 @@ struct UploadController: Sendable {
         asset.originalName = Sanitize.filename(upload.filename ?? "upload")
         asset.uploaderIPHash = security.clientAddressHash(request)
         asset.createdAt = Date()
-        try FileManager.default.moveItem(at: upload.temporary, to: directory.appendingPathComponent(id.uuidString))
+        try await writer.finish()
         do {
             try await asset.create(on: request.db)
         } catch {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(id.uuidString))
+            try? await store.delete(BlobKey.upload(id))
             throw error
         }
         return try await Created(assetId: id, contentType: asset.contentType, size: asset.size).encodeResponse(status: .created, for: request)
     }
 
     /// Serves an upload with the type Flux detected, never sniffed, inline only for images and video, under a
-    /// CSP that sandboxes it; Range requests (video seeking) are answered by Vapor's file streaming.
+    /// CSP that sandboxes it; Range requests (video seeking) are honoured by the store.
     @Sendable func serve(_ request: Request) async throws -> Response {
         guard let id = request.parameters.get("assetID", as: UUID.self), let asset = try await Asset.find(id, on: request.db) else {
             throw AppError.notFound("No such file.")
         }
-        let path = directory.appendingPathComponent(id.uuidString).path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw AppError.notFound("No such file.")
-        }
         let mediaType = HTTPMediaType(type: String(asset.contentType.split(separator: "/")[0]),
                                       subType: String(asset.contentType.split(separator: "/")[1]))
-        let response = try await request.fileio.asyncStreamFile(at: path, mediaType: mediaType)
+        let response = try await store.serve(BlobKey.upload(id), size: asset.size, mediaType: mediaType, for: request)
         let inline = asset.contentType.hasPrefix("image/") || asset.contentType.hasPrefix("video/")
         let name = asset.originalName.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-_"))) ?? "file"
         response.headers.replaceOrAdd(name: .contentDisposition, value: "\(inline ? "inline" : "attachment"); filename*=UTF-8''\(name)")

@@ -5,15 +5,15 @@ import Vapor
 
 /// Collects anonymous public uploads that no consultation took within ``unattachedLifetime``: a visitor
 /// uploads before sending the form, and what is never sent is nobody's to keep. An upload attached to a
-/// ticket stays with it. Rows go first, then files, so a crash between the two leaves an orphan file, never
-/// a row pointing at nothing; safe on several replicas (a row is deleted once, by whoever gets it).
+/// ticket stays with it. Rows go first, then objects, so a crash between the two leaves an orphan object,
+/// never a row pointing at nothing; safe on several replicas (a row is deleted once, by whoever gets it).
 final class UploadHousekeeping: LifecycleHandler, Sendable {
     static let unattachedLifetime: TimeInterval = 24 * 3600
-    let directory: URL
+    let store: any BlobStore
     private let loop = BackgroundTask()
 
-    init(directory: URL) {
-        self.directory = directory
+    init(store: any BlobStore) {
+        self.store = store
     }
 
     /// One pass at `now`; returns how many uploads were collected.
@@ -24,7 +24,7 @@ final class UploadHousekeeping: LifecycleHandler, Sendable {
             RETURNING id
             """).all(decoding: Row.self)
         for row in collected {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(row.id.uuidString))
+            try? await store.delete(BlobKey.upload(row.id))
         }
         return collected.count
     }

@@ -24,7 +24,7 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     portal.signedIn(.DELETE, "team", "invitations", ":invitationID", roles: [.clientAdmin], use: team.revoke)
     root.grouped("api", "portal").limited(RateLimits.register).open(.POST, "team", "accept", use: team.accept)
 
-    let files = PortalFilesController(audit: audit, secrets: root.identity.secrets, config: config)
+    let files = PortalFilesController(audit: audit, store: app.blobStore, secrets: root.identity.secrets, config: config)
     messagingRoutes(portal, messaging: MessagingController(audit: audit, realtime: app.realtime.hub, files: files), realtime: app.realtime)
     fileRoutes(root, tenants: tenants, files: files)
 

@@ -11,7 +11,8 @@ func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metr
     let consultation = ConsultationController(security: security, notify: config.notifyEmail)
     root.limited(RateLimits.consultation).open(.POST, "api", "consultation", use: consultation.create)
 
-    let uploads = UploadController(security: security, directory: config.dataDirectory.appendingPathComponent("uploads"),
+    let uploads = UploadController(security: security, store: app.blobStore,
+                                   incoming: config.dataDirectory.appendingPathComponent("uploads/.incoming", isDirectory: true),
                                    maxBytes: config.uploadMaxBytes, capacity: UploadCapacity(config: config))
     root.limited(RateLimits.uploads).open(.POST, "api", "public-upload", body: .stream, use: uploads.upload)
     root.limited(RateLimits.assets).open(.GET, "api", "assets", ":assetID", use: uploads.serve)

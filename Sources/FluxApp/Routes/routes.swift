@@ -14,7 +14,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
     app.storage[RootMiddlewareKey.self] = security.csrf.middleware
     let root = GuardedRoutes(builder: app.rootRoutes, identity: identity)
 
-    let health = HealthController(uploads: UploadCapacity(config: config))
+    let health = HealthController(uploads: UploadCapacity(config: config), store: app.blobStore)
     root.open(.GET, "api", "health", use: health.readiness)
     root.open(.GET, "api", "health", "live", use: health.liveness)
     let scrape = MetricsController(metrics: metrics, token: config.metricsToken, environment: config.environment)

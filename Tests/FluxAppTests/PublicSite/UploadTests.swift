@@ -170,7 +170,7 @@ import VaporTesting
             let again = try await consultation.submit(tester, consultation.with(["assetIds": [attached.uuidString]]))
             #expect(again.status == .badRequest)
 
-            let housekeeping = UploadHousekeeping(directory: config.dataDirectory.appendingPathComponent("uploads"))
+            let housekeeping = UploadHousekeeping(store: app.blobStore)
             #expect(try await housekeeping.run(on: app.db, now: Date().addingTimeInterval(3600)) == 0)
             #expect(try await housekeeping.run(on: app.db, now: Date().addingTimeInterval(UploadHousekeeping.unattachedLifetime + 60)) == 1)
             #expect(try await Asset.find(abandoned, on: app.db) == nil)

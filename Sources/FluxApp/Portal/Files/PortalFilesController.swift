@@ -9,7 +9,7 @@ import Vapor
 /// `GET /api/shared/:shareID/:token`, the share links.
 ///
 /// Uploads stream through ``StreamedUpload`` with a documents allow-list (images, PDF, plain text), count
-/// against TENANT_QUOTA_BYTES and land in DATA_DIR/files/<tenant>/<file>. Who sees and changes a file is
+/// against TENANT_QUOTA_BYTES and go to the ``BlobStore`` as they arrive, under `files/<tenant>/<file id>`. Who sees and changes a file is
 /// ``FileAccess``'s rule; share links are in `PortalFilesController+Shares.swift`. Every change and every
 /// download, through the API or a link, is audited.
 struct PortalFilesController: Sendable {
@@ -17,7 +17,9 @@ struct PortalFilesController: Sendable {
     static let maxShareHours = 30 * 24
 
     let audit: AuditLog
-    let directory: URL
+    let store: any BlobStore
+    /// Where the local store receives bodies.
+    let incoming: URL
     let maxBytes: Int
     let quotaBytes: Int
     /// The current secret's key first: links signed before a rotation keep working while the previous
@@ -25,9 +27,10 @@ struct PortalFilesController: Sendable {
     let shareKeys: [SymmetricKey]
     let publicURL: URL
 
-    init(audit: AuditLog, secrets: [SecretKeys], config: AppConfig) {
+    init(audit: AuditLog, store: any BlobStore, secrets: [SecretKeys], config: AppConfig) {
         self.audit = audit
-        directory = config.dataDirectory.appendingPathComponent("files", isDirectory: true)
+        self.store = store
+        incoming = config.dataDirectory.appendingPathComponent("files/.incoming", isDirectory: true)
         maxBytes = config.uploadMaxBytes
         quotaBytes = config.tenantQuotaBytes
         shareKeys = secrets.map { $0.key(for: "file-share") }
@@ -57,8 +60,8 @@ struct PortalFilesController: Sendable {
         return folder
     }
 
-    func path(_ file: PortalFile) -> URL {
-        directory.appendingPathComponent(file.tenantID.uuidString, isDirectory: true).appendingPathComponent(file.id!.uuidString)
+    func key(_ file: PortalFile) -> String {
+        BlobKey.portalFile(file.id!, tenant: file.tenantID)
     }
 
     /// One folder's contents (`?folderId=`, else the top level) that the caller may see.
@@ -105,12 +108,12 @@ struct PortalFilesController: Sendable {
         let limit = min(maxBytes, remaining)
         let tooLarge = limit < maxBytes ? quotaExceeded
             : AppError(.payloadTooLarge, code: "payload_too_large", message: "The upload is larger than \(maxBytes) bytes.")
-        let tenantDirectory = directory.appendingPathComponent(access.tenantID.uuidString, isDirectory: true)
-        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: limit,
-                                                      incoming: directory.appendingPathComponent(".incoming", isDirectory: true), tooLarge: tooLarge)
+        let id = UUID()
+        let writer = try store.writer(for: BlobKey.portalFile(id, tenant: access.tenantID), staging: incoming)
+        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: limit, into: writer, tooLarge: tooLarge)
         let now = Date()
         let file = PortalFile()
-        file.id = UUID()
+        file.id = id
         file.tenantID = access.tenantID
         file.folderID = folder?.id
         file.name = Sanitize.filename(upload.filename ?? "file")
@@ -121,9 +124,8 @@ struct PortalFilesController: Sendable {
         file.uploadedBy = access.principal.userID
         file.createdAt = now
         file.updatedAt = now
+        try await writer.finish()
         do {
-            try FileManager.default.createDirectory(at: tenantDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try FileManager.default.moveItem(at: upload.temporary, to: path(file))
             try await file.create(on: request.db)
             // Parallel uploads each saw room before either was stored: the later one to push past the quota goes.
             if try await used(by: access.tenantID, on: request.db) > quotaBytes {
@@ -131,8 +133,7 @@ struct PortalFilesController: Sendable {
                 throw quotaExceeded
             }
         } catch {
-            try? FileManager.default.removeItem(at: upload.temporary)
-            try? FileManager.default.removeItem(at: path(file))
+            try? await store.delete(key(file))
             throw error
         }
         try await audit.record("file.uploaded", actor: access.principal.userID, tenant: access.tenantID, target: file.id!.uuidString,
@@ -151,7 +152,7 @@ struct PortalFilesController: Sendable {
     /// The stored bytes as an attachment with the type Flux detected, never sniffed, under a CSP that sandboxes them.
     func stream(_ file: PortalFile, _ request: Request) async throws -> Response {
         let parts = file.contentType.split(separator: "/").map(String.init)
-        let response = try await request.fileio.asyncStreamFile(at: path(file).path, mediaType: HTTPMediaType(type: parts[0], subType: parts[1]))
+        let response = try await store.serve(key(file), size: file.size, mediaType: HTTPMediaType(type: parts[0], subType: parts[1]), for: request)
         let name = file.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-_"))) ?? "file"
         response.headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename*=UTF-8''\(name)")
         response.headers.replaceOrAdd(name: "Content-Security-Policy", value: "default-src 'none'; sandbox")
@@ -203,7 +204,8 @@ struct PortalFilesController: Sendable {
     @Sendable func delete(_ request: Request, _ access: TenantAccess) async throws -> HTTPStatus {
         let file = try await changeable(request, access)
         try await file.delete(on: request.db)
-        try? FileManager.default.removeItem(at: path(file))
+        // The row first: an object left by a failure here is an orphan for the cleanup, never a row without bytes.
+        try? await store.delete(key(file))
         try await audit.record("file.deleted", actor: access.principal.userID, tenant: access.tenantID, target: file.id!.uuidString,
                                metadata: ["name": file.name], request: request)
         return .noContent

@@ -1,7 +1,7 @@
 import Fluent
 import Foundation
 
-/// A public upload: stored under DATA_DIR/uploads by its id, never by the name the client gave.
+/// A public upload: stored in the ``BlobStore`` under `uploads/<id>`, never by the name the client gave.
 final class Asset: Model, @unchecked Sendable {
     static let schema = "assets"
 

@@ -1,7 +1,7 @@
 import Fluent
 import Foundation
 
-/// A document a client organization stores: its bytes live in DATA_DIR/files/<tenant>/<file>.
+/// A document a client organization stores: its bytes live in the ``BlobStore`` under `files/<tenant>/<file>`.
 final class PortalFile: Model, @unchecked Sendable {
     static let schema = "portal_files"
 

@@ -1,0 +1,330 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Objects in an S3-compatible bucket, over AsyncHTTPClient with Signature Version 4. Objects up to
+/// ``partSize`` go in one PUT; larger ones in a multipart upload of ``partSize`` parts sent as they fill
+/// (``S3BlobWriter``), aborted when anything fails, so about one part is held in memory and a failed upload
+/// leaves nothing behind.
+/// Failures become ``BlobStoreError/unavailable(_:)`` naming the operation and S3's error code, never the
+/// credentials or the request's signature.
+struct S3BlobStore: BlobStore {
+    static let partSize = 8 * 1024 * 1024
+    /// A whole transfer's bound; a stalled one is cut sooner by the client's read timeout.
+    static let transferDeadline: TimeAmount = .hours(1)
+    static let requestDeadline: TimeAmount = .seconds(30)
+
+    let settings: S3Settings
+    let client: HTTPClient
+    let threadPool: NIOThreadPool
+    /// Where each request's latency and failure are counted (`/metrics`).
+    let metrics: HTTPMetrics?
+    private let signer: SignatureV4
+
+    init(settings: S3Settings, client: HTTPClient, threadPool: NIOThreadPool, metrics: HTTPMetrics? = nil) {
+        self.settings = settings
+        self.client = client
+        self.threadPool = threadPool
+        self.metrics = metrics
+        signer = SignatureV4(accessKeyID: settings.accessKeyID, secretAccessKey: settings.secretAccessKey, region: settings.region, service: "s3")
+    }
+
+    /// A client of its own: redirects are refused (a signed request must not be replayed elsewhere), and a
+    /// silent store is given up on after 30 s.
+    static func makeClient(eventLoopGroup: any EventLoopGroup) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
+    }
+
+    // MARK: - BlobStore
+
+    func put(_ key: String, movingFile file: URL) async throws {
+        defer { try? FileManager.default.removeItem(at: file) }
+        try await put(key, chunks: BlobChunks(FileChunks(file: file, range: nil, threadPool: threadPool)))
+    }
+
+    /// Bytes go straight to the bucket; `staging` is the local store's concern.
+    func writer(for key: String, staging: URL) throws -> any BlobWriter {
+        guard BlobKey.isValid(key) else { throw BlobStoreError.unavailable("invalid key") }
+        return S3BlobWriter(store: self, key: key)
+    }
+
+    func put(_ key: String, chunks: BlobChunks) async throws {
+        guard BlobKey.isValid(key) else { throw BlobStoreError.unavailable("invalid key") }
+        let writer = S3BlobWriter(store: self, key: key)
+        do {
+            for try await chunk in chunks { try await writer.write(chunk) }
+            try await writer.finish()
+        } catch {
+            await writer.abort()
+            throw error
+        }
+    }
+
+    func putObject(_ key: String, body: ByteBuffer) async throws {
+        _ = try await send(.PUT, key: key, body: body, operation: "PUT")
+    }
+
+    func startMultipart(_ key: String) async throws -> String {
+        let (_, body) = try await send(.POST, key: key, query: [("uploads", "")], operation: "CreateMultipartUpload")
+        guard let id = S3XML.values(of: "UploadId", in: body).first, !id.isEmpty else {
+            throw BlobStoreError.unavailable("CreateMultipartUpload answered without an UploadId")
+        }
+        return id
+    }
+
+    /// Sends part `number` (from 1) and returns its ETag.
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> String {
+        let (response, _) = try await send(.PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: body,
+                                           operation: "UploadPart")
+        guard let etag = response.headers.first(name: "ETag") else { throw BlobStoreError.unavailable("UploadPart answered without an ETag") }
+        return etag
+    }
+
+    func completeMultipart(_ key: String, uploadID: String, etags: [String]) async throws {
+        let parts = etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(S3XML.escape($0.element))</ETag></Part>" }
+        let xml = "<CompleteMultipartUpload>\(parts.joined())</CompleteMultipartUpload>"
+        let (_, body) = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: ByteBuffer(string: xml),
+                                       operation: "CompleteMultipartUpload")
+        // S3 may answer 200 and report the failure in the body.
+        if let code = S3XML.values(of: "Code", in: body).first, body.contains("<Error>") {
+            throw BlobStoreError.unavailable("CompleteMultipartUpload failed: \(code)")
+        }
+    }
+
+    func abortMultipart(_ key: String, uploadID: String) async {
+        _ = try? await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload")
+    }
+
+    func get(_ key: String, range: ClosedRange<Int64>?) async throws -> BlobContent {
+        var headers: [(String, String)] = []
+        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let (response, _) = try await send(.GET, key: key, headers: headers, operation: "GET", deadline: Self.transferDeadline,
+                                           allowing: [404], streaming: true)
+        guard response.status != .notFound else { throw BlobStoreError.notFound }
+        guard let length = response.headers.first(name: "Content-Length").flatMap(Int64.init) else {
+            throw BlobStoreError.unavailable("GET answered without a Content-Length")
+        }
+        if let range, response.status != .partialContent || length != range.upperBound - range.lowerBound + 1 {
+            throw BlobStoreError.unavailable("GET answered \(response.status.code) to a range request")
+        }
+        return BlobContent(length: length, chunks: BlobChunks(response.body))
+    }
+
+    func head(_ key: String) async throws -> BlobInfo? {
+        let (response, _) = try await send(.HEAD, key: key, operation: "HEAD", allowing: [404])
+        guard response.status != .notFound else { return nil }
+        guard let size = response.headers.first(name: "Content-Length").flatMap(Int64.init) else {
+            throw BlobStoreError.unavailable("HEAD answered without a Content-Length")
+        }
+        return BlobInfo(size: size)
+    }
+
+    func delete(_ key: String) async throws {
+        _ = try await send(.DELETE, key: key, operation: "DELETE", allowing: [404])
+    }
+
+    func keys(under prefix: String, writtenBefore date: Date) async throws -> [String] {
+        guard BlobKey.isValid(prefix) else { throw BlobStoreError.unavailable("invalid prefix") }
+        var keys: [String] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix + "/")]
+            if let token { query.append(("continuation-token", token)) }
+            let (_, body) = try await send(.GET, key: nil, query: query, operation: "ListObjectsV2")
+            for entry in S3XML.elements("Contents", in: body) {
+                guard let key = S3XML.values(of: "Key", in: entry).first, BlobKey.isValid(key),
+                    let modified = S3XML.values(of: "LastModified", in: entry).first.flatMap(S3XML.isoDate), modified < date
+                else { continue }
+                keys.append(key)
+            }
+            token = S3XML.values(of: "IsTruncated", in: body).first == "true" ? S3XML.values(of: "NextContinuationToken", in: body).first : nil
+        } while token != nil
+        return keys.sorted()
+    }
+
+    /// A one-key listing rather than a HEAD: its error body names the fault (NoSuchBucket, InvalidAccessKeyId,
+    /// SignatureDoesNotMatch), where a HEAD answers a bare status.
+    func checkReachable(within timeout: TimeAmount) async throws {
+        _ = try await send(.GET, key: nil, query: [("list-type", "2"), ("max-keys", "1")], operation: "ListObjectsV2", deadline: timeout)
+    }
+
+    // MARK: - Requests
+
+    /// The object's (or, for `nil`, the bucket's) URL parts: host header value, encoded path, base URL.
+    private func location(_ key: String?) throws -> (host: String, path: String, base: String) {
+        if let key, !BlobKey.isValid(key) { throw BlobStoreError.unavailable("invalid key") }
+        let scheme = settings.endpoint.scheme ?? "https"
+        var host = settings.endpoint.host ?? ""
+        if !settings.pathStyle { host = "\(settings.bucket).\(host)" }
+        if let port = settings.endpoint.port, !(scheme == "https" && port == 443) && !(scheme == "http" && port == 80) { host += ":\(port)" }
+        var path = settings.pathStyle ? "/\(settings.bucket)" : ""
+        if let key { path += "/" + SignatureV4.encode(key, keepSlash: true) }
+        return (host, path.isEmpty ? "/" : path, "\(scheme)://\(host)")
+    }
+
+    /// One signed request and its answer's body as text. Statuses other than 2xx and `allowing` become
+    /// ``BlobStoreError/unavailable(_:)`` with S3's error code. A `streaming` answer's body is left for the
+    /// caller to read (the text is then empty); any other is read whole, so the connection can be reused.
+    private func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
+                      body: ByteBuffer? = nil, operation: String, deadline: TimeAmount? = nil, allowing: Set<UInt> = [],
+                      streaming: Bool = false) async throws -> (HTTPClientResponse, String) {
+        let (host, path, base) = try location(key)
+        let started = ContinuousClock.now
+        var failed = true
+        defer { metrics?.storageRequest(operation, took: .now - started, failed: failed) }
+        let date = Date()
+        let payloadHash = body.map { SHA256.hash(data: $0.readableBytesView).hexString } ?? SignatureV4.emptyPayloadHash
+        var signed = [("host", host), ("x-amz-date", SignatureV4.timestamp(date)), ("x-amz-content-sha256", payloadHash)]
+        signed += extra
+        let authorization = signer.authorization(method: method.rawValue, path: path, query: query, headers: signed, payloadHash: payloadHash, date: date)
+        let queryString = query.map { "\(SignatureV4.encode($0.0))=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
+        var request = HTTPClientRequest(url: base + path + (queryString.isEmpty ? "" : "?" + queryString))
+        request.method = method
+        for (name, value) in signed { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "Authorization", value: authorization)
+        if let body {
+            request.body = .bytes(body)
+        } else if method == .PUT || method == .POST {
+            request.headers.add(name: "Content-Length", value: "0")
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, deadline: .now() + (deadline ?? (body == nil ? Self.requestDeadline : Self.transferDeadline)))
+        } catch let error as BlobStoreError {
+            throw error
+        } catch {
+            throw BlobStoreError.unavailable("\(operation): the store did not answer (\(Self.describe(error)))")
+        }
+        guard (200..<300).contains(response.status.code) || allowing.contains(response.status.code) else {
+            let text = (try? await Self.text(of: response)) ?? ""
+            let code = S3XML.values(of: "Code", in: text).first ?? "no error code"
+            throw BlobStoreError.unavailable("\(operation) answered \(response.status.code) (\(code))")
+        }
+        if streaming, response.status.code < 300 {
+            failed = false
+            return (response, "")
+        }
+        let text = try await Self.text(of: response)
+        failed = false
+        return (response, text)
+    }
+
+    /// A small answer's body (XML documents are well under a megabyte).
+    private static func text(of response: HTTPClientResponse) async throws -> String {
+        do {
+            return String(buffer: try await response.body.collect(upTo: 1024 * 1024))
+        } catch {
+            throw BlobStoreError.unavailable("the store's answer could not be read (\(describe(error)))")
+        }
+    }
+
+    /// An error's kind without its payload: transport errors name the failure, not the request.
+    private static func describe(_ error: any Error) -> String {
+        String(describing: type(of: error)) + ": " + String(String(describing: error).prefix(120))
+    }
+}
+
+/// The few pieces of S3's XML answers Flux reads, found by tag (S3 answers are flat and never nest a tag in
+/// itself).
+enum S3XML {
+    /// The text of each `<tag>`, entities decoded.
+    static func values(of tag: String, in xml: String) -> [String] {
+        elements(tag, in: xml).map(unescape)
+    }
+
+    /// The raw content of each `<tag>`, for reading the tags inside it.
+    static func elements(_ tag: String, in xml: String) -> [String] {
+        var found: [String] = []
+        var rest = xml[...]
+        while let open = rest.range(of: "<\(tag)>"), let close = rest.range(of: "</\(tag)>", range: open.upperBound..<rest.endIndex) {
+            found.append(String(rest[open.upperBound..<close.lowerBound]))
+            rest = rest[close.upperBound...]
+        }
+        return found
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&lt;", with: "<")
+            .replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    static func isoDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}
+
+/// An object sent as it arrives: bytes are held until a part is full, then sent as the next part of a
+/// multipart upload; an object that never fills a part goes in one PUT when finished. At most a part and
+/// the chunk that overfilled it are held.
+final class S3BlobWriter: BlobWriter, @unchecked Sendable {
+    let store: S3BlobStore
+    let key: String
+    private var pending = ByteBuffer()
+    private var uploadID: String?
+    private var etags: [String] = []
+
+    init(store: S3BlobStore, key: String) {
+        self.store = store
+        self.key = key
+    }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        var bytes = bytes
+        pending.writeBuffer(&bytes)
+        do {
+            while pending.readableBytes >= S3BlobStore.partSize {
+                try await sendPart(pending.readSlice(length: S3BlobStore.partSize)!)
+                pending.discardReadBytes()
+            }
+        } catch {
+            await abort()
+            throw error
+        }
+    }
+
+    func finish() async throws {
+        do {
+            guard let uploadID else {
+                try await store.putObject(key, body: pending)
+                return
+            }
+            if pending.readableBytes > 0 { try await sendPart(pending) }
+            try await store.completeMultipart(key, uploadID: uploadID, etags: etags)
+        } catch {
+            await abort()
+            throw error
+        }
+    }
+
+    func abort() async {
+        pending.clear()
+        guard let uploadID else { return }
+        self.uploadID = nil
+        await store.abortMultipart(key, uploadID: uploadID)
+    }
+
+    private func sendPart(_ part: ByteBuffer) async throws {
+        let id: String
+        if let uploadID {
+            id = uploadID
+        } else {
+            id = try await store.startMultipart(key)
+            uploadID = id
+        }
+        etags.append(try await store.uploadPart(key, uploadID: id, number: etags.count + 1, body: part))
+    }
+}
