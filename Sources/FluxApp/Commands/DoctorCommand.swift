@@ -33,7 +33,7 @@ struct DoctorCommand: AsyncCommand {
             if let uploads = try? await UploadCapacity(config: config).status(on: app.db) {
                 report.uploads(uploads)
             }
-            if let objects = try? await Self.missingObjects(on: app.db, store: app.blobStore) {
+            if let objects = try? await StoredObjects.missing(on: app.db, store: app.blobStore) {
                 report.objects(checked: objects.checked, missing: objects.missing)
             }
         case .down(let reason):
@@ -122,19 +122,6 @@ struct DoctorCommand: AsyncCommand {
             let reason = (error as? BlobStoreError).map { if case .unavailable(let why) = $0 { why } else { "object not found" } } ?? "\(error)"
             return .failure(StorageProblem(text: "\(place): \(reason); check \(culprit(reason))"))
         }
-    }
-
-    /// Keys of rows whose object is gone, among the newest `limit` public uploads and `limit` portal files
-    /// (a bound, so doctor stays quick on a large installation).
-    static func missingObjects(on database: any Database, store: any BlobStore, limit: Int = 1000) async throws -> (checked: Int, missing: [String]) {
-        let uploads = try await Asset.query(on: database).sort(\.$createdAt, .descending).limit(limit).all().map { BlobKey.upload($0.id!) }
-        let files = try await PortalFile.query(on: database).sort(\.$createdAt, .descending).limit(limit).all()
-            .map { BlobKey.portalFile($0.id!, tenant: $0.tenantID) }
-        var missing: [String] = []
-        for key in uploads + files {
-            if try await store.head(key) == nil { missing.append(key) }
-        }
-        return (uploads.count + files.count, missing)
     }
 
     /// The variable an S3 failure points at.

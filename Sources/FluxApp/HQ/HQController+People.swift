@@ -113,8 +113,11 @@ extension HQController {
     @Sendable func health(_ request: Request, _ principal: Principal) async throws -> Response {
         let probe = await DatabaseProbe.ping(request.db, timeout: HealthController.databaseTimeout)
         let backlog = try? await Outbox.backlog(on: request.db)
+        let storageUp = (try? await store.checkReachable(within: HealthController.storageTimeout)) != nil
+        // The newest files only: each is a request to the store, and the page must stay quick.
+        let objects = storageUp ? try? await StoredObjects.missing(on: request.db, store: store, limit: 50) : nil
         struct HealthView: Encodable {
-            let database, latency, outboxPending, outboxOldest, outboxFailed, rateLimitStore, version: String
+            let database, latency, storage, storedFiles, outboxPending, outboxOldest, outboxFailed, rateLimitStore, version: String
         }
         struct Body: Encodable { let health: HealthView }
         let (state, latency): (String, String) = switch probe {
@@ -122,7 +125,9 @@ extension HQController {
         case .down: ("down", "")
         }
         let body = Body(health: HealthView(
-            database: state, latency: latency, outboxPending: backlog.map { String($0.pending) } ?? "unknown",
+            database: state, latency: latency, storage: storageUp ? "up" : "down",
+            storedFiles: objects.map { "\($0.missing.count) missing of the newest \($0.checked) checked" } ?? "not checked",
+            outboxPending: backlog.map { String($0.pending) } ?? "unknown",
             outboxOldest: backlog.map { "\(Int($0.oldestPendingAge)) s" } ?? "unknown", outboxFailed: backlog.map { String($0.failed) } ?? "unknown",
             rateLimitStore: rateLimitStore.rawValue, version: Self.version))
         return try await site.render(request, "hq/health", title: "Health", principal: principal, body: body)

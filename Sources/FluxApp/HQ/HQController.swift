@@ -16,6 +16,7 @@ struct HQController: Sendable {
     let site: PageSite
     let audit: AuditLog
     let revocations: SessionRevocations
+    let store: any BlobStore
     let rateLimitStore: AppConfig.RateLimitStoreKind
     let prices = ModelPrices.standard
 

@@ -1,10 +1,10 @@
 import Vapor
 
 /// The HQ Command Center: staff pages at `/hq-command`, the staff API under `/api/hq`.
-func hqRoutes(_ root: GuardedRoutes, config: AppConfig) {
+func hqRoutes(_ root: GuardedRoutes, config: AppConfig, store: any BlobStore) {
     let identity = root.identity
     let hq = HQController(site: HQController.site(identity), audit: identity.audit, revocations: identity.revocations,
-                          rateLimitStore: config.rateLimitStore)
+                          store: store, rateLimitStore: config.rateLimitStore)
     let analytics = HQController.analytics, engineers = HQController.tenantViewers, administrators = HQController.administrators
 
     let pages = root.grouped("hq-command").grouped(NoStore())

@@ -23,7 +23,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
 
     identityRoutes(root, config: config)
     portalRoutes(root, app: app, config: config)
-    hqRoutes(root, config: config)
+    hqRoutes(root, config: config, store: app.blobStore)
     try siteRoutes(root, app: app, config: config, metrics: metrics)
 }
 

@@ -154,6 +154,18 @@ import VaporTesting
             #expect(try await tester.sendRequest(.GET, "/api/auth/me", headers: victim.bearer).status == .unauthorized)
             let health = try await tester.sendRequest(.GET, "/hq-command/health", headers: admin.bearer).body.string
             #expect(health.contains("<dt>Database</dt><dd>up</dd>") && health.contains(HQController.version))
+            #expect(health.contains("<dt>File storage</dt><dd>up</dd>") && health.contains("<dd>0 missing of the newest"))
+            // A row whose stored bytes vanished (a DATA_DIR restored without its files) is counted.
+            let orphan = Asset()
+            orphan.sha256 = String(repeating: "0", count: 64)
+            orphan.size = 1
+            orphan.contentType = "text/plain"
+            orphan.originalName = "gone.txt"
+            orphan.uploaderIPHash = ""
+            orphan.createdAt = Date()
+            try await orphan.create(on: app.db)
+            let after = try await tester.sendRequest(.GET, "/hq-command/health", headers: admin.bearer).body.string
+            #expect(after.contains("<dd>1 missing of the newest 1 checked</dd>"))
         }
     }
 }

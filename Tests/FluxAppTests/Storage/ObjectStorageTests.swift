@@ -24,9 +24,7 @@ import VaporTesting
             let tester = try app.testing()
             let member = try await mintSignedIn(app, role: .clientMember)
             let bytes = PortalFilesTests.pdf + BlobStoreTests.bytes(S3BlobStore.partSize + 100)
-            // MUT
             let created = try await files.upload(tester, member, bytes, filename: "re\u{202E}fdp.exe/../report.pdf", type: "application/pdf")
-            // validate
             #expect(created.status == .created)
             let file = try created.content.decode(PortalFilesController.FileView.self)
             let key = BlobKey.portalFile(file.id, tenant: member.tenantID)
@@ -177,9 +175,7 @@ import VaporTesting
             for key in orphans + [kept] {
                 try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: config.dataDirectory.appendingPathComponent(key).path)
             }
-            // MUT
             let removed = try await app.orphanObjectCollection.run(on: app.db)
-            // validate
             #expect(removed == 2)
             for key in orphans { #expect(try await app.blobStore.head(key) == nil) }
             #expect(try await app.blobStore.head(kept) != nil)
@@ -199,9 +195,7 @@ import VaporTesting
                 keys.append(BlobKey.portalFile(try created.content.decode(PortalFilesController.FileView.self).id, tenant: member.tenantID))
             }
             try FileManager.default.removeItem(at: config.dataDirectory.appendingPathComponent(keys[1]))
-            // MUT
-            let objects = try await DoctorCommand.missingObjects(on: app.db, store: app.blobStore)
-            // validate
+            let objects = try await StoredObjects.missing(on: app.db, store: app.blobStore)
             #expect(objects.checked == 2 && objects.missing == [keys[1]])
             var report = DoctorReport()
             report.objects(checked: objects.checked, missing: objects.missing)
