@@ -1,24 +1,154 @@
+// Flux's page core, loaded by every page before its own script: API calls with CSRF and silent session renewal,
+// the server's field errors beside the fields, dates in the reader's own time zone. Exposed as window.Flux.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  async function csrf() {
-    const response = await fetch("/api/csrf", { credentials: "same-origin" });
-    return (await response.json()).token;
+
+  // One CSRF token for the page, fetched again when the server refuses it (expired, or the session changed).
+  let csrfToken = null;
+  async function csrf(fresh) {
+    if (!csrfToken || fresh) {
+      const response = await fetch("/api/csrf", { credentials: "same-origin" });
+      csrfToken = (await response.json()).token;
+    }
+    return csrfToken;
   }
+
+  // Access tokens are short; the refresh cookie keeps the session. A renewal rotates the refresh token, so two
+  // tabs renewing at once would present the same one twice: the Web Locks API lets one tab renew for all, and the
+  // others, finding a renewal newer than their failed request, just retry.
+  const renewedKey = "flux.renewedAt";
+  let renewTimer = null;
+  async function renewNow(after) {
+    const renewedAt = Number(localStorage.getItem(renewedKey) || 0);
+    if (renewedAt > after) return true;
+    const response = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin",
+                                                       headers: { "X-CSRF-Token": await csrf(), "Accept": "application/json" } });
+    if (!response.ok) return false;
+    localStorage.setItem(renewedKey, String(Date.now()));
+    csrfToken = null;
+    schedule((await response.json()).expiresIn);
+    return true;
+  }
+  function renew(after = Date.now()) {
+    return navigator.locks ? navigator.locks.request("flux-renew", () => renewNow(after)) : renewNow(after);
+  }
+  // Renew a minute before the access token expires; a sleeping tab's timer may fire late, so waking up checks too.
+  let expiresAt = 0;
+  function schedule(seconds) {
+    expiresAt = Date.now() + seconds * 1000;
+    clearTimeout(renewTimer);
+    renewTimer = setTimeout(() => renew(), Math.max(5, seconds - 60) * 1000);
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && expiresAt && Date.now() > expiresAt - 60000) renew();
+  });
+
+  async function send(method, path, body, headers) {
+    const sentAt = Date.now();
+    const request = () => fetch(path, { method, credentials: "same-origin", headers, body });
+    let response = await request();
+    if (response.status === 401 && !path.startsWith("/api/auth/") && await renew(sentAt)) {
+      headers["X-CSRF-Token"] = await csrf(true);
+      response = await request();
+    } else if (response.status === 403 && response.headers.get("Content-Type")?.includes("json")) {
+      const copy = response.clone();
+      if ((await copy.json()).error?.code === "csrf_failed") {
+        headers["X-CSRF-Token"] = await csrf(true);
+        response = await request();
+      }
+    }
+    return response;
+  }
+
+  // A JSON API call: { ok, status, body }.
   async function call(method, path, body) {
     const headers = { "X-CSRF-Token": await csrf(), "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(path, { method, credentials: "same-origin", headers,
-                                         body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await send(method, path, body === undefined ? undefined : JSON.stringify(body), headers);
     const text = await response.text();
-    return { ok: response.ok, status: response.status, body: text ? JSON.parse(text) : {} };
+    let parsed = {};
+    try { parsed = text ? JSON.parse(text) : {}; } catch { parsed = { error: { message: text } }; }
+    return { ok: response.ok, status: response.status, body: parsed };
   }
-  function say(text) { const status = $("status"); if (status) status.textContent = text; }
+
+  // A multipart upload with progress (fetch reports none): resolves to { ok, status, body }.
+  function upload(path, form, onProgress) {
+    return new Promise(async (resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", path);
+      xhr.setRequestHeader("X-CSRF-Token", await csrf());
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", (event) => { if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total); });
+      xhr.addEventListener("load", () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText || "{}"); } catch { body = {}; }
+        resolve({ ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, body });
+      });
+      xhr.addEventListener("error", () => resolve({ ok: false, status: 0, body: {} }));
+      xhr.send(form);
+    });
+  }
+
+  function say(text, kind) {
+    const status = $("status");
+    if (!status) return;
+    status.textContent = text;
+    status.classList.toggle("error", kind === "error");
+    status.classList.toggle("success", kind === "success");
+  }
   function problem(answer) {
     const error = answer.body.error || {};
     const fields = Object.entries(error.fields || {}).map(([k, v]) => k + " " + v).join("; ");
     return (error.message || "Something went wrong.") + (fields ? " " + fields : "");
   }
+
+  // The server's field errors beside the fields (an input named or identified by the field's key, its error in
+  // the element "<id>-error"), the message in the form's notice; what was typed stays.
+  function clearErrors(form) {
+    for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+    for (const error of form.querySelectorAll(".field-error")) error.textContent = "";
+    const notice = form.querySelector(".notice");
+    if (notice) { notice.textContent = ""; notice.className = "notice"; }
+  }
+  function showErrors(form, answer) {
+    clearErrors(form);
+    const error = answer.body.error || {};
+    let first = null, unplaced = [];
+    for (const [field, message] of Object.entries(error.fields || {})) {
+      const input = form.querySelector("[name='" + CSS.escape(field) + "']") || form.querySelector("#" + CSS.escape(field));
+      const slot = input && $(input.id + "-error");
+      if (!input || !slot) { unplaced.push(message); continue; }
+      input.setAttribute("aria-invalid", "true");
+      slot.textContent = message;
+      first = first || input;
+    }
+    notify(form, [error.message || form.dataset.failed || "Something went wrong."].concat(unplaced).join(" "), "error");
+    if (first) first.focus();
+  }
+  function notify(form, text, kind) {
+    const notice = form.querySelector(".notice") || $("status");
+    if (!notice) return;
+    notice.textContent = text;
+    notice.className = "notice" + (kind ? " " + kind : "");
+  }
+
+  // <time datetime="…"> in the reader's language and time zone.
+  function localDates(root = document) {
+    const format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+    for (const time of root.querySelectorAll("time[datetime]")) {
+      const date = new Date(time.getAttribute("datetime"));
+      if (!isNaN(date)) time.textContent = format.format(date);
+    }
+  }
+  localDates();
+
+  window.Flux = Object.freeze({ $, csrf, call, upload, renew, say, problem, showErrors, clearErrors, notify, localDates });
+
+  // A signed-in page learns when its access token expires and renews it before then.
+  if ($("sign-out")) call("GET", "/api/auth/token-info").then((answer) => {
+    if (answer.ok) schedule((new Date(answer.body.expiresAt) - Date.now()) / 1000);
+  });
 
   // Sign-in: password, then a TOTP code (or enrolment for a role that requires one).
   const signin = $("signin-form");
@@ -57,9 +187,6 @@
 
   const signOut = $("sign-out");
   if (signOut) signOut.addEventListener("click", async () => { await call("POST", "/api/auth/logout"); location.assign(signOut.dataset.to); });
-
-  // Access tokens last 15 minutes: renew from the refresh cookie while a page stays open.
-  if (signOut) setInterval(() => call("POST", "/api/auth/refresh"), 10 * 60 * 1000);
 
   const statusForm = $("status-form");
   if (statusForm) statusForm.addEventListener("submit", async (event) => {
@@ -120,180 +247,6 @@
       const answer = await call("PUT", "/api/hq/setup-requests/" + button.dataset.request + "/status", { status: button.dataset.status });
       say(answer.ok ? "Setup request " + answer.body.status + "." : problem(answer));
       if (answer.ok) button.closest("tr").children[3].textContent = answer.body.status;
-    });
-  }
-
-  // Files: upload as multipart (the browser sets the boundary), share links, deletion, folders.
-  const filesPanel = $("files");
-  if (filesPanel) {
-    const base = "/api/tenants/" + filesPanel.dataset.tenant;
-    $("upload-form").addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const form = new FormData();
-      form.append("file", $("upload-file").files[0]);
-      const query = new URLSearchParams({ visibility: $("upload-visibility").value });
-      if (filesPanel.dataset.folder) query.set("folderId", filesPanel.dataset.folder);
-      const response = await fetch(base + "/files?" + query, { method: "POST", credentials: "same-origin", body: form,
-                                                                headers: { "X-CSRF-Token": await csrf(), "Accept": "application/json" } });
-      if (response.ok) return location.reload();
-      say(problem({ body: await response.json() }));
-    });
-    for (const button of document.querySelectorAll("button.share-file")) {
-      button.addEventListener("click", async () => {
-        const answer = await call("POST", base + "/files/" + button.dataset.file + "/shares", { expiresInHours: 24 });
-        if (answer.ok) { $("share-url").value = answer.body.url; say("Share link ready: it works for 24 hours."); } else say(problem(answer));
-      });
-    }
-    for (const button of document.querySelectorAll("button.delete-file")) {
-      button.addEventListener("click", async () => {
-        const answer = await call("DELETE", base + "/files/" + button.dataset.file);
-        if (answer.ok) button.closest("tr").remove();
-        say(answer.ok ? "File deleted." : problem(answer));
-      });
-    }
-    const folderForm = $("folder-form");
-    if (folderForm) folderForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const answer = await call("POST", base + "/folders", { name: $("folder-name").value });
-      if (answer.ok) location.reload(); else say(problem(answer));
-    });
-  }
-
-  const channelForm = $("channel-form");
-  if (channelForm) channelForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = { kind: "channel", title: $("channel-title").value };
-    const staff = new URLSearchParams(location.search).has("tenantId");
-    if (staff) body.tenantId = channelForm.dataset.tenant;
-    const answer = await call("POST", "/api/portal/conversations", body);
-    if (!answer.ok) return say(problem(answer));
-    location.assign(location.pathname + "?" + (staff ? "tenantId=" + body.tenantId + "&" : "") + "thread=" + answer.body.id);
-  });
-
-  // A conversation, live: history over REST, then every change over the portal's WebSocket. The socket
-  // reconnects with exponential backoff and jitter, and resumes after the last event it saw, so
-  // nothing is lost while it was away; messages are keyed by number, so none shows twice.
-  const chat = $("chat");
-  if (chat && chat.dataset.thread) {
-    const thread = chat.dataset.thread, me = chat.dataset.user, list = $("messages");
-    const shown = new Map(), present = new Map();
-    let last = null, attempt = 0, socket = null, typingSent = 0, typingTimer = null, readTimer = null;
-    const state = (name, text) => { chat.dataset.state = name; $("connection").textContent = text; };
-    function show(message) {
-      let item = shown.get(message.seq);
-      if (!item) {
-        item = document.createElement("li");
-        item.dataset.seq = String(message.seq);
-        shown.set(message.seq, item);
-        const after = [...shown.keys()].filter((seq) => seq > message.seq).sort((a, b) => a - b)[0];
-        list.insertBefore(item, after === undefined ? null : shown.get(after));
-      }
-      item.className = (message.senderId === me ? "mine" : "") + (message.deletedAt ? " deleted" : "");
-      item.textContent = message.deletedAt ? "(deleted)" : message.body + (message.editedAt ? " (edited)" : "");
-      if (message.attachment) {
-        const link = document.createElement("a");
-        link.href = "/api/portal/messages/" + message.id + "/attachment";
-        link.textContent = " [" + message.attachment.name + "]";
-        item.appendChild(link);
-      }
-      list.scrollTop = list.scrollHeight;
-    }
-    function markRead() {
-      clearTimeout(readTimer);
-      readTimer = setTimeout(() => {
-        const newest = Math.max(0, ...shown.keys());
-        if (newest && !document.hidden) call("POST", "/api/portal/conversations/" + thread + "/read", { seq: newest });
-      }, 300);
-    }
-    async function history() {
-      const answer = await call("GET", "/api/portal/conversations/" + thread + "/messages?limit=100");
-      if (!answer.ok) return say(problem(answer));
-      for (const message of answer.body.messages.slice().reverse()) show(message);
-      markRead();
-    }
-    // Presence is per person. Past a room size the server sends counts only (counts is then set) and the
-    // list on request; a room that shrinks back gets its list asked for again.
-    let counts = null;
-    function showPresence() {
-      const others = counts ? Math.max(0, counts.online - 1)
-        : [...present.values()].filter((p) => p.userId !== me && p.status === "online").length;
-      $("presence").textContent = others ? others + " other" + (others > 1 ? "s" : "") + " online" : "";
-    }
-    function listPeople(users) {
-      present.clear();
-      for (const p of users) present.set(p.userId, p);
-      counts = null;
-    }
-    function receive(frame) {
-      if (frame.id) last = Math.max(last || 0, frame.id);
-      switch (frame.type) {
-        case "subscribed":
-          attempt = 0;
-          state("live", "Live.");
-          for (const room of frame.presence) {
-            if (room.threadId !== thread) continue;
-            if (room.users) listPeople(room.users); else { present.clear(); counts = room; }
-          }
-          showPresence();
-          if (last === null) { last = frame.last; history(); }
-          break;
-        case "reset": location.reload(); break;
-        case "message.created": case "message.edited": case "message.deleted":
-          show(frame.data);
-          if (frame.data.senderId !== me) { $("typing").textContent = ""; markRead(); }
-          break;
-        case "typing":
-          if (frame.data.userId === me) break;
-          $("typing").textContent = "Someone is typing…";
-          clearTimeout(typingTimer);
-          typingTimer = setTimeout(() => { $("typing").textContent = ""; }, 4000);
-          break;
-        case "presence":
-          if (!frame.data.changes) counts = frame.data;
-          else if (counts) socket.send(JSON.stringify({ type: "presence.list", threadId: thread }));
-          else for (const change of frame.data.changes) {
-            if (change.status === "offline") present.delete(change.userId); else present.set(change.userId, change);
-          }
-          showPresence();
-          break;
-        case "presence.list": listPeople(frame.users); showPresence(); break;
-        case "error": say(frame.error.message); break;
-      }
-    }
-    function connect() {
-      state("connecting", "Connecting…");
-      socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/portal/realtime");
-      socket.addEventListener("open", () => {
-        const command = { type: "subscribe", threadIds: [thread] };
-        if (last !== null) command.after = last;
-        socket.send(JSON.stringify(command));
-      });
-      socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
-      socket.addEventListener("close", () => {
-        present.clear(); counts = null; showPresence();
-        const delay = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-        attempt += 1;
-        state("reconnecting", "Reconnecting…");
-        setTimeout(connect, delay);
-      });
-    }
-    connect();
-    $("message-form").addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const answer = await call("POST", "/api/portal/conversations/" + thread + "/messages", { body: $("message-body").value });
-      if (!answer.ok) return say(problem(answer));
-      show(answer.body);
-      $("message-body").value = "";
-    });
-    $("message-body").addEventListener("input", () => {
-      if (socket && socket.readyState === WebSocket.OPEN && Date.now() - typingSent > 2000) {
-        typingSent = Date.now();
-        socket.send(JSON.stringify({ type: "typing", threadId: thread }));
-      }
-    });
-    document.addEventListener("visibilitychange", () => {
-      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "presence", status: document.hidden ? "away" : "online" }));
-      if (!document.hidden) markRead();
     });
   }
 

@@ -59,25 +59,29 @@ struct PageSite: Sendable {
         return next
     }
 
-    /// Renders `template` with the title, nonce, brand, sign-in path, who is signed in and their navigation,
+    /// Renders `template` with the title, nonce, brand, locale, sign-in path, who is signed in and their navigation,
     /// and `body`'s fields (everything a template prints is escaped, by Leaf or by ``TableRowsTag``).
-    /// `data` is for a large list built as Leaf values directly, which Leaf's encoder takes as they are.
-    func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil,
+    /// `data` is for a large list built as Leaf values directly, which Leaf's encoder takes as they are. `script` names
+    /// the page's own script in `Resources/Public` (without `.js`), loaded after `flux.js`.
+    func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil, script: String? = nil,
                 body: (any Encodable)? = nil, data: [String: LeafData] = [:]) async throws -> Response {
         var who: String?
         if let principal {
             let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
             who = "\(email) (\(principal.role.label))"
         }
-        let context = Context(title: title, nonce: request.cspNonce, brand: brand, signIn: signIn, home: home, who: who,
+        let context = Context(title: title, nonce: request.cspNonce, brand: brand, signIn: signIn, home: home,
+                              locale: Messages.locale(for: request), script: script, who: who,
                               nav: principal.map { navigation($0.role) }, body: body, data: data)
-        return try await request.view.render(template, context).encodeResponse(for: request)
+        let response = try await request.view.render(template, context).encodeResponse(for: request)
+        Messages.remember(request, on: response)
+        return response
     }
 
     /// What every page's template is given: the site's fields, then the page's own (`data`, then `body`, which win).
     private struct Context: Encodable {
-        let title, nonce, brand, signIn, home: String
-        let who: String?
+        let title, nonce, brand, signIn, home, locale: String
+        let script, who: String?
         let nav: [NavItem]?
         let body: (any Encodable)?
         let data: [String: LeafData]
@@ -97,6 +101,8 @@ struct PageSite: Sendable {
             try container.encode(brand, forKey: "brand")
             try container.encode(signIn, forKey: "signIn")
             try container.encode(home, forKey: "home")
+            try container.encode(locale, forKey: "locale")
+            try container.encodeIfPresent(script, forKey: "script")
             try container.encodeIfPresent(who, forKey: "who")
             try container.encodeIfPresent(nav, forKey: "nav")
             for (key, value) in data {

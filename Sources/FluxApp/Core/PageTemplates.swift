@@ -26,11 +26,12 @@ enum PageTemplates {
 
     private static let parsedOutsideRequests = ParsedTemplates()
 
-    /// Leaf's tags without `#unsafeHTML`, plus `#tableRows`.
+    /// Leaf's tags without `#unsafeHTML`, plus `#tableRows` and `#t` (``MessageTag``).
     static var tags: [String: any LeafTag] {
         var tags = LeafKit.defaultTags
         tags["unsafeHTML"] = nil
         tags["tableRows"] = TableRowsTag()
+        tags["t"] = MessageTag()
         return tags
     }
 

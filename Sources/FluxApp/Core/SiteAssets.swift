@@ -2,18 +2,19 @@ import Crypto
 import Vapor
 
 /// The stylesheet and scripts in `Resources/Public`, compiled in and served by Flux itself at `/assets/<name>` (no CDN,
-/// so `script-src 'self'` holds): `flux.css` and `flux.js` for HQ and the portal, and `api-docs.js`, which ``APIDocs``
-/// registers. `flux.js` never builds HTML from data: text goes in through `textContent` only, and it attaches every
-/// handler itself (the CSP allows no inline handler).
+/// so `script-src 'self'` holds): `flux.css` for every page, `flux.js` (the core every page loads: API calls with
+/// silent session renewal, field errors, local dates) and one script per kind of page after it. No script builds HTML
+/// from data: text goes in through `textContent` only, and each attaches its handlers itself (the CSP allows no
+/// inline handler).
 enum SiteAssets {
-    /// The handler that serves `Resources/Public/<name>`.
-    static func serve(_ name: String) -> @Sendable (Request) async throws -> Response {
-        { _ in try response(name) }
+    /// `GET /assets/:name`: `Resources/Public/<name>`, or 404.
+    @Sendable static func serve(_ request: Request) async throws -> Response {
+        try response(request.parameters.get("name") ?? "")
     }
 
     /// `Resources/Public/<name>` (a stylesheet or a script), cacheable for five minutes, with an ETag of its content.
     static func response(_ name: String) throws -> Response {
-        guard let text = embeddedResources["Resources/Public/" + name] else { throw Abort(.notFound) }
+        guard !name.contains("/"), let text = embeddedResources["Resources/Public/" + name] else { throw AppError.notFound("No such asset.") }
         let response = Response(status: .ok, body: .init(string: text))
         response.headers.contentType = name.hasSuffix(".css") ? HTTPMediaType(type: "text", subType: "css")
                                                               : HTTPMediaType(type: "text", subType: "javascript")

@@ -38,7 +38,7 @@ enum ConversationsPage {
         func title(_ thread: MessagingController.ThreadView) -> String {
             thread.title.isEmpty ? "Direct conversation" : thread.title
         }
-        return try await site.render(request, "messages", title: "Messages", principal: principal, body: Body(
+        return try await site.render(request, "messages", title: "Messages", principal: principal, script: "messages", body: Body(
             userId: principal.userID, tenants: tenants, isStaff: principal.role.isStaff, channelTenant: tenantID?.uuidString ?? "",
             threads: threads.map { Item(href: prefix + "thread=\($0.id)", title: title($0), unread: $0.unread, current: $0.id == selected?.id) },
             thread: selected?.id.uuidString ?? "", threadTitle: selected.map(title) ?? ""))

@@ -76,7 +76,7 @@ struct PortalPages: Sendable {
             let usage: String
         }
         let sizes = ByteCountFormatStyle(style: .file)
-        return try await site.render(request, "app/files", title: "Files", principal: principal, body: Body(
+        return try await site.render(request, "app/files", title: "Files", principal: principal, script: "files", body: Body(
             tenantId: principal.tenantID, folderId: listing.folder?.id.uuidString ?? "", folderName: listing.folder?.name ?? "",
             folders: listing.folders.map { Folder(id: $0.id, name: $0.name) },
             files: listing.files.map { file in

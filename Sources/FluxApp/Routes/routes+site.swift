@@ -18,9 +18,7 @@ func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metr
     root.limited(RateLimits.assets).open(.GET, "api", "assets", ":assetID", use: uploads.serve)
 
     root.open(.GET, use: SitePage.home)
-    root.open(.GET, "assets", "flux.css", use: SiteAssets.serve("flux.css"))
-    root.open(.GET, "assets", "flux.js", use: SiteAssets.serve("flux.js"))
-    root.open(.GET, "assets", "api-docs.js", use: SiteAssets.serve("api-docs.js"))
+    root.open(.GET, "assets", ":name", use: SiteAssets.serve)
 
     let docs = try APIDocs()
     root.open(.GET, "api", "openapi.json", use: docs.document)
