@@ -4,14 +4,11 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
 
-  // One CSRF token for the page, fetched again when the server refuses it (expired, or the session changed).
-  let csrfToken = null;
-  async function csrf(fresh) {
-    if (!csrfToken || fresh) {
-      const response = await fetch("/api/csrf", { credentials: "same-origin" });
-      csrfToken = (await response.json()).token;
-    }
-    return csrfToken;
+  // A fresh CSRF token for each unsafe request: the token's cookie is shared by every tab, so one kept by this page
+  // would stop matching as soon as another tab fetched its own.
+  async function csrf() {
+    const response = await fetch("/api/csrf", { credentials: "same-origin" });
+    return (await response.json()).token;
   }
 
   // Access tokens are short; the refresh cookie keeps the session. A renewal rotates the refresh token, so two
@@ -26,7 +23,6 @@
                                                        headers: { "X-CSRF-Token": await csrf(), "Accept": "application/json" } });
     if (!response.ok) return false;
     localStorage.setItem(renewedKey, String(Date.now()));
-    csrfToken = null;
     schedule((await response.json()).expiresIn);
     return true;
   }
@@ -44,26 +40,22 @@
     if (!document.hidden && expiresAt && Date.now() > expiresAt - 60000) renew();
   });
 
+  const safe = (method) => method === "GET" || method === "HEAD";
+  // Sends a request; a 401 renews the session once (unless another tab already has) and sends it again.
   async function send(method, path, body, headers) {
     const sentAt = Date.now();
-    const request = () => fetch(path, { method, credentials: "same-origin", headers, body });
-    let response = await request();
-    if (response.status === 401 && !path.startsWith("/api/auth/") && await renew(sentAt)) {
-      headers["X-CSRF-Token"] = await csrf(true);
-      response = await request();
-    } else if (response.status === 403 && response.headers.get("Content-Type")?.includes("json")) {
-      const copy = response.clone();
-      if ((await copy.json()).error?.code === "csrf_failed") {
-        headers["X-CSRF-Token"] = await csrf(true);
-        response = await request();
-      }
-    }
+    const request = async () => {
+      if (!safe(method)) headers["X-CSRF-Token"] = await csrf();
+      return fetch(path, { method, credentials: "same-origin", headers, body });
+    };
+    const response = await request();
+    if (response.status === 401 && !path.startsWith("/api/auth/") && await renew(sentAt)) return request();
     return response;
   }
 
   // A JSON API call: { ok, status, body }.
   async function call(method, path, body) {
-    const headers = { "X-CSRF-Token": await csrf(), "Accept": "application/json" };
+    const headers = { "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await send(method, path, body === undefined ? undefined : JSON.stringify(body), headers);
     const text = await response.text();
@@ -149,41 +141,6 @@
   if ($("sign-out")) call("GET", "/api/auth/token-info").then((answer) => {
     if (answer.ok) schedule((new Date(answer.body.expiresAt) - Date.now()) / 1000);
   });
-
-  // Sign-in: password, then a TOTP code (or enrolment for a role that requires one).
-  const signin = $("signin-form");
-  if (signin) {
-    let challenge = null, enrolling = false;
-    const next = $("status").dataset.next;
-    const done = (answer) => {
-      if (answer.body.recoveryCodes) {
-        $("code-form").hidden = true; $("recovery").hidden = false; $("continue").href = next;
-        for (const code of answer.body.recoveryCodes) { const li = document.createElement("li"); li.textContent = code; $("recovery-codes").appendChild(li); }
-      } else { location.assign(next); }
-    };
-    signin.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const answer = await call("POST", "/api/auth/login", { email: $("email").value, password: $("password").value, useCookies: true });
-      if (!answer.ok) return say(problem(answer));
-      if (!answer.body.challenge) return done(answer);
-      challenge = answer.body.challenge;
-      signin.hidden = true; $("code-form").hidden = false;
-      if (answer.body.enrollmentRequired) {
-        enrolling = true;
-        const setup = await call("POST", "/api/auth/mfa/totp/setup", { challenge });
-        if (!setup.ok) return say(problem(setup));
-        $("secret").textContent = setup.body.secret; $("enrol").hidden = false;
-      }
-      $("code").focus();
-    });
-    $("code-form").addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const path = enrolling ? "/api/auth/mfa/totp/confirm" : "/api/auth/mfa/verify";
-      const answer = await call("POST", path, { challenge, code: $("code").value.trim() });
-      if (!answer.ok) return say(problem(answer));
-      done(answer);
-    });
-  }
 
   const signOut = $("sign-out");
   if (signOut) signOut.addEventListener("click", async () => { await call("POST", "/api/auth/logout"); location.assign(signOut.dataset.to); });

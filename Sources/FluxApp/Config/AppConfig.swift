@@ -46,6 +46,8 @@ public struct AppConfig: Sendable {
     public var googleSignIn: OIDCSettings?
     /// Who hears of each consultation request (NOTIFY_EMAIL); `nil` stores tickets without mailing anyone.
     var notifyEmail: MailAddress?
+    /// How long sign-ins last (ACCESS_TOKEN_SECONDS, SESSION_IDLE_DAYS, SESSION_ABSOLUTE_DAYS).
+    public var sessions = SessionLifetimes()
     /// Minutes without a message after which an open FluxAI conversation is ABANDONED (IDLE_ABANDON_MINUTES).
     public var idleAbandonMinutes = 30
     /// The largest public upload in bytes (UPLOAD_MAX_BYTES).
@@ -104,6 +106,13 @@ public struct AppConfig: Sendable {
         reader.readMail(into: &config)
         reader.readIntegrations(into: &config)
         reader.readObjectStorage(into: &config)
+        config.sessions = SessionLifetimes(
+            accessToken: TimeInterval(reader.whole("ACCESS_TOKEN_SECONDS", default: 900, in: 30...3_600)),
+            idle: TimeInterval(reader.positive("SESSION_IDLE_DAYS", default: 7, maximum: 365) * 86_400),
+            absolute: TimeInterval(reader.positive("SESSION_ABSOLUTE_DAYS", default: 30, maximum: 3_650) * 86_400))
+        if config.sessions.absolute < config.sessions.idle {
+            reader.problem("SESSION_ABSOLUTE_DAYS", "must be at least SESSION_IDLE_DAYS")
+        }
         config.idleAbandonMinutes = reader.positive("IDLE_ABANDON_MINUTES", default: 30, maximum: 10_080)
         config.retentionDays = reader.positive("RETENTION_DAYS", default: 365, maximum: 3_650)
         config.uploadMaxBytes = reader.positive("UPLOAD_MAX_BYTES", default: 25 * 1024 * 1024, maximum: 4 * 1024 * 1024 * 1024)

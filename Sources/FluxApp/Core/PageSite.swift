@@ -46,7 +46,7 @@ struct PageSite: Sendable {
 
     /// The sign-in page (password, then a TOTP code or enrolment), public.
     func signInPage(_ request: Request) async throws -> Response {
-        try await render(request, "signin", title: "Sign in", body: ["next": safeNext(request.query[String.self, at: "next"])])
+        try await render(request, "signin", title: "Sign in", script: "signin", body: ["next": safeNext(request.query[String.self, at: "next"])])
     }
 
     static func wantsPage(_ request: Request) -> Bool {

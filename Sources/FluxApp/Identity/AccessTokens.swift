@@ -57,7 +57,6 @@ struct MFAChallengeClaims: JWTPayload {
 /// holds (no `none`, no RS/HS confusion, no fallback to a default key), the token must be at most 2 KiB
 /// and three base64url parts, and iss, aud, exp, iat and nbf are checked with 30 s of leeway.
 struct AccessTokens: Sendable {
-    static let lifetime: TimeInterval = 15 * 60
     static let audience = "flux-api"
     static let leeway: TimeInterval = 30
     static let maximumLength = 2048
@@ -70,9 +69,12 @@ struct AccessTokens: Sendable {
     let currentKeyID: String
     let acceptedKeyIDs: Set<String>
     let issuer: String
+    /// How long an access token is valid (ACCESS_TOKEN_SECONDS).
+    let lifetime: TimeInterval
 
-    init(keys: JWTKeyCollection, secrets: [SecretKeys], issuer: String) async {
+    init(keys: JWTKeyCollection, secrets: [SecretKeys], issuer: String, lifetime: TimeInterval) async {
         self.keys = keys
+        self.lifetime = lifetime
         currentKeyID = Self.keyID(secrets[0])
         acceptedKeyIDs = Set(secrets.map(Self.keyID))
         for secret in secrets {
@@ -90,7 +92,7 @@ struct AccessTokens: Sendable {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let claims = AccessClaims(
             sub: .init(value: userID.uuidString), sid: sessionID, tid: tenantID, role: role,
-            iat: .init(value: issuedAt), exp: .init(value: issuedAt.addingTimeInterval(Self.lifetime)),
+            iat: .init(value: issuedAt), exp: .init(value: issuedAt.addingTimeInterval(lifetime)),
             iss: .init(value: issuer), aud: .init(value: Self.audience), jti: .init(value: UUID().uuidString))
         return try await sign(claims)
     }
@@ -119,7 +121,7 @@ struct AccessTokens: Sendable {
         guard claims.iss.value == issuer, claims.aud.value == [Self.audience],
             claims.exp.value > now.addingTimeInterval(-Self.leeway),
             claims.iat.value <= now.addingTimeInterval(Self.leeway),
-            claims.exp.value.timeIntervalSince(claims.iat.value) <= Self.lifetime,
+            claims.exp.value.timeIntervalSince(claims.iat.value) <= lifetime,
             UUID(uuidString: claims.sub.value) != nil
         else { return nil }
         if let notBefore = claims.nbf?.value, notBefore > now.addingTimeInterval(Self.leeway) { return nil }

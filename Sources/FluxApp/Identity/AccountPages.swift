@@ -1,64 +1,170 @@
+import Fluent
 import Vapor
 
-/// The small pages that the links Flux hands out open: the staff setup link logged at boot, and the email
-/// verification and password reset links it mails, all from `Resources/Views/account.leaf`. Each reads its token from
-/// the URL fragment (browsers never send a fragment to a server or in a Referer), and its own script, allowed by this
-/// response's CSP nonce, posts it with a CSRF pair to the matching API route.
-enum AccountPages {
-    struct Field: Encodable {
-        let id: String
-        let label: String
-        let type: String
-        let autocomplete: String
-        let required: Bool
+/// The account pages every person uses, client or staff, under `/account`: signing up, in and back in (a forgotten
+/// password, the mailed links), and, signed in, their settings, devices and privacy. Templates are
+/// `Resources/Views/account/*.leaf`, the script is `Resources/Public/account.js`, the words come from the message
+/// catalogue (`account.*`). Every form posts to the same JSON API as any other client; the links' tokens stay in the
+/// URL fragment, which browsers never send to a server or in a Referer.
+struct AccountPages: Sendable {
+    let identity: Identity
+    /// Whether "Continue with Google" is offered (Google sign-in is configured).
+    let google: Bool
+
+    /// The pages signed-in people reach; signed-out visits go to the sign-in page and come back after it.
+    var site: PageSite {
+        PageSite(identity: identity, brand: "Flux", root: "/account", signIn: "/account/sign-in", home: "/account/settings",
+                 navigation: { _ in [] })
     }
 
-    struct Page: Sendable {
-        let title: String
-        let intro: String
-        let fields: [Field]
-        let button: String
-        let endpoint: String
-        let success: String
+    private func locale(_ request: Request) -> String { Messages.locale(for: request) }
+
+    private func title(_ key: String, _ request: Request) -> String {
+        Messages.shared.text(key, locale: locale(request))
     }
 
-    static let password = Field(id: "password", label: "Password (10 to 128 characters)", type: "password",
-                                autocomplete: "new-password", required: true)
+    /// The page shown after a sign-in when no `next` says otherwise: HQ for staff, the portal for clients.
+    static func home(for role: Role) -> String {
+        role.isStaff ? "/hq-command" : "/app"
+    }
+
+    /// `GET /account`: where a signed-in person belongs; signed out, the sign-in page.
+    @Sendable func start(_ request: Request) async throws -> Response {
+        guard let principal = try await identity.authenticate(request) else { return request.redirect(to: "/account/sign-in") }
+        return request.redirect(to: Self.home(for: principal.role))
+    }
+
+    /// Where a sign-in goes next: a path on this site only (never another origin), else `/account`.
+    static func safeNext(_ next: String?) -> String {
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"), !next.contains("\n") else { return "/account" }
+        return next
+    }
+
+    struct SignInContext: Encodable {
+        let next: String
+        let google: Bool
+        let googleStart: String
+        let narrow = true
+    }
+
+    @Sendable func signIn(_ request: Request) async throws -> Response {
+        let next = Self.safeNext(request.query[String.self, at: "next"])
+        let start = "/api/auth/oidc/google/start?returnTo=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        return try await site.render(request, "account/sign-in", title: title("account.signIn.title", request), script: "account",
+                                     body: SignInContext(next: next, google: google, googleStart: start))
+    }
+
+    struct FormContext: Encodable {
+        let narrow = true
+    }
+
+    @Sendable func signUp(_ request: Request) async throws -> Response {
+        try await site.render(request, "account/sign-up", title: title("account.signUp.title", request), script: "account", body: FormContext())
+    }
+
+    @Sendable func forgotPassword(_ request: Request) async throws -> Response {
+        try await site.render(request, "account/forgot-password", title: title("account.forgot.title", request), script: "account", body: FormContext())
+    }
+
+    /// The page a mailed link opens: it posts the fragment's token to `endpoint` and, signed in by it, moves on.
+    struct LinkContext: Encodable {
+        let kind, endpoint: String
+        /// The catalogue keys of the page's words for this kind of link.
+        let intro, submit, done, deadText: String
+        let narrow = true
+
+        init(kind: String, endpoint: String) {
+            self.kind = kind
+            self.endpoint = endpoint
+            intro = "account.link.intro.\(kind)"
+            submit = "account.link.submit.\(kind)"
+            done = "account.link.done.\(kind)"
+            deadText = "account.link.deadText.\(kind)"
+        }
+    }
+
+    @Sendable func verifyEmail(_ request: Request) async throws -> Response {
+        try await site.render(request, "account/link", title: title("account.verify.title", request), script: "account",
+                              body: LinkContext(kind: "verify", endpoint: "/api/auth/email/verify"))
+    }
+
+    @Sendable func resetPassword(_ request: Request) async throws -> Response {
+        try await site.render(request, "account/link", title: title("account.reset.title", request), script: "account",
+                              body: LinkContext(kind: "reset", endpoint: "/api/auth/password/reset"))
+    }
 
     /// `/hq-command/setup`, the link logged at boot while there is no staff account.
-    static let setup = Page(title: "Create the owner account",
-             intro: "This one-time page creates the first staff account.",
-             fields: [Field(id: "email", label: "Email", type: "email", autocomplete: "username", required: true),
-                      Field(id: "name", label: "Name", type: "text", autocomplete: "name", required: false), password],
-             button: "Create account", endpoint: "/api/auth/setup", success: "The owner account exists. Sign in with it.")
-    /// `/account/verify-email`, the link in the verification mail.
-    static let verifyEmail = Page(title: "Confirm your email address",
-             intro: "Confirm that this email address is yours.", fields: [],
-             button: "Confirm", endpoint: "/api/auth/email/verify", success: "Your email address is confirmed.")
-    /// `/account/reset-password`, the link in the password reset mail.
-    static let resetPassword = Page(title: "Choose a new password",
-             intro: "Choose a new password. Every device signed in to your account will be signed out.", fields: [password],
-             button: "Set password", endpoint: "/api/auth/password/reset", success: "Your password is set. Sign in with it.")
-
-    /// The handler that renders `page`.
-    static func serve(_ page: Page) -> @Sendable (Request) async throws -> Response {
-        { request in try await Response.page(request, "account", Context(page: page, nonce: request.cspNonce)) }
+    @Sendable func ownerSetup(_ request: Request) async throws -> Response {
+        try await site.render(request, "account/link", title: title("account.setup.title", request), script: "account",
+                              body: LinkContext(kind: "setup", endpoint: "/api/auth/setup"))
     }
 
-    /// `Resources/Views/account.leaf`'s fields: the page's script reads the endpoint and the success message from the
-    /// form's attributes, and posts every input of the form.
-    struct Context: Encodable {
-        let title, intro, button, endpoint, success, nonce: String
-        let fields: [Field]
+    /// What the signed-in pages share: whose account it is, the tab shown, and the way back to their work.
+    struct SignedInContext<Page: Encodable>: Encodable {
+        let tab: String
+        let email: String
+        let name: String
+        let role: String
+        let home: String
+        let page: Page
+    }
 
-        init(page: Page, nonce: String) {
-            title = page.title
-            intro = page.intro
-            button = page.button
-            endpoint = page.endpoint
-            success = page.success
-            fields = page.fields
-            self.nonce = nonce
+    private func render<Page: Encodable>(_ request: Request, _ principal: Principal, tab: String, page: Page) async throws -> Response {
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
+        return try await site.render(request, "account/\(tab)", title: title("account.\(tab).title", request), script: "account", body: SignedInContext(
+            tab: tab, email: user.email, name: user.displayName ?? "", role: principal.role.label,
+            home: Self.home(for: principal.role), page: page))
+    }
+
+    struct Settings: Encodable {
+        let hasPassword: Bool
+        let mfaEnabled: Bool
+        /// Staff roles must keep a second factor: the page offers no way to turn it off.
+        let mfaRequired: Bool
+        let emailVerified: Bool
+    }
+
+    @Sendable func settings(_ request: Request, _ principal: Principal) async throws -> Response {
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
+        let mfa = try await MultiFactor(identity: identity).isEnabled(principal.userID, on: request.db)
+        return try await render(request, principal, tab: "settings", page: Settings(
+            hasPassword: user.passwordHash != nil, mfaEnabled: mfa, mfaRequired: Role.requiringMFA.contains(principal.role),
+            emailVerified: user.emailVerifiedAt != nil))
+    }
+
+    struct Device: Encodable {
+        let id: String
+        let label: String
+        let createdAt: String
+        let lastUsedAt: String
+        let expiresAt: String
+        let absoluteExpiresAt: String
+        let knownNetwork: Bool
+        let current: Bool
+    }
+
+    struct Devices: Encodable {
+        let devices: [Device]
+        let others: Int
+    }
+
+    @Sendable func devices(_ request: Request, _ principal: Principal) async throws -> Response {
+        let sessions = try await AuthController(identity: identity).sessions(request, principal)
+        let iso = Date.ISO8601FormatStyle()
+        let devices = sessions.map {
+            Device(id: $0.id.uuidString, label: $0.deviceLabel, createdAt: $0.createdAt.formatted(iso),
+                   lastUsedAt: $0.lastUsedAt.formatted(iso), expiresAt: $0.expiresAt.formatted(iso),
+                   absoluteExpiresAt: $0.absoluteExpiresAt.formatted(iso), knownNetwork: $0.knownNetwork, current: $0.current)
         }
+        return try await render(request, principal, tab: "devices", page: Devices(devices: devices, others: devices.count { !$0.current }))
+    }
+
+    struct Privacy: Encodable {
+        let hasPassword: Bool
+    }
+
+    @Sendable func privacy(_ request: Request, _ principal: Principal) async throws -> Response {
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
+        return try await render(request, principal, tab: "privacy", page: Privacy(hasPassword: user.passwordHash != nil))
     }
 }

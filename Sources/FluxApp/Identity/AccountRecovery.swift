@@ -12,6 +12,8 @@ struct AccountLinks: Sendable {
     /// Where security notices send people: the sign-in page.
     var signIn: URL { publicURL.appendingPathComponent("app") }
     func resetPassword(_ token: String) -> URL { link("account/reset-password", token) }
+    /// The devices page, where a session that is not the owner's can be ended.
+    var devices: URL { publicURL.appendingPathComponent("account/devices") }
     func acceptInvitation(_ id: UUID, _ token: String) -> URL {
         URL(string: publicURL.appendingPathComponent("app/accept-invitation").absoluteString + "#invitation=" + id.uuidString + "&token=" + token)!
     }
@@ -39,11 +41,14 @@ struct AccountRecovery: Sendable {
 
     struct TokenBody: Content {
         let token: String
+        /// A browser page asks to be signed in by the link (HttpOnly cookies), as after a password sign-in.
+        let useCookies: Bool?
     }
 
     static let invalidToken = AppError(.badRequest, code: "invalid_token", message: "The link is invalid, used or expired.")
 
-    @Sendable func verify(_ request: Request) async throws -> HTTPStatus {
+    /// Confirms the address; with `useCookies`, also signs this browser in (``signIn(_:request:)``).
+    @Sendable func verify(_ request: Request) async throws -> Response {
         let body = try request.content.decode(TokenBody.self)
         guard let spent = try await OneTimeTokens.redeem(body.token, purpose: Self.verifyEmail, on: request.db),
             let userID = spent.user_id, let user = try await User.find(userID, on: request.db)
@@ -51,7 +56,19 @@ struct AccountRecovery: Sendable {
         user.emailVerifiedAt = Date()
         try await user.update(on: request.db)
         try await identity.audit.record("email.verified", actor: userID, tenant: nil, target: user.email, request: request)
-        return .noContent
+        return try await body.useCookies == true ? signIn(user, request: request) : Response(status: .noContent)
+    }
+
+    /// A mailed link proves that whoever opened it reads the account's mail, which is what a password reset already
+    /// trusts: it signs the browser in, unless the account has (or its role requires) a second factor, which a
+    /// link cannot stand in for. Then `204`, and the page sends the owner to sign in.
+    private func signIn(_ user: User, request: Request) async throws -> Response {
+        guard let membership = try await Membership.query(on: request.db).filter(\.$userID == user.id!).sort(\.$createdAt).first(),
+            !Role.requiringMFA.contains(membership.role),
+            try await !MultiFactor(identity: identity).isEnabled(user.id!, on: request.db)
+        else { return Response(status: .noContent) }
+        return try await identity.startSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
+                                               cookies: true, request: request)
     }
 
     struct ForgotBody: Content {
@@ -85,11 +102,12 @@ struct AccountRecovery: Sendable {
     struct ResetBody: Content {
         let token: String
         let password: String
+        let useCookies: Bool?
     }
 
-    /// Sets a new password from a reset link and ends every session of the account. A link is void once the
-    /// password has changed by any means after it was sent.
-    @Sendable func reset(_ request: Request) async throws -> HTTPStatus {
+    /// Sets a new password from a reset link and ends every session of the account (with `useCookies`, this browser
+    /// then signs in anew). A link is void once the password has changed by any means after it was sent.
+    @Sendable func reset(_ request: Request) async throws -> Response {
         let body = try request.content.decode(ResetBody.self)
         var errors = FieldErrors()
         PasswordPolicy.check(body.password, into: &errors)
@@ -112,6 +130,6 @@ struct AccountRecovery: Sendable {
         try await identity.throttle.clear(user.email, on: request.db)
         try await identity.audit.record("password.reset", actor: userID, tenant: nil,
                                         metadata: ["sessionsEnded": String(sessions.count)], request: request)
-        return .noContent
+        return try await body.useCookies == true ? signIn(user, request: request) : Response(status: .noContent)
     }
 }

@@ -23,6 +23,16 @@ extension AuthController {
         return clearingCookies(request)
     }
 
+    /// Ends every session of the account but this one ("sign out everywhere else").
+    @Sendable func logoutOthers(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let others = try await AuthSession.query(on: request.db)
+            .filter(\.$userID == principal.userID).filter(\.$revokedAt == nil).filter(\.$id != principal.sessionID).all(\.$id)
+        try await identity.revocations.revoke(others, reason: "logout_others", on: request.db)
+        try await identity.audit.record("logout_others", actor: principal.userID, tenant: principal.tenantID,
+                                        metadata: ["sessions": String(others.count)], request: request)
+        return .noContent
+    }
+
     private func clearingCookies(_ request: Request) -> Response {
         let response = Response(status: .noContent)
         for name in [Identity.accessCookie, Identity.refreshCookie] {
@@ -36,17 +46,24 @@ extension AuthController {
         let deviceLabel: String
         let createdAt: Date
         let lastUsedAt: Date
+        /// When the session ends unless it is used again (each renewal moves this, up to `absoluteExpiresAt`).
         let expiresAt: Date
+        let absoluteExpiresAt: Date
+        /// Whether the account had signed in from this session's network before this session began.
+        let knownNetwork: Bool
         let current: Bool
     }
 
     @Sendable func sessions(_ request: Request, _ principal: Principal) async throws -> [SessionView] {
         let now = Date()
-        return try await AuthSession.query(on: request.db)
-            .filter(\.$userID == principal.userID).filter(\.$revokedAt == nil).filter(\.$expiresAt > now)
-            .sort(\.$lastUsedAt, .descending).all()
-            .map { SessionView(id: $0.id!, deviceLabel: $0.deviceLabel, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt,
-                               expiresAt: $0.expiresAt, current: $0.id == principal.sessionID) }
+        let all = try await AuthSession.query(on: request.db).filter(\.$userID == principal.userID).all()
+        return all.filter { $0.isActive(at: now) }.sorted { $0.lastUsedAt > $1.lastUsedAt }.map { session in
+            SessionView(id: session.id!, deviceLabel: session.deviceLabel, createdAt: session.createdAt,
+                        lastUsedAt: session.lastUsedAt, expiresAt: session.expiresAt,
+                        absoluteExpiresAt: identity.lifetimes.absoluteEnd(signedInAt: session.createdAt),
+                        knownNetwork: all.contains { $0.ipHash == session.ipHash && $0.createdAt < session.createdAt },
+                        current: session.id == principal.sessionID)
+        }
     }
 
     @Sendable func revokeSession(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
@@ -85,6 +102,25 @@ extension AuthController {
         return .noContent
     }
 
+    struct ProfileBody: Content {
+        let displayName: String
+    }
+
+    /// Changes the name shown to others; the email address and the role change elsewhere.
+    @Sendable func updateProfile(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let body = try request.content.decode(ProfileBody.self)
+        var errors = FieldErrors()
+        let name = TextInput.name(body.displayName)
+        errors.check("displayName", name != nil, "enter your name")
+        errors.check("displayName", body.displayName.count <= 120, "must be at most 120 characters")
+        try errors.throwIfAny()
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
+        user.displayName = name
+        try await user.update(on: request.db)
+        try await identity.audit.record("profile.updated", actor: principal.userID, tenant: principal.tenantID, request: request)
+        return .noContent
+    }
+
     // MARK: introspection
 
     struct TokenInfo: Content {
@@ -94,6 +130,9 @@ extension AuthController {
         let role: Role
         let issuedAt: Date
         let expiresAt: Date
+        /// When the session ends unless renewed before, and when it ends regardless.
+        let idleExpiresAt: Date
+        let absoluteExpiresAt: Date
         let issuer: String
         let audience: [String]
         let tokenId: String
@@ -101,8 +140,12 @@ extension AuthController {
 
     @Sendable func tokenInfo(_ request: Request, _ principal: Principal) async throws -> TokenInfo {
         let claims = principal.claims
+        guard let session = try await AuthSession.find(principal.sessionID, on: request.db) else {
+            throw AppError(.unauthorized, code: "unauthorized", message: "The session has ended. Sign in again.")
+        }
         return TokenInfo(userId: claims.sub.value, sessionId: claims.sid, tenantId: claims.tid, role: claims.role,
-                         issuedAt: claims.iat.value, expiresAt: claims.exp.value, issuer: claims.iss.value,
+                         issuedAt: claims.iat.value, expiresAt: claims.exp.value, idleExpiresAt: session.expiresAt,
+                         absoluteExpiresAt: identity.lifetimes.absoluteEnd(signedInAt: session.createdAt), issuer: claims.iss.value,
                          audience: claims.aud.value, tokenId: claims.jti.value)
     }
 

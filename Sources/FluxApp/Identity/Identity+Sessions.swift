@@ -1,3 +1,4 @@
+import Fluent
 import Foundation
 import Vapor
 
@@ -9,12 +10,34 @@ extension Identity {
         let now = Date()
         let session = AuthSession(userID: userID, tenantID: tenantID, role: role,
                                   deviceLabel: DeviceLabel.from(userAgent: request.headers.first(name: .userAgent)),
-                                  ipHash: security.clientAddressHash(request), now: now, lifetime: RefreshTokenRotation.lifetime)
-        try await session.create(on: request.db)
+                                  ipHash: security.clientAddressHash(request), now: now, lifetime: lifetimes.idle)
+        let newDevice = try await request.db.writeTransaction { transaction in
+            try await session.create(on: transaction)
+            return try await noticeNewDevice(session, on: transaction)
+        }
+        if newDevice {
+            try await audit.record("login.new_device", actor: userID, tenant: tenantID, target: session.id?.uuidString,
+                                   metadata: ["device": session.deviceLabel], request: request)
+        }
         let refresh = try await refreshTokens.start(session: session, on: request.db, now: now)
         try await audit.record("login.success", actor: userID, tenant: tenantID, target: session.id?.uuidString, request: request)
         return try await tokenResponse(session: session, refreshToken: refresh, cookies: cookies, recoveryCodes: recoveryCodes,
                                        request: request, now: now)
+    }
+
+    /// Mails the owner when an account that has signed in before does so from a device and a network it has never
+    /// used: a stolen password used elsewhere shows up in the owner's inbox, with the way to end that session.
+    /// Whether it did (the caller audits `login.new_device` outside the transaction).
+    private func noticeNewDevice(_ session: AuthSession, on database: any Database) async throws -> Bool {
+        let earlier = try await AuthSession.query(on: database)
+            .filter(\.$userID == session.userID).filter(\.$id != session.id!).all()
+        guard !earlier.isEmpty, !earlier.contains(where: { $0.deviceLabel == session.deviceLabel || $0.ipHash == session.ipHash }),
+            let user = try await User.find(session.userID, on: database),
+            let address = MailAddress(name: user.displayName, address: user.email)
+        else { return false }
+        try await Outbox.enqueue(try await MailTemplates.newDevice(to: address, device: session.deviceLabel, at: session.createdAt,
+                                                                    link: links.devices), kind: "new-device", on: database)
+        return true
     }
 
     /// Re-checks the signed-in user's password before a change to the account (its password, its second
@@ -71,11 +94,11 @@ extension Identity {
                                                   tenantID: session.tenantID, role: session.role, now: now)
         let response = Response(status: .ok)
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
-        let expiresIn = Int(AccessTokens.lifetime)
+        let expiresIn = Int(accessTokens.lifetime)
         if asCookies {
             // The access cookie outlives its token so its session id can still bind CSRF tokens while a
-            // browser refreshes; the token inside is worthless after its 15 minutes.
-            let maxAge = Int(RefreshTokenRotation.lifetime)
+            // browser refreshes; the token inside is worthless once it expires.
+            let maxAge = max(1, Int(session.expiresAt.timeIntervalSince(now)))
             cookies.set(Identity.accessCookie, value: access, maxAge: maxAge, sameSite: .lax, on: response, for: request)
             cookies.set(Identity.refreshCookie, value: refreshToken, maxAge: maxAge, sameSite: .strict, on: response, for: request)
             try response.content.encode(TokenBody(tokenType: "cookie", accessToken: nil, refreshToken: nil,

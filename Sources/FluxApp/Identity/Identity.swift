@@ -20,6 +20,7 @@ struct Identity: Sendable {
     let cookies: CookiePolicy
     let security: Hardening
     let links: AccountLinks
+    let lifetimes: SessionLifetimes
 
     static let accessCookie = "access"
     static let refreshCookie = "refresh"
@@ -30,8 +31,9 @@ struct Identity: Sendable {
         passwords = PasswordHasher()
         var issuer = config.publicURL.absoluteString
         while issuer.hasSuffix("/") { issuer.removeLast() }
-        accessTokens = await AccessTokens(keys: app.jwt.keys, secrets: secrets, issuer: issuer)
-        refreshTokens = RefreshTokenRotation(secrets: secrets)
+        lifetimes = config.sessions
+        accessTokens = await AccessTokens(keys: app.jwt.keys, secrets: secrets, issuer: issuer, lifetime: config.sessions.accessToken)
+        refreshTokens = RefreshTokenRotation(secrets: secrets, lifetimes: config.sessions)
         secretBox = SecretBox(secrets: secrets)
         if case .postgres = config.database {
             revocations = SessionRevocations(needsListener: true)

@@ -5,7 +5,8 @@ import Foundation
 import SQLKit
 
 /// Refresh tokens: opaque, 256 bits, stored only as SHA-256 hashes, one family per session, rotated on every
-/// use, valid for 7 days.
+/// use. Each rotation extends the session by its idle lifetime, up to its absolute end (``SessionLifetimes``); a
+/// token is valid until the session's end as of its issue.
 ///
 /// Rotation is one conditional `UPDATE … WHERE used_at IS NULL … RETURNING`, so of any number of concurrent
 /// refreshes with one token exactly one wins, on SQLite and PostgreSQL alike. A successor is derived, not
@@ -14,15 +15,16 @@ import SQLKit
 /// the parent token can compute, and the chain stays one chain. Any other use of a rotated token is theft
 /// or replay: the whole family (the session) is revoked.
 struct RefreshTokenRotation: Sendable {
-    static let lifetime: TimeInterval = 7 * 24 * 3600
     static let graceWindow: TimeInterval = 10
 
     /// The current secret's key first; successors minted under the previous secret still match during a
     /// rotation.
     private let keys: [SymmetricKey]
+    let lifetimes: SessionLifetimes
 
-    init(secrets: [SecretKeys]) {
+    init(secrets: [SecretKeys], lifetimes: SessionLifetimes) {
         keys = secrets.map { $0.key(for: "refresh-token") }
+        self.lifetimes = lifetimes
     }
 
     enum Outcome {
@@ -37,7 +39,7 @@ struct RefreshTokenRotation: Sendable {
     func start(session: AuthSession, on database: any Database, now: Date) async throws -> String {
         let token = [UInt8].random(count: 32).base64URL
         try await RefreshToken(id: UUID(), sessionID: session.id!, tokenHash: Self.hash(token), parentID: nil,
-                               now: now, lifetime: Self.lifetime).create(on: database)
+                               now: now, lifetime: session.expiresAt.timeIntervalSince(now)).create(on: database)
         return token
     }
 
@@ -53,6 +55,7 @@ struct RefreshTokenRotation: Sendable {
 
         if current.usedAt == nil {
             let successorID = UUID()
+            let end = lifetimes.end(signedInAt: session.createdAt, renewedAt: now)
             let successor = successorToken(of: presented, id: successorID, key: keys[0])
             let won = try await database.writeTransaction { transaction in
                 let sql = transaction.sql
@@ -63,8 +66,9 @@ struct RefreshTokenRotation: Sendable {
                     """).first()
                 guard claimed != nil else { return false }
                 try await RefreshToken(id: successorID, sessionID: session.id!, tokenHash: Self.hash(successor),
-                                       parentID: current.id, now: now, lifetime: Self.lifetime).create(on: transaction)
+                                       parentID: current.id, now: now, lifetime: end.timeIntervalSince(now)).create(on: transaction)
                 session.lastUsedAt = now
+                session.expiresAt = end
                 try await session.update(on: transaction)
                 return true
             }

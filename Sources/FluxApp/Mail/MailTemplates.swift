@@ -36,6 +36,16 @@ enum MailTemplates {
                           footer: "If you do not know this organization, ignore this message.")
     }
 
+    /// A sign-in from a device and network the account has not used before.
+    static func newDevice(to: MailAddress, device: String, at time: Date, link: URL) async throws -> MailMessage {
+        try await message(to: to, subject: "New sign-in to your Flux account",
+                          lines: ["Your Flux account was just signed in to from a device and network it has not used before.",
+                                  "Device: \(TextInput.line(device, maxLength: 100))",
+                                  "Time: \(time.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeSeparator(.colon))) UTC"],
+                          link: link, linkLabel: "Not you? Review your devices and sign that one out",
+                          footer: "If this was you, there is nothing to do.")
+    }
+
     /// Wrong second-factor codes after a correct password: the password is known to someone.
     static func secondFactorFailures(to: MailAddress, count: Int, link: URL) async throws -> MailMessage {
         try await message(to: to, subject: "Someone who knows your password is trying to sign in to Flux",

@@ -13,10 +13,12 @@ func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
     auth.limited(RateLimits.register).open(.POST, "setup", use: sessions.setup)
     account.signedIn(.POST, "logout", roles: Role.everyone, use: sessions.logout)
     account.signedIn(.POST, "logout-all", roles: Role.everyone, use: sessions.logoutAll)
+    account.signedIn(.POST, "logout-others", roles: Role.everyone, use: sessions.logoutOthers)
     account.signedIn(.GET, "sessions", roles: Role.everyone, use: sessions.sessions)
     account.signedIn(.DELETE, "sessions", ":sessionID", roles: Role.everyone, use: sessions.revokeSession)
     account.signedIn(.GET, "token-info", roles: Role.everyone, use: sessions.tokenInfo)
     account.signedIn(.GET, "me", roles: Role.everyone, use: sessions.me)
+    account.signedIn(.PATCH, "me", roles: Role.everyone, use: sessions.updateProfile)
     account.signedIn(.GET, "verify", roles: Role.everyone, use: sessions.verify)
     account.signedIn(.POST, "password", roles: Role.everyone, use: sessions.changePassword)
 

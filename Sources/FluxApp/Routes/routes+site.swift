@@ -24,7 +24,20 @@ func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metr
     root.open(.GET, "api", "openapi.json", use: docs.document)
     root.open(.GET, "api", "docs", use: docs.page)
 
-    root.open(.GET, "hq-command", "setup", use: AccountPages.serve(AccountPages.setup))
-    root.open(.GET, "account", "verify-email", use: AccountPages.serve(AccountPages.verifyEmail))
-    root.open(.GET, "account", "reset-password", use: AccountPages.serve(AccountPages.resetPassword))
+    accountPages(root, AccountPages(identity: root.identity, google: config.googleSignIn != nil))
+}
+
+/// Signing up, in and back in, and one's own settings, devices and privacy: for clients and staff alike.
+private func accountPages(_ root: GuardedRoutes, _ pages: AccountPages) {
+    let account = root.grouped("account").grouped(NoStore())
+    root.grouped(NoStore()).open(.GET, "hq-command", "setup", use: pages.ownerSetup)
+    account.open(.GET, use: pages.start)
+    account.open(.GET, "sign-in", use: pages.signIn)
+    account.open(.GET, "sign-up", use: pages.signUp)
+    account.open(.GET, "forgot-password", use: pages.forgotPassword)
+    account.open(.GET, "verify-email", use: pages.verifyEmail)
+    account.open(.GET, "reset-password", use: pages.resetPassword)
+    account.page(pages.site, "settings", roles: Role.everyone, use: pages.settings)
+    account.page(pages.site, "devices", roles: Role.everyone, use: pages.devices)
+    account.page(pages.site, "privacy", roles: Role.everyone, use: pages.privacy)
 }

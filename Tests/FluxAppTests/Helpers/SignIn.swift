@@ -83,7 +83,7 @@ func mintSignedIn(_ app: Application, role: Role, tenant: UUID? = nil) async thr
     try await user.create(on: app.db)
     try await Membership(userID: user.id!, tenantID: tenantID, role: role).create(on: app.db)
     let session = AuthSession(userID: user.id!, tenantID: tenantID, role: role, deviceLabel: "test", ipHash: "test",
-                              now: now, lifetime: RefreshTokenRotation.lifetime)
+                              now: now, lifetime: identity.lifetimes.idle)
     try await session.create(on: app.db)
     let refresh = try await identity.refreshTokens.start(session: session, on: app.db, now: now)
     let access = try await identity.accessTokens.issue(userID: user.id!, sessionID: session.id!, tenantID: tenantID, role: role)
