@@ -75,7 +75,9 @@
     const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
     if (!token) { link.hidden = true; $("link-dead").hidden = false; }
     onSubmit(link, async () => {
-      const answer = await call("POST", link.dataset.endpoint, { ...values(link), token, useCookies: true });
+      const body = { ...values(link), token, useCookies: true };
+      if (link.dataset.kind === "email") body.email = new URLSearchParams(location.hash.slice(1)).get("email") || "";
+      const answer = await call("POST", link.dataset.endpoint, body);
       if (!answer.ok) {
         if (answer.body.error?.code === "invalid_token") { link.hidden = true; $("link-dead").hidden = false; return; }
         return showErrors(link, answer);
@@ -91,6 +93,14 @@
     const answer = await call("PATCH", "/api/auth/me", values(profile));
     if (!answer.ok) return showErrors(profile, answer);
     notify(profile, profile.dataset.saved, "success");
+  });
+
+  const email = $("email-form");
+  onSubmit(email, async () => {
+    const answer = await call("POST", "/api/auth/email", values(email));
+    if (!answer.ok) return showErrors(email, answer);
+    email.reset();
+    notify(email, email.dataset.sent, "success");
   });
 
   const password = $("password-form");

@@ -188,3 +188,31 @@ def test_privacy_page_exports_and_deletes_the_account(workdir, serve):
                                          timeout=30).status_code == 401
     finally:
         driver.quit()
+
+
+def test_changing_the_email_address_confirms_the_new_one_and_tells_the_old(workdir, serve):
+    server = serve()
+    register(server, "katherine@nasa.example", PASSWORD, name="Katherine")
+    driver = browser()
+    try:
+        sign_in(driver, server, "katherine@nasa.example", next_path="/account/settings")
+        browser_until(driver, at("/account/settings"), 15)
+        with step("a wrong password is refused beside its field and the new address stays typed"):
+            fill(driver, "email-form", {"newEmail": "kj@orbit.example", "password": "not the password"})
+            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#email-form .notice").text)
+            assert driver.find_element(By.ID, "newEmail").get_attribute("value") == "kj@orbit.example"
+            driver.get_log("browser")
+        with step("with the password, a link goes to the new address; nothing changes until it is opened"):
+            fill(driver, "email-form", {"newEmail": "kj@orbit.example", "password": PASSWORD})
+            browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#email-form .notice").get_attribute("class"))
+            link = wait_for_mail(workdir, "/account/confirm-email#token=", to="kj@orbit.example")
+        with step("opening it moves the account to the new address and tells the old one"):
+            driver.get(server.url + "/account/confirm-email#" + link.split("#", 1)[1])
+            driver.find_element(By.CSS_SELECTOR, "#link-form button[type=submit]").click()
+            browser_until(driver, lambda d: d.find_element(By.ID, "link-done").is_displayed())
+            assert_clean(driver)
+            assert "kj@orbit.example" in wait_for_mail(workdir, "instead of this one", to="katherine@nasa.example")
+            assert csrf_session(server).post(server.url + "/api/auth/login", json={"email": "kj@orbit.example", "password": PASSWORD},
+                                             timeout=30).status_code == 200
+    finally:
+        driver.quit()

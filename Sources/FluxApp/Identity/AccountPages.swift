@@ -71,6 +71,8 @@ struct AccountPages: Sendable {
         let kind, endpoint: String
         /// The catalogue keys of the page's words for this kind of link.
         let intro, submit, done, deadText: String
+        /// The reset and owner set-up links ask for the new password.
+        let choosesPassword: Bool
         let narrow = true
 
         init(kind: String, endpoint: String) {
@@ -80,6 +82,7 @@ struct AccountPages: Sendable {
             submit = "account.link.submit.\(kind)"
             done = "account.link.done.\(kind)"
             deadText = "account.link.deadText.\(kind)"
+            choosesPassword = kind == "reset" || kind == "setup"
         }
     }
 
@@ -91,6 +94,12 @@ struct AccountPages: Sendable {
     @Sendable func resetPassword(_ request: Request) async throws -> Response {
         try await site.render(request, "account/link", title: title("account.reset.title", request), script: "account",
                               body: LinkContext(kind: "reset", endpoint: "/api/auth/password/reset"))
+    }
+
+    /// `/account/confirm-email`, the link mailed to the new address of an email change.
+    @Sendable func confirmEmail(_ request: Request) async throws -> Response {
+        try await site.render(request, "account/link", title: title("account.confirmEmail.title", request), script: "account",
+                              body: LinkContext(kind: "email", endpoint: "/api/auth/email/confirm"))
     }
 
     /// `/hq-command/setup`, the link logged at boot while there is no staff account.

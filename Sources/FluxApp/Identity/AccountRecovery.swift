@@ -12,6 +12,10 @@ struct AccountLinks: Sendable {
     /// Where security notices send people: the sign-in page.
     var signIn: URL { publicURL.appendingPathComponent("app") }
     func resetPassword(_ token: String) -> URL { link("account/reset-password", token) }
+    func confirmEmailChange(_ token: String, to address: String) -> URL {
+        URL(string: link("account/confirm-email", token).absoluteString + "&email="
+            + (address.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))!
+    }
     /// The devices page, where a session that is not the owner's can be ended.
     var devices: URL { publicURL.appendingPathComponent("account/devices") }
     func acceptInvitation(_ id: UUID, _ token: String) -> URL {
@@ -37,6 +41,79 @@ struct AccountRecovery: Sendable {
                          message: (MailAddress, String) async throws -> MailMessage) async throws {
         let token = try await OneTimeTokens.issue(purpose: purpose, userID: user.id, lifetime: lifetime, on: database)
         try await Outbox.enqueue(message(MailAddress(name: user.displayName, address: user.email)!, token), kind: kind, on: database)
+    }
+
+    /// An email change's token is issued for, and redeemable only with, the new address: the purpose names it, so
+    /// the address the link carries cannot be swapped for another.
+    static func emailChangePurpose(_ address: String) -> String { "email-change:" + address }
+
+    struct EmailChangeBody: Content {
+        let newEmail: String
+        let password: String?
+    }
+
+    struct EmailChangeAccepted: Content {
+        var status = "accepted"
+        var message = "If the new address can be used, a link to confirm it is on its way there. The address changes when it is opened."
+    }
+
+    /// `POST /api/auth/email`: the owner (password re-checked) asks to use another address; a link goes to that
+    /// address, and nothing changes until it is opened. The answer is the same whether or not another account holds
+    /// the address.
+    @Sendable func requestEmailChange(_ request: Request, _ principal: Principal) async throws -> Response {
+        let body = try request.content.decode(EmailChangeBody.self)
+        guard let address = EmailAddress.normalized(body.newEmail) else {
+            throw AppError.invalidFields(["newEmail": "must be a valid email address"])
+        }
+        try await identity.reauthenticate(password: body.password, of: principal, failureAction: "email.change_password_failed",
+                                          request: request)
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
+        guard address != user.email else { throw AppError.invalidFields(["newEmail": "is already this account's address"]) }
+        if try await User.query(on: request.db).filter(\.$email == address).first() == nil {
+            let links = identity.links
+            try await request.db.writeTransaction { transaction in
+                let token = try await OneTimeTokens.issue(purpose: Self.emailChangePurpose(address), userID: user.id,
+                                                          lifetime: Self.lifetime, on: transaction)
+                try await Outbox.enqueue(try await MailTemplates.confirmEmailChange(
+                    to: MailAddress(name: user.displayName, address: address)!, link: links.confirmEmailChange(token, to: address)),
+                                         kind: "email-change", on: transaction)
+            }
+        }
+        try await identity.audit.record("email.change_requested", actor: principal.userID, tenant: principal.tenantID,
+                                        target: address, request: request)
+        return try await EmailChangeAccepted().encodeResponse(status: .accepted, for: request)
+    }
+
+    struct EmailConfirmBody: Content {
+        let token: String
+        let email: String
+    }
+
+    /// `POST /api/auth/email/confirm`: the link from the new address's mail. The address changes and counts as
+    /// proved; the old address is told, with the way back if it was not its owner.
+    @Sendable func confirmEmailChange(_ request: Request) async throws -> HTTPStatus {
+        let body = try request.content.decode(EmailConfirmBody.self)
+        guard let address = EmailAddress.normalized(body.email),
+            let spent = try await OneTimeTokens.redeem(body.token, purpose: Self.emailChangePurpose(address), on: request.db),
+            let userID = spent.user_id, let user = try await User.find(userID, on: request.db)
+        else { throw Self.invalidToken }
+        guard try await User.query(on: request.db).filter(\.$email == address).first() == nil else {
+            throw AppError(.conflict, code: "email_taken", message: "Another account uses this address now.")
+        }
+        let old = user.email
+        let links = identity.links
+        try await request.db.writeTransaction { transaction in
+            user.email = address
+            user.emailVerifiedAt = Date()
+            try await user.update(on: transaction)
+            if let previous = MailAddress(name: user.displayName, address: old) {
+                try await Outbox.enqueue(try await MailTemplates.emailChanged(to: previous, newAddress: address, link: links.signIn),
+                                         kind: "email-changed", on: transaction)
+            }
+        }
+        try await identity.audit.record("email.changed", actor: userID, tenant: nil, target: address,
+                                        metadata: ["previous": old], request: request)
+        return .noContent
     }
 
     struct TokenBody: Content {

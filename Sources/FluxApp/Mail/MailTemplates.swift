@@ -11,6 +11,22 @@ enum MailTemplates {
                           footer: "If you did not create a Flux account, ignore this message.")
     }
 
+    static func confirmEmailChange(to: MailAddress, link: URL) async throws -> MailMessage {
+        try await message(to: to, subject: "Confirm your new email address for Flux",
+                          lines: ["Your Flux account asked to use this address from now on. Confirm it by opening the link below. It works once, for 60 minutes."],
+                          link: link, linkLabel: "Use this address",
+                          footer: "If you did not ask for this, ignore this message: nothing changes.")
+    }
+
+    /// The old address hears that the account moved, so an owner whose account was taken over learns of it.
+    static func emailChanged(to: MailAddress, newAddress: String, link: URL) async throws -> MailMessage {
+        try await message(to: to, subject: "Your Flux account's email address changed",
+                          lines: ["Your Flux account now uses the address \(TextInput.line(newAddress, maxLength: 254)) instead of this one.",
+                                  "If you did not make this change, contact your Flux administrator at once."],
+                          link: link, linkLabel: "Sign in to Flux",
+                          footer: "If you made this change, there is nothing to do.")
+    }
+
     static func accountExists(to: MailAddress, resetLink: URL) async throws -> MailMessage {
         try await message(to: to, subject: "Someone tried to register with your email on Flux",
                           lines: ["Somebody, perhaps you, tried to create a Flux account with this address, which already has one.",

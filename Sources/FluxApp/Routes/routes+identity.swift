@@ -25,6 +25,8 @@ func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
     let recovery = AccountRecovery(identity: identity)
     let links = auth.limited(RateLimits.register)
     links.open(.POST, "email", "verify", use: recovery.verify)
+    links.open(.POST, "email", "confirm", use: recovery.confirmEmailChange)
+    account.signedIn(.POST, "email", roles: Role.everyone, use: recovery.requestEmailChange)
     links.open(.POST, "password", "forgot", use: recovery.forgot)
     links.open(.POST, "password", "reset", use: recovery.reset)
 

@@ -37,6 +37,7 @@ private func accountPages(_ root: GuardedRoutes, _ pages: AccountPages) {
     account.open(.GET, "forgot-password", use: pages.forgotPassword)
     account.open(.GET, "verify-email", use: pages.verifyEmail)
     account.open(.GET, "reset-password", use: pages.resetPassword)
+    account.open(.GET, "confirm-email", use: pages.confirmEmail)
     account.page(pages.site, "settings", roles: Role.everyone, use: pages.settings)
     account.page(pages.site, "devices", roles: Role.everyone, use: pages.devices)
     account.page(pages.site, "privacy", roles: Role.everyone, use: pages.privacy)
