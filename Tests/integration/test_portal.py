@@ -122,7 +122,8 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
                 colleague.find_element(By.ID, "message-body").send_keys("On my way")
                 colleague.find_element(By.CSS_SELECTOR, "#message-form button").click()
                 browser_until(driver, lambda d: "On my way" in d.find_element(By.ID, "messages").text)
-                assert driver.find_element(By.ID, "messages").text.split("\n") == ["Patient in room 3 is ready", "On my way"]
+                # Each message shows its sender, time and actions too: compare the texts alone.
+                assert [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#messages .body")] == ["Patient in room 3 is ready", "On my way"]
                 assert problems(colleague) == CLEAN and problems(driver) == CLEAN
 
             with step("a file shared with the organization is listed for the colleague and its share link serves it"):

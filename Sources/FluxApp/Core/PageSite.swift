@@ -12,6 +12,8 @@ struct PageSite: Sendable {
     struct NavItem: Encodable, Sendable {
         let title: String
         let href: String
+        /// A count beside the title (unread items), when there is something to count.
+        var badge: Int? = nil
     }
 
     let identity: Identity
@@ -22,6 +24,8 @@ struct PageSite: Sendable {
     /// Where a sign-in goes when no (acceptable) `next` is given.
     let home: String
     let navigation: @Sendable (Role) -> [NavItem]
+    /// Counts shown beside navigation items, by their `href` (such as unread messages), for the signed-in person.
+    var badges: (@Sendable (Request, Principal) async throws -> [String: Int])? = nil
 
     /// A GET page for `roles`.
     func page(_ builder: any RoutesBuilder, _ path: PathComponent..., roles: Set<Role>, streams: Bool = false,
@@ -66,13 +70,20 @@ struct PageSite: Sendable {
     func render(_ request: Request, _ template: String, title: String, principal: Principal? = nil, script: String? = nil,
                 body: (any Encodable)? = nil, data: [String: LeafData] = [:]) async throws -> Response {
         var who: String?
+        var nav: [NavItem]?
         if let principal {
             let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
             who = "\(email) (\(principal.role.label))"
+            let counts = try await badges?(request, principal) ?? [:]
+            nav = navigation(principal.role).map { item in
+                var item = item
+                item.badge = counts[item.href].flatMap { $0 > 0 ? $0 : nil }
+                return item
+            }
         }
         let context = Context(title: title, nonce: request.cspNonce, brand: brand, signIn: signIn, home: home,
                               locale: Messages.locale(for: request), script: script, who: who,
-                              nav: principal.map { navigation($0.role) }, body: body, data: data)
+                              nav: nav, body: body, data: data)
         let response = try await request.view.render(template, context).encodeResponse(for: request)
         Messages.remember(request, on: response)
         return response

@@ -55,6 +55,7 @@ extension HQController {
         }
         try await audit.record("setup_request." + next.rawValue, actor: principal.userID, tenant: setup.tenantID, target: id.uuidString,
                                         metadata: ["from": previous.rawValue], request: request)
+        await Notifications.setupRequestChanged(setup, request: request)
         return PortalController.view(setup)
     }
 }

@@ -44,5 +44,7 @@ enum FluxMigrations {
         CreateMFAChallengeAttempts(),
         // 020: the ticket a public upload was sent with.
         AddAssetTicket(),
+        // 021: in-app notifications and each person's unread-mail setting.
+        CreateNotifications(),
     ]
 }

@@ -14,8 +14,17 @@ struct PortalPages: Sendable {
         PageSite(identity: identity, brand: "Flux portal", root: "/app", signIn: "/app/sign-in", home: "/app", navigation: { _ in
             [PageSite.NavItem(title: "Status", href: "/app/status"), PageSite.NavItem(title: "Logs", href: "/app/logs"),
              PageSite.NavItem(title: "Files", href: "/app/files"), PageSite.NavItem(title: "Messages", href: "/app/messages"),
-             PageSite.NavItem(title: "Team", href: "/app/team")]
+             PageSite.NavItem(title: "Notifications", href: "/app/notifications"), PageSite.NavItem(title: "Team", href: "/app/team")]
+        }, badges: { request, principal in
+            let threads = try await ConversationStore.threads(of: principal.tenantID, visibleTo: principal, on: request.db)
+            return ["/app/messages": threads.reduce(0) { $0 + $1.unread },
+                    "/app/notifications": try await NotificationStore.unreadCount(for: principal.userID, on: request.db)]
         })
+    }
+
+    /// The caller's notifications and their unread-mail setting.
+    @Sendable func notifications(_ request: Request, _ principal: Principal) async throws -> Response {
+        try await NotificationsPage.render(request, principal, site: site)
     }
 
     /// Public: the invitee may have no account yet. The token stays in the URL fragment.

@@ -176,6 +176,7 @@ struct TeamController: Sendable {
         }
         try await audit.record("invitation.accepted", actor: nil, tenant: invitation.tenantID, target: invitation.email,
                                metadata: ["role": invitation.role.rawValue], request: request)
+        await Notifications.invitationAccepted(invitation, request: request)
         return try await accepted.encodeResponse(status: .created, for: request)
     }
 }

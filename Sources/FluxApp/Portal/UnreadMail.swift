@@ -8,8 +8,12 @@ import Vapor
 ///
 /// Each member is claimed by a conditional update before the mail is queued, so two replicas never both
 /// mail; a crash between the two loses that one notice rather than sending it twice.
+///
+/// Each person's ``NotificationSetting/Digest`` decides: `immediately` (no setting) mails as above, `daily`
+/// mails at most one batch a day (every conversation then due), `never` mails nothing.
 final class UnreadMail: LifecycleHandler, Sendable {
     static let delay: TimeInterval = 10 * 60
+    static let dailyInterval: TimeInterval = 24 * 3600
     private let links: AccountLinks
     private let loop = BackgroundTask()
 
@@ -32,8 +36,11 @@ final class UnreadMail: LifecycleHandler, Sendable {
         let due = try await sql.raw("""
             SELECT c.id AS member_id, c.user_id, c.thread_id, MAX(m.seq) AS newest, COUNT(*) AS unread
             FROM chat_members c JOIN chat_messages m ON m.thread_id = c.thread_id
+                LEFT JOIN notification_settings s ON s.user_id = c.user_id
             WHERE m.seq > c.last_read_seq AND m.seq > c.notified_seq AND m.sender_id <> c.user_id AND m.deleted_at IS NULL
                 AND m.created_at < \(bind: now.addingTimeInterval(-Self.delay))
+                AND (s.digest IS NULL OR s.digest = 'immediately' OR (s.digest = 'daily'
+                    AND (s.last_digest_at IS NULL OR s.last_digest_at < \(bind: now.addingTimeInterval(-Self.dailyInterval)))))
             GROUP BY c.id, c.user_id, c.thread_id
             LIMIT 200
             """).all(decoding: Due.self)
@@ -49,6 +56,10 @@ final class UnreadMail: LifecycleHandler, Sendable {
             let link = links.publicURL.appendingPathComponent("app/messages")
             try await Outbox.enqueue(MailTemplates.unreadMessages(to: address, count: item.unread, conversation: thread.title, link: link),
                                      kind: "unread-messages", on: database, now: now)
+            // A daily reader's batch is this pass: the next one is a day away.
+            try await sql.raw("""
+                UPDATE notification_settings SET last_digest_at = \(bind: now) WHERE user_id = \(bind: item.user_id) AND digest = 'daily'
+                """).run()
             sent += 1
         }
         return sent

@@ -28,6 +28,12 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     messagingRoutes(portal, messaging: MessagingController(audit: audit, realtime: app.realtime.hub, files: files), realtime: app.realtime)
     fileRoutes(root, tenants: tenants, files: files)
 
+    let notifications = NotificationsController()
+    portal.signedIn(.GET, "notifications", roles: Role.clientData, use: notifications.list)
+    portal.signedIn(.POST, "notifications", "read", roles: Role.clientData, use: notifications.read)
+    portal.signedIn(.GET, "notifications", "settings", roles: Role.clientData, use: notifications.settings)
+    portal.signedIn(.PUT, "notifications", "settings", roles: Role.clientData, use: notifications.changeSettings)
+
     let rights = DataRightsController(audit: audit, passwords: root.identity.passwords, revocations: root.identity.revocations,
                                       files: files)
     let account = root.grouped("api", "account").limited(RateLimits.account)
@@ -49,6 +55,7 @@ private func portalPages(_ root: GuardedRoutes, _ pages: PortalPages) {
     app.page(pages.site, "team", roles: Role.client, use: pages.teamPage)
     app.page(pages.site, "messages", roles: Role.client, use: pages.messages)
     app.page(pages.site, "files", roles: Role.client, use: pages.filesPage)
+    app.page(pages.site, "notifications", roles: Role.client, use: pages.notifications)
     // Public: the invitee may have no account yet. The token stays in the URL fragment.
     app.open(.GET, "accept-invitation", use: pages.acceptInvitation)
 }

@@ -85,6 +85,8 @@ import VaporTesting
         "GET /api/portal/conversations/:threadID",
         "GET /api/portal/conversations/:threadID/messages",
         "GET /api/portal/messages/:messageID/attachment",
+        "GET /api/portal/notifications",
+        "GET /api/portal/notifications/settings",
         "GET /api/portal/realtime",
         "GET /api/tenants/:tenantID/files",
         "GET /api/tenants/:tenantID/files/:fileID/content",
@@ -96,7 +98,9 @@ import VaporTesting
         "POST /api/portal/conversations",
         "POST /api/portal/conversations/:threadID/messages",
         "POST /api/portal/conversations/:threadID/read",
+        "POST /api/portal/notifications/read",
         "PUT /api/hq/setup-requests/:requestID/status",
+        "PUT /api/portal/notifications/settings",
     ]
     /// Sales, admins and owners: FluxAI analytics, the signals and the live view.
     static let analytics: Set<String> = [

@@ -196,6 +196,7 @@ struct PortalFilesController: Sendable {
         }
         file.updatedAt = Date()
         try await file.update(on: request.db)
+        await Notifications.fileShared(file, visibility: body.visibility, by: access.principal.userID, request: request)
         try await audit.record("file.changed", actor: access.principal.userID, tenant: access.tenantID, target: file.id!.uuidString,
                                metadata: changes, request: request)
         return Self.view(file)

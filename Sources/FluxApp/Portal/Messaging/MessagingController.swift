@@ -56,6 +56,11 @@ struct MessagingController: Sendable {
         guard Set(allowed) == participants else {
             throw AppError.invalidFields(["participantIds": "must be members of the organization or staff"])
         }
+        // Starting a direct conversation with someone you already have one with opens that one (200, not 201).
+        if kind == .direct, let existing = try await Self.directThread(between: principal.userID, and: participants.first!, in: tenant.id!, on: request.db) {
+            let unread = try await ConversationStore.unread(in: [existing.id!], for: principal.userID, on: request.db)
+            return try await Self.view(existing, unread: unread[existing.id!] ?? 0).encodeResponse(status: .ok, for: request)
+        }
         let now = Date()
         let thread = ChatThread()
         thread.id = UUID()
@@ -74,6 +79,16 @@ struct MessagingController: Sendable {
         try await audit.record("conversation.created", actor: principal.userID, tenant: tenant.id, target: thread.id!.uuidString,
                                metadata: ["kind": thread.kind.rawValue], request: request)
         return try await Self.view(thread, unread: 0).encodeResponse(status: .created, for: request)
+    }
+
+    /// The direct conversation in `tenantID` that both `one` and `other` are in, if there is one.
+    static func directThread(between one: UUID, and other: UUID, in tenantID: UUID, on database: any Database) async throws -> ChatThread? {
+        let mine = try await ChatMember.query(on: database).filter(\.$userID == one).all().map(\.threadID)
+        guard !mine.isEmpty else { return nil }
+        let shared = try await ChatMember.query(on: database).filter(\.$userID == other).filter(\.$threadID ~~ mine).all().map(\.threadID)
+        guard !shared.isEmpty else { return nil }
+        return try await ChatThread.query(on: database).filter(\.$id ~~ shared).filter(\.$tenantID == tenantID).filter(\.$kind == .direct)
+            .sort(\.$createdAt).first()
     }
 
     @Sendable func show(_ request: Request, _ principal: Principal) async throws -> ThreadDetail {
@@ -181,6 +196,7 @@ struct MessagingController: Sendable {
         }
         let view = Self.view(message, attachment: attachment)
         await realtime.announce(.messageCreated, thread: thread.id!, data: view, on: request.db)
+        await Notifications.messagePosted(message, in: thread, attachment: attachment, request: request)
         return try await view.encodeResponse(status: .created, for: request)
     }
 
@@ -200,6 +216,10 @@ struct MessagingController: Sendable {
             member.lastReadSeq = body.seq
             try await member.update(on: request.db)
             await realtime.announce(.messageRead, thread: thread.id!, data: Receipt(userId: principal.userID, seq: body.seq), on: request.db)
+        }
+        // Read to the end: the notices about this conversation are read too.
+        if body.seq == thread.lastSeq {
+            try await NotificationStore.markRead(about: thread.id!, for: principal.userID, on: request.db)
         }
         let email = try await User.find(principal.userID, on: request.db)?.email ?? ""
         return MemberView(userId: principal.userID, email: email, lastReadSeq: member.lastReadSeq)
