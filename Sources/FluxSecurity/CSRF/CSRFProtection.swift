@@ -66,14 +66,27 @@ public struct CSRFProtection: Sendable {
     }
 
     /// The `GET /api/csrf` answer: `{"token","expiresAt"}`, the same token as a cookie, never cached.
-    public func response(for request: Request) throws -> Response {
-        let issued = issue(for: request)
+    ///
+    /// A request whose cookie already holds a valid token for its session, with more than half its lifetime left, gets
+    /// that token back: the cookie is shared by every tab of a browser, and a fresh token per call would let one tab's
+    /// fetch invalidate the token another tab is about to send.
+    public func response(for request: Request, now: Date = Date()) throws -> Response {
+        let issued = current(for: request, now: now) ?? issue(for: request, now: now)
         let response = Response(status: .ok)
         try response.content.encode(issued, using: Self.encoder)
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         cookies.set(Self.cookieName, value: issued.token, maxAge: Int(lifetime), sameSite: .strict,
                     on: response, for: request)
         return response
+    }
+
+    /// The cookie's token when it is valid for `request`'s session and has more than half its lifetime left.
+    private func current(for request: Request, now: Date) -> IssuedToken? {
+        guard let cookie = cookies.read(Self.cookieName, from: request), cookie.utf8.count == Self.encodedLength,
+            let expiry = signedExpiry(of: cookie, binding: sessionBinding(request)),
+            Double(expiry) > now.timeIntervalSince1970 + lifetime / 2
+        else { return nil }
+        return IssuedToken(token: cookie, expiresAt: Date(timeIntervalSince1970: Double(expiry)))
     }
 
     /// Throws `403 csrf_failed` unless `request` carries a matching, valid, unexpired token pair.

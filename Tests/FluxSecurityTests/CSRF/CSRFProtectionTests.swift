@@ -47,6 +47,33 @@ import VaporTesting
         }
     }
 
+    /// Every tab of a browser shares the cookie: a second fetch hands back the token the cookie holds, so one tab's
+    /// fetch cannot invalidate the token another is about to send. Another session, or a token near its end, gets a
+    /// new one.
+    @Test func aValidCookieIsHandedBackNotReplaced() async throws {
+        try await withBareApp(configure) { app async throws in
+            let first = try await fetchToken(app, session: "s1")
+            var headers: HTTPHeaders = ["X-Test-Session": "s1", "Cookie": "csrf=\(first.cookie)"]
+            let again = try await app.testing().sendRequest(.GET, "/csrf", headers: headers)
+            let token = try JSONSerialization.jsonObject(with: Data(buffer: again.body)) as! [String: String]
+            #expect(token["token"] == first.token)
+            #expect(token["expiresAt"] == first.expiresAt)
+
+            headers.replaceOrAdd(name: "X-Test-Session", value: "s2")
+            let otherSession = try await app.testing().sendRequest(.GET, "/csrf", headers: headers)
+            let fresh = try JSONSerialization.jsonObject(with: Data(buffer: otherSession.body)) as! [String: String]
+            #expect(fresh["token"] != first.token)
+
+            // Past half its lifetime the token is replaced, so a page never holds one about to expire.
+            let late = try protection.response(for: Request(application: app, method: .GET, url: "/csrf",
+                                                            headers: ["X-Test-Session": "s1", "Cookie": "csrf=\(first.cookie)"],
+                                                            on: app.eventLoopGroup.any()),
+                                               now: Date().addingTimeInterval(protection.lifetime / 2 + 5))
+            let replaced = try JSONSerialization.jsonObject(with: Data(buffer: late.body.buffer!)) as! [String: String]
+            #expect(replaced["token"] != first.token)
+        }
+    }
+
     @Test func missingHeaderOrCookieIsRefused403() async throws {
         try await withBareApp(configure) { app async throws in
             let pair = try await fetchToken(app)
