@@ -1,8 +1,13 @@
 """The account pages as a person uses them, in headless Chromium: signing up and confirming the address, a
 forgotten password, the devices page ending another browser's session, a tab left idle past its access token, and
 the privacy page. Each journey is its own test."""
+import base64
+import hashlib
+import hmac
+import struct
+import subprocess
 import time
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -214,5 +219,79 @@ def test_changing_the_email_address_confirms_the_new_one_and_tells_the_old(workd
             assert "kj@orbit.example" in wait_for_mail(workdir, "instead of this one", to="katherine@nasa.example")
             assert csrf_session(server).post(server.url + "/api/auth/login", json={"email": "kj@orbit.example", "password": PASSWORD},
                                              timeout=30).status_code == 200
+    finally:
+        driver.quit()
+
+
+def totp(secret, at=None):
+    """RFC 6238 with an authenticator app's defaults (SHA-1, 6 digits, 30 s), as the phone computes it."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    counter = struct.pack(">Q", int((at or time.time()) // 30))
+    digest = hmac.new(key, counter, hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def scan(png_path):
+    """What a QR reader finds in the picture: zbar's decoder on the pixels the browser drew."""
+    decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(png_path)], capture_output=True, text=True, timeout=30)
+    assert decoded.returncode == 0, decoded.stderr
+    return decoded.stdout.strip()
+
+
+def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_codes_sign_in(workdir, serve, tmp_path):
+    server = serve()
+    register(server, "margaret@hamilton.example", PASSWORD, name="Margaret")
+    driver = browser()
+    try:
+        sign_in(driver, server, "margaret@hamilton.example", next_path="/account/settings")
+        browser_until(driver, at("/account/settings"), 15)
+        with step("setting up asks for the password, then shows a QR code that a real decoder reads as the otpauth URI"):
+            fill(driver, "mfa-setup-form", {"password": PASSWORD})
+            image = browser_until(driver, lambda d: d.find_element(By.ID, "mfa-qr").get_attribute("naturalWidth") not in (None, "0")
+                                  and d.find_element(By.ID, "mfa-qr"))
+            picture = tmp_path / "qr.png"
+            picture.write_bytes(image.screenshot_as_png)
+            uri = scan(picture)
+            assert uri.startswith("otpauth://totp/Flux:margaret@hamilton.example?"), uri
+            secret = parse_qs(urlparse(uri).query)["secret"][0]
+            assert secret == driver.find_element(By.ID, "mfa-secret").text
+
+        with step("a wrong code is refused beside the field; the phone's code turns it on and shows recovery codes once"):
+            fill(driver, "mfa-confirm-form", {"code": "000000" if totp(secret) != "000000" else "111111"})
+            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#mfa-confirm-form .notice").text)
+            driver.get_log("browser")
+            fill(driver, "mfa-confirm-form", {"code": totp(secret)})
+            browser_until(driver, lambda d: d.find_element(By.ID, "recovery").is_displayed())
+            codes = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
+            assert len(codes) == 10
+            assert driver.find_element(By.ID, "recovery-download").get_attribute("href").startswith("blob:")
+            assert_clean(driver)
+
+        with step("signed out, the next sign-in asks for a code, and the phone's code signs in"):
+            driver.get(server.url + "/account/settings")
+            driver.find_element(By.ID, "sign-out").click()
+            browser_until(driver, at("/account/sign-in"))
+            sign_in(driver, server, "margaret@hamilton.example", next_path="/account/devices")
+            browser_until(driver, lambda d: d.find_element(By.ID, "code-form").is_displayed())
+            # The code just used for enrolment is spent: wait for the next period's.
+            used = totp(secret)
+            wait = 30 - time.time() % 30
+            if wait < 29:
+                time.sleep(wait + 1)
+            assert totp(secret) != used
+            fill(driver, "code-form", {"code": totp(secret)})
+            browser_until(driver, at("/account/devices"), 15)
+
+        with step("with the phone lost, a recovery code signs in instead"):
+            driver.find_element(By.ID, "sign-out").click()
+            browser_until(driver, at("/account/sign-in"))
+            sign_in(driver, server, "margaret@hamilton.example", next_path="/account/settings")
+            browser_until(driver, lambda d: d.find_element(By.ID, "code-form").is_displayed())
+            driver.find_element(By.ID, "use-recovery").click()
+            assert driver.find_element(By.ID, "code-label").text == "Recovery code"
+            fill(driver, "code-form", {"code": codes[0]})
+            browser_until(driver, at("/account/settings"), 15)
+            assert_clean(driver)
     finally:
         driver.quit()

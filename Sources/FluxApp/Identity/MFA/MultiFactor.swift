@@ -19,6 +19,9 @@ struct MultiFactor: Sendable {
     struct Enrolment: Content {
         let secret: String
         let otpauthUri: String
+        /// The URI as a QR code for the authenticator app to scan: an SVG image as a `data:` URL, which a page shows
+        /// in an `<img>` (the CSP allows `data:` images, and an image runs no script).
+        let qrCode: String
     }
 
     /// A new, unconfirmed factor (replacing an earlier unconfirmed one); `nil` when one is confirmed already.
@@ -27,8 +30,10 @@ struct MultiFactor: Sendable {
         let secret = [UInt8].random(count: 20)
         try await MfaFactor.query(on: database).filter(\.$userID == user.id!).delete()
         try await MfaFactor(userID: user.id!, sealedSecret: try identity.secretBox.seal(secret), now: now).create(on: database)
-        return Enrolment(secret: Base32.encode(secret),
-                         otpauthUri: TOTP.provisioningURI(secret: secret, account: user.email, issuer: Self.issuer))
+        let uri = TOTP.provisioningURI(secret: secret, account: user.email, issuer: Self.issuer)
+        let svg = try QRCode(uri).svg()
+        return Enrolment(secret: Base32.encode(secret), otpauthUri: uri,
+                         qrCode: "data:image/svg+xml;base64," + Data(svg.utf8).base64EncodedString())
     }
 
     /// Confirms the pending factor with a first code and returns fresh recovery codes; `nil` for a wrong code
