@@ -248,6 +248,24 @@ def problems(driver):
     return logged, ran, alert
 
 
+def accessibility_problems(driver):
+    """What axe-core (the engine browsers' accessibility audits use) finds against WCAG 2 A and AA on the open page:
+    unlabelled controls, missing names, low contrast and the like, as (rule, how many elements). A clean page gives []."""
+    import axe_selenium_python
+    script = pathlib.Path(axe_selenium_python.__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+    driver.execute_script(script.read_text())
+    found = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
+        ".then((result) => done(result.violations.map((v) => [v.id, v.nodes.length])));")
+    return [tuple(violation) for violation in found]
+
+
+def scrolls_sideways(driver):
+    """Whether the page is wider than the window (a person on a phone would have to scroll sideways)."""
+    return driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth")
+
+
 # MARK: - nginx in front
 
 

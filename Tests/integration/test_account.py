@@ -1,18 +1,16 @@
 """The account pages as a person uses them, in headless Chromium: signing up and confirming the address, a
 forgotten password, the devices page ending another browser's session, a tab left idle past its access token, and
 the privacy page. Each journey is its own test."""
-import base64
-import hashlib
-import hmac
-import struct
 import subprocess
 import time
 from urllib.parse import parse_qs, urlparse
 
+import pyotp
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from helpers import browser, browser_until, csrf_session, problems, register, step, wait_for_mail
+from helpers import (accessibility_problems, browser, browser_until, csrf_session, problems, register, scrolls_sideways, step,
+                     wait_for_mail)
 
 PASSWORD = "correct horse battery staple"
 
@@ -223,15 +221,6 @@ def test_changing_the_email_address_confirms_the_new_one_and_tells_the_old(workd
         driver.quit()
 
 
-def totp(secret, at=None):
-    """RFC 6238 with an authenticator app's defaults (SHA-1, 6 digits, 30 s), as the phone computes it."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    counter = struct.pack(">Q", int((at or time.time()) // 30))
-    digest = hmac.new(key, counter, hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
-
-
 def scan(png_path):
     """What a QR reader finds in the picture: zbar's decoder on the pixels the browser drew."""
     decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(png_path)], capture_output=True, text=True, timeout=30)
@@ -258,10 +247,10 @@ def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_co
             assert secret == driver.find_element(By.ID, "mfa-secret").text
 
         with step("a wrong code is refused beside the field; the phone's code turns it on and shows recovery codes once"):
-            fill(driver, "mfa-confirm-form", {"code": "000000" if totp(secret) != "000000" else "111111"})
+            fill(driver, "mfa-confirm-form", {"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
             browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#mfa-confirm-form .notice").text)
             driver.get_log("browser")
-            fill(driver, "mfa-confirm-form", {"code": totp(secret)})
+            fill(driver, "mfa-confirm-form", {"code": pyotp.TOTP(secret).now()})
             browser_until(driver, lambda d: d.find_element(By.ID, "recovery").is_displayed())
             codes = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
             assert len(codes) == 10
@@ -275,12 +264,12 @@ def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_co
             sign_in(driver, server, "margaret@hamilton.example", next_path="/account/devices")
             browser_until(driver, lambda d: d.find_element(By.ID, "code-form").is_displayed())
             # The code just used for enrolment is spent: wait for the next period's.
-            used = totp(secret)
+            used = pyotp.TOTP(secret).now()
             wait = 30 - time.time() % 30
             if wait < 29:
                 time.sleep(wait + 1)
-            assert totp(secret) != used
-            fill(driver, "code-form", {"code": totp(secret)})
+            assert pyotp.TOTP(secret).now() != used
+            fill(driver, "code-form", {"code": pyotp.TOTP(secret).now()})
             browser_until(driver, at("/account/devices"), 15)
 
         with step("with the phone lost, a recovery code signs in instead"):
@@ -293,5 +282,30 @@ def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_co
             fill(driver, "code-form", {"code": codes[0]})
             browser_until(driver, at("/account/settings"), 15)
             assert_clean(driver)
+    finally:
+        driver.quit()
+
+
+def test_every_account_page_is_labelled_and_fits_a_phone(workdir, serve):
+    server = serve()
+    register(server, "tim@web.example", PASSWORD, name="Tim")
+    driver = browser()
+    try:
+        public = ["/account/sign-in", "/account/sign-up", "/account/forgot-password", "/account/reset-password#token=x",
+                  "/account/verify-email#token=x", "/account/confirm-email#token=x&email=a%40b.example"]
+        signed_in = ["/account/settings", "/account/devices", "/account/privacy", "/account/settings?lang=de"]
+        for path in public + ["sign in"] + signed_in:
+            if path == "sign in":
+                sign_in(driver, server, "tim@web.example", next_path="/account/settings")
+                browser_until(driver, at("/account/settings"), 15)
+                continue
+            for width in (1280, 375):
+                with step(f"{path} at {width} px: no accessibility violation, no sideways scrolling"):
+                    driver.set_window_size(width, 900)
+                    driver.get(server.url + path)
+                    browser_until(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+                    assert accessibility_problems(driver) == []
+                    assert not scrolls_sideways(driver)
+                    assert_clean(driver)
     finally:
         driver.quit()
