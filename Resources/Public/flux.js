@@ -187,16 +187,19 @@
       say(answer.ok ? "Member removed and signed out." : problem(answer));
     });
   }
+  // An invitation link: its id and token are in the fragment. A used or expired one says so and what to do next.
   const acceptForm = $("accept-form");
   if (acceptForm) acceptForm.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearErrors(acceptForm);
     const link = new URLSearchParams(location.hash.slice(1));
     const body = { invitationId: link.get("invitation") || "", token: link.get("token") || "" };
-    if ($("accept-name").value) body.name = $("accept-name").value;
-    if ($("accept-password").value) body.password = $("accept-password").value;
+    if ($("name").value) body.name = $("name").value;
+    if ($("password").value) body.password = $("password").value;
     const answer = await call("POST", "/api/portal/team/accept", body);
     if (answer.ok) { acceptForm.hidden = true; $("accepted").hidden = false; history.replaceState(null, "", location.pathname); }
-    else say(problem(answer));
+    else if (answer.body.error?.code === "invalid_token") { acceptForm.hidden = true; $("accept-dead").hidden = false; }
+    else showErrors(acceptForm, answer);
   });
 
   for (const button of document.querySelectorAll("button.setup-status")) {

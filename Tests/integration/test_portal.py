@@ -93,16 +93,22 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
         try:
             with step("the colleague accepts the mailed invitation in a second browser and signs in"):
                 colleague.get(link)
-                colleague.find_element(By.ID, "accept-name").send_keys("Nurse Joy")
-                colleague.find_element(By.ID, "accept-password").send_keys(COLLEAGUE_PASSWORD)
+                colleague.find_element(By.ID, "name").send_keys("Nurse Joy")
+                colleague.find_element(By.ID, "password").send_keys(COLLEAGUE_PASSWORD)
                 colleague.find_element(By.CSS_SELECTOR, "#accept-form button").click()
                 browser_until(colleague, lambda d: d.find_element(By.ID, "accepted").is_displayed())
                 assert "token" not in colleague.current_url
-                colleague.find_element(By.LINK_TEXT, "Sign in").click()
+                colleague.find_element(By.CSS_SELECTOR, "#accepted a").click()
                 browser_until(colleague, lambda d: d.current_url.endswith("/app/sign-in") and d.find_element(By.ID, "signin-form"))
                 sign_in(colleague, "colleague@clinic.example", COLLEAGUE_PASSWORD)
                 browser_until(colleague, lambda d: d.current_url.endswith("/app/status"), 15)
                 assert problems(colleague) == CLEAN
+
+            with step("the same invitation link again says it no longer works and what to do"):
+                colleague.get(link)
+                colleague.find_element(By.CSS_SELECTOR, "#accept-form button").click()
+                browser_until(colleague, lambda d: d.find_element(By.ID, "accept-dead").is_displayed())
+                colleague.get_log("browser")
 
             with step("both browsers join a new channel live, with presence"):
                 driver.get(server.url + "/app/messages")
