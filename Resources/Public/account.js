@@ -103,6 +103,13 @@
     notify(email, email.dataset.sent, "success");
   });
 
+  const resend = $("resend-verification");
+  if (resend) resend.addEventListener("click", async () => {
+    const answer = await call("POST", "/api/auth/email/verify/resend");
+    notify(profile, answer.ok ? resend.dataset.sent : answer.body.error?.message || "", answer.ok ? "success" : "error");
+    if (answer.ok) resend.hidden = true;
+  });
+
   const password = $("password-form");
   onSubmit(password, async () => {
     const answer = await call("POST", "/api/auth/password", values(password));

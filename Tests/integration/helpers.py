@@ -184,18 +184,23 @@ def me(server, session):
 # MARK: - mail
 
 
-def _newest_link(directory, marker, to):
-    """The link to `marker` in the newest .eml Flux wrote under `directory`/data/mail (it writes mail there when
-    SMTP_URL is unset), only among mail to `to` when given; None when there is none yet."""
+def mails_to(directory, to, marker):
+    """The lines with `marker` in every .eml Flux wrote under `directory`/data/mail (it writes mail there when SMTP_URL
+    is unset) to `to` (any address when None), oldest first."""
     files = sorted((pathlib.Path(directory) / "data" / "mail").glob("*.eml"), key=lambda path: path.stat().st_mtime)
-    for path in reversed(files):
+    lines = []
+    for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if to is not None and to not in (address.addr_spec for address in message["To"].addresses):
             continue
-        for line in message.get_body(("plain",)).get_content().splitlines():
-            if marker in line:
-                return line.strip()
-    return None
+        lines += [line.strip() for line in message.get_body(("plain",)).get_content().splitlines() if marker in line][:1]
+    return lines
+
+
+def _newest_link(directory, marker, to):
+    """The newest mailed line with `marker` (to `to` when given); None when there is none yet."""
+    found = mails_to(directory, to, marker)
+    return found[-1] if found else None
 
 
 def wait_for_mail(directory, marker, to=None, seconds=10):

@@ -9,8 +9,8 @@ import pyotp
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from helpers import (accessibility_problems, browser, browser_until, csrf_session, problems, register, scrolls_sideways, step,
-                     wait_for_mail)
+from helpers import (accessibility_problems, browser, browser_until, csrf_session, mails_to, problems, register, scrolls_sideways,
+                     step, wait_for_mail, wait_until)
 
 PASSWORD = "correct horse battery staple"
 
@@ -221,6 +221,13 @@ def test_changing_the_email_address_confirms_the_new_one_and_tells_the_old(workd
         driver.quit()
 
 
+def next_code(secret):
+    """The authenticator's code of the next 30-second period: a code once used is refused again (no replay), so a
+    journey that spends codes in a row waits for a fresh one."""
+    time.sleep(30 - time.time() % 30 + 0.5)
+    return pyotp.TOTP(secret).now()
+
+
 def scan(png_path):
     """What a QR reader finds in the picture: zbar's decoder on the pixels the browser drew."""
     decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(png_path)], capture_output=True, text=True, timeout=30)
@@ -263,13 +270,7 @@ def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_co
             browser_until(driver, at("/account/sign-in"))
             sign_in(driver, server, "margaret@hamilton.example", next_path="/account/devices")
             browser_until(driver, lambda d: d.find_element(By.ID, "code-form").is_displayed())
-            # The code just used for enrolment is spent: wait for the next period's.
-            used = pyotp.TOTP(secret).now()
-            wait = 30 - time.time() % 30
-            if wait < 29:
-                time.sleep(wait + 1)
-            assert pyotp.TOTP(secret).now() != used
-            fill(driver, "code-form", {"code": pyotp.TOTP(secret).now()})
+            fill(driver, "code-form", {"code": next_code(secret)})
             browser_until(driver, at("/account/devices"), 15)
 
         with step("with the phone lost, a recovery code signs in instead"):
@@ -282,6 +283,12 @@ def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_co
             fill(driver, "code-form", {"code": codes[0]})
             browser_until(driver, at("/account/settings"), 15)
             assert_clean(driver)
+
+        with step("turning it off needs the password and a code; then sign-in asks for the password only"):
+            fill(driver, "mfa-disable-form", {"password": PASSWORD, "code": next_code(secret)})
+            browser_until(driver, lambda d: d.find_elements(By.ID, "mfa-setup-form"))
+            assert csrf_session(server).post(server.url + "/api/auth/login", timeout=30, json={
+                "email": "margaret@hamilton.example", "password": PASSWORD}).json().get("challenge") is None
     finally:
         driver.quit()
 
@@ -307,5 +314,33 @@ def test_every_account_page_is_labelled_and_fits_a_phone(workdir, serve):
                     assert accessibility_problems(driver) == []
                     assert not scrolls_sideways(driver)
                     assert_clean(driver)
+    finally:
+        driver.quit()
+
+
+def test_settings_change_the_password_and_resend_the_confirmation_link(workdir, serve):
+    server = serve()
+    register(server, "edsger@dijkstra.example", PASSWORD, name="Edsger")
+    other = csrf_session(server)
+    assert other.post(server.url + "/api/auth/login", json={"email": "edsger@dijkstra.example", "password": PASSWORD,
+                                                           "useCookies": True}, timeout=30).status_code == 200
+    driver = browser()
+    try:
+        sign_in(driver, server, "edsger@dijkstra.example", next_path="/account/settings")
+        browser_until(driver, at("/account/settings"), 15)
+        with step("an unconfirmed address gets a new confirmation link on request"):
+            driver.find_element(By.ID, "resend-verification").click()
+            browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#profile-form .notice").get_attribute("class"))
+            wait_until(lambda: len(mails_to(workdir, "edsger@dijkstra.example", "/account/verify-email#token=")) == 2)
+        with step("a wrong current password is refused beside its field; the right one changes it and signs out the others"):
+            fill(driver, "password-form", {"currentPassword": "not my password", "newPassword": "another long passphrase"})
+            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#password-form .notice").text)
+            driver.get_log("browser")
+            fill(driver, "password-form", {"currentPassword": PASSWORD, "newPassword": "another long passphrase"})
+            browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#password-form .notice").get_attribute("class"))
+            assert other.get(server.url + "/api/auth/me", timeout=5).status_code == 401
+            driver.get(server.url + "/account/devices")
+            assert at("/account/devices")(driver)
+            assert_clean(driver)
     finally:
         driver.quit()

@@ -124,6 +124,24 @@ struct AccountRecovery: Sendable {
 
     static let invalidToken = AppError(.badRequest, code: "invalid_token", message: "The link is invalid, used or expired.")
 
+    /// `POST /api/auth/email/verify/resend`: a new confirmation link to the signed-in account's own address, while it is
+    /// unconfirmed (the earlier links stay valid until they expire).
+    @Sendable func resendVerification(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
+        guard user.emailVerifiedAt == nil else {
+            throw AppError(.conflict, code: "already_verified", message: "This address is confirmed already.")
+        }
+        let links = identity.links
+        try await request.db.writeTransaction { transaction in
+            try await Self.mailLink(Self.verifyEmail, to: user, kind: "verify-email", on: transaction) {
+                try await MailTemplates.verifyEmail(to: $0, link: links.verifyEmail($1))
+            }
+        }
+        try await identity.audit.record("email.verification_resent", actor: principal.userID, tenant: principal.tenantID,
+                                        request: request)
+        return .accepted
+    }
+
     /// Confirms the address; with `useCookies`, also signs this browser in (``signIn(_:request:)``).
     @Sendable func verify(_ request: Request) async throws -> Response {
         let body = try request.content.decode(TokenBody.self)

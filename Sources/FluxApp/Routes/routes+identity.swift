@@ -27,6 +27,7 @@ func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
     links.open(.POST, "email", "verify", use: recovery.verify)
     links.open(.POST, "email", "confirm", use: recovery.confirmEmailChange)
     account.signedIn(.POST, "email", roles: Role.everyone, use: recovery.requestEmailChange)
+    links.signedIn(.POST, "email", "verify", "resend", roles: Role.everyone, use: recovery.resendVerification)
     links.open(.POST, "password", "forgot", use: recovery.forgot)
     links.open(.POST, "password", "reset", use: recovery.reset)
 

@@ -75,6 +75,7 @@ import VaporTesting
         "GET /hq-command/dashboard",
         "PATCH /api/auth/me",
         "POST /api/auth/email",
+        "POST /api/auth/email/verify/resend",
         "POST /api/auth/logout",
         "POST /api/auth/logout-all",
         "POST /api/auth/logout-others",
