@@ -11,6 +11,7 @@ struct NotificationsController: Sendable {
         let id: UUID
         let kind: PortalNotification.Kind
         let subject: String
+        /// Who caused it, by name; empty when nobody in particular did (or their account was erased).
         let actor: String
         let link: String
         let count: Int
@@ -23,8 +24,8 @@ struct NotificationsController: Sendable {
         let notifications: [NotificationView]
     }
 
-    static func view(_ row: PortalNotification) -> NotificationView {
-        NotificationView(id: row.id!, kind: row.kind, subject: row.subject, actor: row.actor, link: row.link, count: row.count,
+    static func view(_ row: PortalNotification, actors: [UUID: String]) -> NotificationView {
+        NotificationView(id: row.id!, kind: row.kind, subject: row.subject, actor: row.actorID.flatMap { actors[$0] } ?? "", link: row.link, count: row.count,
                          createdAt: row.createdAt, readAt: row.readAt)
     }
 
@@ -38,7 +39,9 @@ struct NotificationsController: Sendable {
         errors.check("before", beforeText == nil || before != nil, "must be an ISO 8601 time")
         try errors.throwIfAny()
         let rows = try await NotificationStore.list(for: principal.userID, before: before, limit: limit, on: request.db)
-        return Listing(unread: try await NotificationStore.unreadCount(for: principal.userID, on: request.db), notifications: rows.map(Self.view))
+        let actors = try await NotificationStore.actors(of: rows, on: request.db)
+        return Listing(unread: try await NotificationStore.unreadCount(for: principal.userID, on: request.db),
+                       notifications: rows.map { Self.view($0, actors: actors) })
     }
 
     struct ReadBody: Content {
