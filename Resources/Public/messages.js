@@ -46,18 +46,20 @@
     badge.appendChild(hidden);
   }
   const countOf = (link) => Number(link.parentElement.querySelector(".badge")?.firstChild?.textContent || 0);
-  function navigationCount() {
-    const nav = document.querySelector("nav.top a[href$='/messages']");
+  function navigationBadge(page, count) {
+    const nav = document.querySelector("nav.top a[href='/app/" + page + "']");
     if (!nav) return;
-    const total = [...document.querySelectorAll("#threads a[data-thread]")].reduce((sum, link) => sum + countOf(link), 0);
     let badge = nav.querySelector(".badge");
-    if (!total) { if (badge) badge.remove(); return; }
+    if (!count) { if (badge) badge.remove(); return; }
     if (!badge) { badge = document.createElement("span"); badge.className = "badge info"; nav.append(" ", badge); }
-    badge.textContent = String(total);
+    badge.textContent = String(count);
     const hidden = document.createElement("span");
     hidden.className = "visually-hidden";
     hidden.textContent = " " + words.unread;
     badge.appendChild(hidden);
+  }
+  function navigationCount() {
+    navigationBadge("messages", [...document.querySelectorAll("#threads a[data-thread]")].reduce((sum, link) => sum + countOf(link), 0));
   }
   const threadLink = (id) => document.querySelector("#threads a[data-thread='" + CSS.escape(id) + "']");
 
@@ -161,6 +163,7 @@
     editor.dataset.failed = words.failed;
     item.querySelector(".body").replaceWith(editor);
     item.querySelector(".actions").hidden = true;
+    editor.scrollIntoView({ block: "nearest" });
     text.focus();
     cancel.addEventListener("click", () => show(message));
     editor.addEventListener("submit", async (event) => {
@@ -190,9 +193,14 @@
     readTimer = setTimeout(() => {
       const newest = Math.max(0, ...shown.keys());
       if (!newest || document.hidden) return;
-      call("POST", "/api/portal/conversations/" + thread + "/read", { seq: newest });
       const link = threadLink(thread);
       if (link) { setBadge(link, 0); navigationCount(); }
+      // Reading a conversation to its end also reads the notices about it.
+      call("POST", "/api/portal/conversations/" + thread + "/read", { seq: newest }).then(async (read) => {
+        if (!read.ok || staff) return;
+        const notices = await call("GET", "/api/portal/notifications?limit=1");
+        if (notices.ok) navigationBadge("notifications", notices.body.unread);
+      });
     }, 300);
   }
   async function history() {

@@ -6,6 +6,7 @@ are reconnecting and then miss nothing and show nothing twice. Along the way: th
 beside the fields, a half-written message surviving a reload, the unread-mail setting, every control labelled and
 reachable by keyboard, and no sideways scrolling at 375 px."""
 import requests
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -115,10 +116,15 @@ def test_a_direct_message_with_an_attachment_is_seen_edited_and_deleted_live(wor
         with step("every control is labelled, and the message form is reachable by keyboard"):
             assert owner.execute_script(UNLABELLED) == []
             owner.find_element(By.ID, "message-body").send_keys(Keys.TAB)
-            assert owner.switch_to.active_element.text == "Send"
-            owner.switch_to.active_element.send_keys(Keys.TAB)
+            assert owner.switch_to.active_element.text == "Attach a file"
             owner.switch_to.active_element.send_keys(Keys.ENTER)
             browser_until(owner, lambda d: d.find_element(By.ID, "attach").get_attribute("open") is not None)
+            # Pressed as keys, not typed into the element (typing into a file input names a file).
+            for control in ("attach-file", "attach-upload"):
+                ActionChains(owner).send_keys(Keys.TAB).perform()
+                assert owner.switch_to.active_element.get_attribute("id") == control
+            ActionChains(owner).send_keys(Keys.TAB).perform()
+            assert owner.switch_to.active_element.text == "Send"
             assert_fits_375(owner)
 
         with step("the owner sends the message with an uploaded file"):
