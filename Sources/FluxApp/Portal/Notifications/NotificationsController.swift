@@ -29,6 +29,13 @@ struct NotificationsController: Sendable {
                          createdAt: row.createdAt, readAt: row.readAt)
     }
 
+    /// `userID`'s newest notifications (older than `before` when given), their actors named: the API and the account export.
+    static func views(of userID: UUID, before: Date? = nil, limit: Int, on database: any Database) async throws -> [NotificationView] {
+        let rows = try await NotificationStore.list(for: userID, before: before, limit: limit, on: database)
+        let actors = try await NotificationStore.actors(of: rows, on: database)
+        return rows.map { view($0, actors: actors) }
+    }
+
     /// Newest first; `?before=` (an ISO 8601 time, a notice's `createdAt`) pages back; `limit` 1 to 100, default 30.
     @Sendable func list(_ request: Request, _ principal: Principal) async throws -> Listing {
         let limit = request.query[Int.self, at: "limit"] ?? 30
@@ -38,10 +45,8 @@ struct NotificationsController: Sendable {
         errors.check("limit", (1...100).contains(limit), "must be 1 to 100")
         errors.check("before", beforeText == nil || before != nil, "must be an ISO 8601 time")
         try errors.throwIfAny()
-        let rows = try await NotificationStore.list(for: principal.userID, before: before, limit: limit, on: request.db)
-        let actors = try await NotificationStore.actors(of: rows, on: request.db)
         return Listing(unread: try await NotificationStore.unreadCount(for: principal.userID, on: request.db),
-                       notifications: rows.map { Self.view($0, actors: actors) })
+                       notifications: try await Self.views(of: principal.userID, before: before, limit: limit, on: request.db))
     }
 
     struct ReadBody: Content {
