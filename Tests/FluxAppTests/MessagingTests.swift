@@ -231,6 +231,15 @@ import VaporTesting
             #expect(page.contains(#"data-thread="\#(direct)" aria-current="page">\#(memberEmail) (Client member)</a>"#))
             #expect(page.contains(#"<option value="\#(file.id!)">floor-plan.pdf (2.4 MB)</option>"#))
             #expect(page.contains("Conversazioni") && page.contains("Inizia la conversazione"))
+            #expect(page.contains(#"id="attach-upload""#))
+
+            // An engineer answering in HQ starts conversations with the organization's people and attaches what staff
+            // may see, but uploads nothing into the client's files.
+            var staffHeaders = engineer.bearer
+            staffHeaders.replaceOrAdd(name: .accept, value: "text/html")
+            let staffPage = try await tester.sendRequest(.GET, "/hq-command/messages?tenantId=\(admin.tenantID)", headers: staffHeaders).body.string
+            #expect(staffPage.contains(">\(memberEmail) (Client member)</option>") && !staffPage.contains(">\(engineerEmail) (Engineer)</option>"))
+            #expect(!staffPage.contains(#"id="attach-upload""#) && !staffPage.contains("floor-plan.pdf"))
         }
     }
 }
