@@ -8,6 +8,9 @@
   if (!chat) return;
   const words = chat.dataset, me = words.user, tenant = words.tenant, staff = words.staff === "true";
   const fill = (text, ...values) => values.reduce((out, value, index) => out.replace("{" + index + "}", value), text);
+  // A call made in the background while the network may be away (fetch then rejects): a failure is dropped, because
+  // the next message, reconnection or refresh repeats it.
+  const background = (method, path, body) => call(method, path, body).catch(() => ({ ok: false, status: 0, body: {} }));
   const pageFor = (id) => location.pathname + "?" + (staff ? "tenantId=" + tenant + "&" : "") + "thread=" + id;
 
   // Starting a conversation: the server's field errors beside the fields, what was typed kept.
@@ -46,18 +49,20 @@
     badge.appendChild(hidden);
   }
   const countOf = (link) => Number(link.parentElement.querySelector(".badge")?.firstChild?.textContent || 0);
-  function navigationCount() {
-    const nav = document.querySelector("nav.top a[href$='/messages']");
+  function navigationBadge(page, count) {
+    const nav = document.querySelector("nav.top a[href='/app/" + page + "']");
     if (!nav) return;
-    const total = [...document.querySelectorAll("#threads a[data-thread]")].reduce((sum, link) => sum + countOf(link), 0);
     let badge = nav.querySelector(".badge");
-    if (!total) { if (badge) badge.remove(); return; }
+    if (!count) { if (badge) badge.remove(); return; }
     if (!badge) { badge = document.createElement("span"); badge.className = "badge info"; nav.append(" ", badge); }
-    badge.textContent = String(total);
+    badge.textContent = String(count);
     const hidden = document.createElement("span");
     hidden.className = "visually-hidden";
     hidden.textContent = " " + words.unread;
     badge.appendChild(hidden);
+  }
+  function navigationCount() {
+    navigationBadge("messages", [...document.querySelectorAll("#threads a[data-thread]")].reduce((sum, link) => sum + countOf(link), 0));
   }
   const threadLink = (id) => document.querySelector("#threads a[data-thread='" + CSS.escape(id) + "']");
 
@@ -161,6 +166,7 @@
     editor.dataset.failed = words.failed;
     item.querySelector(".body").replaceWith(editor);
     item.querySelector(".actions").hidden = true;
+    editor.scrollIntoView({ block: "nearest" });
     text.focus();
     cancel.addEventListener("click", () => show(message));
     editor.addEventListener("submit", async (event) => {
@@ -179,7 +185,7 @@
     $("seen").textContent = who.length ? fill(words.seenBy, who.join(", ")) : "";
   }
   async function loadReaders() {
-    const answer = await call("GET", "/api/portal/conversations/" + thread);
+    const answer = await background("GET", "/api/portal/conversations/" + thread);
     if (!answer.ok) return;
     for (const member of answer.body.members) readers.set(member.userId, member);
     seenBy();
@@ -190,13 +196,18 @@
     readTimer = setTimeout(() => {
       const newest = Math.max(0, ...shown.keys());
       if (!newest || document.hidden) return;
-      call("POST", "/api/portal/conversations/" + thread + "/read", { seq: newest });
       const link = threadLink(thread);
       if (link) { setBadge(link, 0); navigationCount(); }
+      // Reading a conversation to its end also reads the notices about it.
+      background("POST", "/api/portal/conversations/" + thread + "/read", { seq: newest }).then(async (read) => {
+        if (!read.ok || staff) return;
+        const notices = await background("GET", "/api/portal/notifications?limit=1");
+        if (notices.ok) navigationBadge("notifications", notices.body.unread);
+      });
     }, 300);
   }
   async function history() {
-    const answer = await call("GET", "/api/portal/conversations/" + thread + "/messages?limit=50");
+    const answer = await background("GET", "/api/portal/conversations/" + thread + "/messages?limit=50");
     if (!answer.ok) return say(problem(answer), "error");
     for (const message of answer.body.messages.slice().reverse()) show(message);
     older = answer.body.nextBefore;
@@ -209,7 +220,7 @@
   async function loadOlder() {
     if (loadingOlder || older === null || older === undefined) return;
     loadingOlder = true;
-    const answer = await call("GET", "/api/portal/conversations/" + thread + "/messages?limit=50&before=" + older);
+    const answer = await background("GET", "/api/portal/conversations/" + thread + "/messages?limit=50&before=" + older);
     loadingOlder = false;
     if (!answer.ok) return say(problem(answer), "error");
     const height = list.scrollHeight, top = list.scrollTop;
@@ -234,15 +245,21 @@
     for (const p of users) present.set(p.userId, p);
     counts = null;
   }
-  // Other conversations in the list are subscribed too, for their unread counts only.
-  function elsewhere(frame) {
-    if (frame.type !== "message.created" || frame.data.senderId === me) return;
-    const link = threadLink(frame.threadId);
-    if (link) { setBadge(link, countOf(link) + 1); navigationCount(); }
+  // The other conversations' unread counts, refreshed from the list every half minute and when the tab comes back
+  // (subscribing to them would count this reader as present in every one).
+  async function otherCounts() {
+    if (document.hidden) return;
+    const answer = await background("GET", "/api/portal/conversations" + (staff ? "?tenantId=" + tenant : ""));
+    if (!answer.ok) return;
+    for (const other of answer.body) {
+      const link = threadLink(other.id);
+      if (link && other.id !== thread) setBadge(link, other.unread);
+    }
+    navigationCount();
   }
+  setInterval(otherCounts, 30000);
   function receive(frame) {
     if (frame.id) last = Math.max(last || 0, frame.id);
-    if (frame.threadId && frame.threadId !== thread) return elsewhere(frame);
     switch (frame.type) {
       case "subscribed":
         attempt = 0;
@@ -252,7 +269,7 @@
           if (room.users) listPeople(room.users); else { present.clear(); counts = room; }
         }
         showPresence();
-        if (last === null) { last = frame.last; history(); loadReaders(); }
+        if (last === null) { last = frame.last; history(); loadReaders(); } else markRead();
         break;
       case "reset": location.reload(); break;
       case "message.created": case "message.edited": case "message.deleted":
@@ -284,13 +301,11 @@
   }
   // The socket reconnects with exponential backoff and jitter, and resumes after the last event it saw, so
   // nothing is lost while it was away; messages are keyed by number, so none shows twice.
-  const watched = [thread].concat([...document.querySelectorAll("#threads a[data-thread]")].map((link) => link.dataset.thread)
-    .filter((id) => id !== thread)).slice(0, 50);
   function connect() {
     state(attempt ? "reconnecting" : "connecting");
     socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/portal/realtime");
     socket.addEventListener("open", () => {
-      const command = { type: "subscribe", threadIds: watched };
+      const command = { type: "subscribe", threadIds: [thread] };
       if (last !== null) command.after = last;
       socket.send(JSON.stringify(command));
     });
@@ -335,6 +350,9 @@
       $("attach-file").value = "";
       if ($("attach-upload")) $("attach-upload").value = "";
       clearErrors(form);
+    } catch {
+      // The network is away: the message stays in the box (and in the draft) to send again.
+      notify(form, words.offline, "error");
     } finally {
       send.disabled = false;
     }
@@ -348,6 +366,6 @@
   });
   document.addEventListener("visibilitychange", () => {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "presence", status: document.hidden ? "away" : "online" }));
-    if (!document.hidden) markRead();
+    if (!document.hidden) { markRead(); otherCounts(); }
   });
 })();

@@ -27,6 +27,8 @@ import VaporTesting
             let thread = try await channel(tester, person)
             try await say(tester, person, thread, "Our invoices are late")
             #expect(try await files.upload(tester, person, PortalFilesTests.csv, filename: "invoices.csv").status == .created)
+            try await Notifications.write(.init(kind: .setup, subject: "approved", actor: nil, link: "/app/status", source: nil),
+                                          to: [person.userID], on: app.db)
 
             let response = try await tester.sendRequest(.GET, "/api/account/export", headers: person.bearer)
             #expect(response.status == .ok)
@@ -38,6 +40,7 @@ import VaporTesting
             #expect(export.sessions.map(\.id).contains(person.sessionID))
             #expect(export.memberships.first?.role == .clientAdmin)
             #expect(export.auditEvents.contains { $0.action == "file.uploaded" })
+            #expect(export.notifications.map(\.subject) == ["approved"] && export.mailDigest == "immediately")
             let text = response.body.string
             #expect(!text.contains("$2") && !text.contains(person.refreshToken) && !text.lowercased().contains("hash\":\"$"))
         }

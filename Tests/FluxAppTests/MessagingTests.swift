@@ -192,4 +192,54 @@ import VaporTesting
             #expect(Set(try await mails().map(\.to)) == [engineerEmail])
         }
     }
+
+    @Test func theMessagesPageOffersColleaguesEngineersAndFilesAndNamesDirectConversationsByThePerson() async throws {
+        try await withFlux { app, _ async throws in
+            // setup
+            let tester = try app.testing()
+            let admin = try await mintSignedIn(app, role: .clientAdmin)
+            let member = try await mintSignedIn(app, role: .clientMember, tenant: admin.tenantID)
+            let engineer = try await mintSignedIn(app, role: .engineer)
+            let sales = try await mintSignedIn(app, role: .sales)
+            let outsider = try await mintSignedIn(app, role: .clientAdmin)
+            func email(_ who: SignedIn) async throws -> String { try #require(try await User.find(who.userID, on: app.db)).email }
+            let direct = try await create(tester, admin, kind: "direct", with: [member.userID]).content.decode(Thread.self).id
+            let file = PortalFile()
+            file.id = UUID()
+            file.tenantID = admin.tenantID
+            file.name = "floor-plan.pdf"
+            file.contentType = "application/pdf"
+            file.size = 2_400_000
+            file.sha256 = String(repeating: "0", count: 64)
+            file.visibility = .tenant
+            file.uploadedBy = member.userID
+            file.createdAt = Date()
+            file.updatedAt = Date()
+            try await file.create(on: app.db)
+            var headers = admin.bearer
+            headers.replaceOrAdd(name: .accept, value: "text/html")
+
+            // MUT
+            let page = try await tester.sendRequest(.GET, "/app/messages?lang=it", headers: headers).body.string
+
+            // validate: colleagues and the company's engineers, named with their role; never sales or another client.
+            let (memberEmail, engineerEmail) = (try await email(member), try await email(engineer))
+            let (salesEmail, outsiderEmail) = (try await email(sales), try await email(outsider))
+            #expect(page.contains(">\(memberEmail) (Client member)</option>") && page.contains(">\(engineerEmail) (Engineer)</option>"))
+            #expect(!page.contains(salesEmail) && !page.contains(outsiderEmail))
+            // The direct conversation is called by the other person; the organization's file can be attached, its size in words.
+            #expect(page.contains(#"data-thread="\#(direct)" aria-current="page">\#(memberEmail) (Client member)</a>"#))
+            #expect(page.contains(#"<option value="\#(file.id!)">floor-plan.pdf (2.4 MB)</option>"#))
+            #expect(page.contains("Conversazioni") && page.contains("Inizia la conversazione"))
+            #expect(page.contains(#"id="attach-upload""#))
+
+            // An engineer answering in HQ starts conversations with the organization's people and attaches what staff
+            // may see, but uploads nothing into the client's files.
+            var staffHeaders = engineer.bearer
+            staffHeaders.replaceOrAdd(name: .accept, value: "text/html")
+            let staffPage = try await tester.sendRequest(.GET, "/hq-command/messages?tenantId=\(admin.tenantID)", headers: staffHeaders).body.string
+            #expect(staffPage.contains(">\(memberEmail) (Client member)</option>") && !staffPage.contains(">\(engineerEmail) (Engineer)</option>"))
+            #expect(!staffPage.contains(#"id="attach-upload""#) && !staffPage.contains("floor-plan.pdf"))
+        }
+    }
 }

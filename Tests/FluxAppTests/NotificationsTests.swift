@@ -47,6 +47,8 @@ import VaporTesting
             #expect(heard.notifications.map(\.kind) == [.mention, .message])
             #expect(heard.notifications.last?.count == 2 && heard.notifications.last?.subject == "Front desk")
             #expect(heard.notifications.allSatisfy { $0.link == "/app/messages?thread=\(channel)" })
+            let adminEmail = try #require(try await User.find(admin.userID, on: app.db)).email
+            #expect(heard.notifications.allSatisfy { $0.actor == adminEmail })
             // The sender hears nothing of their own messages, and another organization nothing at all.
             #expect(try await listing(tester, admin).notifications.isEmpty)
             #expect(try await listing(tester, outsider).notifications.isEmpty)
@@ -97,6 +99,11 @@ import VaporTesting
             #expect(try await listing(tester, colleague).notifications.isEmpty)
             let engineerHeard = try await listing(tester, engineer).notifications
             #expect(engineerHeard.first?.link == "/hq-command/messages?tenantId=\(admin.tenantID)&thread=\(engineerThread)")
+
+            // Who caused a notice is named when it is read: an account that is gone leaves no name behind.
+            try await Notifications.write(Notifications.Notice(kind: .file, subject: "plan.pdf", actor: UUID(), link: "/app/files", source: nil),
+                                          to: [colleague.userID], on: app.db)
+            #expect(try await listing(tester, colleague).notifications.map(\.actor) == [""])
         }
     }
 
@@ -149,7 +156,7 @@ import VaporTesting
             #expect(moved.status == .ok)
             let heard = try await listing(tester, member).notifications
             #expect(heard.map(\.kind) == [.setup] && heard.first?.subject == "approved" && heard.first?.link == "/app/status")
-            let sentence = NotificationsPage.sentence(try #require(try await PortalNotification.query(on: app.db).first())) {
+            let sentence = NotificationsPage.sentence(try #require(try await PortalNotification.query(on: app.db).first()), actor: nil) {
                 Messages.shared.text($0, locale: "it", $1)
             }
             #expect(sentence == "La tua richiesta di attivazione ora è approvata.")

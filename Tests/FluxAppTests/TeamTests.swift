@@ -55,9 +55,10 @@ import VaporTesting
             let team = try await tester.sendRequest(.GET, "/api/portal/team", headers: admin.bearer).body.string
             #expect(team.contains("new.person@example.com") && team.contains(#""invitations":[]"#))
             #expect(try await AuditEvent.query(on: app.db).filter(\.$action == "invitation.accepted").count() == 1)
-            // The admin who invited hears who joined.
-            let notices = try await NotificationStore.list(for: admin.userID, before: nil, limit: 10, on: app.db)
-            #expect(notices.map(\.kind) == [.invitation] && notices.first?.subject == "new.person@example.com")
+            // The admin who invited hears who joined, by the name they chose.
+            let notices = try await tester.sendRequest(.GET, "/api/portal/notifications", headers: admin.bearer).content
+                .decode(NotificationsController.Listing.self).notifications
+            #expect(notices.map(\.kind) == [.invitation] && notices.first?.actor == "New <b>Colleague</b>")
         }
     }
 

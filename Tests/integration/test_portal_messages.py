@@ -1,10 +1,12 @@
 """Messaging and notifications in two headless Chromium browsers, two people of one organization: the owner starts
 a direct conversation with a colleague from the messages page, sends a file with the message (uploaded from the
 form), and the colleague, told by the badges in the navigation and a notification, opens it; the owner sees it
-seen live, then edits and deletes it, and the colleague sees both live. Along the way: the server's field errors
+seen live, then edits and deletes it, and the colleague sees both live; across a server restart both pages say they
+are reconnecting and then miss nothing and show nothing twice. Along the way: the server's field errors
 beside the fields, a half-written message surviving a reload, the unread-mail setting, every control labelled and
 reachable by keyboard, and no sideways scrolling at 375 px."""
 import requests
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -114,10 +116,15 @@ def test_a_direct_message_with_an_attachment_is_seen_edited_and_deleted_live(wor
         with step("every control is labelled, and the message form is reachable by keyboard"):
             assert owner.execute_script(UNLABELLED) == []
             owner.find_element(By.ID, "message-body").send_keys(Keys.TAB)
-            assert owner.switch_to.active_element.text == "Send"
-            owner.switch_to.active_element.send_keys(Keys.TAB)
+            assert owner.switch_to.active_element.text == "Attach a file"
             owner.switch_to.active_element.send_keys(Keys.ENTER)
             browser_until(owner, lambda d: d.find_element(By.ID, "attach").get_attribute("open") is not None)
+            # Pressed as keys, not typed into the element (typing into a file input names a file).
+            for control in ("attach-file", "attach-upload"):
+                ActionChains(owner).send_keys(Keys.TAB).perform()
+                assert owner.switch_to.active_element.get_attribute("id") == control
+            ActionChains(owner).send_keys(Keys.TAB).perform()
+            assert owner.switch_to.active_element.text == "Send"
             assert_fits_375(owner)
 
         with step("the owner sends the message with an uploaded file"):
@@ -176,6 +183,40 @@ def test_a_direct_message_with_an_attachment_is_seen_edited_and_deleted_live(wor
             assert nurse.find_elements(By.CSS_SELECTOR, "#messages a.attachment") == []
             browser_until(owner, lambda d: d.find_elements(By.CSS_SELECTOR, "#messages .actions") == [])
             assert problems(owner) == CLEAN and problems(nurse) == CLEAN
+
+        with step("the server restarts: both pages say they are reconnecting, then resume without loss or duplicates"):
+            thread = owner.current_url.split("thread=")[1]
+            server.stop()
+            for driver in (owner, nurse):
+                browser_until(driver, lambda d: d.find_element(By.ID, "connection").text == "Reconnecting…", 15)
+            server.start()
+            # Sent while the pages may still be away: it must arrive once, by replay or live.
+            bearer = {"Authorization": "Bearer " + login(server, "nurse@dental.example", COLLEAGUE_PASSWORD).json()["accessToken"]}
+            sent = requests.post(f"{server.url}/api/portal/conversations/{thread}/messages", json={"body": "Back online"},
+                                 headers=bearer, timeout=10)
+            assert sent.status_code == 201, sent.text
+            for driver in (owner, nurse):
+                browser_until(driver, lambda d: d.find_element(By.ID, "chat").get_attribute("data-state") == "live", 40)
+                browser_until(driver, lambda d: bodies(d) == ["This message was deleted.", "Back online"], 15)
+                # Requests refused while the server was down are all the browser logged (no uncaught error).
+                logged, ran, alert = problems(driver)
+                assert all("/api/portal/realtime" in line or "ERR_CONNECTION_REFUSED" in line for line in logged), logged
+                assert (ran, alert) == (0, None)
+
+        with step("older messages load on demand, each once"):
+            for number in range(1, 56):
+                posted = requests.post(f"{server.url}/api/portal/conversations/{thread}/messages", json={"body": f"Note {number}"},
+                                       headers=bearer, timeout=10)
+                assert posted.status_code == 201, posted.text
+            owner.refresh()
+            browser_until(owner, lambda d: len(bodies(d)) == 50, 15)
+            assert bodies(owner)[-1] == "Note 55"
+            older = owner.find_element(By.ID, "older")
+            older.send_keys(Keys.ENTER)
+            expected = ["This message was deleted.", "Back online"] + [f"Note {n}" for n in range(1, 56)]
+            browser_until(owner, lambda d: bodies(d) == expected)
+            browser_until(owner, lambda d: not d.find_element(By.ID, "older").is_displayed())
+            assert problems(owner) == CLEAN
 
         with step("the colleague chooses a daily mail of unread messages, and the choice is kept"):
             nurse.get(server.url + "/app/notifications")

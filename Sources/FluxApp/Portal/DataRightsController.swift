@@ -80,6 +80,9 @@ struct DataRightsController: Sendable {
         let messages: [SentMessage]
         let files: [PortalFilesController.FileView]
         let auditEvents: [AuditView]
+        let notifications: [NotificationsController.NotificationView]
+        /// How unread messages are mailed: immediately, daily or never.
+        let mailDigest: String
     }
 
     @Sendable func exportAccount(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -102,7 +105,9 @@ struct DataRightsController: Sendable {
             },
             files: try await PortalFile.query(on: db).filter(\.$uploadedBy == principal.userID).sort(\.$createdAt).all().map(PortalFilesController.view),
             auditEvents: try await AuditEvent.query(on: db).filter(\.$actorID == principal.userID).sort(\.$occurredAt, .descending)
-                .limit(Self.limit).all().map(AuditView.init))
+                .limit(Self.limit).all().map(AuditView.init),
+            notifications: try await NotificationsController.views(of: principal.userID, limit: Self.limit, on: db),
+            mailDigest: try await NotificationStore.digest(for: principal.userID, on: db).rawValue)
         try await audit.record("account.exported", actor: principal.userID, tenant: principal.tenantID, request: request)
         return try await attachment(export, name: "flux-account-\(user.id!.uuidString.lowercased()).json", request)
     }

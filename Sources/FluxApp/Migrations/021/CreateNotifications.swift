@@ -9,7 +9,7 @@ struct CreateNotifications: AsyncMigration {
             .field("user_id", .uuid, .required, .references("users", "id", onDelete: .cascade))
             .field("kind", .string, .required)
             .field("subject", .string, .required)
-            .field("actor", .string, .required)
+            .field("actor_id", .uuid)
             .field("link", .string, .required)
             .field("source_id", .uuid)
             .field("count", .int, .required)

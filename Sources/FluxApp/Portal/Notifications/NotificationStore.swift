@@ -27,6 +27,15 @@ enum NotificationStore {
             .set(\.$readAt, to: now).update()
     }
 
+    /// How the people who caused `rows` are named: their name, else their address; an erased account is absent.
+    static func actors(of rows: [PortalNotification], on database: any Database) async throws -> [UUID: String] {
+        let ids = Array(Set(rows.compactMap(\.actorID)))
+        guard !ids.isEmpty else { return [:] }
+        return Dictionary(try await User.query(on: database).filter(\.$id ~~ ids).all().map { user in
+            (user.id!, user.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? user.email)
+        }) { first, _ in first }
+    }
+
     static func digest(for userID: UUID, on database: any Database) async throws -> NotificationSetting.Digest {
         try await NotificationSetting.query(on: database).filter(\.$userID == userID).first()?.digest ?? .immediately
     }

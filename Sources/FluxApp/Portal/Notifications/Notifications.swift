@@ -11,7 +11,7 @@ enum Notifications {
     struct Notice: Sendable {
         let kind: PortalNotification.Kind
         let subject: String
-        let actor: String
+        let actor: UUID?
         /// The path for a client; staff readers get `staffLink` when there is one.
         let link: String
         var staffLink: String? = nil
@@ -40,7 +40,7 @@ enum Notifications {
                     .filter(\.$sourceID == source).filter(\.$readAt == nil).first()
             {
                 unread.count += 1
-                unread.actor = notice.actor
+                unread.actorID = notice.actor
                 unread.createdAt = now
                 try await unread.update(on: database)
                 continue
@@ -50,19 +50,13 @@ enum Notifications {
             row.userID = user
             row.kind = notice.kind
             row.subject = notice.subject
-            row.actor = notice.actor
+            row.actorID = notice.actor
             row.link = staff.contains(user) ? notice.staffLink ?? notice.link : notice.link
             row.sourceID = notice.source
             row.count = 1
             row.createdAt = now
             try await row.create(on: database)
         }
-    }
-
-    /// How a person is named in a notice: their name, else their address.
-    static func name(of userID: UUID, on database: any Database) async throws -> String {
-        guard let user = try await User.find(userID, on: database) else { return "" }
-        return user.displayName.flatMap { $0.isEmpty ? nil : $0 } ?? user.email
     }
 
     /// A new message: everyone else who may read the conversation hears of it once (folded per conversation);
@@ -80,7 +74,7 @@ enum Notifications {
             let mentioned = named.isEmpty ? [] : Set(try await User.query(on: database).filter(\.$id ~~ Array(readers)).all()
                 .filter { named.contains($0.email.lowercased()) || named.contains(String($0.email.lowercased().split(separator: "@").first ?? "")) }
                 .map { $0.id! })
-            let actor = try await name(of: message.senderID, on: database)
+            let actor = message.senderID
             let link = "/app/messages?thread=\(thread.id!)"
             let staffLink = "/hq-command/messages?tenantId=\(thread.tenantID)&thread=\(thread.id!)"
             await record(Notice(kind: .mention, subject: thread.title, actor: actor, link: link, staffLink: staffLink, source: thread.id),
@@ -113,7 +107,7 @@ enum Notifications {
         do {
             let members = Set(try await Membership.query(on: request.db).filter(\.$tenantID == file.tenantID).all().map(\.userID))
             let link = "/app/files" + (file.folderID.map { "?folderId=\($0)" } ?? "")
-            await record(Notice(kind: .file, subject: file.name, actor: try await name(of: actorID, on: request.db), link: link, source: file.id),
+            await record(Notice(kind: .file, subject: file.name, actor: actorID, link: link, source: file.id),
                          to: members.subtracting([actorID]), request: request)
         } catch {
             request.logger.warning("file notification not recorded", metadata: ["error": .string(String(describing: error))])
@@ -124,7 +118,7 @@ enum Notifications {
     static func setupRequestChanged(_ setup: SetupRequest, request: Request) async {
         do {
             let members = Set(try await Membership.query(on: request.db).filter(\.$tenantID == setup.tenantID).all().map(\.userID))
-            await record(Notice(kind: .setup, subject: setup.status.rawValue, actor: "", link: "/app/status", source: setup.id), to: members, request: request)
+            await record(Notice(kind: .setup, subject: setup.status.rawValue, actor: nil, link: "/app/status", source: setup.id), to: members, request: request)
         } catch {
             request.logger.warning("setup notification not recorded", metadata: ["error": .string(String(describing: error))])
         }
@@ -132,7 +126,12 @@ enum Notifications {
 
     /// An invitation was accepted: whoever sent it hears who joined.
     static func invitationAccepted(_ invitation: Invitation, request: Request) async {
-        await record(Notice(kind: .invitation, subject: invitation.email, actor: "", link: "/app/team", source: invitation.id),
-                     to: [invitation.invitedBy], request: request)
+        do {
+            let joined = try await User.query(on: request.db).filter(\.$email == invitation.email).first()?.id
+            await record(Notice(kind: .invitation, subject: "", actor: joined, link: "/app/team", source: invitation.id),
+                         to: [invitation.invitedBy], request: request)
+        } catch {
+            request.logger.warning("invitation notification not recorded", metadata: ["error": .string(String(describing: error))])
+        }
     }
 }

@@ -11,6 +11,7 @@ struct NotificationsController: Sendable {
         let id: UUID
         let kind: PortalNotification.Kind
         let subject: String
+        /// Who caused it, by name; empty when nobody in particular did (or their account was erased).
         let actor: String
         let link: String
         let count: Int
@@ -23,9 +24,16 @@ struct NotificationsController: Sendable {
         let notifications: [NotificationView]
     }
 
-    static func view(_ row: PortalNotification) -> NotificationView {
-        NotificationView(id: row.id!, kind: row.kind, subject: row.subject, actor: row.actor, link: row.link, count: row.count,
+    static func view(_ row: PortalNotification, actors: [UUID: String]) -> NotificationView {
+        NotificationView(id: row.id!, kind: row.kind, subject: row.subject, actor: row.actorID.flatMap { actors[$0] } ?? "", link: row.link, count: row.count,
                          createdAt: row.createdAt, readAt: row.readAt)
+    }
+
+    /// `userID`'s newest notifications (older than `before` when given), their actors named: the API and the account export.
+    static func views(of userID: UUID, before: Date? = nil, limit: Int, on database: any Database) async throws -> [NotificationView] {
+        let rows = try await NotificationStore.list(for: userID, before: before, limit: limit, on: database)
+        let actors = try await NotificationStore.actors(of: rows, on: database)
+        return rows.map { view($0, actors: actors) }
     }
 
     /// Newest first; `?before=` (an ISO 8601 time, a notice's `createdAt`) pages back; `limit` 1 to 100, default 30.
@@ -37,8 +45,8 @@ struct NotificationsController: Sendable {
         errors.check("limit", (1...100).contains(limit), "must be 1 to 100")
         errors.check("before", beforeText == nil || before != nil, "must be an ISO 8601 time")
         try errors.throwIfAny()
-        let rows = try await NotificationStore.list(for: principal.userID, before: before, limit: limit, on: request.db)
-        return Listing(unread: try await NotificationStore.unreadCount(for: principal.userID, on: request.db), notifications: rows.map(Self.view))
+        return Listing(unread: try await NotificationStore.unreadCount(for: principal.userID, on: request.db),
+                       notifications: try await Self.views(of: principal.userID, before: before, limit: limit, on: request.db))
     }
 
     struct ReadBody: Content {

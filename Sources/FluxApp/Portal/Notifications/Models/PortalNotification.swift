@@ -14,10 +14,10 @@ final class PortalNotification: Model, @unchecked Sendable {
     @ID(key: .id) var id: UUID?
     @Field(key: "user_id") var userID: UUID
     @Enum(key: "kind") var kind: Kind
-    /// What it is about, as the reader knows it: a conversation's title, a file's name, a status, an address.
+    /// What it is about, as the reader knows it: a conversation's title (empty: a direct one), a file's name, a status.
     @Field(key: "subject") var subject: String
-    /// Who caused it (a name or an address); empty when nobody in particular did.
-    @Field(key: "actor") var actor: String
+    /// Who caused it, named when read (so a new name shows, and an erased account leaves no name behind).
+    @OptionalField(key: "actor_id") var actorID: UUID?
     /// Where to go from the notice: a path inside the portal or HQ.
     @Field(key: "link") var link: String
     /// The conversation, file, request or invitation it is about; new messages of one conversation fold on it.
