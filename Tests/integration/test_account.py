@@ -28,6 +28,22 @@ def sign_in(driver, server, email, password=PASSWORD, next_path=None):
     fill(driver, "signin-form", {"email": email, "password": password})
 
 
+def signed_in_browser(server, email, path, password=PASSWORD):
+    """A browser signed in through the sign-in page and shown `path`; the caller quits it."""
+    driver = browser()
+    sign_in(driver, server, email, password, next_path=path)
+    browser_until(driver, at(path), 15)
+    return driver
+
+
+def notice(form_id, kind=None):
+    """A wait condition: the form's notice says something (of `kind`, "success" or "error", when given)."""
+    def said(driver):
+        element = driver.find_element(By.CSS_SELECTOR, f"#{form_id} .notice")
+        return element.text and (kind is None or kind in element.get_attribute("class").split())
+    return said
+
+
 def at(path):
     """A wait condition: the browser shows `path` (the sign-in page's `?next=` must not count)."""
     return lambda driver: urlparse(driver.current_url).path == path
@@ -157,7 +173,7 @@ def test_a_tab_idle_past_its_access_token_still_works(workdir, serve):
                 driver.switch_to.window(handle)
                 assert at("/account/settings")(driver), driver.current_url
                 fill(driver, "profile-form", {"displayName": "Barbara L."})
-                browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#profile-form .notice").get_attribute("class"))
+                browser_until(driver, notice("profile-form", "success"))
             driver.get(server.url + "/account/devices")
             assert at("/account/devices")(driver)
             assert len(driver.find_elements(By.CSS_SELECTOR, "#devices tbody tr")) == 1
@@ -169,10 +185,8 @@ def test_a_tab_idle_past_its_access_token_still_works(workdir, serve):
 def test_privacy_page_exports_and_deletes_the_account(workdir, serve):
     server = serve()
     register(server, "alan@turing.example", PASSWORD, name="Alan")
-    driver = browser()
+    driver = signed_in_browser(server, "alan@turing.example", "/account/privacy")
     try:
-        sign_in(driver, server, "alan@turing.example", next_path="/account/privacy")
-        browser_until(driver, at("/account/privacy"), 15)
         with step("the export link gives the account's data"):
             href = driver.find_element(By.CSS_SELECTOR, "a[href='/api/account/export']").get_attribute("href")
             cookies = {cookie["name"]: cookie["value"] for cookie in driver.get_cookies()}
@@ -181,7 +195,7 @@ def test_privacy_page_exports_and_deletes_the_account(workdir, serve):
 
         with step("deleting needs the password and the address typed again; a wrong address is refused beside the field"):
             fill(driver, "delete-form", {"password": PASSWORD, "email": "someone@else.example"})
-            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#delete-form .notice").text)
+            browser_until(driver, notice("delete-form"))
             assert driver.find_element(By.ID, "delete-password").get_attribute("value") == PASSWORD
             driver.get_log("browser")
             fill(driver, "delete-form", {"password": PASSWORD, "email": "alan@turing.example"})
@@ -196,18 +210,16 @@ def test_privacy_page_exports_and_deletes_the_account(workdir, serve):
 def test_changing_the_email_address_confirms_the_new_one_and_tells_the_old(workdir, serve):
     server = serve()
     register(server, "katherine@nasa.example", PASSWORD, name="Katherine")
-    driver = browser()
+    driver = signed_in_browser(server, "katherine@nasa.example", "/account/settings")
     try:
-        sign_in(driver, server, "katherine@nasa.example", next_path="/account/settings")
-        browser_until(driver, at("/account/settings"), 15)
         with step("a wrong password is refused beside its field and the new address stays typed"):
             fill(driver, "email-form", {"newEmail": "kj@orbit.example", "password": "not the password"})
-            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#email-form .notice").text)
+            browser_until(driver, notice("email-form"))
             assert driver.find_element(By.ID, "newEmail").get_attribute("value") == "kj@orbit.example"
             driver.get_log("browser")
         with step("with the password, a link goes to the new address; nothing changes until it is opened"):
             fill(driver, "email-form", {"newEmail": "kj@orbit.example", "password": PASSWORD})
-            browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#email-form .notice").get_attribute("class"))
+            browser_until(driver, notice("email-form", "success"))
             link = wait_for_mail(workdir, "/account/confirm-email#token=", to="kj@orbit.example")
         with step("opening it moves the account to the new address and tells the old one"):
             driver.get(server.url + "/account/confirm-email#" + link.split("#", 1)[1])
@@ -238,10 +250,8 @@ def scan(png_path):
 def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_codes_sign_in(workdir, serve, tmp_path):
     server = serve()
     register(server, "margaret@hamilton.example", PASSWORD, name="Margaret")
-    driver = browser()
+    driver = signed_in_browser(server, "margaret@hamilton.example", "/account/settings")
     try:
-        sign_in(driver, server, "margaret@hamilton.example", next_path="/account/settings")
-        browser_until(driver, at("/account/settings"), 15)
         with step("setting up asks for the password, then shows a QR code that a real decoder reads as the otpauth URI"):
             fill(driver, "mfa-setup-form", {"password": PASSWORD})
             image = browser_until(driver, lambda d: d.find_element(By.ID, "mfa-qr").get_attribute("naturalWidth") not in (None, "0")
@@ -255,7 +265,7 @@ def test_authenticator_set_up_by_scanning_the_qr_code_then_codes_and_recovery_co
 
         with step("a wrong code is refused beside the field; the phone's code turns it on and shows recovery codes once"):
             fill(driver, "mfa-confirm-form", {"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
-            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#mfa-confirm-form .notice").text)
+            browser_until(driver, notice("mfa-confirm-form"))
             driver.get_log("browser")
             fill(driver, "mfa-confirm-form", {"code": pyotp.TOTP(secret).now()})
             browser_until(driver, lambda d: d.find_element(By.ID, "recovery").is_displayed())
@@ -324,20 +334,18 @@ def test_settings_change_the_password_and_resend_the_confirmation_link(workdir, 
     other = csrf_session(server)
     assert other.post(server.url + "/api/auth/login", json={"email": "edsger@dijkstra.example", "password": PASSWORD,
                                                            "useCookies": True}, timeout=30).status_code == 200
-    driver = browser()
+    driver = signed_in_browser(server, "edsger@dijkstra.example", "/account/settings")
     try:
-        sign_in(driver, server, "edsger@dijkstra.example", next_path="/account/settings")
-        browser_until(driver, at("/account/settings"), 15)
         with step("an unconfirmed address gets a new confirmation link on request"):
             driver.find_element(By.ID, "resend-verification").click()
-            browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#profile-form .notice").get_attribute("class"))
+            browser_until(driver, notice("profile-form", "success"))
             wait_until(lambda: len(mails_to(workdir, "edsger@dijkstra.example", "/account/verify-email#token=")) == 2)
         with step("a wrong current password is refused beside its field; the right one changes it and signs out the others"):
             fill(driver, "password-form", {"currentPassword": "not my password", "newPassword": "another long passphrase"})
-            browser_until(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#password-form .notice").text)
+            browser_until(driver, notice("password-form"))
             driver.get_log("browser")
             fill(driver, "password-form", {"currentPassword": PASSWORD, "newPassword": "another long passphrase"})
-            browser_until(driver, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#password-form .notice").get_attribute("class"))
+            browser_until(driver, notice("password-form", "success"))
             assert other.get(server.url + "/api/auth/me", timeout=5).status_code == 401
             driver.get(server.url + "/account/devices")
             assert at("/account/devices")(driver)
