@@ -86,26 +86,13 @@ struct AccountPages: Sendable {
         }
     }
 
-    @Sendable func verifyEmail(_ request: Request) async throws -> Response {
-        try await site.render(request, "account/link", title: title("account.verify.title", request), script: "account",
-                              body: LinkContext(kind: "verify", endpoint: "/api/auth/email/verify"))
-    }
-
-    @Sendable func resetPassword(_ request: Request) async throws -> Response {
-        try await site.render(request, "account/link", title: title("account.reset.title", request), script: "account",
-                              body: LinkContext(kind: "reset", endpoint: "/api/auth/password/reset"))
-    }
-
-    /// `/account/confirm-email`, the link mailed to the new address of an email change.
-    @Sendable func confirmEmail(_ request: Request) async throws -> Response {
-        try await site.render(request, "account/link", title: title("account.confirmEmail.title", request), script: "account",
-                              body: LinkContext(kind: "email", endpoint: "/api/auth/email/confirm"))
-    }
-
-    /// `/hq-command/setup`, the link logged at boot while there is no staff account.
-    @Sendable func ownerSetup(_ request: Request) async throws -> Response {
-        try await site.render(request, "account/link", title: title("account.setup.title", request), script: "account",
-                              body: LinkContext(kind: "setup", endpoint: "/api/auth/setup"))
+    /// The handler of a page a link opens (`verify` and `reset` mailed at sign-up and on request, `email` mailed to a
+    /// new address, `setup` logged at boot while there is no staff account), titled by the catalogue's `titleKey`.
+    func link(_ kind: String, titleKey: String, endpoint: String) -> @Sendable (Request) async throws -> Response {
+        { request in
+            try await site.render(request, "account/link", title: title(titleKey, request), script: "account",
+                                  body: LinkContext(kind: kind, endpoint: endpoint))
+        }
     }
 
     /// What the signed-in pages share: whose account it is, the tab shown, and the way back to their work.

@@ -30,14 +30,15 @@ func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metr
 /// Signing up, in and back in, and one's own settings, devices and privacy: for clients and staff alike.
 private func accountPages(_ root: GuardedRoutes, _ pages: AccountPages) {
     let account = root.grouped("account").grouped(NoStore())
-    root.grouped(NoStore()).open(.GET, "hq-command", "setup", use: pages.ownerSetup)
+    root.grouped(NoStore()).open(.GET, "hq-command", "setup",
+                                 use: pages.link("setup", titleKey: "account.setup.title", endpoint: "/api/auth/setup"))
     account.open(.GET, use: pages.start)
     account.open(.GET, "sign-in", use: pages.signIn)
     account.open(.GET, "sign-up", use: pages.signUp)
     account.open(.GET, "forgot-password", use: pages.forgotPassword)
-    account.open(.GET, "verify-email", use: pages.verifyEmail)
-    account.open(.GET, "reset-password", use: pages.resetPassword)
-    account.open(.GET, "confirm-email", use: pages.confirmEmail)
+    account.open(.GET, "verify-email", use: pages.link("verify", titleKey: "account.verify.title", endpoint: "/api/auth/email/verify"))
+    account.open(.GET, "reset-password", use: pages.link("reset", titleKey: "account.reset.title", endpoint: "/api/auth/password/reset"))
+    account.open(.GET, "confirm-email", use: pages.link("email", titleKey: "account.confirmEmail.title", endpoint: "/api/auth/email/confirm"))
     account.page(pages.site, "settings", roles: Role.everyone, use: pages.settings)
     account.page(pages.site, "devices", roles: Role.everyone, use: pages.devices)
     account.page(pages.site, "privacy", roles: Role.everyone, use: pages.privacy)
