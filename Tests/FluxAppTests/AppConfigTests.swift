@@ -76,6 +76,19 @@ import Testing
         #expect(Set(refused) == ["RATE_LIMIT_IPV6_PREFIX", "INVITATIONS_PER_DAY", "OUTBOX_RETENTION_DAYS", "DATA_DIR_MIN_FREE_BYTES"])
     }
 
+    @Test func portalFileLimitDefaultsTo100MiBAndIsRefusedOrWarnedAboutByName() throws {
+        let defaults = try load([:])
+        #expect(defaults.portalFileMaxBytes == 100 << 20 && defaults.tenantQuotaBytes == 1 << 30)
+        #expect(!defaults.warnings.contains { $0.contains("PORTAL_FILE_MAX_BYTES") })
+        #expect(try load(["PORTAL_FILE_MAX_BYTES": "5000"]).portalFileMaxBytes == 5000)
+        for bad in ["0", "-5", "100MB", "1.5", String(1 << 41)] {
+            #expect(problems(["PORTAL_FILE_MAX_BYTES": bad]).map(\.variable) == ["PORTAL_FILE_MAX_BYTES"], "\(bad)")
+        }
+        // Larger than what an organization may store: allowed, but no file could ever reach it.
+        let unreachable = try load(["PORTAL_FILE_MAX_BYTES": "2000", "TENANT_QUOTA_BYTES": "1000"])
+        #expect(unreachable.warnings.contains { $0.contains("PORTAL_FILE_MAX_BYTES") && $0.contains("TENANT_QUOTA_BYTES") })
+    }
+
     @Test func envExamplePlaceholderIsTheOneRefused() throws {
         // The shipped .env.example must carry exactly the value production refuses as public.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -143,6 +143,7 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
                 colleague.get(server.url + "/app/files")
                 assert "price-list.csv" in colleague.find_element(By.ID, "file-list").text
                 driver.find_element(By.CSS_SELECTOR, "button.share-file").click()
+                driver.find_element(By.CSS_SELECTOR, "#share-form button[type=submit]").click()
                 browser_until(driver, lambda d: d.find_element(By.ID, "share-url").get_attribute("value"))
                 shared = requests.get(driver.find_element(By.ID, "share-url").get_attribute("value"), timeout=10)
                 assert shared.status_code == 200 and shared.text == "item,price\nsetup,490\n"

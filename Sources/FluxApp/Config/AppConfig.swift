@@ -54,6 +54,8 @@ public struct AppConfig: Sendable {
     public var uploadMaxBytes = 25 * 1024 * 1024
     /// What one client organization may store in the portal, in bytes (TENANT_QUOTA_BYTES).
     public var tenantQuotaBytes = 1024 * 1024 * 1024
+    /// The largest single file of the portal's files, in bytes (PORTAL_FILE_MAX_BYTES).
+    public var portalFileMaxBytes = 100 * 1024 * 1024
     /// Days FluxAI conversations are kept (RETENTION_DAYS).
     public var retentionDays = 365
     /// FluxAI's online model (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_TIMEOUT_SECONDS); `nil`
@@ -117,6 +119,10 @@ public struct AppConfig: Sendable {
         config.retentionDays = reader.positive("RETENTION_DAYS", default: 365, maximum: 3_650)
         config.uploadMaxBytes = reader.positive("UPLOAD_MAX_BYTES", default: 25 * 1024 * 1024, maximum: 4 * 1024 * 1024 * 1024)
         config.tenantQuotaBytes = reader.positive("TENANT_QUOTA_BYTES", default: 1024 * 1024 * 1024, maximum: 1 << 40)
+        config.portalFileMaxBytes = reader.positive("PORTAL_FILE_MAX_BYTES", default: 100 * 1024 * 1024, maximum: 1 << 40)
+        if config.portalFileMaxBytes > config.tenantQuotaBytes {
+            reader.warn("PORTAL_FILE_MAX_BYTES (\(config.portalFileMaxBytes)) is over TENANT_QUOTA_BYTES (\(config.tenantQuotaBytes)): no organization can store a file that large")
+        }
         config.realtimePingSeconds = reader.positive("REALTIME_PING_SECONDS", default: 20, maximum: 3_600)
         config.invitationsPerDay = reader.positive("INVITATIONS_PER_DAY", default: 50, maximum: 100_000)
         config.outboxRetentionDays = reader.positive("OUTBOX_RETENTION_DAYS", default: 30, maximum: 3_650)

@@ -4,21 +4,35 @@ import Foundation
 import Vapor
 
 /// A multipart upload (field `file`) streamed into a ``BlobWriter``: at most `maxBytes` are read (413 beyond,
-/// without buffering), the first 4 KiB are judged by FluxSecurity's content check before a byte is written
-/// (415 otherwise), and the rest is written as it arrives, hashed on the way. The caller finishes the writer
-/// (or aborts it); when receiving fails, the writer is aborted here.
+/// without buffering), the first 4 KiB are judged by FluxSecurity before a byte is written (by the
+/// ``ContentRule``: an allow-list, 415 otherwise, or any content, its type identified), and the rest is
+/// written as it arrives, hashed on the way. The caller finishes the writer (or aborts it); when receiving
+/// fails, the writer is aborted here.
 enum StreamedUpload {
     /// Room for the multipart framing and the other small fields around the file.
     static let framingAllowance = 64 * 1024
 
+    /// What content an upload may have.
+    enum ContentRule: Sendable {
+        /// Only these types, and only under a name and declared Content-Type that agree (``FileTypeDetector``).
+        case only(Set<FileType>)
+        /// Anything: its type is identified by content (``ContentIdentifier``) and recorded, never refused.
+        case anything
+    }
+
     struct Received {
-        let type: FileType
+        /// The media type judged from the content.
+        let mimeType: String
         let size: Int
         let sha256: String
         let filename: String?
     }
 
     static func receive(_ request: Request, allowed: Set<FileType>, maxBytes: Int, into writer: any BlobWriter, tooLarge: AppError) async throws -> Received {
+        try await receive(request, rule: .only(allowed), maxBytes: maxBytes, into: writer, tooLarge: tooLarge)
+    }
+
+    static func receive(_ request: Request, rule: ContentRule, maxBytes: Int, into writer: any BlobWriter, tooLarge: AppError) async throws -> Received {
         guard let type = request.headers.contentType, type.type == "multipart", type.subType == "form-data",
             let boundary = type.parameters["boundary"], !boundary.isEmpty
         else {
@@ -27,7 +41,7 @@ enum StreamedUpload {
         if let length = request.headers.first(name: .contentLength).flatMap(Int.init), length > maxBytes + framingAllowance {
             throw tooLarge
         }
-        let state = UploadState(detector: FileTypeDetector(allowed: allowed), writer: writer, maxBytes: maxBytes)
+        let state = UploadState(rule: rule, writer: writer, maxBytes: maxBytes)
         do {
             let parser = MultipartReader(boundary: boundary)
             parser.onHeader = { name, value in state.header(name, value) }
@@ -50,7 +64,7 @@ enum StreamedUpload {
             await writer.abort()
             throw AppError.invalidFields(["file": "is required"])
         }
-        return Received(type: detected, size: state.size, sha256: state.digest(), filename: state.filename)
+        return Received(mimeType: detected, size: state.size, sha256: state.digest(), filename: state.filename)
     }
 
     /// The reader throws only for a body that breaks multipart's syntax: the client's mistake.
@@ -66,7 +80,7 @@ enum StreamedUpload {
 /// One upload in progress: the parser's callbacks fill it, the handler flushes it between chunks. Used by one
 /// request's task only, one step at a time.
 final class UploadState: @unchecked Sendable {
-    let detector: FileTypeDetector
+    let rule: StreamedUpload.ContentRule
     let writer: any BlobWriter
     let maxBytes: Int
 
@@ -75,14 +89,14 @@ final class UploadState: @unchecked Sendable {
     private var pending: [UInt8] = []
     private var hasher = SHA256()
     private(set) var size = 0
-    private(set) var detected: FileType?
+    private(set) var detected: String?
     private(set) var filename: String?
     private var declaredType: String?
     private(set) var finished = false
     private var fileDone = false
 
-    init(detector: FileTypeDetector, writer: any BlobWriter, maxBytes: Int) {
-        self.detector = detector
+    init(rule: StreamedUpload.ContentRule, writer: any BlobWriter, maxBytes: Int) {
+        self.rule = rule
         self.writer = writer
         self.maxBytes = maxBytes
     }
@@ -115,7 +129,13 @@ final class UploadState: @unchecked Sendable {
         guard size <= maxBytes else { throw tooLarge }
         if detected == nil {
             guard pending.count >= FileTypeDetector.prefixLength || (fileDone && !pending.isEmpty) else { return }
-            detected = try detector.validate(pending.prefix(FileTypeDetector.prefixLength), filename: filename, contentType: declaredType)
+            let prefix = pending.prefix(FileTypeDetector.prefixLength)
+            switch rule {
+            case .only(let allowed):
+                detected = try FileTypeDetector(allowed: allowed).validate(prefix, filename: filename, contentType: declaredType).mimeType
+            case .anything:
+                detected = ContentIdentifier.identify(prefix, filename: filename)
+            }
         }
         guard !pending.isEmpty else { return }
         let bytes = pending

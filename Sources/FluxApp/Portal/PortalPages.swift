@@ -63,37 +63,10 @@ struct PortalPages: Sendable {
         try await ConversationsPage.render(request, principal, site: site, tenantID: principal.tenantID, page: "/app/messages", tenants: [])
     }
 
-    /// The organization's files the caller sees, one folder at a time (`?folderId=`), with upload, share
-    /// and delete in the browser.
+    /// The organization's files the caller sees, one folder at a time (`?folderId=`), with uploads (progress,
+    /// retry), previews, share links, folders and who-can-see controls in the browser (``FilesPage``).
     @Sendable func filesPage(_ request: Request, _ principal: Principal) async throws -> Response {
-        let listing = try await files.list(request, TenantAccess(principal: principal, tenantID: principal.tenantID))
-        struct Row: Encodable {
-            let id: UUID
-            let name, type, size, visibility, updated: String
-            let changeable: Bool
-        }
-        struct Folder: Encodable {
-            let id: UUID
-            let name: String
-        }
-        struct Body: Encodable {
-            let tenantId: UUID
-            let folderId: String
-            let folderName: String
-            let folders: [Folder]
-            let files: [Row]
-            let usage: String
-        }
-        let sizes = ByteCountFormatStyle(style: .file)
-        return try await site.render(request, "app/files", title: "Files", principal: principal, script: "files", body: Body(
-            tenantId: principal.tenantID, folderId: listing.folder?.id.uuidString ?? "", folderName: listing.folder?.name ?? "",
-            folders: listing.folders.map { Folder(id: $0.id, name: $0.name) },
-            files: listing.files.map { file in
-                Row(id: file.id, name: file.name, type: file.contentType, size: file.size.formatted(sizes), visibility: file.visibility.rawValue,
-                    updated: PageSite.time(file.updatedAt),
-                    changeable: FileAccess.canChange(uploadedBy: file.uploadedBy, visibility: file.visibility, principal))
-            },
-            usage: "\(listing.usedBytes.formatted(sizes)) of \(Int64(listing.quotaBytes).formatted(sizes)) used"))
+        try await FilesPage.render(request, principal, site: site, files: files)
     }
 
     /// Where a client belongs now: onboarding until a setup request exists, then status.

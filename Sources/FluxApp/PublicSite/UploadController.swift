@@ -45,7 +45,7 @@ struct UploadController: Sendable {
         asset.id = id
         asset.sha256 = upload.sha256
         asset.size = Int64(upload.size)
-        asset.contentType = upload.type.mimeType
+        asset.contentType = upload.mimeType
         asset.originalName = Sanitize.filename(upload.filename ?? "upload")
         asset.uploaderIPHash = security.clientAddressHash(request)
         asset.createdAt = Date()

@@ -26,7 +26,7 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
 
     let files = PortalFilesController(audit: audit, store: app.blobStore, secrets: root.identity.secrets, config: config)
     messagingRoutes(portal, messaging: MessagingController(audit: audit, realtime: app.realtime.hub, files: files), realtime: app.realtime)
-    fileRoutes(root, tenants: tenants, files: files)
+    fileRoutes(root, tenants: tenants, files: files, site: PortalPages.site(root.identity))
 
     let notifications = NotificationsController()
     portal.signedIn(.GET, "notifications", roles: Role.clientData, use: notifications.list)
@@ -75,17 +75,21 @@ private func messagingRoutes(_ portal: GuardedRoutes, messaging: MessagingContro
     portal.signedIn(.GET, "realtime", roles: everyone, use: realtime.upgrade)
 }
 
-/// An organization's files and folders, and share links.
-private func fileRoutes(_ root: GuardedRoutes, tenants: GuardedRoutes, files: PortalFilesController) {
+/// An organization's files and folders, and share links (whose pages, for a browser, are `site`'s).
+private func fileRoutes(_ root: GuardedRoutes, tenants: GuardedRoutes, files: PortalFilesController, site: PageSite) {
     let everyone = Role.clientData
     tenants.tenant(.GET, ":tenantID", "files", roles: everyone, use: files.list)
     tenants.tenant(.POST, ":tenantID", "files", roles: Role.client, body: .stream, use: files.upload)
     tenants.tenant(.GET, ":tenantID", "files", ":fileID", "content", roles: everyone, use: files.download)
     tenants.tenant(.PATCH, ":tenantID", "files", ":fileID", roles: Role.client, use: files.change)
     tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", roles: Role.client, use: files.delete)
+    tenants.tenant(.GET, ":tenantID", "files", ":fileID", "shares", roles: Role.client, use: files.shares)
     tenants.tenant(.POST, ":tenantID", "files", ":fileID", "shares", roles: Role.client, use: files.share)
     tenants.tenant(.DELETE, ":tenantID", "files", ":fileID", "shares", ":shareID", roles: Role.client, use: files.revokeShare)
     tenants.tenant(.POST, ":tenantID", "folders", roles: Role.client, use: files.createFolder)
+    tenants.tenant(.PATCH, ":tenantID", "folders", ":folderID", roles: Role.client, use: files.changeFolder)
     tenants.tenant(.DELETE, ":tenantID", "folders", ":folderID", roles: Role.client, use: files.deleteFolder)
-    root.limited(RateLimits.assets).open(.GET, "api", "shared", ":shareID", ":token", use: files.shared)
+    root.limited(RateLimits.assets).open(.GET, "api", "shared", ":shareID", ":token") { request in
+        try await files.shared(request, site: site)
+    }
 }

@@ -50,7 +50,7 @@ public struct FileTypeDetector: Sendable {
         SecurityFailure(.unsupportedMediaType, code: "unsupported_media_type", reason: reason)
     }
 
-    private static func signature(of b: [UInt8]) -> FileType? {
+    static func signature(of b: [UInt8]) -> FileType? {
         func ascii(_ offset: Int, _ text: String) -> Bool {
             let expected = Array(text.utf8)
             return b.count >= offset + expected.count && Array(b[offset..<offset + expected.count]) == expected
@@ -108,7 +108,7 @@ public struct FileTypeDetector: Sendable {
     ].map { Array($0.utf8) }
 
     /// Case-insensitive search for markup that makes a file renderable as a document.
-    private static func containsMarkup(_ bytes: [UInt8]) -> Bool {
+    static func containsMarkup(_ bytes: [UInt8]) -> Bool {
         guard bytes.count >= 5 else { return false }
         for start in bytes.indices where bytes[start] == UInt8(ascii: "<") || bytes[start] | 0x20 == UInt8(ascii: "j") {
             for marker in markers where start + marker.count <= bytes.count {

@@ -5,10 +5,21 @@ import Foundation
 import Vapor
 
 /// Share links: a link carries an HMAC of its id and expiry under a key derived from SESSION_SECRET, so it is
-/// checked before the database is read, cannot be forged or extended, and stops working when revoked.
+/// checked before the database is read, cannot be forged or extended, and stops working when revoked. A
+/// browser opening a link gets a page naming the file with a download button (or, for a link that no longer
+/// works, a page saying so and what to do next); any other client gets the bytes, or the JSON 404.
 extension PortalFilesController {
     struct ShareBody: Content {
         let expiresInHours: Int
+    }
+
+    struct ShareList: Content {
+        /// The links that still work, the soonest to expire first.
+        let shares: [ShareView]
+    }
+
+    func url(for share: PortalFileShare) -> String {
+        publicURL.appendingPathComponent("api/shared/\(share.id!.uuidString)/\(token(for: share))").absoluteString
     }
 
     /// The link's token: HMAC-SHA256 of the share's id and expiry (whole seconds), base64url.
@@ -41,8 +52,15 @@ extension PortalFilesController {
         try await share.create(on: request.db)
         try await audit.record("file.shared", actor: access.principal.userID, tenant: access.tenantID, target: file.id!.uuidString,
                                metadata: ["share": share.id!.uuidString, "expiresAt": share.expiresAt.formatted(.iso8601)], request: request)
-        let url = publicURL.appendingPathComponent("api/shared/\(share.id!.uuidString)/\(token(for: share))").absoluteString
-        return try await ShareView(id: share.id!, url: url, expiresAt: share.expiresAt).encodeResponse(status: .created, for: request)
+        return try await ShareView(id: share.id!, url: url(for: share), expiresAt: share.expiresAt).encodeResponse(status: .created, for: request)
+    }
+
+    /// The file's links that still work (neither revoked nor expired), for whoever may share it.
+    @Sendable func shares(_ request: Request, _ access: TenantAccess) async throws -> ShareList {
+        let file = try await changeable(request, access)
+        let active = try await PortalFileShare.query(on: request.db).filter(\.$fileID == file.id!).filter(\.$revokedAt == nil)
+            .filter(\.$expiresAt > Date()).sort(\.$expiresAt).all()
+        return ShareList(shares: active.map { ShareView(id: $0.id!, url: url(for: $0), expiresAt: $0.expiresAt) })
     }
 
     @Sendable func revokeShare(_ request: Request, _ access: TenantAccess) async throws -> HTTPStatus {
@@ -60,15 +78,45 @@ extension PortalFilesController {
     }
 
     /// A share link: anyone holding it downloads the file until it expires or is revoked. Every refusal
-    /// looks the same (404), so a link reveals nothing about why it fails.
-    @Sendable func shared(_ request: Request) async throws -> Response {
-        let gone = AppError.notFound("This link does not work: it is wrong, expired or revoked.")
+    /// looks the same (404), so a link reveals nothing about why it fails. A browser (asking for HTML, without
+    /// `?download=1`) gets `site`'s page instead: the file's name, size and the link's expiry with a download
+    /// button, or, for a link that does not work, a page saying so with the next step.
+    @Sendable func shared(_ request: Request, site: PageSite) async throws -> Response {
+        let page = PageSite.wantsPage(request) && request.query[String.self, at: "download"] == nil
         guard let id = request.parameters.get("shareID", as: UUID.self), let presented = request.parameters.get("token"),
             let share = try await PortalFileShare.find(id, on: request.db), accepts(share, token: presented),
             let file = try await PortalFile.find(share.fileID, on: request.db)
-        else { throw gone }
+        else {
+            guard page else { throw AppError.notFound("This link does not work: it is wrong, expired or revoked.") }
+            return try await sharedPage(request, site: site, status: .notFound, body: SharedPage(file: nil))
+        }
+        if page {
+            return try await sharedPage(request, site: site, status: .ok, body: SharedPage(file: .init(
+                name: file.name, size: Self.bytes(file.size, locale: Messages.locale(for: request)), type: file.contentType, expires: PageSite.time(share.expiresAt),
+                download: request.url.path + "?download=1")))
+        }
         try await audit.record("file.share_downloaded", actor: nil, tenant: file.tenantID, target: file.id!.uuidString,
                                metadata: ["share": id.uuidString], request: request)
         return try await stream(file, request)
+    }
+
+    struct SharedPage: Encodable {
+        struct File: Encodable {
+            let name, size, type, expires, download: String
+        }
+
+        /// `nil`: the link does not work.
+        let file: File?
+    }
+
+    private func sharedPage(_ request: Request, site: PageSite, status: HTTPStatus, body: SharedPage) async throws -> Response {
+        let locale = Messages.locale(for: request)
+        let title = Messages.shared.text(body.file == nil ? "files.shared.goneTitle" : "files.shared.title", locale: locale)
+        let response = try await site.render(request, "app/shared", title: title, body: body)
+        response.status = status
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        // The link is the credential: it goes nowhere in a Referer.
+        response.headers.replaceOrAdd(name: "Referrer-Policy", value: "no-referrer")
+        return response
     }
 }

@@ -8,18 +8,21 @@ import Vapor
 /// `/api/tenants/:tenantID/files…` and `/folders…`: a client organization's documents;
 /// `GET /api/shared/:shareID/:token`, the share links.
 ///
-/// Uploads stream through ``StreamedUpload`` with a documents allow-list (images, PDF, plain text), count
-/// against TENANT_QUOTA_BYTES and go to the ``BlobStore`` as they arrive, under `files/<tenant>/<file id>`. Who sees and changes a file is
-/// ``FileAccess``'s rule; share links are in `PortalFilesController+Shares.swift`. Every change and every
+/// Uploads of any type stream through ``StreamedUpload``: up to PORTAL_FILE_MAX_BYTES each, counted against
+/// TENANT_QUOTA_BYTES, written to the ``BlobStore`` as they arrive under `files/<tenant>/<file id>`, their type
+/// identified by content (``ContentIdentifier``) and recorded. Only images, audio, video, PDF and plain text are
+/// ever served inline (and only when asked, `?inline=true`); everything else (HTML, SVG, archives, executables,
+/// office files) is always an attachment; both under a sandbox CSP and `nosniff`. Who sees and changes a file is
+/// ``FileAccess``'s rule; folders are in `+Folders.swift`, share links in `+Shares.swift`. Every change and every
 /// download, through the API or a link, is audited.
 struct PortalFilesController: Sendable {
-    static let allowed: Set<FileType> = [.jpeg, .png, .webp, .gif, .pdf, .text]
     static let maxShareHours = 30 * 24
 
     let audit: AuditLog
     let store: any BlobStore
     /// Where the local store receives bodies.
     let incoming: URL
+    /// The largest single file (PORTAL_FILE_MAX_BYTES).
     let maxBytes: Int
     let quotaBytes: Int
     /// The current secret's key first: links signed before a rotation keep working while the previous
@@ -31,10 +34,16 @@ struct PortalFilesController: Sendable {
         self.audit = audit
         self.store = store
         incoming = config.dataDirectory.appendingPathComponent("files/.incoming", isDirectory: true)
-        maxBytes = config.uploadMaxBytes
+        maxBytes = config.portalFileMaxBytes
         quotaBytes = config.tenantQuotaBytes
         shareKeys = secrets.map { $0.key(for: "file-share") }
         publicURL = config.publicURL
+    }
+
+    /// Sizes as people read them, in 1024s ("100 MB" for PORTAL_FILE_MAX_BYTES' default), in English for the API's
+    /// messages and in the reader's `locale` on the page.
+    static func bytes(_ count: some BinaryInteger, locale: String = "en_US") -> String {
+        Int64(count).formatted(ByteCountFormatStyle(style: .binary, locale: Locale(identifier: locale)))
     }
 
     func file(_ request: Request, _ access: TenantAccess) async throws -> PortalFile {
@@ -52,10 +61,11 @@ struct PortalFilesController: Sendable {
         return file
     }
 
-    private func folder(_ id: UUID?, in tenant: UUID, on database: any Database) async throws -> PortalFolder? {
+    /// The folder `id` names (`nil` for none); a field error on `field` when the organization has no such folder.
+    func folder(_ id: UUID?, in tenant: UUID, on database: any Database, field: String = "folderId") async throws -> PortalFolder? {
         guard let id else { return nil }
         guard let folder = try await PortalFolder.find(id, on: database), folder.tenantID == tenant else {
-            throw AppError.invalidFields(["folderId": "no such folder"])
+            throw AppError.invalidFields([field: "no such folder"])
         }
         return folder
     }
@@ -82,7 +92,7 @@ struct PortalFilesController: Sendable {
     }
 
     /// Bytes the organization stores (PostgreSQL sums a bigint as numeric, hence the cast).
-    private func used(by tenant: UUID, on database: any Database) async throws -> Int64 {
+    func used(by tenant: UUID, on database: any Database) async throws -> Int64 {
         try await database.sql.raw("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM portal_files WHERE tenant_id = \(bind: tenant)")
             .first(decodingColumn: "used", as: Int64.self) ?? 0
     }
@@ -97,27 +107,27 @@ struct PortalFilesController: Sendable {
         return visibility
     }
 
-    /// Multipart field `file`; `?folderId=` and `?visibility=` (default private).
+    /// Multipart field `file`, of any type; `?folderId=` and `?visibility=` (default private).
     @Sendable func upload(_ request: Request, _ access: TenantAccess) async throws -> Response {
         let visibility = try Self.visibility(request.query[String.self, at: "visibility"])
         let folder = try await folder(request.query[UUID.self, at: "folderId"], in: access.tenantID, on: request.db)
         let quotaExceeded = AppError(.payloadTooLarge, code: "quota_exceeded",
-                                     message: "This upload would take the organization past its \(quotaBytes)-byte storage quota.")
+                                     message: "This upload would take the organization past its \(Self.bytes(quotaBytes)) storage quota.")
         let remaining = quotaBytes - Int(try await used(by: access.tenantID, on: request.db))
         guard remaining > 0 else { throw quotaExceeded }
         let limit = min(maxBytes, remaining)
         let tooLarge = limit < maxBytes ? quotaExceeded
-            : AppError(.payloadTooLarge, code: "payload_too_large", message: "The upload is larger than \(maxBytes) bytes.")
+            : AppError(.payloadTooLarge, code: "payload_too_large", message: "The file is larger than \(Self.bytes(maxBytes)), the most one file may be.")
         let id = UUID()
         let writer = try store.writer(for: BlobKey.portalFile(id, tenant: access.tenantID), staging: incoming)
-        let upload = try await StreamedUpload.receive(request, allowed: Self.allowed, maxBytes: limit, into: writer, tooLarge: tooLarge)
+        let upload = try await StreamedUpload.receive(request, rule: .anything, maxBytes: limit, into: writer, tooLarge: tooLarge)
         let now = Date()
         let file = PortalFile()
         file.id = id
         file.tenantID = access.tenantID
         file.folderID = folder?.id
         file.name = Sanitize.filename(upload.filename ?? "file")
-        file.contentType = upload.type.mimeType
+        file.contentType = upload.mimeType
         file.size = Int64(upload.size)
         file.sha256 = upload.sha256
         file.visibility = visibility
@@ -142,20 +152,39 @@ struct PortalFilesController: Sendable {
         return try await Self.view(file).encodeResponse(status: .created, for: request)
     }
 
+    /// The file, as an attachment; `?inline=true` shows an image, audio, video, PDF or plain text in place (a
+    /// preview) and is ignored for every other type.
     @Sendable func download(_ request: Request, _ access: TenantAccess) async throws -> Response {
         let file = try await file(request, access)
+        let inline = request.query[Bool.self, at: "inline"] == true
         try await audit.record("file.downloaded", actor: access.principal.userID, tenant: access.tenantID, target: file.id!.uuidString,
-                               request: request)
-        return try await stream(file, request)
+                               metadata: inline ? ["inline": "true"] : [:], request: request)
+        return try await stream(file, request, inline: inline)
     }
 
-    /// The stored bytes as an attachment with the type Flux detected, never sniffed, under a CSP that sandboxes them.
-    func stream(_ file: PortalFile, _ request: Request) async throws -> Response {
-        let parts = file.contentType.split(separator: "/").map(String.init)
-        let response = try await store.serve(key(file), size: file.size, mediaType: HTTPMediaType(type: parts[0], subType: parts[1]), for: request)
+    /// What a served file's Content-Security-Policy allows: nothing to run, ever (`sandbox`, no scripts); an
+    /// image, audio, video or text document its own bytes; an inline one may be framed by the portal's own
+    /// pages (the preview), an attachment by nobody.
+    static func policy(inline: Bool, contentType: String) -> String {
+        guard inline else { return "default-src 'none'; frame-ancestors 'none'; sandbox" }
+        // Chromium's PDF viewer is a plugin, which a sandboxed document may not load: a PDF gets every other
+        // restriction (no script of the page's origin can run in a PDF; its own scripts run in the viewer's).
+        if contentType == "application/pdf" { return "default-src 'none'; object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'" }
+        return "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
+    }
+
+    /// The stored bytes with the type Flux detected, never sniffed, under a CSP that sandboxes them: an
+    /// attachment, unless `inline` is asked for a type ``ContentIdentifier/isInline(_:)`` allows.
+    func stream(_ file: PortalFile, _ request: Request, inline asked: Bool = false) async throws -> Response {
+        let parts = file.contentType.split(separator: "/", maxSplits: 1).map(String.init)
+        let mediaType = parts.count == 2 ? HTTPMediaType(type: parts[0], subType: parts[1]) : .binary
+        let response = try await store.serve(key(file), size: file.size, mediaType: mediaType, for: request)
+        let inline = asked && ContentIdentifier.isInline(file.contentType)
         let name = file.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-_"))) ?? "file"
-        response.headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename*=UTF-8''\(name)")
-        response.headers.replaceOrAdd(name: "Content-Security-Policy", value: "default-src 'none'; sandbox")
+        response.headers.replaceOrAdd(name: .contentDisposition, value: "\(inline ? "inline" : "attachment"); filename*=UTF-8''\(name)")
+        response.headers.replaceOrAdd(name: "Content-Security-Policy", value: Self.policy(inline: inline, contentType: file.contentType))
+        response.headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
+        if inline { response.headers.replaceOrAdd(name: "X-Frame-Options", value: "SAMEORIGIN") }
         response.headers.replaceOrAdd(name: .cacheControl, value: "private, no-store")
         return response
     }
@@ -209,49 +238,6 @@ struct PortalFilesController: Sendable {
         try? await store.delete(key(file))
         try await audit.record("file.deleted", actor: access.principal.userID, tenant: access.tenantID, target: file.id!.uuidString,
                                metadata: ["name": file.name], request: request)
-        return .noContent
-    }
-
-    // MARK: - Folders
-
-    struct FolderBody: Content {
-        let name: String
-        let parentId: UUID?
-    }
-
-    @Sendable func createFolder(_ request: Request, _ access: TenantAccess) async throws -> Response {
-        let body = try request.content.decode(FolderBody.self)
-        let name = TextInput.line(body.name, maxLength: 100)
-        var errors = FieldErrors()
-        errors.check("name", !name.isEmpty && !name.contains("/"), "must be 1 to 100 characters, without /")
-        try errors.throwIfAny()
-        let parent = try await folder(body.parentId, in: access.tenantID, on: request.db)
-        let folder = PortalFolder()
-        folder.id = UUID()
-        folder.tenantID = access.tenantID
-        folder.parentID = parent?.id
-        folder.name = name
-        folder.createdBy = access.principal.userID
-        folder.createdAt = Date()
-        try await folder.create(on: request.db)
-        try await audit.record("folder.created", actor: access.principal.userID, tenant: access.tenantID, target: folder.id!.uuidString,
-                               request: request)
-        return try await Self.view(folder).encodeResponse(status: .created, for: request)
-    }
-
-    /// Deletes an empty folder (files another member keeps private count too: nothing is lost unseen).
-    @Sendable func deleteFolder(_ request: Request, _ access: TenantAccess) async throws -> HTTPStatus {
-        guard let id = request.parameters.get("folderID", as: UUID.self), let folder = try await PortalFolder.find(id, on: request.db),
-            folder.tenantID == access.tenantID
-        else { throw AppError.notFound("No such folder.") }
-        let files = try await PortalFile.query(on: request.db).filter(\.$folderID == id).count()
-        let folders = try await PortalFolder.query(on: request.db).filter(\.$parentID == id).count()
-        guard files == 0, folders == 0 else {
-            throw AppError(.conflict, code: "folder_not_empty", message: "Move or delete what the folder holds first.")
-        }
-        try await folder.delete(on: request.db)
-        try await audit.record("folder.deleted", actor: access.principal.userID, tenant: access.tenantID, target: id.uuidString,
-                               request: request)
         return .noContent
     }
 }
