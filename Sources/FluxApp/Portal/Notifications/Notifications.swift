@@ -1,5 +1,6 @@
 import Fluent
 import Foundation
+import SQLKit
 import Vapor
 
 /// Records the notifications other features' events cause: the one place messaging, files, setup requests and
@@ -28,23 +29,25 @@ enum Notifications {
     }
 
     static func write(_ notice: Notice, to users: Set<UUID>, on database: any Database, now: Date = Date()) async throws {
+        guard !users.isEmpty else { return }
         var staff: Set<UUID> = []
         if notice.staffLink != nil {
             let operatorTenant = try await Accounts.operatorTenant(on: database).id!
             staff = Set(try await Membership.query(on: database).filter(\.$userID ~~ Array(users)).filter(\.$tenantID == operatorTenant).all().map(\.userID))
         }
-        for user in users {
-            // New messages of one conversation fold into the reader's unread notice about it.
-            if notice.kind == .message, let source = notice.source,
-                let unread = try await PortalNotification.query(on: database).filter(\.$userID == user).filter(\.$kind == .message)
-                    .filter(\.$sourceID == source).filter(\.$readAt == nil).first()
-            {
-                unread.count += 1
-                unread.actorID = notice.actor
-                unread.createdAt = now
-                try await unread.update(on: database)
-                continue
-            }
+        // New messages of one conversation fold into each reader's unread notice about it: one statement for all
+        // readers, then one insert for those who had none (a channel's whole organization hears of every message).
+        var folded: Set<UUID> = []
+        if notice.kind == .message, let source = notice.source {
+            let rows = try await database.sql.raw("""
+                UPDATE notifications SET count = count + 1, actor_id = \(bind: notice.actor), created_at = \(bind: now)
+                WHERE kind = 'message' AND source_id = \(bind: source) AND read_at IS NULL
+                    AND user_id IN (\(SQLList(users.map { SQLBind($0) })))
+                RETURNING user_id
+                """).all()
+            folded = Set(try rows.map { try $0.decode(column: "user_id", as: UUID.self) })
+        }
+        let rows = users.subtracting(folded).map { user -> PortalNotification in
             let row = PortalNotification()
             row.id = UUID()
             row.userID = user
@@ -55,8 +58,9 @@ enum Notifications {
             row.sourceID = notice.source
             row.count = 1
             row.createdAt = now
-            try await row.create(on: database)
+            return row
         }
+        if !rows.isEmpty { try await rows.create(on: database) }
     }
 
     /// A new message: everyone else who may read the conversation hears of it once (folded per conversation);
