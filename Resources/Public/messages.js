@@ -34,32 +34,19 @@
   });
 
   // Unread counts: one badge per conversation in the list, and their sum beside "Messages" in the navigation.
-  function setBadge(link, count) {
-    let badge = link.parentElement.querySelector(".badge");
+  // A badge reads "3 unread" to a screen reader; a count of zero has none.
+  function putBadge(holder, count, place) {
+    let badge = holder.querySelector(".badge");
     if (!count) { if (badge) badge.remove(); return; }
-    if (!badge) {
-      badge = document.createElement("span");
-      badge.className = "badge info";
-      link.after(" ", badge);
-    }
+    if (!badge) { badge = element("span", "badge info"); place(badge); }
     badge.textContent = String(count);
-    const hidden = document.createElement("span");
-    hidden.className = "visually-hidden";
-    hidden.textContent = " " + words.unread;
-    badge.appendChild(hidden);
+    badge.appendChild(element("span", "visually-hidden", " " + words.unread));
   }
+  const setBadge = (link, count) => putBadge(link.parentElement, count, (badge) => link.after(" ", badge));
   const countOf = (link) => Number(link.parentElement.querySelector(".badge")?.firstChild?.textContent || 0);
   function navigationBadge(page, count) {
     const nav = document.querySelector("nav.top a[href='/app/" + page + "']");
-    if (!nav) return;
-    let badge = nav.querySelector(".badge");
-    if (!count) { if (badge) badge.remove(); return; }
-    if (!badge) { badge = document.createElement("span"); badge.className = "badge info"; nav.append(" ", badge); }
-    badge.textContent = String(count);
-    const hidden = document.createElement("span");
-    hidden.className = "visually-hidden";
-    hidden.textContent = " " + words.unread;
-    badge.appendChild(hidden);
+    if (nav) putBadge(nav, count, (badge) => nav.append(" ", badge));
   }
   function navigationCount() {
     navigationBadge("messages", [...document.querySelectorAll("#threads a[data-thread]")].reduce((sum, link) => sum + countOf(link), 0));
