@@ -3,7 +3,7 @@
 // data-* attributes (the message catalogue); the server's field errors go beside the fields.
 (() => {
   "use strict";
-  const { $, call, showErrors, clearErrors, notify, say, localDates } = window.Flux;
+  const { $, call, showErrors, clearErrors, notify, say, localDates, resume } = window.Flux;
   const values = (form) => Object.fromEntries([...form.querySelectorAll("input[name]")].map((input) => [input.name, input.value]));
   function onSubmit(form, handler) {
     if (!form) return;
@@ -21,6 +21,7 @@
   if (signin) {
     let challenge = null, recovery = false;
     const next = signin.dataset.next;
+    if (signin.dataset.resume) resume(next);
     onSubmit(signin, async () => {
       const answer = await call("POST", "/api/auth/login", { ...values(signin), useCookies: true });
       if (!answer.ok) return showErrors(signin, answer);

@@ -40,6 +40,12 @@
     if (!document.hidden && expiresAt && Date.now() > expiresAt - 60000) renew();
   });
 
+  // A sign-in page opened because the access token had run out (a tab asleep, a bookmark, a new tab) while the
+  // session is still alive: renew it from the refresh cookie and go on to `next` without asking for the password.
+  async function resume(next) {
+    if (await renew()) location.replace(next);
+  }
+
   const safe = (method) => method === "GET" || method === "HEAD";
   // Sends a request; a 401 renews the session once (unless another tab already has) and sends it again.
   async function send(method, path, body, headers) {
@@ -135,7 +141,7 @@
   }
   localDates();
 
-  window.Flux = Object.freeze({ $, csrf, call, upload, renew, say, problem, showErrors, clearErrors, notify, localDates });
+  window.Flux = Object.freeze({ $, csrf, call, upload, renew, resume, say, problem, showErrors, clearErrors, notify, localDates });
 
   // A signed-in page learns when its access token expires and renews it before then.
   if ($("sign-out")) call("GET", "/api/auth/token-info").then((answer) => {

@@ -1,11 +1,12 @@
 // HQ's and the portal's sign-in page: the password, then a TOTP code, or enrolment for a role that requires one.
 (() => {
   "use strict";
-  const { $, call, say, problem } = window.Flux;
+  const { $, call, say, problem, resume } = window.Flux;
   const signin = $("signin-form");
   if (signin) {
     let challenge = null, enrolling = false;
     const next = $("status").dataset.next;
+    if ($("status").dataset.resume) resume(next);
     const done = (answer) => {
       if (answer.body.recoveryCodes) {
         $("code-form").hidden = true; $("recovery").hidden = false; $("continue").href = next;

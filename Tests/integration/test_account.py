@@ -182,6 +182,38 @@ def test_a_tab_idle_past_its_access_token_still_works(workdir, serve):
         driver.quit()
 
 
+def test_a_page_opened_after_the_access_token_ran_out_needs_no_password(workdir, serve):
+    server = serve(ACCESS_TOKEN_SECONDS="30")
+    register(server, "ken@thompson.example", PASSWORD, name="Ken")
+    driver = signed_in_browser(server, "ken@thompson.example", "/account/settings")
+
+    def away_then_open(path, sign_in_page):
+        """No Flux page open past the token's life and its 30 s of leeway, then `path`: the guard sends the browser
+        to `sign_in_page`, which renews from the refresh cookie and goes on without the password."""
+        driver.get("about:blank")
+        time.sleep(65)
+        driver.get(server.url + path)
+        browser_until(driver, at(path), 15)
+        assert f'"path":"{sign_in_page}"' in server.log_text()
+        assert_clean(driver)
+
+    try:
+        with step("a bookmark of an account page opens signed in"):
+            away_then_open("/account/devices", "/account/sign-in")
+        with step("a portal page does the same through the portal's sign-in page"):
+            away_then_open("/app/team", "/app/sign-in")
+        with step("signed out, the sign-in page asks for the password as before"):
+            driver.find_element(By.ID, "sign-out").click()
+            browser_until(driver, at("/app/sign-in"))
+            driver.get(server.url + "/account/settings")
+            browser_until(driver, at("/account/sign-in"))
+            time.sleep(1)
+            assert at("/account/sign-in")(driver)
+            assert_clean(driver)
+    finally:
+        driver.quit()
+
+
 def test_privacy_page_exports_and_deletes_the_account(workdir, serve):
     server = serve()
     register(server, "alan@turing.example", PASSWORD, name="Alan")

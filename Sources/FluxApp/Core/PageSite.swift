@@ -50,7 +50,19 @@ struct PageSite: Sendable {
 
     /// The sign-in page (password, then a TOTP code or enrolment), public.
     func signInPage(_ request: Request) async throws -> Response {
-        try await render(request, "signin", title: "Sign in", script: "signin", body: ["next": safeNext(request.query[String.self, at: "next"])])
+        struct Body: Encodable {
+            let next: String
+            let resume: Bool
+        }
+        return try await render(request, "signin", title: "Sign in", script: "signin",
+                                body: Body(next: safeNext(request.query[String.self, at: "next"]), resume: canResume(request)))
+    }
+
+    /// Whether a sign-in page should first try to renew the session: the browser still holds a refresh cookie, so a
+    /// page visited after the short access token ran out (a bookmark, a new tab, a tab that slept) need not ask for
+    /// the password while the session lives.
+    func canResume(_ request: Request) -> Bool {
+        identity.cookies.read(Identity.refreshCookie, from: request) != nil
     }
 
     static func wantsPage(_ request: Request) -> Bool {

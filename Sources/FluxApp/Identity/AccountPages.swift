@@ -42,6 +42,8 @@ struct AccountPages: Sendable {
 
     struct SignInContext: Encodable {
         let next: String
+        /// The browser holds a refresh cookie: the page first tries to renew the session (``PageSite/canResume(_:)``).
+        let resume: Bool
         let google: Bool
         let googleStart: String
         let narrow = true
@@ -51,7 +53,7 @@ struct AccountPages: Sendable {
         let next = Self.safeNext(request.query[String.self, at: "next"])
         let start = "/api/auth/oidc/google/start?returnTo=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         return try await site.render(request, "account/sign-in", title: title("account.signIn.title", request), script: "account",
-                                     body: SignInContext(next: next, google: google, googleStart: start))
+                                     body: SignInContext(next: next, resume: site.canResume(request), google: google, googleStart: start))
     }
 
     struct FormContext: Encodable {
