@@ -150,6 +150,20 @@ def test_devices_page_signs_another_browser_out(workdir, serve):
             browser_until(mine, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#devices tbody tr")) == 1)
             other.get(server.url + "/account/settings")
             browser_until(other, lambda d: "/account/sign-in" in d.current_url, 15)
+
+        with step("two more sign-ins elsewhere; 'sign out all other devices' ends both and keeps this one"):
+            elsewhere = [csrf_session(server, **{"User-Agent": agent}) for agent in ("curl/8.5.0", "okhttp/4.12.0")]
+            for session in elsewhere:
+                assert session.post(server.url + "/api/auth/login", json={"email": "linus@kernel.example", "password": PASSWORD,
+                                                                           "useCookies": True}, timeout=30).status_code == 200
+            mine.get(server.url + "/account/devices")
+            browser_until(mine, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#devices tbody tr")) == 3)
+            mine.find_element(By.ID, "revoke-others").click()
+            browser_until(mine, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#devices tbody tr")) == 1)
+            assert all(session.get(server.url + "/api/auth/me", timeout=5).status_code == 401 for session in elsewhere)
+            mine.get(server.url + "/account/devices")
+            assert at("/account/devices")(mine)
+            assert_clean(mine)
     finally:
         mine.quit()
         other.quit()
