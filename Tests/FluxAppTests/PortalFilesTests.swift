@@ -333,7 +333,7 @@ import VaporTesting
             // The member changes only their own file; previews only for what may be shown inline.
             #expect(html.components(separatedBy: "class=\"danger delete-file\"").count - 1 == 1)
             #expect(html.contains("data-preview=\"image\"") && html.contains("data-preview=\"pdf\""))
-            #expect(html.contains("<select id=\"visibility-") && html.contains("<label class=\"visually-hidden\" for=\"visibility-"))
+            #expect(html.contains("aria-label=\"Who can see it\" aria-describedby=\"file-"))
             let top = try await tester.sendRequest(.GET, "/app/files?lang=de", headers: headers(admin)).body.string
             #expect(top.contains("<h1>Dateien</h1>") && top.contains("Contracts &lt;2026&gt;/"))
         }

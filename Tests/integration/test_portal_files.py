@@ -340,6 +340,15 @@ def test_the_files_forms_show_field_errors_keep_input_and_work_by_keyboard_on_a_
             browser_until(driver, lambda d: "Plans/" in d.find_element(By.ID, "folders").text)
             assert driver.find_element(By.ID, "folder-name-error").text == ""
 
+        with step("a file dropped on the drop zone uploads like a chosen one"):
+            driver.execute_script("""const files = new DataTransfer();
+                files.items.add(new File(['dropped by drag and drop\\n'], 'dropped.txt', {type: 'text/plain'}));
+                const zone = document.getElementById('dropzone');
+                for (const type of ['dragenter', 'dragover', 'drop'])
+                  zone.dispatchEvent(new DragEvent(type, {dataTransfer: files, bubbles: true, cancelable: true}));""")
+            browser_until(driver, lambda d: "dropped.txt" in d.find_element(By.ID, "file-list").text, 20)
+            assert upload_state(driver, "dropped.txt")[1:3] == [100, "done"]
+
         with step("no file chosen: the upload form says so beside the file input"):
             driver.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
             assert driver.find_element(By.ID, "upload-file-error").text == "Choose at least one file."

@@ -167,9 +167,10 @@ struct PortalFilesController: Sendable {
     /// pages (the preview), an attachment by nobody.
     static func policy(inline: Bool, contentType: String) -> String {
         guard inline else { return "default-src 'none'; frame-ancestors 'none'; sandbox" }
-        // Chromium's PDF viewer is a plugin, which a sandboxed document may not load: a PDF gets every other
-        // restriction (no script of the page's origin can run in a PDF; its own scripts run in the viewer's).
-        if contentType == "application/pdf" { return "default-src 'none'; object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'" }
+        // Browsers show a PDF through their viewer, which a sandboxed document never loads (sandboxing blocks
+        // plugins, and Chromium's viewer is one): a PDF gets every other restriction. A PDF's own scripts run in
+        // the viewer, never as the portal's origin.
+        if contentType == "application/pdf" { return "default-src 'none'; object-src 'self'; frame-ancestors 'self'" }
         return "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
     }
 
