@@ -44,9 +44,17 @@ struct PageSite: Sendable {
         route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false, streams: streams)
     }
 
-    /// The sign-in page (password, then a TOTP code or enrolment), public.
+    struct SignInContext: Encodable {
+        let next: String
+        /// "Continue with …" for each configured sign-in provider.
+        let providers: [SignInButton]?
+    }
+
+    /// The sign-in page (password, then a TOTP code or enrolment, or a configured provider), public.
     func signInPage(_ request: Request) async throws -> Response {
-        try await render(request, "signin", title: "Sign in", script: "signin", body: ["next": safeNext(request.query[String.self, at: "next"])])
+        let next = safeNext(request.query[String.self, at: "next"])
+        return try await render(request, "signin", title: "Sign in", script: "signin",
+                                body: SignInContext(next: next, providers: SignInButton.all(identity.signInProviders, next: next)))
     }
 
     static func wantsPage(_ request: Request) -> Bool {
