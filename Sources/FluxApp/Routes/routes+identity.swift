@@ -47,7 +47,7 @@ func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
         case .query:
             provider.open(.GET, "callback", use: oidc.callback)
         case .formPost:
-            provider.crossSitePost("callback", why: "the provider's form_post answer, relayed before anything is checked", use: oidc.formPostCallback)
+            provider.crossSitePost("callback", why: "the provider's form_post answer: only relayed here, the relay checked", use: oidc.formPostCallback)
         }
     }
 
