@@ -158,7 +158,7 @@ struct OIDCController: Sendable {
         let id_token: String
     }
 
-    private struct TokenRequest: Content {
+    private struct TokenRequest: Encodable {
         let grant_type = "authorization_code"
         let code: String
         let redirect_uri: String
