@@ -248,3 +248,20 @@ def test_a_bad_apple_key_stops_flux_at_start_with_the_variable_named(workdir, ap
     assert started.returncode == 1
     assert "OIDC_APPLE_PRIVATE_KEY" in started.stderr and "P-256" in started.stderr
     assert "bm90IGEga2V5" not in started.stdout + started.stderr
+
+
+def test_the_linking_rules_are_the_same_for_apple(flux_with_apple, provider, apple_provider):
+    """One person, one account: Apple's proof of the address Google's sign-in already verified reaches the same
+    account; and an address someone registered without owning it is claimed from them by Apple's proof, as by Google's."""
+    google_session, callback = google_sign_in(flux_with_apple)
+    assert callback.status_code == 303
+    apple_session, _, callback = apple_sign_in(flux_with_apple)
+    assert callback.status_code == 303, callback.text
+    assert me(flux_with_apple, apple_session).json()["id"] == me(flux_with_apple, google_session).json()["id"]
+
+    apple_provider.email, apple_provider.subject = "apple-user@example.com", "subject-2"
+    register(flux_with_apple, "apple-user@example.com", "a squatter's password")
+    apple_session, _, callback = apple_sign_in(flux_with_apple)
+    assert callback.status_code == 303, callback.text
+    assert me(flux_with_apple, apple_session).json()["email"] == "apple-user@example.com"
+    assert login(flux_with_apple, "apple-user@example.com", "a squatter's password").status_code == 401
