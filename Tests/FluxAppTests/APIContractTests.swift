@@ -38,9 +38,9 @@ import VaporTesting
     }
 
     @Test func theDocumentedRoutesAreExactlyTheServedOnes() async throws {
-        // Google sign-in on, so its routes are registered too.
-        let google = ["OIDC_GOOGLE_CLIENT_ID": "client", "OIDC_GOOGLE_CLIENT_SECRET": "secret"]
-        try await withFlux(environment: google) { app, _ async throws in
+        // Sign-in with Google and Apple on, so their routes are registered too.
+        let providers = appleSignInEnvironment().merging(["OIDC_GOOGLE_CLIENT_ID": "client", "OIDC_GOOGLE_CLIENT_SECRET": "secret"]) { $1 }
+        try await withFlux(environment: providers) { app, _ async throws in
             let served = Self.servedOperations(app)
             let documented = try Self.documentedOperations(Self.document())
             #expect(served.count >= 75)

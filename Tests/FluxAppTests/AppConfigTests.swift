@@ -1,4 +1,5 @@
 @testable import FluxApp
+import Crypto
 import Foundation
 import Testing
 
@@ -198,6 +199,43 @@ import Testing
                           "OIDC_GOOGLE_ISSUER": "http://idp.example.com"]).map(\.variable) == ["OIDC_GOOGLE_ISSUER"])
         #expect(try load(["OIDC_GOOGLE_CLIENT_ID": "id", "OIDC_GOOGLE_CLIENT_SECRET": "secret",
                           "OIDC_GOOGLE_ISSUER": "http://127.0.0.1:9000"]).googleSignIn != nil)
+    }
+
+    @Test func appleSignInNeedsEveryVariableAndAP256Key() throws {
+        #expect(try load([:]).appleSignIn == nil)
+        let key = P256.Signing.PrivateKey()
+        let apple = appleSignInEnvironment(key: key)
+        func with(_ changes: [String: String?]) -> [String: String] {
+            var environment = apple
+            for (name, value) in changes { environment[name] = value }
+            return environment
+        }
+        let settings = try #require(try load(apple).appleSignIn)
+        #expect(settings.issuer.absoluteString == "https://appleid.apple.com" && settings.slug == "apple")
+        #expect(settings.responseMode == .formPost && settings.clientID == "com.example.flux")
+        #expect(try load(apple.merging(["OIDC_GOOGLE_CLIENT_ID": "id", "OIDC_GOOGLE_CLIENT_SECRET": "secret"]) { $1 }).signInProviders.map(\.slug)
+            == ["google", "apple"])
+        // An env file's one line, the PEM's breaks written as \n; or the .p8 file itself.
+        #expect(try load(with(["OIDC_APPLE_PRIVATE_KEY": key.pemRepresentation.replacingOccurrences(of: "\n", with: "\\n")])).appleSignIn != nil)
+        let file = directory.url.appendingPathComponent("AuthKey_KEY1234567.p8")
+        try Data(key.pemRepresentation.utf8).write(to: file)
+        #expect(try load(with(["OIDC_APPLE_PRIVATE_KEY": nil, "OIDC_APPLE_PRIVATE_KEY_FILE": file.path])).appleSignIn != nil)
+
+        #expect(problems(with(["OIDC_APPLE_TEAM_ID": nil])).map(\.variable) == ["OIDC_APPLE_TEAM_ID"])
+        #expect(problems(["OIDC_APPLE_CLIENT_ID": "com.example.flux"]).map(\.variable).sorted()
+            == ["OIDC_APPLE_KEY_ID", "OIDC_APPLE_PRIVATE_KEY", "OIDC_APPLE_TEAM_ID"])
+        #expect(problems(with(["OIDC_APPLE_KEY_ID": "key-1"])).map(\.variable) == ["OIDC_APPLE_KEY_ID"])
+        #expect(problems(with(["OIDC_APPLE_PRIVATE_KEY_FILE": file.path])).map(\.variable) == ["OIDC_APPLE_PRIVATE_KEY_FILE"])
+        #expect(problems(with(["OIDC_APPLE_PRIVATE_KEY": nil, "OIDC_APPLE_PRIVATE_KEY_FILE": "/nonexistent/AuthKey.p8"])).map(\.variable)
+            == ["OIDC_APPLE_PRIVATE_KEY_FILE"])
+        #expect(problems(with(["OIDC_APPLE_ISSUER": "http://idp.example.com"])).map(\.variable) == ["OIDC_APPLE_ISSUER"])
+        #expect(try load(with(["OIDC_APPLE_ISSUER": "http://127.0.0.1:9000"])).appleSignIn != nil)
+        // Not a key, or a key of another curve than ES256's: named, never quoted.
+        for wrong in ["not a key", P384.Signing.PrivateKey().pemRepresentation] {
+            let found = problems(with(["OIDC_APPLE_PRIVATE_KEY": wrong]))
+            #expect(found.map(\.variable) == ["OIDC_APPLE_PRIVATE_KEY"])
+            #expect(!found.map(\.message).joined().contains(wrong))
+        }
     }
 
     @Test func previousSecretIsCheckedLikeTheCurrentOne() throws {

@@ -35,6 +35,33 @@ import VaporTesting
         }
     }
 
+    /// Apple's form_post answer comes from Apple's site and can carry no token: its callback is the one route the CSRF
+    /// check skips, and a POST to it without the flow cookie signs no one in, whatever cookies come along.
+    @Test func onlyAppleCallbackSkipsCSRFAndItOnlyRelays() async throws {
+        try await withFlux(environment: appleSignInEnvironment()) { app, _ in
+            let tester = try app.testing()
+            func name(_ route: Route) -> String { "\(route.method) /" + route.path.map(\.description).joined(separator: "/") }
+            let exempt = app.routes.all.filter { $0.userInfo[CSRFProtection.exemptRouteKey] != nil }
+            #expect(exempt.map(name) == ["POST /api/auth/oidc/apple/callback"])
+            for route in app.routes.all where ![.GET, .HEAD, .OPTIONS].contains(route.method) && !exempt.contains(where: { $0 === route }) {
+                let path = "/" + route.path.map { $0.description.hasPrefix(":") ? "x" : $0.description }.joined(separator: "/")
+                let res = try await tester.sendRequest(route.method, path, headers: ["Cookie": "session=1"])
+                #expect(res.status == .forbidden, "\(name(route))")
+            }
+
+            let form: HTTPHeaders = ["Cookie": "session=1", "Content-Type": "application/x-www-form-urlencoded"]
+            let relay = try await tester.sendRequest(.POST, "/api/auth/oidc/apple/callback", headers: form,
+                                                     body: ByteBuffer(string: "code=the-code&state=the-state"))
+            #expect(relay.status == .ok)
+            #expect(relay.body.string.contains(#"<input type="hidden" name="relayed" value="1">"#))
+            #expect(relay.headers.setCookie?["access"] == nil)
+            let relayed = try await tester.sendRequest(.POST, "/api/auth/oidc/apple/callback", headers: form,
+                                                       body: ByteBuffer(string: "code=the-code&state=the-state&relayed=1"))
+            #expect(relayed.status == .unauthorized)
+            #expect(relayed.body.string.contains("oidc_flow_missing"))
+        }
+    }
+
     @Test func securityHeadersOnSuccessAndErrorResponses() async throws {
         try await withFlux { app, _ in
             for path in ["/api/health", "/api/nope"] {

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "integration"))
 from helpers import FluxServer, clean_env, run_flux, wait_for_mail  # noqa: E402
-from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider  # noqa: E402
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, pkcs8_pem  # noqa: E402
 
 PASSWORD = "fuzzing passphrase 2026"
 # The PNG signature and an IHDR chunk's start: what Flux's content check reads.
@@ -269,11 +269,12 @@ def main():
     seed = int(os.environ.get("FUZZ_SEED", str(random.randrange(1 << 32))))
     budget = int(os.environ.get("FUZZ_BUDGET_SECONDS", "30"))
     warnings.simplefilter("ignore")
-    provider = Provider()
+    provider, apple = Provider(), Provider(apple=True)
     workdir = tempfile.mkdtemp(prefix="flux-fuzz-")
     server = FluxServer(workdir, clean_env(OIDC_GOOGLE_ISSUER=provider.url, OIDC_GOOGLE_CLIENT_ID=CLIENT_ID,
                                            OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET, TRUSTED_PROXIES="127.0.0.1",
-                                           DATABASE_URL=os.environ.get("FUZZ_DATABASE_URL")))
+                                           DATABASE_URL=os.environ.get("FUZZ_DATABASE_URL"),
+                                           **apple.flux_env(pkcs8_pem(apple.client_key))))
     server.env["PUBLIC_URL"] = server.url
     server.start()
     started = time.monotonic()
@@ -295,6 +296,7 @@ def main():
     finally:
         code = server.stop()
         provider.stop()
+        apple.stop()
     documented = {f"{method.upper()} {path}" for path, item in schema.raw_schema["paths"].items() for method in item if method != "parameters"}
     problems = list(harness.failures.values())
     problems += [f"{label} was not fuzzed" for label in sorted(documented - harness.covered - {SCHEMA_OPERATION})]

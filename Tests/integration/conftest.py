@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from helpers import STRONG_SECRET, FluxServer, clean_env, nginx_command, nginx_site, wait_for_nginx
-from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+from oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, pkcs8_pem
 
 # The warnings and errors each failed test's servers logged, printed after the run: CI keeps only the
 # output's tail, and a failure seen from the client side (a 500, a browser timeout) is explained here.
@@ -113,6 +113,22 @@ def provider():
     running = Provider()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def apple_provider():
+    """The local OpenID Connect provider behaving like Sign in with Apple (form_post, ES256 client secrets)."""
+    running = Provider(apple=True)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def flux_with_apple(serve, provider, apple_provider):
+    """`flux serve` with Google sign-in at `provider` and Sign in with Apple at `apple_provider`, holding the private
+    half of the key pair whose public half the provider checks client secrets with."""
+    return serve(OIDC_GOOGLE_ISSUER=provider.url, OIDC_GOOGLE_CLIENT_ID=CLIENT_ID, OIDC_GOOGLE_CLIENT_SECRET=CLIENT_SECRET,
+                 **apple_provider.flux_env(pkcs8_pem(apple_provider.client_key)))
 
 
 @pytest.fixture

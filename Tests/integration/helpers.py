@@ -5,6 +5,7 @@ removed alone. Tests/fuzz/fuzz_api.py imports this module too (it puts this dire
 """
 import email
 import email.policy
+import html.parser
 import json
 import os
 import pathlib
@@ -175,6 +176,46 @@ def google_sign_in(server, return_to="/"):
     authorized = browser_session.get(started.headers["Location"], allow_redirects=False, timeout=10)
     assert authorized.status_code == 302, authorized.text
     return browser_session, browser_session.get(authorized.headers["Location"], allow_redirects=False, timeout=10)
+
+
+class _HiddenInputs(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.fields = {}
+
+    def handle_starttag(self, tag, attributes):
+        attributes = dict(attributes)
+        if tag == "input" and attributes.get("type") == "hidden":
+            self.fields[attributes["name"]] = attributes.get("value") or ""
+
+
+def hidden_fields(page):
+    """The name and value of each hidden input of an HTML page."""
+    parser = _HiddenInputs()
+    parser.feed(page)
+    return parser.fields
+
+
+def apple_authorize(server, return_to="/", session=None):
+    """Starts Sign in with Apple in `session` (a new one by default) and consents at the test provider; returns the
+    session and the fields the provider's form_post page would POST to Flux's callback."""
+    browser_session = session if session is not None else requests.Session()
+    started = browser_session.get(server.url + "/api/auth/oidc/apple/start", params={"returnTo": return_to},
+                                  allow_redirects=False, timeout=10)
+    assert started.status_code in (302, 303), started.text
+    authorized = browser_session.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    assert authorized.status_code == 200, authorized.text
+    return browser_session, hidden_fields(authorized.text)
+
+
+def apple_sign_in(server, return_to="/"):
+    """The whole Apple flow as a browser runs it: the provider's POST answered by the relay page, whose fields are
+    posted back; returns the session, the relay page's answer and Flux's answer to the relayed POST."""
+    browser_session, fields = apple_authorize(server, return_to)
+    callback = server.url + "/api/auth/oidc/apple/callback"
+    relay = browser_session.post(callback, data=fields, allow_redirects=False, timeout=10)
+    assert relay.status_code == 200, relay.text
+    return browser_session, relay, browser_session.post(callback, data=hidden_fields(relay.text), allow_redirects=False, timeout=10)
 
 
 def me(server, session):

@@ -21,8 +21,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from helpers import (browser, browser_until, clean_env, console_errors, memory_kib, problems, register,
-                     step, wait_until)
+from helpers import (accessibility_problems, browser, browser_until, clean_env, console_errors, memory_kib, problems, register,
+                     scrolls_sideways, step, wait_until)
 
 PASSWORD = "client passphrase 2026"
 MIB = 1024 * 1024
@@ -102,11 +102,6 @@ def choose(driver, *paths):
 def expected_refusals(driver):
     """Console errors other than the failed requests a test provokes on purpose (Chromium logs each non-2xx)."""
     return [line for line in console_errors(driver) if "Failed to load resource" not in line]
-
-
-def fits(driver):
-    """Whether the page is no wider than its viewport (no horizontal scrolling)."""
-    return driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def narrow(driver, width=375):
@@ -244,10 +239,11 @@ def test_a_100_mb_zip_uploads_with_progress_is_shared_and_downloads_in_a_second_
             assert recipient.find_element(By.TAG_NAME, "h1").text == "This link no longer works"
             assert "Ask the person who sent it for a new link" in recipient.find_element(By.ID, "shared-gone").text
             assert recipient.find_element(By.CSS_SELECTOR, "#shared-gone a").get_attribute("href").endswith("/app/files")
-            assert fits(recipient)
+            assert not scrolls_sideways(recipient)
+            assert accessibility_problems(recipient) == []
             narrow(recipient)
             recipient.get(link)
-            assert fits(recipient)
+            assert not scrolls_sideways(recipient)
             assert requests.get(link, timeout=10).json()["error"]["code"] == "not_found"
             assert expected_refusals(recipient) == []
     finally:
@@ -441,14 +437,16 @@ def test_the_files_forms_show_field_errors_keep_input_and_work_by_keyboard_on_a_
             choose(driver, long_name)
             browser_until(driver, lambda d: upload_state(d, long_name.name)[2] == "done", 20)
             browser_until(driver, lambda d: long_name.name in d.find_element(By.ID, "file-list").text)
-            assert fits(driver)
+            assert not scrolls_sideways(driver)
             row_of(driver, long_name.name).find_element(By.CSS_SELECTOR, "button.share-file").click()
             driver.find_element(By.CSS_SELECTOR, "#share-form button[type=submit]").click()
             browser_until(driver, lambda d: d.find_element(By.ID, "share-url").get_attribute("value"))
-            assert fits(driver)
+            assert not scrolls_sideways(driver)
+            assert accessibility_problems(driver) == []
             ActionChains(driver).send_keys(Keys.ESCAPE).perform()
             driver.get(server.url + "/app/files")
-            assert fits(driver)
+            assert not scrolls_sideways(driver)
+            assert accessibility_problems(driver) == []
             assert problems(driver) == CLEAN
     finally:
         driver.quit()

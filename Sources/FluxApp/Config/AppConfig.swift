@@ -44,6 +44,10 @@ public struct AppConfig: Sendable {
     public var smtp: SMTPSettings?
     /// Google sign-in (or any OpenID Connect provider at OIDC_GOOGLE_ISSUER); `nil` when not configured.
     public var googleSignIn: OIDCSettings?
+    /// Sign in with Apple (OIDC_APPLE_*); `nil` when not configured.
+    public var appleSignIn: OIDCSettings?
+    /// The configured sign-in providers, in the order their buttons are shown.
+    public var signInProviders: [OIDCSettings] { [googleSignIn, appleSignIn].compactMap { $0 } }
     /// Who hears of each consultation request (NOTIFY_EMAIL); `nil` stores tickets without mailing anyone.
     var notifyEmail: MailAddress?
     /// How long sign-ins last (ACCESS_TOKEN_SECONDS, SESSION_IDLE_DAYS, SESSION_ABSOLUTE_DAYS).

@@ -48,14 +48,20 @@ struct PageSite: Sendable {
         route.userInfo[AccessRule.userInfoKey] = AccessRule(roles: roles, tenantScoped: false, streams: streams)
     }
 
-    /// The sign-in page (password, then a TOTP code or enrolment), public.
+    struct SignInContext: Encodable {
+        let next: String
+        /// The browser holds a refresh cookie: the page first tries to renew the session (``canResume(_:)``).
+        let resume: Bool
+        /// "Continue with …" for each configured sign-in provider.
+        let providers: [SignInButton]?
+    }
+
+    /// The sign-in page (password, then a TOTP code or enrolment, or a configured provider), public.
     func signInPage(_ request: Request) async throws -> Response {
-        struct Body: Encodable {
-            let next: String
-            let resume: Bool
-        }
+        let next = safeNext(request.query[String.self, at: "next"])
         return try await render(request, "signin", title: "Sign in", script: "signin",
-                                body: Body(next: safeNext(request.query[String.self, at: "next"]), resume: canResume(request)))
+                                body: SignInContext(next: next, resume: canResume(request),
+                                                    providers: SignInButton.all(identity.signInProviders, next: next)))
     }
 
     /// Whether a sign-in page should first try to renew the session: the browser still holds a refresh cookie, so a

@@ -8,8 +8,6 @@ import Vapor
 /// URL fragment, which browsers never send to a server or in a Referer.
 struct AccountPages: Sendable {
     let identity: Identity
-    /// Whether "Continue with Google" is offered (Google sign-in is configured).
-    let google: Bool
 
     /// The pages signed-in people reach; signed-out visits go to the sign-in page and come back after it.
     var site: PageSite {
@@ -44,16 +42,16 @@ struct AccountPages: Sendable {
         let next: String
         /// The browser holds a refresh cookie: the page first tries to renew the session (``PageSite/canResume(_:)``).
         let resume: Bool
-        let google: Bool
-        let googleStart: String
+        /// "Continue with Google", "Continue with Apple": one per configured provider.
+        let providers: [SignInButton]?
         let narrow = true
     }
 
     @Sendable func signIn(_ request: Request) async throws -> Response {
         let next = Self.safeNext(request.query[String.self, at: "next"])
-        let start = "/api/auth/oidc/google/start?returnTo=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         return try await site.render(request, "account/sign-in", title: title("account.signIn.title", request), script: "account",
-                                     body: SignInContext(next: next, resume: site.canResume(request), google: google, googleStart: start))
+                                     body: SignInContext(next: next, resume: site.canResume(request),
+                                                         providers: SignInButton.all(identity.signInProviders, next: next)))
     }
 
     struct FormContext: Encodable {

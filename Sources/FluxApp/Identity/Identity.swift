@@ -21,6 +21,8 @@ struct Identity: Sendable {
     let security: Hardening
     let links: AccountLinks
     let lifetimes: SessionLifetimes
+    /// The configured OpenID Connect providers (Google, Apple), whose buttons the sign-in pages show.
+    let signInProviders: [OIDCSettings]
 
     static let accessCookie = "access"
     static let refreshCookie = "refresh"
@@ -49,6 +51,7 @@ struct Identity: Sendable {
         cookies = security.cookies
         self.security = security
         links = AccountLinks(publicURL: config.publicURL)
+        signInProviders = config.signInProviders
     }
 
     /// The signed-in caller, from `Authorization: Bearer` or else the access cookie; `nil` when there is no

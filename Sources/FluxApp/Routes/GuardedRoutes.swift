@@ -57,6 +57,21 @@ struct GuardedRoutes {
         return route
     }
 
+    /// A POST that another site's page makes as a top-level navigation (an identity provider's `form_post` answer),
+    /// so it can carry no CSRF token: anyone may call it, the CSRF check skips it (``CSRFProtection/exemptRouteKey``,
+    /// with `why`), and its handler must act on nothing but what it verifies itself. `SecurityWiringTests` lists the
+    /// routes allowed to be declared this way.
+    @discardableResult
+    func crossSitePost<Response: AsyncResponseEncodable>(
+        _ path: PathComponent..., why: String, declaredIn file: String = #fileID,
+        use handler: @escaping @Sendable (Request) async throws -> Response
+    ) -> Route {
+        let route = builder.on(.POST, path, use: handler)
+        route.userInfo[RouteDeclaration.userInfoKey] = file
+        route.userInfo[CSRFProtection.exemptRouteKey] = why
+        return route
+    }
+
     /// A route that only a signed-in caller with one of `roles` reaches; the handler gets the ``Principal``
     /// from the guard and has no other way to the caller.
     @discardableResult

@@ -1,6 +1,6 @@
 import Vapor
 
-/// Sign-up, sign-in, sessions, second factors, recovery, Google sign-in, tenants' members and the audit log.
+/// Sign-up, sign-in, sessions, second factors, recovery, sign-in with Google and Apple, tenants' members and the audit log.
 func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
     let identity = root.identity
     let auth = root.grouped("api", "auth")
@@ -39,11 +39,17 @@ func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
     factors.signedIn(.POST, "recovery-codes", roles: Role.everyone, use: mfa.replaceRecoveryCodes)
     auth.grouped("mfa").limited(RateLimits.mfa).open(.POST, "verify", use: mfa.verify)
 
-    if let google = config.googleSignIn {
-        let oidc = OIDCController(identity: identity, oidc: OIDCProvider(settings: google), publicURL: config.publicURL)
-        let provider = auth.grouped("oidc", "google").limited(RateLimits.login)
+    let accountSite = AccountPages(identity: identity).site
+    for settings in config.signInProviders {
+        let oidc = OIDCController(identity: identity, oidc: OIDCProvider(settings: settings), publicURL: config.publicURL, pages: accountSite)
+        let provider = auth.grouped("oidc", PathComponent(stringLiteral: settings.slug)).limited(RateLimits.login)
         provider.open(.GET, "start", use: oidc.start)
-        provider.open(.GET, "callback", use: oidc.callback)
+        switch settings.responseMode {
+        case .query:
+            provider.open(.GET, "callback", use: oidc.callback)
+        case .formPost:
+            provider.crossSitePost("callback", why: "the provider's form_post answer: only relayed here, the relay checked", use: oidc.formPostCallback)
+        }
     }
 
     let tenants = TenantController(audit: identity.audit, revocations: identity.revocations)

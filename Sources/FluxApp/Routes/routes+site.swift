@@ -24,7 +24,7 @@ func siteRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig, metr
     root.open(.GET, "api", "openapi.json", use: docs.document)
     root.open(.GET, "api", "docs", use: docs.page)
 
-    accountPages(root, AccountPages(identity: root.identity, google: config.googleSignIn != nil))
+    accountPages(root, AccountPages(identity: root.identity))
 }
 
 /// Signing up, in and back in, and one's own settings, devices and privacy: for clients and staff alike.

@@ -7,7 +7,8 @@ import Vapor
 /// route: its method, its path, who may call it and its handler.
 ///
 /// Every route hangs off `root`, which carries the CSRF check, so no unsafe route can be added without it
-/// (`EveryUnsafeRouteRequiresCSRF` in the tests walks the route table to hold that), and is registered
+/// (`EveryUnsafeRouteRequiresCSRF` in the tests walks the route table to hold that) except through
+/// ``GuardedRoutes/crossSitePost(_:why:declaredIn:use:)``, kept by a test to Apple's form_post callback. Every route is registered
 /// through ``GuardedRoutes``, so each one names its guard (`RouteTableTests` holds that every route is
 /// declared in these files).
 func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, security: Hardening, identity: Identity) throws {

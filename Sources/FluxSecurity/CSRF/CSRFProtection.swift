@@ -17,6 +17,10 @@ public struct CSRFProtection: Sendable {
     public static let headerName = "X-CSRF-Token"
     /// The cookie's base name (`__Host-csrf` over HTTPS, ``CookiePolicy``).
     public static let cookieName = "csrf"
+    /// The `Route.userInfo` key that exempts that one route from ``CSRFMiddleware``, its value (a `String`) saying
+    /// why. Only for a POST that another site makes and that can carry no token (an identity provider's
+    /// `form_post` answer); such a route must act on nothing but what it checks itself.
+    public static let exemptRouteKey = "flux-security.csrf-exempt"
     private static let version: UInt8 = 2
     private static let payloadLength = 1 + 4 + 16 + 8
     private static let encodedLength = 82  // base64url of 29 + 32 bytes
@@ -129,8 +133,8 @@ public struct CSRFProtection: Sendable {
 
 /// Enforces ``CSRFProtection`` on POST, PUT, PATCH and DELETE (every method but GET, HEAD, OPTIONS, TRACE).
 /// A request with `Authorization: Bearer` and no cookie at all is exempt: nothing ambient authenticates it,
-/// so a forged cross-site request could not carry its credentials. Safe methods are not checked: a GET
-/// handler that changes state is open to forgery.
+/// so a forged cross-site request could not carry its credentials. So is a route marked with
+/// ``CSRFProtection/exemptRouteKey``. Safe methods are not checked: a GET handler that changes state is open to forgery.
 public struct CSRFMiddleware: Middleware {
     let protection: CSRFProtection
 
@@ -140,7 +144,8 @@ public struct CSRFMiddleware: Middleware {
         case .GET, .HEAD, .OPTIONS, .TRACE:
             break
         default:
-            if request.headers.bearerToken == nil || request.headers.contains(name: .cookie) {
+            let exempt = request.route?.userInfo[CSRFProtection.exemptRouteKey] is String
+            if !exempt, request.headers.bearerToken == nil || request.headers.contains(name: .cookie) {
                 do {
                     try protection.verify(request)
                 } catch {

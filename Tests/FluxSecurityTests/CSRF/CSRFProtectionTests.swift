@@ -83,6 +83,19 @@ import VaporTesting
         }
     }
 
+    @Test func onlyTheRouteMarkedExemptSkipsTheCheck() async throws {
+        func configure(_ app: Application) {
+            let group = app.grouped(protection.middleware)
+            group.post("provider-answer") { _ in "relayed" }.userInfo[CSRFProtection.exemptRouteKey] = "an identity provider's form_post"
+            group.post("provider-answer", "other") { _ in "accepted" }
+        }
+        try await withBareApp(configure) { app async throws in
+            let cookie: HTTPHeaders = ["Cookie": "session=1"]
+            #expect(try await app.testing().sendRequest(.POST, "/provider-answer", headers: cookie).status == .ok)
+            #expect(try await app.testing().sendRequest(.POST, "/provider-answer/other", headers: cookie).status == .forbidden)
+        }
+    }
+
     @Test func twoValidButDifferentTokensAreRefused() async throws {
         try await withBareApp(configure) { app async throws in
             let first = try await fetchToken(app)

@@ -4,13 +4,6 @@ import JWT
 import NIOConcurrencyHelpers
 import Vapor
 
-/// An OpenID Connect provider as configured: issuer, client id and secret.
-public struct OIDCSettings: Sendable {
-    public let issuer: URL
-    public let clientID: String
-    public let clientSecret: SecretValue
-}
-
 /// The claims Flux reads from an ID token.
 struct IDTokenClaims: JWTPayload {
     let iss: IssuerClaim
@@ -61,8 +54,7 @@ final class OIDCProvider: Sendable {
     func discovery(client: any Client, now: Date = Date()) async throws -> Discovery {
         let (cached, discoveredAt) = cache.withLockedValue { ($0.discovery, $0.discoveredAt) }
         if let cached, now.timeIntervalSince(discoveredAt) < 3600 { return cached }
-        var url = settings.issuer.absoluteString
-        while url.hasSuffix("/") { url.removeLast() }
+        let url = settings.issuerIdentifier
         let response = try await client.get(URI(string: url + "/.well-known/openid-configuration"))
         guard response.status == .ok else { throw OIDCFailure(reason: "discovery answered \(response.status.code)") }
         let document = try response.content.decode(Discovery.self)
@@ -75,6 +67,14 @@ final class OIDCProvider: Sendable {
             $0.discoveredAt = now
         }
         return document
+    }
+
+    /// The `client_secret` of a token request: the configured secret, or a freshly signed Apple client secret.
+    func clientSecret(now: Date = Date()) async throws -> String {
+        switch settings.clientAuthentication {
+        case .secret(let secret): secret.value
+        case .appleSignedSecret(let secret): try await secret.token(clientID: settings.clientID, audience: settings.issuerIdentifier, now: now)
+        }
     }
 
     private func keys(for kid: String, discovery: Discovery, client: any Client, now: Date) async throws -> JWTKeyCollection {
