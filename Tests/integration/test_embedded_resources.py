@@ -44,7 +44,9 @@ def test_pages_and_assets_come_from_the_binary_alone(workdir, serve):
     account = page(server.url + "/account/reset-password")
     assert "<h1>Choose a new password</h1>" in account.text
     assert 'data-endpoint="/api/auth/password/reset"' in account.text
-    assert '<input id="password" type="password" autocomplete="new-password" minlength="10" maxlength="128" required>' in account.text
+    assert '<input id="password" name="password" type="password" autocomplete="new-password" maxlength="128" required>' in account.text
+    # The page's words come from the compiled-in message catalogue, in the reader's language.
+    assert "<h1>Scegli una nuova password</h1>" in page(server.url + "/account/reset-password?lang=it").text
 
     docs = page(server.url + "/api/docs")
     assert f'<script src="/assets/api-docs.js" nonce="{nonce(docs)}"></script>' in docs.text

@@ -35,7 +35,8 @@ import VaporTesting
             #expect(download.status == .ok && Array(download.body.readableBytesView) == bytes)
             #expect(download.headers.first(name: .contentDisposition)?.hasPrefix("attachment; filename*=UTF-8''") == true)
             #expect(download.headers.first(name: .contentDisposition)?.contains("/") == false)
-            #expect(download.headers.first(name: "Content-Security-Policy") == "default-src 'none'; sandbox")
+            // A download is never framed, not even by the portal (only files shown in place may be, for previews).
+            #expect(download.headers.first(name: "Content-Security-Policy") == "default-src 'none'; frame-ancestors 'none'; sandbox")
             #expect(download.headers.first(name: .cacheControl) == "private, no-store")
             #expect(download.headers.first(name: "X-Content-Type-Options") == "nosniff")
             #expect(download.headers.contentType?.description == "application/pdf")
