@@ -36,6 +36,14 @@ def signed_in_browser(server, email, path, password=PASSWORD):
     return driver
 
 
+def signed_in_elsewhere(server, email, **headers):
+    """Another device's session (a cookie-carrying client with `headers`), signed in with the password."""
+    session = csrf_session(server, **headers)
+    answer = session.post(server.url + "/api/auth/login", json={"email": email, "password": PASSWORD, "useCookies": True}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return session
+
+
 def notice(form_id, kind=None):
     """A wait condition: the form's notice says something (of `kind`, "success" or "error", when given)."""
     def said(driver):
@@ -103,9 +111,7 @@ def test_sign_up_confirm_and_land_in_onboarding(workdir, serve):
 def test_forgotten_password_signs_in_here_and_out_everywhere_else(workdir, serve):
     server = serve()
     register(server, "grace@navy.example", PASSWORD, name="Grace")
-    elsewhere = csrf_session(server)
-    assert elsewhere.post(server.url + "/api/auth/login", json={"email": "grace@navy.example", "password": PASSWORD,
-                                                                "useCookies": True}, timeout=30).status_code == 200
+    elsewhere = signed_in_elsewhere(server, "grace@navy.example")
     assert elsewhere.get(server.url + "/api/auth/me", timeout=5).status_code == 200
     driver = browser()
     try:
@@ -152,10 +158,8 @@ def test_devices_page_signs_another_browser_out(workdir, serve):
             browser_until(other, lambda d: "/account/sign-in" in d.current_url, 15)
 
         with step("two more sign-ins elsewhere; 'sign out all other devices' ends both and keeps this one"):
-            elsewhere = [csrf_session(server, **{"User-Agent": agent}) for agent in ("curl/8.5.0", "okhttp/4.12.0")]
-            for session in elsewhere:
-                assert session.post(server.url + "/api/auth/login", json={"email": "linus@kernel.example", "password": PASSWORD,
-                                                                           "useCookies": True}, timeout=30).status_code == 200
+            elsewhere = [signed_in_elsewhere(server, "linus@kernel.example", **{"User-Agent": agent})
+                         for agent in ("curl/8.5.0", "okhttp/4.12.0")]
             mine.get(server.url + "/account/devices")
             browser_until(mine, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#devices tbody tr")) == 3)
             mine.find_element(By.ID, "revoke-others").click()
@@ -377,9 +381,7 @@ def test_every_account_page_is_labelled_and_fits_a_phone(workdir, serve):
 def test_settings_change_the_password_and_resend_the_confirmation_link(workdir, serve):
     server = serve()
     register(server, "edsger@dijkstra.example", PASSWORD, name="Edsger")
-    other = csrf_session(server)
-    assert other.post(server.url + "/api/auth/login", json={"email": "edsger@dijkstra.example", "password": PASSWORD,
-                                                           "useCookies": True}, timeout=30).status_code == 200
+    other = signed_in_elsewhere(server, "edsger@dijkstra.example")
     driver = signed_in_browser(server, "edsger@dijkstra.example", "/account/settings")
     try:
         with step("an unconfirmed address gets a new confirmation link on request"):
