@@ -141,6 +141,11 @@
   }
   localDates();
 
+  // A wide table scrolls inside itself on a narrow screen (flux.css): keyboard users must be able to reach and scroll it.
+  for (const table of document.querySelectorAll("main table")) {
+    if (table.scrollWidth > table.clientWidth) table.tabIndex = 0;
+  }
+
   window.Flux = Object.freeze({ $, csrf, call, upload, renew, resume, say, problem, showErrors, clearErrors, notify, localDates });
 
   // A signed-in page learns when its access token expires and renews it before then.
