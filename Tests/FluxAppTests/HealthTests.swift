@@ -7,17 +7,16 @@ import VaporTesting
 @Suite struct HealthTests {
     @Test func emptyEnvironmentBootsAndAnswersHealthy() async throws {
         try await withFlux { app, _ in
-            try await app.testing().test(.GET, "/api/health") { res async throws in
-                #expect(res.status == .ok)
-                let body = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: Any]
-                #expect(body["ok"] as? Bool == true)
-                #expect(body["db"] as? String == "up")
-                #expect(body["storage"] as? String == "up")
-                #expect((body["latencyMs"] as? Int).map { $0 >= 0 } == true)
-                let ts = try #require(body["ts"] as? String)
-                #expect(try Date(ts, strategy: .iso8601) <= Date())
-                #expect(res.headers.first(name: .cacheControl) == "no-store")
-            }
+            let res = try await readiness(app.testing())
+            #expect(res.status == .ok)
+            let body = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: Any]
+            #expect(body["ok"] as? Bool == true)
+            #expect(body["db"] as? String == "up")
+            #expect(body["storage"] as? String == "up")
+            #expect((body["latencyMs"] as? Int).map { $0 >= 0 } == true)
+            let ts = try #require(body["ts"] as? String)
+            #expect(try Date(ts, strategy: .iso8601) <= Date())
+            #expect(res.headers.first(name: .cacheControl) == "no-store")
         }
     }
 

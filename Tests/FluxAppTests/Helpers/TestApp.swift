@@ -113,3 +113,15 @@ func withAnotherInstance(_ config: AppConfig, _ body: (Application) async throws
     }
     try await app.asyncShutdown()
 }
+
+/// `GET /api/health` once the database probe has answered within its 500 ms: on a test machine running
+/// dozens of suites at once a ping can miss that bound, which says nothing about what the caller checks
+/// (uploads, storage). A database that stays down is still returned as such after ten tries.
+func readiness(_ tester: any TestingApplicationTester) async throws -> TestingHTTPResponse {
+    var response = try await tester.sendRequest(.GET, "/api/health")
+    for _ in 0..<9 where response.body.string.contains(#""db":"down""#) {
+        try await Task.sleep(for: .milliseconds(300))
+        response = try await tester.sendRequest(.GET, "/api/health")
+    }
+    return response
+}

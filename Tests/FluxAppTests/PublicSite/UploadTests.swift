@@ -136,7 +136,7 @@ import VaporTesting
             #expect(refused.status == .insufficientStorage && errorCode(refused) == "insufficient_storage")
             #expect(Set(uploads.stored(config)) == Set(kept.map(\.uuidString)))
             for id in kept { #expect(try await tester.sendRequest(.GET, "/api/assets/\(id)").status == .ok) }
-            let health = try await tester.sendRequest(.GET, "/api/health")
+            let health = try await readiness(tester)
             #expect(health.status == .ok && health.body.string.contains(#""uploads":"full""#))
         }
     }
@@ -147,10 +147,10 @@ import VaporTesting
             let refused = try await uploads.upload(tester, UploadTests.png, filename: "p.png", type: "image/png")
             #expect(refused.status == .insufficientStorage)
             #expect(uploads.stored(config).isEmpty)
-            #expect(try await tester.sendRequest(.GET, "/api/health").body.string.contains(#""uploads":"full""#))
+            #expect(try await readiness(tester).body.string.contains(#""uploads":"full""#))
         }
         try await withFlux { app, _ async throws in
-            #expect(try await app.testing().sendRequest(.GET, "/api/health").body.string.contains(#""uploads":"accepting""#))
+            #expect(try await readiness(app.testing()).body.string.contains(#""uploads":"accepting""#))
         }
     }
 

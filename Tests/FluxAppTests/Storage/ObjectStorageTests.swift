@@ -104,7 +104,7 @@ import VaporTesting
             #expect(storedUnderDataDirectory(config).isEmpty)
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: config.dataDirectory.appendingPathComponent("files/.incoming").path)) ?? []).isEmpty)
             // Everything else keeps working, and health says which part is down without making the replica unready.
-            let health = try await tester.sendRequest(.GET, "/api/health")
+            let health = try await readiness(tester)
             #expect(health.status == .ok)
             let body = try JSONSerialization.jsonObject(with: Data(buffer: health.body)) as? [String: Any]
             #expect(body?["storage"] as? String == "down" && body?["db"] as? String == "up" && body?["ok"] as? Bool == true)
@@ -242,7 +242,7 @@ import VaporTesting
                 if status != .ok {
                     let small = try await files.upload(tester, member, PortalFilesTests.pdf, filename: "a.pdf", type: "application/pdf")
                     #expect(small.status == .serviceUnavailable && small.body.string.contains("storage_unavailable"))
-                    let health = try await tester.sendRequest(.GET, "/api/health")
+                    let health = try await readiness(tester)
                     #expect(health.status == .ok && health.body.string.contains("\"storage\":\"down\""))
                 }
                 #expect(try await PortalFile.query(on: app.db).count() == 0)
