@@ -51,6 +51,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWT", package: "jwt"),
+                // RSA public keys (RS256 passkeys); jwt-kit builds it already.
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 // The connection guard sits between Vapor's HTTP/1 decoder and its handlers.

@@ -3,7 +3,7 @@
 // data-* attributes (the message catalogue); the server's field errors go beside the fields.
 (() => {
   "use strict";
-  const { $, call, showErrors, clearErrors, notify, say, localDates, resume } = window.Flux;
+  const { $, call, showErrors, clearErrors, notify, say, localDates, resume, passkeys } = window.Flux;
   const values = (form) => Object.fromEntries([...form.querySelectorAll("input[name]")].map((input) => [input.name, input.value]));
   function onSubmit(form, handler) {
     if (!form) return;
@@ -29,8 +29,27 @@
       if (answer.body.enrollmentRequired) return location.assign("/hq-command/sign-in?next=" + encodeURIComponent(next));
       challenge = answer.body.challenge;
       signin.hidden = true; codeForm.hidden = false;
-      $("code").focus();
+      const methods = answer.body.methods || ["totp"];
+      $("use-passkey").hidden = !methods.includes("passkey") || !passkeys.supported();
+      if (!methods.includes("totp")) {
+        for (const part of codeForm.querySelectorAll(".totp")) part.hidden = true;
+        $("code").required = false;
+        $("use-passkey").focus();
+      } else {
+        $("code").focus();
+      }
     });
+    const finish = (form, answer) => {
+      if (answer.ok) return location.assign(next);
+      if (answer.cancelled) return notify(form, form.dataset.cancelled, "error");
+      showErrors(form, answer);
+    };
+    $("use-passkey").addEventListener("click", async () => finish(codeForm, await passkeys.signIn(challenge)));
+    const alone = $("passkey-signin");
+    if (passkeys.supported()) {
+      alone.hidden = false;
+      alone.addEventListener("click", async () => { clearErrors(signin); finish(signin, await passkeys.signIn()); });
+    }
     $("use-recovery").addEventListener("click", () => {
       recovery = !recovery;
       $("code-label").textContent = recovery ? codeForm.dataset.recoveryLabel : codeForm.dataset.codeLabel;
@@ -139,6 +158,52 @@
     $("recovery-download").href = URL.createObjectURL(new Blob([codes.join("\n") + "\n"], { type: "text/plain" }));
     $("recovery").hidden = false;
   });
+  // Passkeys: added after the password is re-checked, renamed, removed (the password again).
+  const addPasskey = $("passkey-add-form");
+  onSubmit(addPasskey, async () => {
+    if (!passkeys.supported()) return notify(addPasskey, addPasskey.dataset.unsupported, "error");
+    const fields = values(addPasskey);
+    const options = await call("POST", "/api/auth/passkeys/registration/options", { password: fields.password });
+    if (!options.ok) return showErrors(addPasskey, options);
+    let credential;
+    try { credential = await passkeys.create(options.body.publicKey); } catch (error) { return notify(addPasskey, addPasskey.dataset.cancelled, "error"); }
+    const answer = await call("POST", "/api/auth/passkeys", { challengeId: options.body.challengeId, name: fields.name, credential });
+    if (!answer.ok) return showErrors(addPasskey, answer);
+    location.assign("/account/settings?added=passkey#passkeys");
+  });
+  if (new URLSearchParams(location.search).get("added") === "passkey" && addPasskey) notify(addPasskey, addPasskey.dataset.added, "success");
+  const renameForm = $("passkey-rename-form"), removeForm = $("passkey-remove-form");
+  let chosen = null;
+  const choose = (form, button) => {
+    chosen = button.dataset.passkey;
+    renameForm.hidden = form !== renameForm; removeForm.hidden = form !== removeForm;
+    clearErrors(form);
+    return form;
+  };
+  for (const button of document.querySelectorAll("button.rename-passkey")) {
+    button.addEventListener("click", () => { choose(renameForm, button); $("rename-name").value = button.dataset.name; $("rename-name").focus(); });
+  }
+  for (const button of document.querySelectorAll("button.remove-passkey")) {
+    button.addEventListener("click", () => {
+      choose(removeForm, button);
+      $("remove-question").textContent = $("remove-question").dataset.template.replace("{0}", button.dataset.name);
+      (removeForm.querySelector("input") || removeForm.querySelector("button[type=submit]")).focus();
+    });
+  }
+  for (const [cancel, form] of [["rename-cancel", renameForm], ["remove-cancel", removeForm]]) {
+    if ($(cancel)) $(cancel).addEventListener("click", () => { form.hidden = true; });
+  }
+  onSubmit(renameForm, async () => {
+    const answer = await call("PATCH", "/api/auth/passkeys/" + chosen, values(renameForm));
+    if (!answer.ok) return showErrors(renameForm, answer);
+    location.assign("/account/settings#passkeys");
+  });
+  onSubmit(removeForm, async () => {
+    const answer = await call("DELETE", "/api/auth/passkeys/" + chosen, values(removeForm));
+    if (!answer.ok) return showErrors(removeForm, answer);
+    location.assign("/account/settings#passkeys");
+  });
+
   const disable = $("mfa-disable-form");
   onSubmit(disable, async () => {
     const answer = await call("POST", "/api/auth/mfa/totp/disable", values(disable));

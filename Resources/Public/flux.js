@@ -146,7 +146,28 @@
     if (table.scrollWidth > table.clientWidth) table.tabIndex = 0;
   }
 
-  window.Flux = Object.freeze({ $, csrf, call, upload, renew, resume, say, problem, showErrors, clearErrors, notify, localDates });
+  // Passkeys: the server's WebAuthn options (JSON) through the browser's authenticator, and the credential back as JSON.
+  const passkeys = Object.freeze({
+    supported: () => typeof PublicKeyCredential === "function" && typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function",
+    async create(publicKey) {
+      return (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(publicKey) })).toJSON();
+    },
+    // Signs in with a passkey: alone, or as the second step of the password sign-in `challenge`. An answer with
+    // `cancelled` means the person closed the browser's dialog (or no key of theirs was there).
+    async signIn(challenge) {
+      const options = await call("POST", "/api/auth/passkeys/authentication/options", challenge ? { challenge } : {});
+      if (!options.ok) return options;
+      let credential;
+      try {
+        credential = (await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.body.publicKey) })).toJSON();
+      } catch (error) {
+        return { ok: false, cancelled: true, body: {} };
+      }
+      return call("POST", "/api/auth/passkeys/authentication", { challengeId: options.body.challengeId, credential, challenge, useCookies: true });
+    },
+  });
+
+  window.Flux = Object.freeze({ $, csrf, call, upload, renew, resume, say, problem, showErrors, clearErrors, notify, localDates, passkeys });
 
   // A signed-in page learns when its access token expires and renews it before then.
   if ($("sign-out")) call("GET", "/api/auth/token-info").then((answer) => {

@@ -1,7 +1,8 @@
-// HQ's and the portal's sign-in page: the password, then a TOTP code, or enrolment for a role that requires one.
+// HQ's and the portal's sign-in page: the password, then a TOTP code or a passkey, or enrolment for a role that
+// requires a second factor; or a passkey alone.
 (() => {
   "use strict";
-  const { $, call, say, problem, resume } = window.Flux;
+  const { $, call, say, problem, resume, passkeys } = window.Flux;
   const signin = $("signin-form");
   if (signin) {
     let challenge = null, enrolling = false;
@@ -20,6 +21,13 @@
       if (!answer.body.challenge) return done(answer);
       challenge = answer.body.challenge;
       signin.hidden = true; $("code-form").hidden = false;
+      const methods = answer.body.methods || ["totp"];
+      $("use-passkey").hidden = !methods.includes("passkey") || !passkeys.supported();
+      if (!answer.body.enrollmentRequired && !methods.includes("totp")) {
+        for (const part of $("code-form").querySelectorAll(".totp")) part.hidden = true;
+        $("code").required = false;
+        return $("use-passkey").focus();
+      }
       if (answer.body.enrollmentRequired) {
         enrolling = true;
         const setup = await call("POST", "/api/auth/mfa/totp/setup", { challenge });
@@ -28,6 +36,16 @@
       }
       $("code").focus();
     });
+    const withPasskey = async (answer) => {
+      if (answer.cancelled) return say($("status").dataset.cancelled, "error");
+      if (!answer.ok) return say(problem(answer), "error");
+      done(answer);
+    };
+    $("use-passkey").addEventListener("click", async () => withPasskey(await passkeys.signIn(challenge)));
+    if (passkeys.supported()) {
+      $("passkey-signin").hidden = false;
+      $("passkey-signin").addEventListener("click", async () => withPasskey(await passkeys.signIn()));
+    }
     $("code-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const path = enrolling ? "/api/auth/mfa/totp/confirm" : "/api/auth/mfa/verify";

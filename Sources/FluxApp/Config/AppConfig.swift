@@ -48,6 +48,8 @@ public struct AppConfig: Sendable {
     public var appleSignIn: OIDCSettings?
     /// The configured sign-in providers, in the order their buttons are shown.
     public var signInProviders: [OIDCSettings] { [googleSignIn, appleSignIn].compactMap { $0 } }
+    /// Who passkeys belong to (WEBAUTHN_RP_ID, PUBLIC_URL's host by default) and the exact origins that may use them.
+    var relyingParty = RelyingParty(id: "localhost", origins: ["http://localhost:8080"])
     /// Who hears of each consultation request (NOTIFY_EMAIL); `nil` stores tickets without mailing anyone.
     var notifyEmail: MailAddress?
     /// How long sign-ins last (ACCESS_TOKEN_SECONDS, SESSION_IDLE_DAYS, SESSION_ABSOLUTE_DAYS).

@@ -19,6 +19,45 @@ extension ConfigReader {
             problem("OIDC_GOOGLE_CLIENT_SECRET", "must be set with OIDC_GOOGLE_CLIENT_ID")
         }
         config.appleSignIn = readAppleSignIn()
+        config.relyingParty = readRelyingParty(publicURL: config.publicURL)
+    }
+
+    /// WEBAUTHN_RP_ID (PUBLIC_URL's host by default; a loopback address becomes `localhost`, since browsers refuse
+    /// IP addresses as relying parties) and the origins passkeys may be used from: PUBLIC_URL's, its `localhost`
+    /// spelling when PUBLIC_URL is a loopback address (development), and any in WEBAUTHN_ORIGINS (comma-separated,
+    /// each on the relying party's domain or below it).
+    private func readRelyingParty(publicURL: URL) -> RelyingParty {
+        let host = publicURL.host ?? "localhost"
+        let loopback = ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host)
+        let id = value("WEBAUTHN_RP_ID")?.lowercased() ?? (loopback ? "localhost" : host)
+        if id.isEmpty || id.contains(where: { !($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) || id.allSatisfy({ $0.isNumber || $0 == "." }) {
+            problem("WEBAUTHN_RP_ID", "must be a domain name (browsers refuse IP addresses as passkey relying parties)")
+        } else if !(host == id || host.hasSuffix("." + id) || (loopback && id == "localhost")) {
+            problem("WEBAUTHN_RP_ID", "must be PUBLIC_URL's host or a domain above it")
+        }
+        var origins = [Self.origin(of: publicURL)]
+        if loopback, var local = URLComponents(url: publicURL, resolvingAgainstBaseURL: false) {
+            local.host = "localhost"
+            if let url = local.url { origins.append(Self.origin(of: url)) }
+        }
+        for text in (value("WEBAUTHN_ORIGINS") ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !text.isEmpty {
+            guard let url = URL(string: text), let originHost = url.host, ["https", "http"].contains(url.scheme ?? ""),
+                originHost == id || originHost.hasSuffix("." + id), url.path.isEmpty || url.path == "/",
+                url.scheme == "https" || originHost == "localhost"
+            else {
+                problem("WEBAUTHN_ORIGINS", "must list origins such as https://\(id), on the relying party's domain (http:// only for localhost)")
+                continue
+            }
+            origins.append(Self.origin(of: url))
+        }
+        return RelyingParty(id: id, origins: Array(Set(origins)).sorted())
+    }
+
+    /// `scheme://host[:port]`, as a browser writes an origin in clientDataJSON.
+    private static func origin(of url: URL) -> String {
+        let scheme = url.scheme ?? "https"
+        let port = url.port.map { (scheme == "https" && $0 == 443) || (scheme == "http" && $0 == 80) ? "" : ":\($0)" } ?? ""
+        return "\(scheme)://\(url.host ?? "localhost")\(port)"
     }
 
     /// OIDC_APPLE_CLIENT_ID (the Services ID), OIDC_APPLE_TEAM_ID, OIDC_APPLE_KEY_ID, the key's PEM in

@@ -118,14 +118,44 @@ struct AccountPages: Sendable {
         /// Staff roles must keep a second factor: the page offers no way to turn it off.
         let mfaRequired: Bool
         let emailVerified: Bool
+        let passkeys: [PasskeyRow]
+        /// Whether this browser's page may offer to add a passkey: the relying party must be this page's host.
+        let passkeysHere: Bool
+        /// Where this page works with passkeys, when it is not here.
+        let passkeysAt: String
+    }
+
+    struct PasskeyRow: Encodable {
+        let id: String
+        let name: String
+        let createdAt: String
+        let lastUsedAt: String?
+        let backedUp: Bool
+        let flagged: Bool
     }
 
     @Sendable func settings(_ request: Request, _ principal: Principal) async throws -> Response {
         guard let user = try await User.find(principal.userID, on: request.db) else { throw AppError.notFound("No such account.") }
         let mfa = try await MultiFactor(identity: identity).isEnabled(principal.userID, on: request.db)
+        let iso = Date.ISO8601FormatStyle()
+        let passkeys = try await PasskeyController(identity: identity).list(request, principal).map {
+            PasskeyRow(id: $0.id.uuidString, name: $0.name, createdAt: $0.createdAt.formatted(iso), lastUsedAt: $0.lastUsedAt?.formatted(iso),
+                       backedUp: $0.backedUp, flagged: $0.flagged)
+        }
+        // A passkey made while a required role holds only passkeys keeps the rule: the app may then be turned off.
+        let required = Role.requiringMFA.contains(principal.role) && !passkeys.contains { !$0.flagged }
         return try await render(request, principal, tab: "settings", page: Settings(
-            hasPassword: user.passwordHash != nil, mfaEnabled: mfa, mfaRequired: Role.requiringMFA.contains(principal.role),
-            emailVerified: user.emailVerifiedAt != nil))
+            hasPassword: user.passwordHash != nil, mfaEnabled: mfa, mfaRequired: required,
+            emailVerified: user.emailVerifiedAt != nil, passkeys: passkeys,
+            passkeysHere: request.headers.first(name: .host).map { Self.hostName($0) == identity.passkeys.relyingParty.id
+                || Self.hostName($0).hasSuffix("." + identity.passkeys.relyingParty.id) } ?? false,
+            passkeysAt: (identity.passkeys.relyingParty.origins.first ?? "") + "/account/settings"))
+    }
+
+    /// `example.com` of a Host header `example.com:8080` (or `[::1]:8080`).
+    static func hostName(_ host: String) -> String {
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[host.index(after: host.startIndex)..<close]) }
+        return String(host.split(separator: ":", maxSplits: 1).first ?? "").lowercased()
     }
 
     struct Device: Encodable {

@@ -98,15 +98,18 @@ struct AuthController: Sendable {
         // The password's count only: a second factor keeps its own, which only a passed code clears.
         try await identity.throttle.clear(email, on: request.db)
         let cookies = body.useCookies ?? false
-        let mfaEnabled = try await MultiFactor(identity: identity).isEnabled(user.id!, on: request.db)
+        let totp = try await MultiFactor(identity: identity).isEnabled(user.id!, on: request.db)
+        let passkey = try await identity.passkeys.hasUsable(user.id!, on: request.db)
+        let mfaEnabled = totp || passkey
         if mfaEnabled || Role.requiringMFA.contains(membership.role) {
             let challenge = try await identity.accessTokens.issueChallenge(
                 userID: user.id!, tenantID: membership.tenantID, role: membership.role,
                 purpose: mfaEnabled ? .verify : .enroll, cookies: cookies)
             try await identity.audit.record(mfaEnabled ? "login.mfa_challenge" : "login.mfa_enrollment_required",
                                             actor: user.id, tenant: membership.tenantID, request: request)
-            return try await MFAChallengeBody(mfaRequired: mfaEnabled, enrollmentRequired: !mfaEnabled, challenge: challenge,
-                                        expiresIn: Int(MFAChallengeClaims.lifetime)).encodeResponse(status: .ok, for: request)
+            return try await MFAChallengeBody(mfaRequired: mfaEnabled, enrollmentRequired: !mfaEnabled,
+                                              methods: (totp ? ["totp"] : []) + (passkey ? ["passkey"] : []), challenge: challenge,
+                                              expiresIn: Int(MFAChallengeClaims.lifetime)).encodeResponse(status: .ok, for: request)
         }
         return try await identity.startSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
                                                cookies: cookies, request: request)
@@ -117,6 +120,8 @@ struct AuthController: Sendable {
     struct MFAChallengeBody: Content {
         let mfaRequired: Bool
         let enrollmentRequired: Bool
+        /// The second steps this account can take: `totp` (a code from the app, or a recovery code) and `passkey`.
+        let methods: [String]
         let challenge: String
         let expiresIn: Int
     }

@@ -23,6 +23,8 @@ struct Identity: Sendable {
     let lifetimes: SessionLifetimes
     /// The configured OpenID Connect providers (Google, Apple), whose buttons the sign-in pages show.
     let signInProviders: [OIDCSettings]
+    /// Passkey ceremonies for this site's relying party.
+    let passkeys: Passkeys
 
     static let accessCookie = "access"
     static let refreshCookie = "refresh"
@@ -52,6 +54,7 @@ struct Identity: Sendable {
         self.security = security
         links = AccountLinks(publicURL: config.publicURL)
         signInProviders = config.signInProviders
+        passkeys = Passkeys(relyingParty: config.relyingParty, relyingPartyName: "Flux")
     }
 
     /// The signed-in caller, from `Authorization: Bearer` or else the access cookie; `nil` when there is no

@@ -81,6 +81,16 @@ enum MailTemplates {
                           footer: "If this was not you, sign in, change your password and end your other sessions at once.")
     }
 
+    /// A passkey added to or removed from the account, named as its owner named it.
+    static func passkeyChanged(to: MailAddress, added: Bool, name: String, link: URL) async throws -> MailMessage {
+        let key = "“\(TextInput.line(name, maxLength: 64))”"
+        return try await message(to: to, subject: added ? "A passkey was added to your Flux account" : "A passkey was removed from your Flux account",
+                                 lines: [added ? "The passkey \(key) was added to your Flux account; it can now sign you in."
+                                               : "The passkey \(key) was removed from your Flux account; it can no longer sign you in."],
+                                 link: link, linkLabel: "Sign in to Flux",
+                                 footer: "If this was not you, sign in, change your password and end your other sessions at once.")
+    }
+
     /// Messages waiting in a portal conversation. Only the count and the conversation's title: message text
     /// stays in the portal, behind sign-in.
     static func unreadMessages(to: MailAddress, count: Int, conversation: String, link: URL) async throws -> MailMessage {

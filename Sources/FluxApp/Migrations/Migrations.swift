@@ -46,5 +46,7 @@ enum FluxMigrations {
         AddAssetTicket(),
         // 021: in-app notifications and each person's unread-mail setting.
         CreateNotifications(),
+        // 022: passkeys and their challenges.
+        CreatePasskeys(),
     ]
 }

@@ -39,6 +39,17 @@ func identityRoutes(_ root: GuardedRoutes, config: AppConfig) {
     factors.signedIn(.POST, "recovery-codes", roles: Role.everyone, use: mfa.replaceRecoveryCodes)
     auth.grouped("mfa").limited(RateLimits.mfa).open(.POST, "verify", use: mfa.verify)
 
+    let passkeys = PasskeyController(identity: identity)
+    let keys = account.grouped("passkeys")
+    keys.signedIn(.GET, roles: Role.everyone, use: passkeys.list)
+    keys.signedIn(.POST, roles: Role.everyone, use: passkeys.register)
+    keys.signedIn(.POST, "registration", "options", roles: Role.everyone, use: passkeys.registrationOptions)
+    keys.signedIn(.PATCH, ":passkeyID", roles: Role.everyone, use: passkeys.rename)
+    keys.signedIn(.DELETE, ":passkeyID", roles: Role.everyone, use: passkeys.remove)
+    let passkeySignIn = auth.grouped("passkeys").limited(RateLimits.login)
+    passkeySignIn.open(.POST, "authentication", "options", use: passkeys.authenticationOptions)
+    passkeySignIn.open(.POST, "authentication", use: passkeys.authenticate)
+
     let accountSite = AccountPages(identity: identity).site
     for settings in config.signInProviders {
         let oidc = OIDCController(identity: identity, oidc: OIDCProvider(settings: settings), publicURL: config.publicURL, pages: accountSite)

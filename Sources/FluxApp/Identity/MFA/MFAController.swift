@@ -145,7 +145,7 @@ struct MFAController: Sendable {
     }
 
     /// The role `userID` holds in `tenant` now; a challenge for a membership that is gone is void.
-    private func currentRole(_ userID: UUID, tenant: UUID, on database: any Database) async throws -> Role {
+    func currentRole(_ userID: UUID, tenant: UUID, on database: any Database) async throws -> Role {
         guard let membership = try await Membership.query(on: database)
             .filter(\.$userID == userID).filter(\.$tenantID == tenant).first()
         else { throw Self.invalidChallenge }
@@ -167,8 +167,9 @@ struct MFAController: Sendable {
 
     @Sendable func disable(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
         let body = try request.content.decode(DisableBody.self)
-        guard !Role.requiringMFA.contains(principal.role) else {
-            throw AppError(.forbidden, code: "mfa_required", message: "Your role requires two-factor authentication.")
+        if Role.requiringMFA.contains(principal.role), try await !identity.passkeys.hasUsable(principal.userID, on: request.db) {
+            throw AppError(.forbidden, code: "mfa_required",
+                           message: "Your role requires two-factor authentication: add a passkey before turning the authenticator app off.")
         }
         _ = try await identity.confirmPassword(body.password, of: principal, failureAction: "mfa.password_failed", request: request)
         guard try await multiFactor.check(principal.userID, code: body.code, on: request.db) else { throw Self.invalidCode }

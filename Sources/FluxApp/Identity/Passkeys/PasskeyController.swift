@@ -1,0 +1,314 @@
+import Fluent
+import FluxSecurity
+import Foundation
+import Vapor
+
+/// `/api/auth/passkeys/…`: adding, listing, renaming and removing passkeys (signed in), and signing in with one,
+/// alone or as the second step after the password.
+struct PasskeyController: Sendable {
+    let identity: Identity
+
+    var passkeys: Passkeys { identity.passkeys }
+
+    // MARK: managing one's keys
+
+    struct View: Content {
+        let id: UUID
+        let name: String
+        let createdAt: Date
+        let lastUsedAt: Date?
+        /// Synced to the owner's other devices by their platform (iCloud Keychain, Google Password Manager…).
+        let backedUp: Bool
+        let transports: [String]
+        /// Refused for sign-in since it presented a sign count that went backwards.
+        let flagged: Bool
+
+        init(_ passkey: Passkey) {
+            id = passkey.id!
+            name = passkey.name
+            createdAt = passkey.createdAt
+            lastUsedAt = passkey.lastUsedAt
+            backedUp = passkey.backedUp
+            transports = passkey.transports.split(separator: ",").map(String.init)
+            flagged = passkey.flaggedAt != nil
+        }
+    }
+
+    @Sendable func list(_ request: Request, _ principal: Principal) async throws -> [View] {
+        try await Passkey.query(on: request.db).filter(\.$userID == principal.userID).sort(\.$createdAt).all().map(View.init)
+    }
+
+    struct PasswordBody: Content {
+        /// The current password (accounts without one: a sign-in within the last 5 minutes).
+        let password: String?
+    }
+
+    struct CreationAnswer: Content {
+        let challengeId: UUID
+        let publicKey: Passkeys.CreationOptions
+    }
+
+    /// The first step of adding a key: the password re-checked (a stolen session alone cannot add the thief's key),
+    /// then the options for `navigator.credentials.create`.
+    @Sendable func registrationOptions(_ request: Request, _ principal: Principal) async throws -> CreationAnswer {
+        let body = try request.body.data == nil ? PasswordBody(password: nil) : request.content.decode(PasswordBody.self)
+        try await identity.reauthenticate(password: body.password, of: principal, failureAction: "passkey.password_failed", request: request)
+        guard let user = try await User.find(principal.userID, on: request.db) else { throw AuthController.invalidCredentials }
+        let existing = try await Passkey.query(on: request.db).filter(\.$userID == principal.userID).all()
+        guard existing.count < Passkeys.maximumPerUser else {
+            throw AppError(.conflict, code: "too_many_passkeys",
+                           message: "An account holds at most \(Passkeys.maximumPerUser) passkeys. Remove one you no longer use first.")
+        }
+        let challenge = try await passkeys.issueChallenge(.register, userID: principal.userID, binding: principal.sessionID.uuidString,
+                                                         on: request.db)
+        return CreationAnswer(challengeId: challenge.id!, publicKey: passkeys.creationOptions(for: user, existing: existing, challenge: challenge))
+    }
+
+    /// A `PublicKeyCredential` from `navigator.credentials.create`, as its `toJSON()` writes it.
+    struct RegistrationCredential: Content {
+        struct Response: Content {
+            let clientDataJSON: String
+            let attestationObject: String
+            let transports: [String]?
+        }
+        let id: String
+        let type: String
+        let response: Response
+    }
+
+    struct RegisterBody: Content {
+        let challengeId: UUID
+        let name: String
+        let credential: RegistrationCredential
+    }
+
+    /// The second step: the authenticator's answer verified against the challenge this session was given, then kept.
+    @Sendable func register(_ request: Request, _ principal: Principal) async throws -> Response {
+        let body = try request.content.decode(RegisterBody.self)
+        let name = try Self.validName(body.name)
+        guard let clientData = Base64URL.decode(body.credential.response.clientDataJSON),
+            let attestation = Base64URL.decode(body.credential.response.attestationObject), body.credential.type == "public-key"
+        else { throw AppError.invalidFields(["credential": "must be the credential the browser returned, as its toJSON() writes it"]) }
+        guard let challenge = try await passkeys.takeChallenge(body.challengeId, for: .register, on: request.db),
+            challenge.userID == principal.userID, challenge.binding == principal.sessionID.uuidString,
+            let challengeBytes = Base64URL.decode(challenge.challenge)
+        else { throw Self.invalidChallenge }
+        let registration: WebAuthnVerifier.Registration
+        do {
+            registration = try WebAuthnVerifier.verifyRegistration(clientDataJSON: clientData, attestationObject: attestation,
+                                                                   challenge: challengeBytes, relyingParty: passkeys.relyingParty)
+        } catch let failure as WebAuthnFailure {
+            try await identity.audit.record("passkey.add_failed", actor: principal.userID, tenant: principal.tenantID,
+                                            metadata: ["reason": failure.reason], request: request)
+            throw AppError(.badRequest, code: "passkey_invalid", message: "The passkey could not be added: \(failure.reason)")
+        }
+        let transports = (body.credential.response.transports ?? []).prefix(8).map { TextInput.line($0, maxLength: 32) }
+        let passkey = Passkey(userID: principal.userID, registration: registration, transports: Array(transports), name: name, now: Date())
+        guard try await Passkey.query(on: request.db).filter(\.$credentialID == passkey.credentialID).first() == nil else {
+            throw AppError(.conflict, code: "passkey_exists", message: "This passkey is already on an account.")
+        }
+        try await passkey.create(on: request.db)
+        try await mailOwner(principal.userID, added: true, name: name, on: request.db)
+        try await identity.audit.record("passkey.added", actor: principal.userID, tenant: principal.tenantID,
+                                        target: passkey.id!.uuidString, request: request)
+        return try await View(passkey).encodeResponse(status: .created, for: request)
+    }
+
+    struct RenameBody: Content {
+        let name: String
+    }
+
+    @Sendable func rename(_ request: Request, _ principal: Principal) async throws -> View {
+        let body = try request.content.decode(RenameBody.self)
+        let passkey = try await own(request, principal)
+        passkey.name = try Self.validName(body.name)
+        try await passkey.update(on: request.db)
+        try await identity.audit.record("passkey.renamed", actor: principal.userID, tenant: principal.tenantID,
+                                        target: passkey.id!.uuidString, request: request)
+        return View(passkey)
+    }
+
+    /// Removes a key, the password re-checked. A role that requires a second factor keeps at least one: the last
+    /// passkey of someone without an authenticator app stays until they set one up.
+    @Sendable func remove(_ request: Request, _ principal: Principal) async throws -> HTTPStatus {
+        let body = try request.body.data == nil ? PasswordBody(password: nil) : request.content.decode(PasswordBody.self)
+        let passkey = try await own(request, principal)
+        try await identity.reauthenticate(password: body.password, of: principal, failureAction: "passkey.password_failed", request: request)
+        if Role.requiringMFA.contains(principal.role), try await !MultiFactor(identity: identity).isEnabled(principal.userID, on: request.db) {
+            let others = try await passkeys.usable(principal.userID, on: request.db).filter { $0.id != passkey.id }
+            guard !others.isEmpty else {
+                throw AppError(.conflict, code: "mfa_required",
+                               message: "Your role requires a second factor: set up an authenticator app or add another passkey before removing this one.")
+            }
+        }
+        try await passkey.delete(on: request.db)
+        try await mailOwner(principal.userID, added: false, name: passkey.name, on: request.db)
+        try await identity.audit.record("passkey.removed", actor: principal.userID, tenant: principal.tenantID,
+                                        target: passkey.id!.uuidString, request: request)
+        return .noContent
+    }
+
+    private func own(_ request: Request, _ principal: Principal) async throws -> Passkey {
+        guard let id = request.parameters.get("passkeyID", as: UUID.self),
+            let passkey = try await Passkey.query(on: request.db).filter(\.$id == id).filter(\.$userID == principal.userID).first()
+        else { throw AppError.notFound("No such passkey.") }
+        return passkey
+    }
+
+    static func validName(_ name: String) throws -> String {
+        let line = TextInput.line(name, maxLength: 64)
+        guard !line.isEmpty, name.count <= 64 else {
+            throw AppError.invalidFields(["name": "give the passkey a name of 1 to 64 characters, such as the device it is on"])
+        }
+        return line
+    }
+
+    private func mailOwner(_ userID: UUID, added: Bool, name: String, on database: any Database) async throws {
+        guard let user = try await User.find(userID, on: database),
+            let address = MailAddress(name: user.displayName, address: user.email) else { return }
+        try await Outbox.enqueue(MailTemplates.passkeyChanged(to: address, added: added, name: name, link: identity.links.signIn),
+                                 kind: added ? "passkey-added" : "passkey-removed", on: database)
+    }
+
+    // MARK: signing in
+
+    struct OptionsBody: Content {
+        /// The password sign-in's challenge when the passkey is its second step; absent to sign in with a passkey alone.
+        let challenge: String?
+    }
+
+    struct RequestAnswer: Content {
+        let challengeId: UUID
+        let publicKey: Passkeys.RequestOptions
+    }
+
+    /// The options for `navigator.credentials.get`: any key of this site's (alone), or the keys of the account the
+    /// password named (second step).
+    @Sendable func authenticationOptions(_ request: Request) async throws -> RequestAnswer {
+        let body = try request.body.data == nil ? OptionsBody(challenge: nil) : request.content.decode(OptionsBody.self)
+        guard let token = body.challenge else {
+            let challenge = try await passkeys.issueChallenge(.signIn, userID: nil, binding: nil, on: request.db)
+            return RequestAnswer(challengeId: challenge.id!, publicKey: passkeys.requestOptions(allowed: [], challenge: challenge))
+        }
+        guard let claims = await identity.accessTokens.verifyChallenge(token, purpose: .verify),
+            let userID = UUID(uuidString: claims.sub.value)
+        else { throw MFAController.invalidChallenge }
+        let allowed = try await passkeys.usable(userID, on: request.db)
+        guard !allowed.isEmpty else {
+            throw AppError(.conflict, code: "no_passkey", message: "This account has no passkey. Use a code from your authenticator app.")
+        }
+        let challenge = try await passkeys.issueChallenge(.secondFactor, userID: userID, binding: claims.jti.value, on: request.db)
+        return RequestAnswer(challengeId: challenge.id!, publicKey: passkeys.requestOptions(allowed: allowed, challenge: challenge))
+    }
+
+    /// A `PublicKeyCredential` from `navigator.credentials.get`, as its `toJSON()` writes it.
+    struct AssertionCredential: Content {
+        struct Response: Content {
+            let clientDataJSON: String
+            let authenticatorData: String
+            let signature: String
+            let userHandle: String?
+        }
+        let id: String
+        let type: String
+        let response: Response
+    }
+
+    struct AuthenticateBody: Content {
+        let challengeId: UUID
+        let credential: AssertionCredential
+        /// The password sign-in's challenge, for a passkey as the second step.
+        let challenge: String?
+        /// Browser pages ask for HttpOnly cookies instead of tokens in the body.
+        let useCookies: Bool?
+    }
+
+    /// Signs in with a verified assertion: a passkey that checks the user's presence and verification (a PIN or a
+    /// biometric on the device) is both factors at once, so it satisfies the staff rule for a second factor.
+    @Sendable func authenticate(_ request: Request) async throws -> Response {
+        let body = try request.content.decode(AuthenticateBody.self)
+        let response = body.credential.response
+        guard body.credential.type == "public-key", let clientData = Base64URL.decode(response.clientDataJSON),
+            let authenticatorData = Base64URL.decode(response.authenticatorData), let signature = Base64URL.decode(response.signature),
+            Base64URL.decode(body.credential.id) != nil
+        else { throw AppError.invalidFields(["credential": "must be the credential the browser returned, as its toJSON() writes it"]) }
+        var claims: MFAChallengeClaims?
+        if let token = body.challenge {
+            guard let verified = await identity.accessTokens.verifyChallenge(token, purpose: .verify) else { throw MFAController.invalidChallenge }
+            claims = verified
+        }
+        guard let challenge = try await passkeys.takeChallenge(body.challengeId, for: claims == nil ? .signIn : .secondFactor, on: request.db),
+            challenge.binding == claims?.jti.value, let challengeBytes = Base64URL.decode(challenge.challenge)
+        else { throw Self.invalidChallenge }
+        guard let passkey = try await Passkey.query(on: request.db).filter(\.$credentialID == body.credential.id).first() else {
+            try await identity.audit.record("passkey.unknown_credential", actor: nil, tenant: nil, request: request)
+            throw Self.failed
+        }
+        let userID = passkey.userID
+        if let claims {
+            // The second step: the key must be the account's whose password was just given.
+            guard claims.sub.value == userID.uuidString, challenge.userID == userID else {
+                try await identity.audit.record("passkey.wrong_account", actor: userID, tenant: claims.tid, request: request)
+                throw Self.failed
+            }
+            guard try await MFAChallengeAttempts.claim(claims.jti.value, expiresAt: claims.exp.value, on: request.db) else {
+                throw MFAController.invalidChallenge
+            }
+            _ = try await identity.mfaThrottle.claimAttempt(userID.uuidString, on: request.db)
+        } else if response.userHandle != Passkeys.userHandle(userID) {
+            // A discoverable key names its account; one naming another account than the key's own is an attack.
+            try await identity.audit.record("passkey.user_handle_mismatch", actor: userID, tenant: nil, request: request)
+            throw Self.failed
+        }
+        guard passkey.flaggedAt == nil else {
+            try await identity.audit.record("passkey.flagged_refused", actor: userID, tenant: claims?.tid, target: passkey.id!.uuidString,
+                                            request: request)
+            throw Self.failed
+        }
+        let assertion: WebAuthnVerifier.Assertion
+        do {
+            assertion = try WebAuthnVerifier.verifyAssertion(
+                clientDataJSON: clientData, authenticatorData: authenticatorData, signature: signature, challenge: challengeBytes,
+                publicKey: Base64URL.decode(passkey.publicKey) ?? [], storedSignCount: UInt32(clamping: passkey.signCount),
+                relyingParty: passkeys.relyingParty)
+        } catch let failure as WebAuthnFailure {
+            if failure.reason == WebAuthnVerifier.signCountReason {
+                passkey.flaggedAt = Date()
+                try await passkey.update(on: request.db)
+                try await identity.audit.record("passkey.flagged", actor: userID, tenant: claims?.tid, target: passkey.id!.uuidString,
+                                                metadata: ["reason": failure.reason], request: request)
+            } else {
+                try await identity.audit.record("passkey.failure", actor: userID, tenant: claims?.tid, target: passkey.id!.uuidString,
+                                                metadata: ["reason": failure.reason], request: request)
+            }
+            throw Self.failed
+        }
+        passkey.signCount = Int64(assertion.signCount)
+        passkey.backedUp = assertion.backedUp
+        passkey.lastUsedAt = Date()
+        try await passkey.update(on: request.db)
+
+        let tenantID: UUID, role: Role
+        if let claims {
+            tenantID = claims.tid
+            role = try await MFAController(identity: identity).currentRole(userID, tenant: claims.tid, on: request.db)
+            try await identity.mfaThrottle.clear(userID.uuidString, on: request.db)
+            try await MFAChallengeAttempts.spend(claims.jti.value, on: request.db)
+        } else {
+            guard let membership = try await Membership.query(on: request.db).filter(\.$userID == userID).sort(\.$createdAt).first() else {
+                throw Self.failed
+            }
+            tenantID = membership.tenantID
+            role = membership.role
+        }
+        try await identity.audit.record(claims == nil ? "passkey.sign_in" : "mfa.success", actor: userID, tenant: tenantID,
+                                        target: passkey.id!.uuidString, metadata: ["method": "passkey"], request: request)
+        return try await identity.startSession(userID: userID, tenantID: tenantID, role: role,
+                                               cookies: claims?.cookies ?? body.useCookies ?? false, request: request)
+    }
+
+    static let invalidChallenge = AppError(.unauthorized, code: "invalid_challenge",
+                                           message: "The passkey request is invalid, used or expired. Try again.")
+    static let failed = AppError(.unauthorized, code: "passkey_failed",
+                                 message: "The passkey could not be verified. Try again, or sign in another way.")
+}
