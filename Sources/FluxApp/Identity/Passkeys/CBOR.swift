@@ -75,6 +75,33 @@ enum CBOR: Hashable, Sendable {
         guard case .map(let entries) = self else { return nil }
         return entries.first { $0.key == key }?.value
     }
+
+    /// Text compares by its UTF-8 bytes, as in CBOR's data model (RFC 8949 §2), not by Unicode canonical
+    /// equivalence as Swift's String does: "\u{212A}" (KELVIN SIGN) is a different map key from "K".
+    static func == (lhs: CBOR, rhs: CBOR) -> Bool {
+        switch (lhs, rhs) {
+        case (.integer(let left), .integer(let right)): left == right
+        case (.bytes(let left), .bytes(let right)): left == right
+        case (.text(let left), .text(let right)): left.utf8.elementsEqual(right.utf8)
+        case (.array(let left), .array(let right)): left == right
+        case (.map(let left), .map(let right)): left == right
+        case (.bool(let left), .bool(let right)): left == right
+        case (.null, .null): true
+        default: false
+        }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        switch self {
+        case .integer(let value): hasher.combine(0); hasher.combine(value)
+        case .bytes(let bytes): hasher.combine(1); hasher.combine(bytes)
+        case .text(let text): hasher.combine(2); hasher.combine(Array(text.utf8))
+        case .array(let items): hasher.combine(3); hasher.combine(items)
+        case .map(let entries): hasher.combine(4); hasher.combine(entries)
+        case .bool(let value): hasher.combine(5); hasher.combine(value)
+        case .null: hasher.combine(6)
+        }
+    }
 }
 
 /// A cursor over the input; `position` only moves forward and never past `bytes.endIndex`.

@@ -47,6 +47,8 @@ enum WebAuthnVerifier {
     /// valid, so the caller can flag the credential as possibly cloned.
     static let signCountReason = "The authenticator's sign count did not increase; the credential may be cloned."
 
+    /// Bounds on what a browser sends, checked before parsing; genuine values are a few hundred bytes (an RSA
+    /// key and signature make the largest).
     static let maximumClientDataBytes = 4 * 1024
     static let maximumAttestationObjectBytes = 16 * 1024
     static let maximumAuthenticatorDataBytes = 4 * 1024
@@ -144,11 +146,14 @@ enum WebAuthnVerifier {
         guard let clientData = try? JSONDecoder().decode(ClientData.self, from: Data(json)) else {
             throw WebAuthnFailure(reason: "The client data is not valid JSON.")
         }
-        guard clientData.type == type else { throw WebAuthnFailure(reason: "The client data has the wrong type.") }
+        // Byte for byte: Swift's String == would also match canonically equivalent spellings.
+        guard clientData.type.utf8.elementsEqual(type.utf8) else {
+            throw WebAuthnFailure(reason: "The client data has the wrong type.")
+        }
         guard Base64URL.decode(clientData.challenge) == challenge else {
             throw WebAuthnFailure(reason: "The challenge does not match.")
         }
-        guard relyingParty.origins.contains(clientData.origin) else {
+        guard relyingParty.origins.contains(where: { $0.utf8.elementsEqual(clientData.origin.utf8) }) else {
             throw WebAuthnFailure(reason: "The origin is not allowed.")
         }
         guard clientData.crossOrigin != true else { throw WebAuthnFailure(reason: "Cross-origin requests are refused.") }

@@ -129,6 +129,17 @@ import Testing
         #expect(throws: CBOR.DecodingError.self, "\(hex)") { try CBOR.decode(Self.bytes(hex)) }
     }
 
+    /// Swift's String == treats "\u{212A}" (KELVIN SIGN) and "K" as equal; CBOR keys are their bytes.
+    @Test func textComparesByItsBytes() throws {
+        let kelvin = CBOR.text("\u{212A}")
+        #expect(kelvin != .text("K"))
+        #expect(Set([kelvin, .text("K")]).count == 2)
+        let value = try CBOR.decodeWhole(Self.bytes("a2614b0163e284aa02"))
+        #expect(value[.text("K")] == .integer(1))
+        #expect(value[kelvin] == .integer(2))
+        #expect(throws: CBOR.DecodingError(kind: .duplicateKey)) { try CBOR.decode(Self.bytes("a263e284aa0163e284aa02")) }
+    }
+
     @Test func mapLookupFindsAKeyAndNothingElse() {
         let value = Self.map((.integer(1), .text("one")), (.text("two"), .integer(2)))
         #expect(value[.integer(1)] == .text("one"))

@@ -6,7 +6,8 @@ import Testing
 /// fails the whole run, so reaching the end is the main assertion; on top, a changed signed byte never verifies and
 /// whatever the decoder accepts re-encodes to itself.
 ///
-/// FUZZ_ITERATIONS raises the count (20,000 by default); FUZZ_SEED replays a run; the seed is printed.
+/// FUZZ_ITERATIONS raises the count (20,000 by default); FUZZ_SEED picks the mutations, and the seed is printed.
+/// The keys and signatures are fresh each run (swift-crypto draws them), so a seed replays the mutations, not the bytes.
 @Suite struct WebAuthnFuzzTests {
     @Test func mutatedInputsNeverCrashOrVerify() throws {
         // setup

@@ -18,7 +18,7 @@ import Testing
             challenge: challenge, relyingParty: party)
     }
 
-    /// Verifies what `respond` returns, as a credential `registration` made with `storedSignCount`.
+    /// Verifies the authenticator's next assertion, after `change`, against `key` stored with `storedSignCount`.
     static func assert(
         _ authenticator: inout SoftwareAuthenticator, key: [UInt8], storedSignCount: UInt32 = 0,
         challenge: [UInt8] = challenge,
@@ -96,6 +96,8 @@ import Testing
         }
         #expect(refusal { $0.origin = "https://evil.example" } == "The origin is not allowed.")
         #expect(refusal { $0.origin = "http://example.com" } == "The origin is not allowed.")
+        #expect(refusal { $0.origin = "https://example.com/" } == "The origin is not allowed.")
+        #expect(refusal { $0.origin = "https://EXAMPLE.com" } == "The origin is not allowed.")
         #expect(refusal { $0.clientDataType = "webauthn.get" } == "The client data has the wrong type.")
         #expect(refusal { $0.crossOrigin = true } == "Cross-origin requests are refused.")
         #expect(refusal { $0.rpID = "evil.example" } == "The authenticator data is for another relying party.")
