@@ -26,13 +26,14 @@
       const answer = await call("POST", "/api/auth/login", { ...values(signin), useCookies: true });
       if (!answer.ok) return showErrors(signin, answer);
       if (!answer.body.challenge) return location.assign(next);
-      if (answer.body.enrollmentRequired) return location.assign("/hq-command/sign-in?next=" + encodeURIComponent(next));
+      if (answer.body.enrollmentRequired) return location.assign("/hq-command?next=" + encodeURIComponent(next));
       challenge = answer.body.challenge;
       signin.hidden = true; codeForm.hidden = false;
       const methods = answer.body.methods || ["totp"];
       $("use-passkey").hidden = !methods.includes("passkey") || !passkeys.supported();
       if (!methods.includes("totp")) {
         for (const part of codeForm.querySelectorAll(".totp")) part.hidden = true;
+        $("passkey-intro").hidden = false; $("use-passkey").textContent = $("use-passkey").dataset.only;
         $("code").required = false;
         $("use-passkey").focus();
       } else {
@@ -196,12 +197,12 @@
   onSubmit(renameForm, async () => {
     const answer = await call("PATCH", "/api/auth/passkeys/" + chosen, values(renameForm));
     if (!answer.ok) return showErrors(renameForm, answer);
-    location.assign("/account/settings#passkeys");
+    location.reload();
   });
   onSubmit(removeForm, async () => {
     const answer = await call("DELETE", "/api/auth/passkeys/" + chosen, values(removeForm));
     if (!answer.ok) return showErrors(removeForm, answer);
-    location.assign("/account/settings#passkeys");
+    location.reload();
   });
 
   const disable = $("mfa-disable-form");

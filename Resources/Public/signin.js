@@ -25,6 +25,7 @@
       $("use-passkey").hidden = !methods.includes("passkey") || !passkeys.supported();
       if (!answer.body.enrollmentRequired && !methods.includes("totp")) {
         for (const part of $("code-form").querySelectorAll(".totp")) part.hidden = true;
+        $("passkey-intro").hidden = false; $("use-passkey").textContent = $("use-passkey").dataset.only;
         $("code").required = false;
         return $("use-passkey").focus();
       }

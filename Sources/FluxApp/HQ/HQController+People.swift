@@ -15,8 +15,13 @@ extension HQController {
         let emails = Dictionary(users.map { ($0.id!, $0.email) }) { first, _ in first }
         let sessions = try await AuthSession.query(on: request.db).filter(\.$revokedAt == nil).filter(\.$expiresAt > Date())
             .sort(\.$lastUsedAt, .descending).limit(500).all()
+        let ids = users.compactMap(\.id)
+        let withApp = Set(try await MfaFactor.query(on: request.db).filter(\.$userID ~~ ids).filter(\.$confirmedAt != nil).all().map(\.userID))
+        let withPasskey = Set(try await Passkey.query(on: request.db).filter(\.$userID ~~ ids).filter(\.$flaggedAt == nil).all().map(\.userID))
         struct UserRow: Encodable {
-            let email, name, role, tenant, created: String
+            let email, name, role, tenant, factors, created: String
+            /// Whether the account has any second factor (a badge's colour).
+            let protected: Bool
         }
         struct SessionRow: Encodable {
             let id: UUID
@@ -29,10 +34,14 @@ extension HQController {
         let body = Body(
             users: users.map { user in
                 let membership = byUser[user.id!]?.first
-                return UserRow(email: user.email, name: user.displayName ?? "", role: membership?.role.rawValue ?? "",
-                               tenant: membership.flatMap { tenants[$0.tenantID] } ?? "", created: PageSite.time(user.createdAt))
+                let factors = [withApp.contains(user.id!) ? "Authenticator app" : nil, withPasskey.contains(user.id!) ? "Passkey" : nil]
+                    .compactMap { $0 }
+                return UserRow(email: user.email, name: user.displayName ?? "", role: membership?.role.label ?? "",
+                               tenant: membership.flatMap { tenants[$0.tenantID] } ?? "",
+                               factors: factors.isEmpty ? "None" : factors.joined(separator: " and "), created: PageSite.time(user.createdAt),
+                               protected: !factors.isEmpty)
             },
-            sessions: sessions.map { SessionRow(id: $0.id!, email: emails[$0.userID] ?? "", device: $0.deviceLabel, role: $0.role.rawValue,
+            sessions: sessions.map { SessionRow(id: $0.id!, email: emails[$0.userID] ?? "", device: $0.deviceLabel, role: $0.role.label,
                                                 lastUsed: PageSite.time($0.lastUsedAt)) })
         return try await site.render(request, "hq/users", title: "Users and sessions", principal: principal, body: body)
     }
