@@ -39,4 +39,21 @@ import Testing
         development.configuration(try AppConfig.load(from: ["DATA_DIR": directory.url.path]))
         #expect(development.lines.contains { $0.hasPrefix("ok    METRICS_TOKEN: missing") })
     }
+
+    /// Passkeys need a secure page: doctor warns when production's public address is plain HTTP.
+    @Test func passkeysWarnWithoutHTTPSOutsideDevelopment() throws {
+        let directory = try TemporaryDirectory()
+        let production = ["DATA_DIR": directory.url.path, "FLUX_ENV": "production", "METRICS_TOKEN": "mT9vQ2xK7wR4nY8pL3sD6fJ1hG5cB0zAeU",
+                          "SESSION_SECRET": "q4Jm7X1c2ZrV+p9nW0s3bKfT8yLhE6aGdUoR5iNtQwMzSvHxCkPjYlBe"]
+        var plain = DoctorReport()
+        plain.configuration(try AppConfig.load(from: production.merging(["PUBLIC_URL": "http://flux.example.com"]) { _, new in new }))
+        #expect(plain.lines.contains { $0.hasPrefix("warn  passkeys: PUBLIC_URL is not https") })
+        var secure = DoctorReport()
+        secure.configuration(try AppConfig.load(from: production.merging(["PUBLIC_URL": "https://flux.example.com",
+                                                                           "TRUSTED_PROXIES": "127.0.0.1"]) { _, new in new }))
+        #expect(secure.lines.contains("ok    passkeys: relying party flux.example.com, origins https://flux.example.com"))
+        var development = DoctorReport()
+        development.configuration(try AppConfig.load(from: ["DATA_DIR": directory.url.path]))
+        #expect(development.lines.contains { $0.hasPrefix("ok    passkeys: relying party localhost") })
+    }
 }

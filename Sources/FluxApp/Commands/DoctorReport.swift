@@ -46,6 +46,13 @@ struct DoctorReport {
         } else {
             pass("proxy", "none configured: X-Forwarded-* headers are ignored")
         }
+        // Browsers offer passkeys only to secure pages: https, or http on localhost while developing.
+        let party = config.relyingParty
+        if config.environment != .development, config.publicURL.scheme != "https" {
+            warn("passkeys", "PUBLIC_URL is not https: browsers will not create or use passkeys for \(config.publicURL.absoluteString)")
+        } else {
+            pass("passkeys", "relying party \(party.id), origins \(party.origins.joined(separator: ", "))")
+        }
         let connections = config.connections.doctorFindings
         for (subject, detail) in connections.passes { pass(subject, detail) }
         for warning in connections.warnings { warn("connections", warning) }

@@ -160,7 +160,7 @@ struct AccountRecovery: Sendable {
     private func signIn(_ user: User, request: Request) async throws -> Response {
         guard let membership = try await Membership.query(on: request.db).filter(\.$userID == user.id!).sort(\.$createdAt).first(),
             !Role.requiringMFA.contains(membership.role),
-            try await !MultiFactor(identity: identity).isEnabled(user.id!, on: request.db)
+            try await !MultiFactor(identity: identity).hasAnyFactor(user.id!, on: request.db)
         else { return Response(status: .noContent) }
         return try await identity.startSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
                                                cookies: true, request: request)

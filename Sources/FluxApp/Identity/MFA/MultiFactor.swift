@@ -12,8 +12,15 @@ struct MultiFactor: Sendable {
 
     let identity: Identity
 
+    /// Whether the account has a confirmed authenticator app.
     func isEnabled(_ userID: UUID, on database: any Database) async throws -> Bool {
         try await MfaFactor.query(on: database).filter(\.$userID == userID).filter(\.$confirmedAt != nil).first() != nil
+    }
+
+    /// Whether the account has any second factor: the authenticator app or a passkey that can still sign in.
+    func hasAnyFactor(_ userID: UUID, on database: any Database) async throws -> Bool {
+        if try await isEnabled(userID, on: database) { return true }
+        return try await identity.passkeys.hasUsable(userID, on: database)
     }
 
     struct Enrolment: Content {

@@ -204,7 +204,7 @@ struct OIDCController: Sendable {
         guard let membership = try await Membership.query(on: request.db).filter(\.$userID == user.id!).sort(\.$createdAt).first() else {
             try await refuse(request, "oidc_no_membership", "account without an organization")
         }
-        if try await MultiFactor(identity: identity).isEnabled(user.id!, on: request.db) || Role.requiringMFA.contains(membership.role) {
+        if try await MultiFactor(identity: identity).hasAnyFactor(user.id!, on: request.db) || Role.requiringMFA.contains(membership.role) {
             try await refuse(request, "mfa_required", "this account signs in with its password and a code")
         }
         try await identity.audit.record(linking == .created ? "oidc.account_created" : "oidc.login", actor: user.id, tenant: membership.tenantID,

@@ -240,6 +240,20 @@ import VaporTesting
         }
     }
 
+    /// A passkey is a second factor everywhere one is asked: a mailed reset link does not sign its account in.
+    @Test func aPasswordResetLinkDoesNotStandInForThePasskey() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let account = try await mintSignedIn(app, role: .clientMember)
+            #expect(try await add(tester, account, SoftwareAuthenticator(rpID: Self.rpID, origin: Self.origin)).status == .created)
+            let token = try await OneTimeTokens.issue(purpose: AccountRecovery.passwordReset, userID: account.userID,
+                                                      lifetime: AccountRecovery.lifetime, on: app.db)
+            let reset = try await send(tester, "/api/auth/password/reset", ["token": token, "password": "a fresh passphrase", "useCookies": true])
+            #expect(reset.status == .noContent)
+            #expect(reset.headers.setCookie?["access"] == nil)
+        }
+    }
+
     @Test func theRelyingPartyComesFromPublicURLAndBadSettingsStopTheBoot() throws {
         let directory = try TemporaryDirectory()
         func load(_ environment: [String: String]) throws(ConfigError) -> AppConfig {
