@@ -148,7 +148,9 @@
     $("mfa-qr").src = answer.body.qrCode;
     $("mfa-secret").textContent = answer.body.secret;
     setup.hidden = true; confirm.hidden = false;
-    $("confirm-code").focus();
+    // The code is typed after the picture is scanned: show the picture whole, then put the cursor in the field.
+    confirm.scrollIntoView({ block: "start" });
+    $("confirm-code").focus({ preventScroll: true });
   });
   onSubmit(confirm, async () => {
     const answer = await call("POST", "/api/auth/mfa/totp/confirm", { code: $("confirm-code").value.trim() });

@@ -30,7 +30,7 @@ public enum FluxMain {
                 return 1
             }
             do {
-                try Restore.run(from: URL(fileURLWithPath: arguments[2]), config: config)
+                try await Restore.run(from: URL(fileURLWithPath: arguments[2]), config: config)
                 print("restored \(arguments[2])")
                 return 0
             } catch {

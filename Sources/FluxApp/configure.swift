@@ -85,13 +85,14 @@ private func startBackgroundWork(_ app: Application, _ config: AppConfig, metric
     app.lifecycle.use(app.orphanObjectCollection)
 }
 
-/// `flux serve` (the default), `doctor`, `filetype`, `backup`, `create-admin` and `seed-demo`.
+/// `flux serve` (the default), `doctor`, `filetype`, `backup`, `files`, `create-admin` and `seed-demo`.
 private func registerCommands(_ app: Application, _ config: AppConfig, identity: Identity) async {
     app.asyncCommands.use(FluxServeCommand(serve: await app.servers.asyncCommand, config: config),
                           as: "serve", isDefault: true)
     app.asyncCommands.use(DoctorCommand(config: config), as: "doctor")
     app.asyncCommands.use(FileTypeCommand(), as: "filetype")
     app.asyncCommands.use(BackupCommand(config: config), as: "backup")
+    app.asyncCommands.use(FilesCommand(config: config), as: "files")
     app.asyncCommands.use(CreateAdminCommand(passwords: identity.passwords), as: "create-admin")
     app.asyncCommands.use(SeedDemoCommand(environment: config.environment), as: "seed-demo")
 }

@@ -4,6 +4,7 @@ database serves them; with the store stopped, health says `storage: down` and up
 envelope while the rest works, and once it is back uploads work again without restarting Flux; wrong
 credentials or a missing bucket are named by `flux doctor` and at boot, never with the secret."""
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -15,7 +16,7 @@ import uuid
 import pytest
 import requests
 
-from helpers import FLUX_BIN, FluxServer, clean_env, csrf_session, memory_kib
+from helpers import FLUX_BIN, FluxServer, clean_env, csrf_session, memory_kib, run_flux
 from test_upload import multipart_stream
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -157,3 +158,92 @@ def test_wrong_credentials_are_named_by_doctor_and_at_boot_without_the_secret(wo
         time.sleep(0.2)
     assert wrong not in server.log_text()
     assert requests.get(server.url + "/api/health", timeout=5).json()["storage"] == "down"
+
+
+def test_files_migrate_copies_a_running_installation_to_the_bucket_and_resumes(workdir, serve, seaweedfs):
+    """`flux files migrate --to s3` beside a server still on DATA_DIR: stopped half way (`--limit`), run again, it copies
+    only the rest; started on the bucket with its own files gone, the server serves every file identical."""
+    server = serve(UPLOAD_MAX_BYTES=str(20 * MIB))
+    sizes = [1 * MIB, 3 * MIB, 64 * 1024, 9 * MIB, 2 * MIB]
+    assets = []
+    for size in sizes:
+        created = upload(server, size)
+        assert created.status_code == 201, created.text
+        assets.append(created.json()["assetId"])
+    assert len(stored_files(workdir / "data")) == len(sizes)
+    with_bucket = flux_env(seaweedfs, **{key: value for key, value in server.env.items() if not key.startswith("FILES_S3_")})
+
+    first = run_flux(["files", "migrate", "--to", "s3", "--limit", "2"], with_bucket, workdir, timeout=120)
+    assert first.returncode != 0, first.stdout
+    assert "2 copied" in first.stdout and "3 left for a later run" in first.stdout, first.stdout
+    assert first.stdout.count("SHA-256 verified") == 2
+    assert "run the same command again" in first.stdout + first.stderr
+
+    second = run_flux(["files", "migrate", "--to", "s3"], with_bucket, workdir, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "3 copied" in second.stdout and "2 verified by an earlier run" in second.stdout, second.stdout
+    assert second.stdout.count("SHA-256 verified") == 3
+    assert "every object is in the target and verified" in second.stdout
+    assert seaweedfs["FLUX_TEST_S3_SECRET_ACCESS_KEY"] not in second.stdout + second.stderr
+    # The server it ran beside was never switched: it still serves from DATA_DIR.
+    assert requests.get(f"{server.url}/api/health", timeout=5).json()["storage"] == "up"
+
+    server.stop()
+    shutil.rmtree(workdir / "data" / "uploads")
+    on_bucket = serve(env=with_bucket)
+    for asset, size in zip(assets, sizes):
+        served = requests.get(f"{on_bucket.url}/api/assets/{asset}", timeout=60)
+        assert served.status_code == 200, asset
+        assert hashlib.sha256(served.content).digest() == hashlib.sha256(video(size)).digest()
+    assert stored_files(workdir / "data") == []
+
+
+def test_a_backup_lists_the_buckets_objects_and_restore_checks_every_one(tmp_path, seaweedfs):
+    """`flux backup` of an installation on the bucket lists every object (key, size, SHA-256); with --with-objects it
+    copies them. `flux restore` puts a copied object where the restored installation keeps files; an object in
+    neither place fails the restore by name."""
+    live = tmp_path / "live"
+    live.mkdir()
+    server = FluxServer(live, flux_env(seaweedfs, UPLOAD_MAX_BYTES=str(20 * MIB))).start()
+    try:
+        sizes = [2 * MIB, 300 * 1024]
+        assets = []
+        for size in sizes:
+            created = upload(server, size)
+            assert created.status_code == 201, created.text
+            assets.append(created.json()["assetId"])
+        full = run_flux(["backup", "--output", str(tmp_path / "full"), "--with-objects"], server.env, live, timeout=120)
+        assert full.returncode == 0, full.stderr
+        listed = run_flux(["backup", "--output", str(tmp_path / "listed")], server.env, live, timeout=120)
+        assert listed.returncode == 0, listed.stderr
+    finally:
+        server.stop()
+    manifest = json.loads((tmp_path / "full" / "manifest.json").read_text())
+    assert manifest["objectsCopied"] is True
+    assert sorted(entry["key"] for entry in manifest["objects"]) == sorted(f"uploads/{asset.upper()}" for asset in assets)
+    for entry in manifest["objects"]:
+        copy = (tmp_path / "full" / "objects" / entry["key"]).read_bytes()
+        assert len(copy) == entry["size"] and hashlib.sha256(copy).hexdigest() == entry["sha256"]
+    assert json.loads((tmp_path / "listed" / "manifest.json").read_text())["objectsCopied"] is False
+    assert not (tmp_path / "listed" / "objects").exists()
+
+    # Restored onto one machine without the bucket: the files come from the backup's copies.
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    local_env = clean_env(UPLOAD_MAX_BYTES=str(20 * MIB))
+    result = run_flux(["restore", str(tmp_path / "full")], local_env, restored, timeout=120)
+    assert result.returncode == 0, result.stderr
+    single = FluxServer(restored, local_env).start()
+    try:
+        for asset, size in zip(assets, sizes):
+            served = requests.get(f"{single.url}/api/assets/{asset}", timeout=30)
+            assert served.status_code == 200 and hashlib.sha256(served.content).digest() == hashlib.sha256(video(size)).digest()
+    finally:
+        single.stop()
+
+    # A backup that only listed them, restored where the bucket is not: the restore names what is missing.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    failed = run_flux(["restore", str(tmp_path / "listed")], local_env, bare, timeout=120)
+    assert failed.returncode != 0
+    assert "2 of its 2 stored file(s)" in failed.stderr and "--with-objects" in failed.stderr, failed.stderr
