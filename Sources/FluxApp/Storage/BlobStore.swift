@@ -21,6 +21,9 @@ protocol BlobStore: Sendable {
     func delete(_ key: String) async throws
     /// Keys under `prefix` written before `date`: candidates for collecting objects no row names.
     func keys(under prefix: String, writtenBefore date: Date) async throws -> [String]
+    /// Removes writes under `prefix` begun before `date` and never finished: an S3 multipart upload whose abort
+    /// could not reach the store (it was down), a staging file of a process that died mid-upload. Returns how many.
+    func removeUnfinishedWrites(under prefix: String, startedBefore date: Date) async throws -> Int
     /// Throws unless the store answers within `timeout` and accepts this instance's credentials (health, doctor).
     func checkReachable(within timeout: TimeAmount) async throws
     /// The object as a download of `mediaType`, honouring the request's `Range`.

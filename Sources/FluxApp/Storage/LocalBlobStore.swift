@@ -91,6 +91,22 @@ struct LocalBlobStore: BlobStore {
         return keys.sorted()
     }
 
+    /// Staging files (under `.incoming/`) and hidden `.partial` files, by their last write.
+    func removeUnfinishedWrites(under prefix: String, startedBefore date: Date) async throws -> Int {
+        guard let walker = FileManager.default.enumerator(at: try url(prefix), includingPropertiesForKeys: [.isRegularFileKey, .contentModificationDateKey])
+        else { return 0 }
+        var removed = 0
+        for case let file as URL in walker {
+            let name = file.lastPathComponent
+            guard file.pathComponents.contains(".incoming") || (name.hasPrefix(".") && name.hasSuffix(".partial")) else { continue }
+            let values = try file.resourceValues(forKeys: [.isRegularFileKey, .contentModificationDateKey])
+            guard values.isRegularFile == true, let modified = values.contentModificationDate, modified < date else { continue }
+            try FileManager.default.removeItem(at: file)
+            removed += 1
+        }
+        return removed
+    }
+
     func checkReachable(within timeout: TimeAmount) async throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue,

@@ -4,7 +4,8 @@ import Vapor
 
 /// Removes stored objects no row names, once they are a day old: what an upload leaves when the process dies
 /// between storing the object and writing its row, or a delete between removing the row and the object
-/// (rows are written after their object and deleted before it, so the only disagreement is an orphan object).
+/// (rows are written after their object and deleted before it, so the only disagreement is an orphan object);
+/// and writes never finished (multipart uploads whose abort the store did not get, staging files).
 /// A day is far longer than any upload takes, so an object whose row is still being written is never taken.
 /// Safe on several replicas at once: a pass only deletes objects whose row is absent, and deleting twice is
 /// harmless.
@@ -32,6 +33,9 @@ final class OrphanObjectCollection: LifecycleHandler, Sendable {
             if let row, key == BlobKey.portalFile(id, tenant: row.tenantID) { continue }
             try await store.delete(key)
             removed += 1
+        }
+        for prefix in ["uploads", "files"] {
+            removed += try await store.removeUnfinishedWrites(under: prefix, startedBefore: cutoff)
         }
         return removed
     }

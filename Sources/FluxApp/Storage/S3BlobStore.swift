@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -23,6 +24,9 @@ struct S3BlobStore: BlobStore {
     /// Where each request's latency and failure are counted (`/metrics`).
     let metrics: HTTPMetrics?
     private let signer: SignatureV4
+    /// Multipart uploads whose abort the store did not get (it was down): sent again after its next answer, so their
+    /// parts are freed without waiting for the daily collection (which takes any the process did not live to retry).
+    private let missedAborts = NIOLockedValueBox<[(key: String, upload: String)]>([])
 
     init(settings: S3Settings, client: HTTPClient, threadPool: NIOThreadPool, metrics: HTTPMetrics? = nil) {
         self.settings = settings
@@ -98,7 +102,23 @@ struct S3BlobStore: BlobStore {
     }
 
     func abortMultipart(_ key: String, uploadID: String) async {
-        _ = try? await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload")
+        do {
+            _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload", allowing: [404])
+        } catch {
+            missedAborts.withLockedValue { $0.append((key, uploadID)) }
+        }
+    }
+
+    /// After an answer from the store: the aborts it missed go out again, in the background.
+    private func retryMissedAborts() {
+        let missed = missedAborts.withLockedValue { pending in
+            defer { pending = [] }
+            return pending
+        }
+        guard !missed.isEmpty else { return }
+        Task {
+            for (key, upload) in missed { await abortMultipart(key, uploadID: upload) }
+        }
     }
 
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> BlobContent {
@@ -146,6 +166,32 @@ struct S3BlobStore: BlobStore {
             token = S3XML.values(of: "IsTruncated", in: body).first == "true" ? S3XML.values(of: "NextContinuationToken", in: body).first : nil
         } while token != nil
         return keys.sorted()
+    }
+
+    /// Multipart uploads of Flux's keys initiated before `date`, aborted (their parts are freed).
+    func removeUnfinishedWrites(under prefix: String, startedBefore date: Date) async throws -> Int {
+        guard BlobKey.isValid(prefix) else { throw BlobStoreError.unavailable("invalid prefix") }
+        var removed = 0
+        var markers: (key: String, upload: String)?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix + "/")]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.upload)] }
+            let (_, body) = try await send(.GET, key: nil, query: query, operation: "ListMultipartUploads")
+            for entry in S3XML.elements("Upload", in: body) {
+                guard let key = S3XML.values(of: "Key", in: entry).first, BlobKey.isValid(key),
+                    let upload = S3XML.values(of: "UploadId", in: entry).first,
+                    let initiated = S3XML.values(of: "Initiated", in: entry).first.flatMap(S3XML.isoDate), initiated < date
+                else { continue }
+                _ = try await send(.DELETE, key: key, query: [("uploadId", upload)], operation: "AbortMultipartUpload", allowing: [404])
+                removed += 1
+            }
+            markers = nil
+            if S3XML.values(of: "IsTruncated", in: body).first == "true", let key = S3XML.values(of: "NextKeyMarker", in: body).first,
+                let upload = S3XML.values(of: "NextUploadIdMarker", in: body).first {
+                markers = (key, upload)
+            }
+        } while markers != nil
+        return removed
     }
 
     /// A one-key listing rather than a HEAD: its error body names the fault (NoSuchBucket, InvalidAccessKeyId,
@@ -206,6 +252,7 @@ struct S3BlobStore: BlobStore {
             let code = S3XML.values(of: "Code", in: text).first ?? "no error code"
             throw BlobStoreError.unavailable("\(operation) answered \(response.status.code) (\(code))")
         }
+        retryMissedAborts()
         if streaming, response.status.code < 300 {
             failed = false
             return (response, "")

@@ -185,6 +185,41 @@ import VaporTesting
         }
     }
 
+    /// Staging files a dead process left (a day after their last write) go too; one still being written stays.
+    @Test func stagingFilesLeftByADeadUploadAreCollected() async throws {
+        try await withFlux { app, config in
+            let incoming = config.dataDirectory.appendingPathComponent("files/.incoming")
+            try FileManager.default.createDirectory(at: incoming, withIntermediateDirectories: true)
+            let dead = incoming.appendingPathComponent(UUID().uuidString), live = incoming.appendingPathComponent(UUID().uuidString)
+            let partial = config.dataDirectory.appendingPathComponent("uploads/.\(UUID().uuidString).partial")
+            try FileManager.default.createDirectory(at: partial.deletingLastPathComponent(), withIntermediateDirectories: true)
+            for file in [dead, live, partial] { try Data([1, 2, 3]).write(to: file) }
+            for file in [dead, partial] {
+                try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-2 * 24 * 3600)], ofItemAtPath: file.path)
+            }
+            #expect(try await app.orphanObjectCollection.run(on: app.db) == 2)
+            #expect(!FileManager.default.fileExists(atPath: dead.path) && !FileManager.default.fileExists(atPath: partial.path))
+            #expect(FileManager.default.fileExists(atPath: live.path))
+        }
+    }
+
+    /// A multipart upload whose abort never reached the store (it was down) is aborted a day later.
+    @Test(.enabled(if: TestS3.available)) func multipartUploadsNeverFinishedAreAbortedADayLater() async throws {
+        try await withFlux(environment: TestS3.environment!) { app, _ in
+            // Under a prefix of its own: other tests' uploads in the same bucket are in flight meanwhile.
+            let store = try #require(app.blobStore as? S3BlobStore)
+            let prefix = "abandoned-\(UUID().uuidString)"
+            let key = "\(prefix)/\(UUID().uuidString)"
+            let upload = try await store.startMultipart(key)
+            _ = try await store.uploadPart(key, uploadID: upload, number: 1, body: ByteBuffer(bytes: BlobStoreTests.bytes(S3BlobStore.partSize)))
+            #expect(try await store.removeUnfinishedWrites(under: prefix, startedBefore: Date().addingTimeInterval(-24 * 3600)) == 0)
+            #expect(try await store.removeUnfinishedWrites(under: prefix, startedBefore: Date().addingTimeInterval(24 * 3600)) == 1)
+            // Aborted: the upload can no longer be completed, and it is listed no more.
+            await #expect(throws: (any Error).self) { try await store.completeMultipart(key, uploadID: upload, etags: ["x"]) }
+            #expect(try await store.removeUnfinishedWrites(under: prefix, startedBefore: Date().addingTimeInterval(24 * 3600)) == 0)
+        }
+    }
+
     @Test func doctorReportsRowsWhoseObjectVanished() async throws {
         try await withFlux { app, config in
             // setup: two files, one of whose objects is removed behind Flux's back
