@@ -11,22 +11,37 @@ import Vapor
 /// `ConnectionDeadlines` on its own, in an HTTP/1 pipeline shaped like Vapor's, on an event loop whose clock
 /// the test moves; then `ConnectionAdmission` and the deadlines on a real Flux server's sockets.
 @Suite struct ConnectionGuardTests {
-    /// Answers each complete request at once with 200 `ok` (or 101, to stand for a WebSocket upgrade).
+    /// Answers each complete request at once with 200 `ok` (or 101, to stand for a WebSocket upgrade); with
+    /// `answersAtHead`, as soon as the head arrives, as a route refusing an upload before reading it does.
     final class Responder: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let status: HTTPResponseStatus
+        let answersAtHead: Bool
         /// Errors that reached the handler, as they reach Vapor's.
         var errors: [any Error] = []
+        /// Body bytes handed to the handler.
+        var bodyBytes = 0
 
-        init(status: HTTPResponseStatus = .ok) { self.status = status }
+        init(status: HTTPResponseStatus = .ok, answersAtHead: Bool = false) {
+            self.status = status
+            self.answersAtHead = answersAtHead
+        }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             errors.append(error)
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard case .end = unwrapInboundIn(data) else { return }
+            switch unwrapInboundIn(data) {
+            case .head where answersAtHead, .end where !answersAtHead:
+                break
+            case .body(let bytes):
+                bodyBytes += bytes.readableBytes
+                return
+            default:
+                return
+            }
             var headers = HTTPHeaders()
             if status == .switchingProtocols {
                 headers.add(name: "Upgrade", value: "websocket")
@@ -152,6 +167,22 @@ import Vapor
         #expect(try written(channel).hasPrefix("HTTP/1.1 408"))
         // The body's reader is told it was cut, so a partial body is never taken for a whole one.
         #expect(responder.errors.contains { $0 is ConnectionDeadlines.BodyTooSlow })
+    }
+
+    /// A request answered before its body is all sent (a refusal, a store gone down mid-upload): what the client
+    /// still sends is dropped, not read into a request, and the connection ends after a moment's linger instead of
+    /// waiting on a client that sends the whole body before reading.
+    @Test func anAnswerBeforeTheBodyEndsClosesTheConnection() throws {
+        let responder = Responder(status: .forbidden, answersAtHead: true)
+        let channel = try guardedChannel(responder)
+        try send("POST /upload HTTP/1.1\r\nHost: flux\r\nContent-Length: 100000\r\n\r\n", to: channel)
+        channel.read()
+        #expect(try written(channel).hasPrefix("HTTP/1.1 403"))
+        try send(String(repeating: "a", count: 5000), to: channel)
+        channel.read()
+        #expect(responder.bodyBytes == 0)
+        advance(channel, 3)
+        #expect(!channel.isActive)
     }
 
     @Test func anHonestSlowBodyAboveTheRateCompletes() throws {

@@ -181,6 +181,15 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
                     return refuse(refusal.status, code: refusal.code, message: refusal.message)
                 }
                 if phase == .answering { awaitRequest() }
+                // Answered before its body was all sent (a refusal, a store gone down mid-upload): the rest is not
+                // read into a request, and the connection ends after a linger, as nginx's lingering close does, instead
+                // of stalling a client that sends its whole body before reading.
+                if phase == .body {
+                    phase = .closing
+                    cancelTimers()
+                    context.writeAndFlush(data, promise: promise)
+                    return closeAfterLinger()
+                }
             }
         }
         context.write(data, promise: promise)
