@@ -19,7 +19,7 @@
   // Sign-in: the password, then (when the account has a second factor) a code from the app or a recovery code.
   const signin = $("signin-form"), codeForm = $("code-form");
   if (signin) {
-    let challenge = null, recovery = false;
+    let challenge = null, recovery = false, passkeyOnly = false;
     const next = signin.dataset.next;
     if (signin.dataset.resume) resume(next);
     onSubmit(signin, async () => {
@@ -32,7 +32,10 @@
       const methods = answer.body.methods || ["totp"];
       $("use-passkey").hidden = !methods.includes("passkey") || !passkeys.supported();
       if (!methods.includes("totp")) {
+        // A passkey, or (the device lost) one of the recovery codes that came with it.
+        passkeyOnly = true;
         for (const part of codeForm.querySelectorAll(".totp")) part.hidden = true;
+        $("use-recovery").parentElement.hidden = !methods.includes("recovery");
         $("passkey-intro").hidden = false; $("use-passkey").textContent = $("use-passkey").dataset.only;
         $("code").required = false;
         $("use-passkey").focus();
@@ -52,6 +55,11 @@
       alone.addEventListener("click", async () => { clearErrors(signin); finish(signin, await passkeys.signIn()); });
     }
     $("use-recovery").addEventListener("click", () => {
+      if (passkeyOnly) {
+        for (const part of codeForm.querySelectorAll(".totp")) part.hidden = false;
+        $("use-recovery").parentElement.hidden = true;
+        $("code").required = true;
+      }
       recovery = !recovery;
       $("code-label").textContent = recovery ? codeForm.dataset.recoveryLabel : codeForm.dataset.codeLabel;
       $("use-recovery").textContent = recovery ? codeForm.dataset.useCode : codeForm.dataset.useRecovery;
@@ -156,11 +164,15 @@
     const answer = await call("POST", "/api/auth/mfa/totp/confirm", { code: $("confirm-code").value.trim() });
     if (!answer.ok) return showErrors(confirm, answer);
     confirm.hidden = true;
-    const codes = answer.body.recoveryCodes || [];
+    showRecoveryCodes(answer.body.recoveryCodes || []);
+  });
+  // Recovery codes, shown once (with a first second factor), with a download.
+  function showRecoveryCodes(codes) {
     for (const code of codes) { const item = document.createElement("li"); item.textContent = code; $("recovery-codes").appendChild(item); }
     $("recovery-download").href = URL.createObjectURL(new Blob([codes.join("\n") + "\n"], { type: "text/plain" }));
     $("recovery").hidden = false;
-  });
+    $("recovery").scrollIntoView({ block: "start" });
+  }
   // Passkeys: added after the password is re-checked, renamed, removed (the password again).
   const addPasskey = $("passkey-add-form");
   onSubmit(addPasskey, async () => {
@@ -172,7 +184,9 @@
     try { credential = await passkeys.create(options.body.publicKey); } catch (error) { return notify(addPasskey, addPasskey.dataset.cancelled, "error"); }
     const answer = await call("POST", "/api/auth/passkeys", { challengeId: options.body.challengeId, name: fields.name, credential });
     if (!answer.ok) return showErrors(addPasskey, answer);
-    location.assign("/account/settings?added=passkey#passkeys");
+    if (!answer.body.recoveryCodes) return location.assign("/account/settings?added=passkey#passkeys");
+    addPasskey.hidden = true;
+    showRecoveryCodes(answer.body.recoveryCodes);
   });
   if (new URLSearchParams(location.search).get("added") === "passkey" && addPasskey) notify(addPasskey, addPasskey.dataset.added, "success");
   const renameForm = $("passkey-rename-form"), removeForm = $("passkey-remove-form");

@@ -35,10 +35,21 @@ def with_authenticator(driver):
 
 
 def add_passkey(driver, server, name, password=PASSWORD):
+    """Adds a passkey from settings: the passkeys listed after, and the recovery codes shown (with an account's first
+    second factor) or None."""
     driver.get(server.url + "/account/settings")
     fill(driver, "passkey-add-form", {"name": name, "password": password})
-    browser_until(driver, notice("passkey-add-form", "success"), 15)
-    return driver.find_element(By.ID, "passkey-list").text
+
+    def outcome(d):
+        if d.find_element(By.ID, "recovery").is_displayed():
+            return "codes"
+        return "added" if "success" in d.find_element(By.CSS_SELECTOR, "#passkey-add-form .notice").get_attribute("class") else None
+    codes = None
+    if browser_until(driver, outcome, 15) == "codes":
+        codes = [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
+        driver.find_element(By.CSS_SELECTOR, "#recovery a[href='/account/settings']").click()
+        browser_until(driver, lambda d: d.find_elements(By.ID, "passkey-list"), 15)
+    return driver.find_element(By.ID, "passkey-list").text, codes
 
 
 def sign_out(driver, server):
@@ -67,8 +78,9 @@ def test_a_passkey_added_in_settings_signs_in_alone_until_it_is_removed(workdir,
                 assert len(driver.get_credentials()) == 0
                 # The refused password is the only thing the browser logged.
                 assert [entry for entry in console_errors(driver) if "registration/options" not in entry] == []
-                listed = add_passkey(driver, server, "Work laptop")
+                listed, codes = add_passkey(driver, server, "Work laptop")
                 assert "Work laptop" in listed and "Never" in listed
+                assert codes is not None and len(codes) == 10, "the first second factor comes with recovery codes"
                 [credential] = driver.get_credentials()
                 assert credential.is_resident_credential
                 assert problems(driver) == ([], 0, None)
@@ -91,6 +103,17 @@ def test_a_passkey_added_in_settings_signs_in_alone_until_it_is_removed(workdir,
                 assert "Ada Lovelace" in driver.page_source
                 last_used = driver.find_element(By.ID, "passkey-list").text
                 assert "Never" not in last_used
+
+            with step("signed out, the device lost: the password and a recovery code sign in"):
+                sign_out(driver, server)
+                driver.get(server.url + "/account/sign-in?next=/account/settings")
+                fill(driver, "signin-form", {"email": "ada@engines.example", "password": PASSWORD})
+                browser_until(driver, lambda d: d.find_element(By.ID, "use-passkey").is_displayed(), 15)
+                assert not driver.find_element(By.ID, "code").is_displayed()
+                driver.find_element(By.ID, "use-recovery").click()
+                driver.find_element(By.ID, "code").send_keys(codes[0])
+                driver.find_element(By.CSS_SELECTOR, "#code-form button[type=submit]").click()
+                browser_until(driver, at("/account/settings"), 15)
 
             with step("renamed, then removed with the password; the key then signs in no more"):
                 driver.find_element(By.CSS_SELECTOR, "button.rename-passkey").click()
@@ -137,7 +160,8 @@ def test_an_owner_uses_a_passkey_instead_of_the_authenticator_app(workdir, tmp_p
                 browser_until(driver, at("/hq-command/dashboard"), 15)
 
             with step("a passkey added, the authenticator app may go: the passkey keeps the rule"):
-                add_passkey(driver, server, "Office key")
+                _, codes = add_passkey(driver, server, "Office key")
+                assert codes is None, "the authenticator's recovery codes stand"
                 driver.find_element(By.ID, "disable-password").send_keys(PASSWORD)
                 # The enrolment's code is spent; the next time step's is accepted a step early.
                 driver.find_element(By.ID, "disable-code").send_keys(pyotp.TOTP(secret).at(time.time() + 30))

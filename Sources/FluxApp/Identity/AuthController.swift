@@ -108,7 +108,9 @@ struct AuthController: Sendable {
             try await identity.audit.record(mfaEnabled ? "login.mfa_challenge" : "login.mfa_enrollment_required",
                                             actor: user.id, tenant: membership.tenantID, request: request)
             return try await MFAChallengeBody(mfaRequired: mfaEnabled, enrollmentRequired: !mfaEnabled,
-                                              methods: (totp ? ["totp"] : []) + (passkey ? ["passkey"] : []), challenge: challenge,
+                                              methods: (totp ? ["totp"] : []) + (passkey ? ["passkey"] : [])
+                                                  + (try await MultiFactor(identity: identity).hasRecoveryCodes(user.id!, on: request.db) ? ["recovery"] : []),
+                                              challenge: challenge,
                                               expiresIn: Int(MFAChallengeClaims.lifetime)).encodeResponse(status: .ok, for: request)
         }
         return try await identity.startSession(userID: user.id!, tenantID: membership.tenantID, role: membership.role,
@@ -120,7 +122,7 @@ struct AuthController: Sendable {
     struct MFAChallengeBody: Content {
         let mfaRequired: Bool
         let enrollmentRequired: Bool
-        /// The second steps this account can take: `totp` (a code from the app, or a recovery code) and `passkey`.
+        /// The second steps this account can take: `totp` (a code from the app), `passkey`, and `recovery` (a recovery code).
         let methods: [String]
         let challenge: String
         let expiresIn: Int

@@ -79,6 +79,11 @@ struct MultiFactor: Sendable {
         return claimed != nil
     }
 
+    /// Whether the account has a recovery code left to use.
+    func hasRecoveryCodes(_ userID: UUID, on database: any Database) async throws -> Bool {
+        try await RecoveryCode.query(on: database).filter(\.$userID == userID).filter(\.$usedAt == nil).count() > 0
+    }
+
     /// Ten new codes, shown once; the old ones stop working.
     func replaceRecoveryCodes(_ userID: UUID, on database: any Database, now: Date = Date()) async throws -> [String] {
         let codes = (0..<Self.recoveryCodeCount).map { _ in Self.newRecoveryCode() }
@@ -91,10 +96,13 @@ struct MultiFactor: Sendable {
         return codes
     }
 
+    /// Removes the authenticator app; its recovery codes go too unless a passkey remains, whose lost device they
+    /// then stand in for.
     func disable(_ userID: UUID, on database: any Database) async throws {
+        let keepCodes = try await identity.passkeys.hasUsable(userID, on: database)
         try await database.writeTransaction { transaction in
             try await MfaFactor.query(on: transaction).filter(\.$userID == userID).delete()
-            try await RecoveryCode.query(on: transaction).filter(\.$userID == userID).delete()
+            if !keepCodes { try await RecoveryCode.query(on: transaction).filter(\.$userID == userID).delete() }
         }
     }
 

@@ -82,6 +82,13 @@ struct PasskeyController: Sendable {
         let credential: RegistrationCredential
     }
 
+    struct Added: Content {
+        let passkey: View
+        /// Ten recovery codes, shown once, when the account had none left: a passkey-only account that loses its
+        /// device signs in with one of them.
+        let recoveryCodes: [String]?
+    }
+
     /// The second step: the authenticator's answer verified against the challenge this session was given, then kept.
     @Sendable func register(_ request: Request, _ principal: Principal) async throws -> Response {
         let body = try request.content.decode(RegisterBody.self)
@@ -108,10 +115,13 @@ struct PasskeyController: Sendable {
             throw AppError(.conflict, code: "passkey_exists", message: "This passkey is already on an account.")
         }
         try await passkey.create(on: request.db)
+        let multiFactor = MultiFactor(identity: identity)
+        let codes = try await multiFactor.hasRecoveryCodes(principal.userID, on: request.db)
+            ? nil : try await multiFactor.replaceRecoveryCodes(principal.userID, on: request.db)
         try await mailOwner(principal.userID, added: true, name: name, on: request.db)
         try await identity.audit.record("passkey.added", actor: principal.userID, tenant: principal.tenantID,
                                         target: passkey.id!.uuidString, request: request)
-        return try await View(passkey).encodeResponse(status: .created, for: request)
+        return try await Added(passkey: View(passkey), recoveryCodes: codes).encodeResponse(status: .created, for: request)
     }
 
     struct RenameBody: Content {
@@ -142,6 +152,10 @@ struct PasskeyController: Sendable {
             }
         }
         try await passkey.delete(on: request.db)
+        // Recovery codes stand in for a second factor: with none left, they go too.
+        if try await !MultiFactor(identity: identity).hasAnyFactor(principal.userID, on: request.db) {
+            try await RecoveryCode.query(on: request.db).filter(\.$userID == principal.userID).delete()
+        }
         try await mailOwner(principal.userID, added: false, name: passkey.name, on: request.db)
         try await identity.audit.record("passkey.removed", actor: principal.userID, tenant: principal.tenantID,
                                         target: passkey.id!.uuidString, request: request)

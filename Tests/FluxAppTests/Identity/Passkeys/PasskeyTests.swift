@@ -93,8 +93,12 @@ import VaporTesting
                                                                       "credential": credential(laptop.register(challenge: options.challenge))],
                                        headers: account.bearer)
             #expect(added.status == .created, "\(added.body.string)")
-            let view = try added.content.decode(PasskeyController.View.self)
+            let answer = try added.content.decode(PasskeyController.Added.self)
+            let view = answer.passkey
             #expect(view.name == "Work laptop" && view.transports == ["internal", "hybrid"] && !view.flagged)
+            // The account's first factor: recovery codes come with it, once.
+            let codes = try #require(answer.recoveryCodes)
+            #expect(codes.count == 10)
             #expect(try await OutboxMessage.query(on: app.db).filter(\.$kind == "passkey-added").count() == 1)
             // The same key cannot be added twice: the next options exclude it.
             #expect(try await registrationOptions(tester, account).publicKey.excludeCredentials?.map(\.id) == [Base64URL.encode(laptop.credentialID)])
@@ -116,6 +120,8 @@ import VaporTesting
             #expect(try renamed.content.decode(PasskeyController.View.self).name == "Old laptop")
             let removed = try await send(tester, "/api/auth/passkeys/\(view.id)", [:], method: .DELETE, headers: account.bearer)
             #expect(removed.status == .noContent)
+            // No factor left: the recovery codes went with the last one.
+            #expect(try await RecoveryCode.query(on: app.db).filter(\.$userID == account.userID).count() == 0)
             #expect(try await OutboxMessage.query(on: app.db).filter(\.$kind == "passkey-removed").count() == 1)
             let refused = try await signIn(tester, &laptop, userHandle: handle).response
             #expect(refused.status == .unauthorized && errorCode(refused) == "passkey_failed")
@@ -132,7 +138,9 @@ import VaporTesting
             let tester = try app.testing()
             let owner = try await mintSignedIn(app, role: .owner)
             var key = SoftwareAuthenticator(rpID: Self.rpID, origin: Self.origin, algorithm: algorithm)
-            #expect(try await add(tester, owner, key).status == .created)
+            let added = try await add(tester, owner, key)
+            #expect(added.status == .created)
+            let recovery = try #require(try added.content.decode(PasskeyController.Added.self).recoveryCodes)
             let user = try #require(try await User.find(owner.userID, on: app.db))
             user.passwordHash = try await app.identity.passwords.hash(testPassword)
             try await user.update(on: app.db)
@@ -140,7 +148,7 @@ import VaporTesting
             struct Challenge: Decodable { let mfaRequired: Bool; let enrollmentRequired: Bool; let methods: [String]; let challenge: String }
             let password = try await login(tester, email: user.email)
             let challenge = try password.content.decode(Challenge.self)
-            #expect(challenge.mfaRequired && !challenge.enrollmentRequired && challenge.methods == ["passkey"])
+            #expect(challenge.mfaRequired && !challenge.enrollmentRequired && challenge.methods == ["passkey", "recovery"])
             // Without an authenticator app, a code cannot be the second step.
             let code = try await send(tester, "/api/auth/mfa/verify", ["challenge": challenge.challenge, "code": "123456"])
             #expect(code.status == .unauthorized)
@@ -165,6 +173,11 @@ import VaporTesting
             let removal = try await send(tester, "/api/auth/passkeys/\(view.id!)", ["password": testPassword], method: .DELETE,
                                          headers: ["Authorization": "Bearer \(pair.accessToken)"])
             #expect(removal.status == .conflict && errorCode(removal) == "mfa_required")
+
+            // The device lost: the password and a recovery code still sign the owner in, once per code.
+            let lost = try await login(tester, email: user.email).content.decode(Challenge.self)
+            let rescued = try await send(tester, "/api/auth/mfa/verify", ["challenge": lost.challenge, "recoveryCode": recovery[0]])
+            #expect(rescued.status == .ok, "\(rescued.body.string)")
         }
     }
 
@@ -237,6 +250,24 @@ import VaporTesting
             phone.signCount = 1_000
             #expect(try await signIn(tester, &phone, userHandle: handle).response.status == .unauthorized)
             #expect(try await actions(app).contains("passkey.flagged"))
+        }
+    }
+
+    /// The authenticator app turned off while a passkey remains: its recovery codes stay, for the day the device is lost.
+    @Test func recoveryCodesOutliveTheAppWhileAPasskeyRemains() async throws {
+        try await withFlux { app, _ async throws in
+            let tester = try app.testing()
+            let account = try await mintSignedIn(app, role: .clientMember)
+            let multiFactor = MultiFactor(identity: app.identity)
+            let user = try #require(try await User.find(account.userID, on: app.db))
+            _ = try await multiFactor.begin(for: user, on: app.db)
+            let factor = try #require(try await MfaFactor.query(on: app.db).filter(\.$userID == account.userID).first())
+            let seed = try app.identity.secretBox.open(factor.sealedSecret)
+            #expect(try await multiFactor.confirm(account.userID, code: TOTP.code(secret: seed, step: TOTP.step(at: Date())), on: app.db)?.count == 10)
+            let added = try await add(tester, account, SoftwareAuthenticator(rpID: Self.rpID, origin: Self.origin))
+            #expect(try added.content.decode(PasskeyController.Added.self).recoveryCodes == nil)
+            try await multiFactor.disable(account.userID, on: app.db)
+            #expect(try await multiFactor.hasRecoveryCodes(account.userID, on: app.db))
         }
     }
 
