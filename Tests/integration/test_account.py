@@ -53,8 +53,9 @@ def notice(form_id, kind=None):
 
 
 def at(path):
-    """A wait condition: the browser shows `path` (the sign-in page's `?next=` must not count)."""
-    return lambda driver: urlparse(driver.current_url).path == path
+    """A wait condition: the browser shows `path` (the sign-in page's `?next=` must not count), loaded: the address
+    changes before the new document replaces the old one, and an element found in between belongs to neither."""
+    return lambda driver: urlparse(driver.current_url).path == path and driver.execute_script("return document.readyState") == "complete"
 
 
 def assert_clean(driver):
