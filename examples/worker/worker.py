@@ -236,7 +236,7 @@ class Worker:
                 if not reports or reports[-1] != current:
                     reports.append(current)  # e.g. a new configVersion after the last change of status
                 self.reports = []
-                acks = set(self.pending_acks)
+                acks = set(sorted(self.pending_acks)[:50])  # Flux takes at most 50 per report; the rest next time
                 self.wake.clear()  # what woke us is in this batch
             try:
                 for report in reports:
