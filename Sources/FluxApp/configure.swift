@@ -24,6 +24,10 @@ public func configure(_ app: Application, _ config: AppConfig) async throws {
     app.realtime = RealtimeService(config: config, app: app, revocations: identity.revocations, metrics: metrics)
     app.lifecycle.use(app.realtime)
     app.lifecycle.use(UnreadMail(links: identity.links))
+    app.workerControl = WorkerControl(config: config)
+    app.lifecycle.use(app.workerControl)
+    app.workerIncidents = WorkerIncidents(control: app.workerControl, links: identity.links)
+    app.lifecycle.use(app.workerIncidents)
     await registerCommands(app, config, identity: identity)
 
     // Every page's template is compiled in; Leaf reads nothing from the working directory.

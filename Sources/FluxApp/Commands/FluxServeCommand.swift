@@ -4,7 +4,8 @@ import Vapor
 /// `flux serve`: applies pending migrations, logs the staff setup link while no staff account exists, checks
 /// the S3 bucket when one is configured (a warning naming the variable at fault: a store that is down must
 /// not keep the site down, and Flux recovers by itself when it is back), starts
-/// the mail outbox, the conversation and upload housekeeping and the orphan object collection, then hands over
+/// the mail outbox, the conversation and upload housekeeping, the orphan object collection and the stale-worker
+/// watch, then hands over
 /// to Vapor's serve command, which listens and drains in-flight requests on SIGTERM and SIGINT.
 struct FluxServeCommand: AsyncCommand {
     typealias Signature = ServeCommand.Signature
@@ -29,6 +30,7 @@ struct FluxServeCommand: AsyncCommand {
         context.application.conversationHousekeeping.start(on: context.application)
         context.application.uploadHousekeeping.start(on: context.application)
         context.application.orphanObjectCollection.start(on: context.application)
+        context.application.workerIncidents.start(on: context.application)
         try await serve.run(using: context, signature: signature)
     }
 }

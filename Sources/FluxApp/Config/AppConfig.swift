@@ -74,6 +74,10 @@ public struct AppConfig: Sendable {
     public var connections = ConnectionLimits()
     /// Seconds between pings on each portal socket; one not answered by the next ping closes it (REALTIME_PING_SECONDS).
     public var realtimePingSeconds = 20
+    /// Seconds without a heartbeat before a worker is stale, unless staff set another per organization (WORKER_STALE_SECONDS).
+    public var workerStaleSeconds = 120
+    /// Days a worker's message logs are kept, unless staff set another per organization (MESSAGE_LOG_RETENTION_DAYS).
+    public var messageLogRetentionDays = 90
     /// Things worth an operator's attention that do not stop the boot (logged once logging is up).
     public var warnings: [String] = []
     /// Invitations one client organization may send in 24 hours (INVITATIONS_PER_DAY).
@@ -130,6 +134,8 @@ public struct AppConfig: Sendable {
             reader.warn("PORTAL_FILE_MAX_BYTES (\(config.portalFileMaxBytes)) is over TENANT_QUOTA_BYTES (\(config.tenantQuotaBytes)): no organization can store a file that large")
         }
         config.realtimePingSeconds = reader.positive("REALTIME_PING_SECONDS", default: 20, maximum: 3_600)
+        config.workerStaleSeconds = reader.whole("WORKER_STALE_SECONDS", default: 120, in: WorkerSettings.staleSeconds)
+        config.messageLogRetentionDays = reader.whole("MESSAGE_LOG_RETENTION_DAYS", default: 90, in: WorkerSettings.retentionDays)
         config.invitationsPerDay = reader.positive("INVITATIONS_PER_DAY", default: 50, maximum: 100_000)
         config.outboxRetentionDays = reader.positive("OUTBOX_RETENTION_DAYS", default: 30, maximum: 3_650)
         config.publicUploadQuotaBytes = reader.positive("PUBLIC_UPLOAD_QUOTA_BYTES", default: 2 * 1024 * 1024 * 1024, maximum: 1 << 50)

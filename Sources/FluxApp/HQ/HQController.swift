@@ -32,7 +32,8 @@ struct HQController: Sendable {
                       PageSite.NavItem(title: "Signals", href: "/hq-command/signals")]
         }
         if tenantViewers.contains(role) {
-            items += [PageSite.NavItem(title: "Tenants", href: "/hq-command/tenants"), PageSite.NavItem(title: "Messages", href: "/hq-command/messages")]
+            items += [PageSite.NavItem(title: "Tenants", href: "/hq-command/tenants"), PageSite.NavItem(title: "Workers", href: "/hq-command/workers"),
+                      PageSite.NavItem(title: "Messages", href: "/hq-command/messages")]
         }
         if administrators.contains(role) {
             items += [PageSite.NavItem(title: "Users", href: "/hq-command/users"), PageSite.NavItem(title: "Audit", href: "/hq-command/audit"),

@@ -102,6 +102,22 @@ enum MailTemplates {
                                  footer: "You get this when a message stays unread for 10 minutes, once per batch of messages.")
     }
 
+    /// A worker stopped reporting, or reports again. Sent once per incident to the organization's admins and
+    /// HQ's engineers; `link` is where each of them sees and acts on it.
+    static func workerIncident(to: MailAddress, organization: String, worker: String, stale: Bool, link: URL) async throws -> MailMessage {
+        let name = TextInput.line(organization, maxLength: 100)
+        if stale {
+            return try await message(to: to, subject: "\(name)'s assistant stopped reporting",
+                                     lines: ["The assistant worker “\(worker)” of \(name) has not reported for longer than its threshold.",
+                                             "Its messages may be going unanswered until it is restarted."],
+                                     link: link, linkLabel: "See its status",
+                                     footer: "You will get one more message when it reports again.")
+        }
+        return try await message(to: to, subject: "\(name)'s assistant is reporting again",
+                                 lines: ["The assistant worker “\(worker)” of \(name) is reporting again."],
+                                 link: link, linkLabel: "See its status", footer: "No action is needed.")
+    }
+
     /// The notification for a new consultation ticket: every value the visitor typed is escaped, and the
     /// reply link is a mailto of the validated address, percent-encoded.
     static func consultation(to: MailAddress, signal: OperationsSignal) async throws -> MailMessage {

@@ -48,5 +48,7 @@ enum FluxMigrations {
         CreateNotifications(),
         // 022: passkeys and their challenges.
         CreatePasskeys(),
+        // 023: the worker control plane (desired state, commands, observed state).
+        CreateWorkerControl(),
     ]
 }

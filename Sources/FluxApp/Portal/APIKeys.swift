@@ -13,6 +13,8 @@ struct APIKeys: Sendable {
     enum Scope: String, CaseIterable, Sendable {
         case heartbeat
         case logsWrite = "logs:write"
+        /// Reading the control plane's desired state.
+        case worker
     }
 
     static let prefix = "fxk_"
@@ -39,8 +41,9 @@ struct APIKeys: Sendable {
     }
 
     /// The caller's key, if `Authorization: Bearer fxk_…` names an active key of this tenant's with `scope`.
-    /// Wrong, expired or revoked → 401; a valid key without the scope → 403. Both audited, as is each use.
-    func authenticate(_ request: Request, scope: Scope, now: Date = Date()) async throws -> APIKey {
+    /// Wrong, expired or revoked → 401; a valid key without the scope → 403. Both audited, as is each use
+    /// unless `auditUse` is false (a worker's long poll, repeated all day, would bury the log).
+    func authenticate(_ request: Request, scope: Scope, auditUse: Bool = true, now: Date = Date()) async throws -> APIKey {
         guard let presented = request.headers.bearerToken, presented.utf8.count == Self.length,
             presented.hasPrefix(Self.prefix),
             let id = Self.keyID(presented.dropFirst(4).prefix(32))
@@ -58,8 +61,12 @@ struct APIKeys: Sendable {
                                    metadata: ["scope": scope.rawValue], request: request)
             throw AppError.forbidden("This key does not allow \(scope.rawValue).")
         }
-        key.lastUsedAt = now
-        try await key.update(on: request.db)
+        // Known to the minute: a worker calling every few seconds need not write the row each time.
+        if key.lastUsedAt.map({ now.timeIntervalSince($0) >= 60 }) ?? true {
+            key.lastUsedAt = now
+            try await key.update(on: request.db)
+        }
+        guard auditUse else { return key }
         try await audit.record("apikey.used", actor: nil, tenant: key.tenantID, target: id.uuidString,
                                metadata: ["scope": scope.rawValue, "name": key.name], request: request)
         return key

@@ -7,6 +7,7 @@ import Vapor
 struct PortalPages: Sendable {
     let site: PageSite
     let workers: TenantOperationsController
+    let controls: WorkerControlController
     let team: TeamController
     let files: PortalFilesController
 
@@ -90,21 +91,20 @@ struct PortalPages: Sendable {
 
     @Sendable func status(_ request: Request, _ principal: Principal) async throws -> Response {
         let view = try await workers.status(request, principal)
-        struct Worker: Encodable {
-            let name, status, lastError, heartbeat: String
-            let stale: Bool
-        }
+        let overview = try await controls.overview(of: principal.tenantID, on: request.db)
+        let recent = try await workers.logs(request, tenant: principal.tenantID)
         struct Body: Encodable {
-            let tenant, tenantStatus, phone, setupStatus, template, businessName, language, lastMessage: String
+            let tenant, tenantStatus, phone, setupStatus, lastMessage: String
             let messages: Int
-            let workers: [Worker]
+            let provisioned: Bool
+            let panel: WorkerPanel
         }
-        return try await site.render(request, "app/status", title: "Status", principal: principal, body: Body(
-            tenant: view.name, tenantStatus: view.status, phone: view.phone ?? "", setupStatus: view.setupRequest?.status.rawValue ?? "none",
-            template: view.config?.templateType ?? "", businessName: view.config?.businessName ?? "", language: view.config?.language ?? "",
-            lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h,
-            workers: view.workers.map { Worker(name: $0.name, status: $0.status, lastError: $0.lastError ?? "", heartbeat: PageSite.time($0.heartbeatAt),
-                                               stale: $0.stale) }))
+        let locale = Messages.locale(for: request)
+        return try await site.render(request, "app/status", title: "Status", principal: principal, script: "workers", body: Body(
+            tenant: view.name, tenantStatus: Messages.shared.text("status.tenant." + view.status, locale: locale), phone: view.phone ?? "",
+            setupStatus: Messages.shared.text("notifications.status." + (view.setupRequest?.status.rawValue ?? "none"), locale: locale),
+            lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h, provisioned: view.config != nil,
+            panel: WorkerPanel(overview: overview, staff: false, canEdit: principal.role == .clientAdmin, logs: recent.entries, locale: locale)))
     }
 
     @Sendable func logs(_ request: Request, _ principal: Principal) async throws -> Response {

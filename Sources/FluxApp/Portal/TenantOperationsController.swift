@@ -4,94 +4,11 @@ import Foundation
 import SQLKit
 import Vapor
 
-/// A tenant's running service as its client sees it, and as its workers report it.
-/// - Workers (an API key of the tenant, never a person): `POST /api/portal/worker/heartbeat`
-///   `{name, status, lastError?}` and `POST /api/portal/worker/message-logs` `{entries: […]}`; the tenant is the
-///   key's, so a worker can only ever write its own tenant's rows. Log entries with an `externalId` already
-///   stored are skipped, so a worker may resend a batch after a timeout.
-/// - Clients: `GET /api/portal/tenant/current/status` and `GET /api/portal/tenant/current/logs` (newest first,
-///   by cursor, filtered by direction, text and time).
+/// A tenant's running service as its client sees it: `GET /api/portal/tenant/current/status` and
+/// `GET /api/portal/tenant/current/logs` (newest first, by cursor, filtered by direction, text and time).
+/// What workers send is ``WorkerProtocolController``'s.
 struct TenantOperationsController: Sendable {
-    let keys: APIKeys
-
-    static let workerStatuses: Set<String> = ["starting", "running", "degraded", "stopped"]
-    static let maxEntries = 500
-
-    // MARK: - Workers
-
-    struct HeartbeatBody: Content {
-        let name: String
-        let status: String
-        let lastError: String?
-    }
-
-    @Sendable func heartbeat(_ request: Request) async throws -> HTTPStatus {
-        let key = try await keys.authenticate(request, scope: .heartbeat)
-        let body = try request.content.decode(HeartbeatBody.self)
-        var errors = FieldErrors()
-        errors.check("name", TextInput.isToken(body.name), "must be 1 to 100 letters, digits, - or _")
-        errors.check("status", Self.workerStatuses.contains(body.status), "must be one of \(Self.workerStatuses.sorted().joined(separator: ", "))")
-        errors.check("lastError", (body.lastError ?? "").count <= 2000, "must be at most 2000 characters")
-        try errors.throwIfAny()
-        let worker = try await WorkerProcess.query(on: request.db).filter(\.$tenantID == key.tenantID).filter(\.$name == body.name).first()
-            ?? WorkerProcess()
-        worker.tenantID = key.tenantID
-        worker.name = body.name
-        worker.status = body.status
-        worker.lastError = body.lastError.map(TextInput.multiline)
-        worker.heartbeatAt = Date()
-        try await worker.save(on: request.db)
-        return .noContent
-    }
-
-    struct LogEntry: Content {
-        let direction: String
-        let from: String
-        let to: String
-        let text: String
-        let externalId: String?
-        /// ISO 8601, with or without fractional seconds.
-        let occurredAt: String
-    }
-
-    struct LogBatch: Content {
-        let entries: [LogEntry]
-    }
-
-    struct Accepted: Content {
-        let received: Int
-        let stored: Int
-    }
-
-    @Sendable func messageLogs(_ request: Request) async throws -> Response {
-        let key = try await keys.authenticate(request, scope: .logsWrite)
-        let batch = try request.content.decode(LogBatch.self)
-        var errors = FieldErrors()
-        errors.check("entries", (1...Self.maxEntries).contains(batch.entries.count), "must hold 1 to \(Self.maxEntries) entries")
-        let latest = Date().addingTimeInterval(300)
-        for (index, entry) in batch.entries.enumerated() {
-            let field = "entries[\(index)]"
-            errors.check(field + ".direction", MessageLog.Direction(rawValue: entry.direction) != nil, "must be inbound or outbound")
-            errors.check(field + ".from", (1...320).contains(entry.from.count), "must be 1 to 320 characters")
-            errors.check(field + ".to", (1...320).contains(entry.to.count), "must be 1 to 320 characters")
-            errors.check(field + ".text", entry.text.count <= 4000, "must be at most 4000 characters")
-            errors.check(field + ".externalId", entry.externalId.map { (1...200).contains($0.count) } ?? true, "must be 1 to 200 characters")
-            errors.check(field + ".occurredAt", TextInput.instant(entry.occurredAt).map { $0 <= latest } ?? false,
-                         "must be an ISO 8601 time, not in the future")
-        }
-        try errors.throwIfAny()
-        let sql = request.db.sql
-        let insert = sql.insert(into: MessageLog.schema)
-            .columns("id", "tenant_id", "direction", "from_address", "to_address", "text", "external_id", "occurred_at")
-        for entry in batch.entries {
-            insert.values([SQLBind(UUID()), SQLBind(key.tenantID), SQLBind(entry.direction), SQLBind(TextInput.line(entry.from)),
-                           SQLBind(TextInput.line(entry.to)), SQLBind(TextInput.multiline(entry.text)), SQLBind(entry.externalId),
-                           SQLBind(TextInput.instant(entry.occurredAt)!)])
-        }
-        // Only rows actually inserted come back: a resent entry (same externalId) is skipped, not counted.
-        let stored = try await insert.ignoringConflicts(with: ["tenant_id", "external_id"]).returning("id").all().count
-        return try await Accepted(received: batch.entries.count, stored: stored).encodeResponse(status: .accepted, for: request)
-    }
+    let control: WorkerControl
 
     // MARK: - Clients
 
@@ -130,6 +47,7 @@ struct TenantOperationsController: Sendable {
         let setup = try await SetupRequest.query(on: request.db).filter(\.$tenantID == principal.tenantID).sort(\.$createdAt, .descending).first()
         let config = try await TenantConfig.query(on: request.db).filter(\.$tenantID == principal.tenantID).first()
         let workers = try await WorkerProcess.query(on: request.db).filter(\.$tenantID == principal.tenantID).sort(\.$name).all()
+        let staleAfter = Double(control.staleAfter(try await WorkerDesiredState.query(on: request.db).filter(\.$tenantID == principal.tenantID).first()))
         let recent = try await MessageLog.query(on: request.db).filter(\.$tenantID == principal.tenantID)
             .filter(\.$occurredAt >= now.addingTimeInterval(-86_400)).count()
         let last = try await MessageLog.query(on: request.db).filter(\.$tenantID == principal.tenantID).sort(\.$occurredAt, .descending).first()
@@ -138,7 +56,7 @@ struct TenantOperationsController: Sendable {
             config: config.map { ConfigView(templateType: $0.templateType, businessName: $0.businessName, language: $0.language,
                                             openingHours: $0.openingHours) },
             workers: workers.map { WorkerView(name: $0.name, status: $0.status, lastError: $0.lastError, heartbeatAt: $0.heartbeatAt,
-                                              stale: now.timeIntervalSince($0.heartbeatAt) > WorkerProcess.staleAfter) },
+                                              stale: $0.staleSince != nil || now.timeIntervalSince($0.heartbeatAt) > staleAfter) },
             messagesLast24h: recent, lastMessageAt: last?.occurredAt)
     }
 
@@ -182,6 +100,15 @@ struct TenantOperationsController: Sendable {
     }
 
     @Sendable func logs(_ request: Request, _ principal: Principal) async throws -> LogPage {
+        try await logs(request, tenant: principal.tenantID)
+    }
+
+    /// `GET /api/hq/tenants/:tenantID/worker/logs`: the same for staff.
+    @Sendable func tenantLogs(_ request: Request, _ access: TenantAccess) async throws -> LogPage {
+        try await logs(request, tenant: try await WorkerControlController.organization(access.tenantID, on: request.db))
+    }
+
+    func logs(_ request: Request, tenant: UUID) async throws -> LogPage {
         struct Query: Decodable {
             let limit: Int?
             let cursor: String?
@@ -203,7 +130,7 @@ struct TenantOperationsController: Sendable {
         errors.check("to", query.to == nil || to != nil, "must be an ISO 8601 time")
         try errors.throwIfAny()
 
-        var builder = MessageLog.query(on: request.db).filter(\.$tenantID == principal.tenantID)
+        var builder = MessageLog.query(on: request.db).filter(\.$tenantID == tenant)
         if let direction = query.direction.flatMap(MessageLog.Direction.init(rawValue:)) { builder = builder.filter(\.$direction == direction) }
         if let text = query.q, !text.isEmpty { builder = builder.filter(\.$text, .custom("LIKE"), "%" + Self.likeEscaped(text) + "%") }
         if let from { builder = builder.filter(\.$occurredAt >= from) }

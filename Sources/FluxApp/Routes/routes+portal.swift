@@ -11,11 +11,18 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     portal.signedIn(.GET, "me", roles: Role.client, use: organization.me)
     portal.signedIn(.POST, "setup-request", roles: [.clientAdmin], use: organization.createSetupRequest)
 
-    let workers = TenantOperationsController(keys: APIKeys(audit: audit))
-    portal.open(.POST, "worker", "heartbeat", use: workers.heartbeat)
-    portal.open(.POST, "worker", "message-logs", use: workers.messageLogs)
+    let control = app.workerControl
+    let protocolEnds = WorkerProtocolController(keys: APIKeys(audit: audit), control: control, incidents: app.workerIncidents)
+    portal.open(.GET, "worker", "desired", use: protocolEnds.desired)
+    portal.open(.POST, "worker", "heartbeat", use: protocolEnds.heartbeat)
+    portal.open(.POST, "worker", "message-logs", use: protocolEnds.messageLogs)
+    let workers = TenantOperationsController(control: control)
     portal.signedIn(.GET, "tenant", "current", "status", roles: Role.client, use: workers.status)
     portal.signedIn(.GET, "tenant", "current", "logs", roles: Role.client, use: workers.logs)
+    let controls = WorkerControlController(control: control, audit: audit)
+    portal.signedIn(.GET, "tenant", "current", "worker", roles: Role.client, use: controls.current)
+    portal.signedIn(.POST, "tenant", "current", "worker", "restart", roles: [.clientAdmin], use: controls.restartCurrent)
+    portal.signedIn(.PUT, "tenant", "current", "config", roles: [.clientAdmin], use: controls.configureCurrent)
 
     let team = TeamController(audit: audit, passwords: root.identity.passwords, links: root.identity.links,
                               invitationsPerDay: config.invitationsPerDay)
@@ -41,7 +48,7 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
     account.signedIn(.DELETE, roles: Role.everyone, use: rights.erase)
     tenants.tenant(.GET, ":tenantID", "export", roles: [.clientAdmin, .owner, .admin], use: rights.exportTenant)
 
-    portalPages(root, PortalPages(site: PortalPages.site(root.identity), workers: workers, team: team, files: files))
+    portalPages(root, PortalPages(site: PortalPages.site(root.identity), workers: workers, controls: controls, team: team, files: files))
 }
 
 /// The portal's pages at `/app`.

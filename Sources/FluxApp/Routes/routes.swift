@@ -24,7 +24,7 @@ func routes(_ app: Application, config: AppConfig, metrics: HTTPMetrics, securit
 
     identityRoutes(root, config: config)
     portalRoutes(root, app: app, config: config)
-    hqRoutes(root, config: config, store: app.blobStore)
+    hqRoutes(root, app: app, config: config, store: app.blobStore)
     try siteRoutes(root, app: app, config: config, metrics: metrics)
 }
 

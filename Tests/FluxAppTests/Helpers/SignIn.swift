@@ -98,3 +98,12 @@ func errorCode(_ response: TestingHTTPResponse) -> String? {
     }
     return try? response.content.decode(Envelope.self).error.code
 }
+
+/// The fields an error envelope names.
+func errorFields(_ response: TestingHTTPResponse) -> Set<String> {
+    struct Envelope: Decodable {
+        struct Body: Decodable { let fields: [String: String]? }
+        let error: Body
+    }
+    return Set((try? response.content.decode(Envelope.self).error.fields ?? [:])?.keys ?? [:].keys)
+}

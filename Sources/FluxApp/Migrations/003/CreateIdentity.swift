@@ -105,7 +105,7 @@ struct AddAuditUserAgent: AsyncMigration {
 /// first, since a migration may run again.
 struct AddColumn {
     enum ColumnType {
-        case text, timestamp, uuid
+        case text, timestamp, uuid, integer
     }
 
     let table: String
@@ -130,6 +130,8 @@ struct AddColumn {
         case (.timestamp, false): "TIMESTAMPTZ"
         case (.uuid, true): "BLOB"
         case (.uuid, false): "UUID"
+        case (.integer, true): "INTEGER"
+        case (.integer, false): "BIGINT"
         }
         if !present { try await sql.raw("ALTER TABLE \(ident: table) ADD COLUMN \(ident: column) \(unsafeRaw: spelled)").run() }
     }

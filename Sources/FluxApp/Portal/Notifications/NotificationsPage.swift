@@ -44,6 +44,7 @@ enum NotificationsPage {
         case .file: return text("notifications.text.file", [actor, row.subject])
         case .setup: return text("notifications.text.setup", [text("notifications.status." + row.subject, [])])
         case .invitation: return text("notifications.text.invitation", [actor])
+        case .worker: return text("notifications.text.worker." + (row.subject == "stale" ? "stale" : "recovered"), [])
         }
     }
 }

@@ -8,7 +8,7 @@ final class PortalNotification: Model, @unchecked Sendable {
     static let schema = "notifications"
 
     enum Kind: String, Codable, Sendable, CaseIterable {
-        case message, mention, file, setup, invitation
+        case message, mention, file, setup, invitation, worker
     }
 
     @ID(key: .id) var id: UUID?
