@@ -34,8 +34,8 @@ import VaporTesting
             worker.heartbeatAt = Date().addingTimeInterval(-600)
             try await worker.create(on: app.db)
             let status = try await tester.sendRequest(.GET, "/app/status", headers: browser(member)).body.string
-            #expect(status.contains("<dt>Setup request</dt><dd>pending</dd>"))
-            #expect(status.contains("&lt;b&gt;bridge&lt;/b&gt;") && status.contains("running (silent)"))
+            #expect(status.contains("<dt>Setup request</dt><dd>waiting for review</dd>"))
+            #expect(status.contains("&lt;b&gt;bridge&lt;/b&gt;") && status.contains("Not reporting"))
 
             for index in 0..<60 {
                 let log = MessageLog()

@@ -70,7 +70,7 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
             Select(driver.find_element(By.ID, "templateType")).select_by_visible_text("clinic")
             driver.find_element(By.ID, "contactNumber").send_keys("+39 06 1234567")
             driver.find_element(By.CSS_SELECTOR, "#setup-form button").click()
-            browser_until(driver, lambda d: d.current_url.endswith("/app/status") and "pending" in d.find_element(By.ID, "tenant-status").text, 15)
+            browser_until(driver, lambda d: d.current_url.endswith("/app/status") and "waiting for review" in d.find_element(By.ID, "tenant-status").text, 15)
             assert problems(driver) == CLEAN
 
         with step("staff provision the organization and its worker reports in"):
@@ -79,8 +79,9 @@ def test_onboarding_to_a_running_service_in_a_real_browser(workdir, serve):
         with step("the status page shows the organization active and its worker running"):
             driver.get(server.url + "/app/status")
             facts = driver.find_element(By.ID, "tenant-status").text
-            assert "active" in facts and "provisioned" in facts and "clinic" in facts
-            assert "whatsapp-bridge" in driver.find_element(By.ID, "workers").text
+            assert "Active" in facts and "set up and running" in facts
+            assert Select(driver.find_element(By.ID, "config-template")).first_selected_option.text == "Clinic"
+            assert "whatsapp-bridge" in driver.find_element(By.ID, "worker-list").text
             assert problems(driver) == CLEAN
 
         with step("the owner invites a colleague from the team page"):

@@ -103,7 +103,7 @@ struct PortalPages: Sendable {
         return try await site.render(request, "app/status", title: "Status", principal: principal, script: "workers", body: Body(
             tenant: view.name, tenantStatus: Messages.shared.text("status.tenant." + view.status, locale: locale), phone: view.phone ?? "",
             setupStatus: Messages.shared.text("notifications.status." + (view.setupRequest?.status.rawValue ?? "none"), locale: locale),
-            lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h, provisioned: view.config != nil,
+            lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h, provisioned: view.config != nil || !overview.workers.isEmpty,
             panel: WorkerPanel(overview: overview, staff: false, canEdit: principal.role == .clientAdmin, logs: recent.entries, locale: locale)))
     }
 

@@ -92,9 +92,17 @@ import VaporTesting
         "POST /api/auth/mfa/totp/disable",
         "POST /api/auth/password",
     ]
-    /// Engineers, admins and owners: clients' messaging, files and setup, and their API keys.
+    /// Engineers, admins and owners: clients' messaging, files and setup, their API keys and workers.
     static let clientWork: Set<String> = [
         "DELETE /api/hq/api-keys/:keyID",
+        "GET /api/hq/tenants/:tenantID/worker",
+        "GET /api/hq/tenants/:tenantID/worker/logs",
+        "GET /api/hq/workers",
+        "GET /hq-command/workers",
+        "GET /hq-command/workers/:tenantID",
+        "POST /api/hq/tenants/:tenantID/worker/commands",
+        "PUT /api/hq/tenants/:tenantID/worker/config",
+        "PUT /api/hq/tenants/:tenantID/worker/settings",
         "DELETE /api/portal/messages/:messageID",
         "GET /api/hq/tenants/:tenantID/api-keys",
         "GET /api/portal/conversations",
