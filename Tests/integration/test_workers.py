@@ -16,7 +16,8 @@ import time
 import requests
 from selenium.webdriver.common.by import By
 
-from helpers import browser, browser_until, free_port, login, mails_to, problems, register, run_flux, step, wait_until
+from helpers import (STRONG_SECRET, browser, browser_until, clean_env, free_port, login, mails_to, problems, register, run_flux, step,
+                     wait_until)
 
 WORKER = pathlib.Path(__file__).resolve().parents[2] / "examples" / "worker" / "worker.py"
 PASSWORD = "client passphrase 2026"
@@ -264,3 +265,57 @@ def test_a_change_reaches_a_long_poll_at_once(workdir, serve):
     current = requests.get(server.url + "/api/portal/worker/desired", headers=bearer(key), timeout=10).json()
     same = requests.get(f"{server.url}/api/portal/worker/desired?after={current['version']}", headers=bearer(key), timeout=40).json()
     assert 24 <= time.monotonic() - started <= 30 and same["version"] == current["version"]
+
+
+def test_replicas_and_restarts_on_postgresql(postgres_database, serve, workdir, tmp_path):
+    """Two replicas on one PostgreSQL database: a change made through one reaches a worker long-polling the other
+    within a second (LISTEN/NOTIFY). The replica the worker talks to is restarted while a command waits: the worker
+    reconnects, and the command is applied once and acknowledged."""
+    env = clean_env(FLUX_ENV="production", SESSION_SECRET=STRONG_SECRET, DATABASE_URL=postgres_database["url"])
+    first = serve(env=env)
+    second = serve(env=env)
+    created = run_flux(["create-admin", "--email", "eng@example.com", "--role", "engineer"], first.env, workdir, input=ENGINEER_PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+    engineer = bearer(login(first, "eng@example.com", ENGINEER_PASSWORD).json()["accessToken"])
+    register(first, "owner@replica.example", PASSWORD, name="Ada", company="Replica Shop")
+    client_token = bearer(login(first, "owner@replica.example", PASSWORD).json()["accessToken"])
+    tenant = requests.get(first.url + "/api/portal/me", headers=client_token, timeout=10).json()["tenantId"]
+    key = requests.post(f"{first.url}/api/hq/tenants/{tenant}/api-keys", json={"name": "bot", "scopes": ["worker", "heartbeat", "logs:write"]},
+                        headers=engineer, timeout=10).json()["key"]
+
+    def issue(kind):
+        answer = requests.post(f"{first.url}/api/hq/tenants/{tenant}/worker/commands", json={"kind": kind, "reason": "replica test"},
+                               headers=engineer, timeout=10)
+        assert answer.status_code == 202, answer.text
+        return answer.json()["id"]
+
+    with step("a change through one replica wakes a long poll on the other within a second"):
+        version = requests.get(second.url + "/api/portal/worker/desired", headers=bearer(key), timeout=10).json()["version"]
+        answer = {}
+
+        def poll():
+            answer["body"] = requests.get(f"{second.url}/api/portal/worker/desired?after={version}", headers=bearer(key), timeout=40).json()
+            answer["at"] = time.monotonic()
+
+        waiting = threading.Thread(target=poll)
+        waiting.start()
+        time.sleep(1)
+        sent = time.monotonic()
+        issue("start")
+        waiting.join(30)
+        assert answer["body"]["run"] is True and answer["at"] - sent < 1.0, answer
+
+    worker = Worker(second, key, tmp_path)
+    try:
+        with step("the worker runs; its replica restarts while a restart command waits"):
+            assert wait_until(lambda: worker.state()["status"] == "pairing", 15)
+            second.stop()
+            command = issue("restart")
+            second.start()
+            acknowledged = lambda: not requests.get(first.url + "/api/portal/worker/desired", headers=bearer(key), timeout=10).json()["commands"]
+            assert wait_until(acknowledged, 45)
+            applied = [line for line in (tmp_path / "worker.log").read_text().splitlines() if '"command"' in line and command in line]
+            assert len(applied) == 1, applied
+            assert wait_until(lambda: worker.state()["status"] == "pairing", 15)
+    finally:
+        worker.stop()

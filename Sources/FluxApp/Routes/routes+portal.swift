@@ -13,9 +13,10 @@ func portalRoutes(_ root: GuardedRoutes, app: Application, config: AppConfig) {
 
     let control = app.workerControl
     let protocolEnds = WorkerProtocolController(keys: APIKeys(audit: audit), control: control, incidents: app.workerIncidents)
-    portal.open(.GET, "worker", "desired", use: protocolEnds.desired)
-    portal.open(.POST, "worker", "heartbeat", use: protocolEnds.heartbeat)
-    portal.open(.POST, "worker", "message-logs", use: protocolEnds.messageLogs)
+    let workerEnds = root.grouped("api", "portal", "worker").limited(RateLimits.workers)
+    workerEnds.open(.GET, "desired", use: protocolEnds.desired)
+    workerEnds.open(.POST, "heartbeat", use: protocolEnds.heartbeat)
+    workerEnds.open(.POST, "message-logs", use: protocolEnds.messageLogs)
     let workers = TenantOperationsController(control: control)
     portal.signedIn(.GET, "tenant", "current", "status", roles: Role.client, use: workers.status)
     portal.signedIn(.GET, "tenant", "current", "logs", roles: Role.client, use: workers.logs)

@@ -42,4 +42,7 @@ enum RateLimits {
     static let assets = RateLimitPolicy.perMinute(120, name: "assets")
     /// Signed-in API use.
     static let account = RateLimitPolicy.perMinute(300, name: "account")
+    /// Workers' calls (each about five a minute: a long poll, a heartbeat, message logs), so that one host can run
+    /// the workers of a few hundred organizations.
+    static let workers = RateLimitPolicy.perMinute(3000, name: "workers")
 }
