@@ -214,7 +214,7 @@ actor WorkerSignals {
         }
     }
 
-    /// How many polls are waiting, for /metrics and tests.
+    /// How many polls are waiting.
     var waiting: Int { waiters.values.reduce(0) { $0 + $1.count } }
 
     private func expire(_ tenant: UUID, _ id: UUID) {
