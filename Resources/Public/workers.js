@@ -24,10 +24,11 @@
     state.textContent = word("state." + worker.state, "");
     state.className = "badge " + (badgeClass[worker.state] || "bad");
     field("lastSeen").setAttribute("datetime", worker.lastSeen);
-    field("pairedNumber").textContent = worker.pairedNumber || "";
-    field("lastError").textContent = worker.lastError || "";
-    field("version").textContent = worker.version || "";
-    field("config").textContent = word(worker.configVersion === configVersion ? "config.current" : "config.pending", configVersion);
+    field("pairedNumber").textContent = worker.pairedNumber || "—";
+    field("lastError").textContent = worker.lastError || "—";
+    field("version").textContent = worker.version || "—";
+    field("config").textContent = worker.configVersion === undefined ? "—"
+      : word(worker.configVersion === configVersion ? "config.current" : "config.pending", configVersion);
     const figure = facts.nextElementSibling;
     figure.hidden = !worker.qr;
     if (worker.qr) {

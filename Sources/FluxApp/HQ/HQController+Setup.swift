@@ -27,14 +27,16 @@ extension HQController {
         guard Self.setupTransitions[previous]?.contains(next) == true else {
             throw AppError(.conflict, code: "invalid_transition", message: "A \(previous.rawValue) request cannot become \(next.rawValue).")
         }
-        try await request.db.writeTransaction { transaction in
+        let configured = try await request.db.writeTransaction { transaction -> Bool in
             setup.status = next
             setup.updatedAt = Date()
             try await setup.update(on: transaction)
-            guard let tenant = try await Tenant.find(setup.tenantID, on: transaction) else { return }
+            guard let tenant = try await Tenant.find(setup.tenantID, on: transaction) else { return false }
+            var configured = false
             switch next {
             case .provisioned:
                 if try await TenantConfig.query(on: transaction).filter(\.$tenantID == tenant.id!).first() == nil {
+                    configured = true
                     let config = TenantConfig()
                     config.tenantID = tenant.id!
                     config.templateType = setup.templateType
@@ -52,7 +54,10 @@ extension HQController {
                 tenant.status = "approved"
             }
             try await tenant.update(on: transaction)
+            return configured
         }
+        // The first configuration is version 1 of what the organization's workers are told.
+        if configured { try await request.application.workerControl.configurationWritten(for: setup.tenantID, on: request.db) }
         try await audit.record("setup_request." + next.rawValue, actor: principal.userID, tenant: setup.tenantID, target: id.uuidString,
                                         metadata: ["from": previous.rawValue], request: request)
         await Notifications.setupRequestChanged(setup, request: request)

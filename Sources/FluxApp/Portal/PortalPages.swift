@@ -100,7 +100,7 @@ struct PortalPages: Sendable {
             let panel: WorkerPanel
         }
         let locale = Messages.locale(for: request)
-        return try await site.render(request, "app/status", title: "Status", principal: principal, script: "workers", body: Body(
+        return try await site.render(request, "app/status", title: Messages.shared.text("status.title", locale: locale), principal: principal, script: "workers", body: Body(
             tenant: view.name, tenantStatus: Messages.shared.text("status.tenant." + view.status, locale: locale), phone: view.phone ?? "",
             setupStatus: Messages.shared.text("notifications.status." + (view.setupRequest?.status.rawValue ?? "none"), locale: locale),
             lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h, provisioned: view.config != nil || !overview.workers.isEmpty,

@@ -146,6 +146,12 @@ final class WorkerControl: LifecycleHandler, Sendable {
         await announce(tenant, on: database)
     }
 
+    /// The configuration was written outside ``configure(_:tenant:on:)`` (at provisioning): a new version.
+    func configurationWritten(for tenant: UUID, on database: any Database) async throws {
+        try await bump(tenant, "config_version = config_version + 1", on: database)
+        await announce(tenant, on: database)
+    }
+
     /// Commands were acknowledged: they leave the desired state, which polls should see.
     func commandsAcknowledged(_ tenant: UUID, on database: any Database) async throws {
         try await bump(tenant, "run = run", on: database)

@@ -62,11 +62,12 @@ struct WorkerPanel: Encodable {
         run = overview.run
         let config = overview.config
         workers = overview.workers.map { worker in
-            let current = worker.configVersion == config.version
+            let configStatus = worker.configVersion.map {
+                text($0 == config.version ? "worker.config.current" : "worker.config.pending", [String(config.version)])
+            }
             return Worker(name: worker.name, state: worker.state, stateLabel: text("worker.state." + worker.state, []), stateClass: Self.stateClass(worker.state),
-                          lastSeen: PageSite.time(worker.lastSeen), pairedNumber: worker.pairedNumber ?? "", lastError: worker.lastError ?? "",
-                          version: worker.version ?? "",
-                          configStatus: text(current ? "worker.config.current" : "worker.config.pending", [String(config.version)]),
+                          lastSeen: PageSite.time(worker.lastSeen), pairedNumber: worker.pairedNumber ?? "—", lastError: worker.lastError ?? "—",
+                          version: worker.version ?? "—", configStatus: configStatus ?? "—",
                           qrImage: worker.qr?.image, qrExpires: worker.qr.map { PageSite.time($0.expiresAt) })
         }
         configVersion = config.version
