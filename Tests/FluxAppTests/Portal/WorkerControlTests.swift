@@ -117,6 +117,10 @@ import VaporTesting
             let state = try await woken
             #expect(state.run && state.version > version && clock.now - started < .seconds(2))
             #expect(await control.signals.waiting == 0)
+            // Read once per change: the cached state is what the next poll gets, until the next announcement.
+            #expect(await control.signals.cached(setup.tenant, at: await control.signals.generation(of: setup.tenant))?.version == state.version)
+            try await control.configurationWritten(for: setup.tenant, on: app.db)
+            #expect(await control.signals.cached(setup.tenant, at: await control.signals.generation(of: setup.tenant)) == nil)
         }
     }
 
@@ -191,7 +195,7 @@ import VaporTesting
             let row = try #require(try await TenantConfig.query(on: app.db).filter(\.$tenantID == setup.tenant).first())
             row.openingHours = "{not json"
             try await row.save(on: app.db)
-            #expect(try desired(try await desired(tester, key: setup.key)).config.openingHours.isEmpty)
+            #expect(try await app.workerControl.desired(for: setup.tenant, on: app.db).config.openingHours.isEmpty)
         }
     }
 

@@ -14,7 +14,7 @@ final class WorkerControl: LifecycleHandler, Sendable {
     static let longPoll: Duration = .seconds(25)
     static let heartbeatSeconds = 30
 
-    let signals = WorkerSignals()
+    let signals: WorkerSignals
     let staleSeconds: Int
     let retentionDays: Int
     private let listener: PostgresListener?
@@ -22,11 +22,14 @@ final class WorkerControl: LifecycleHandler, Sendable {
     init(config: AppConfig) {
         staleSeconds = config.workerStaleSeconds
         retentionDays = config.messageLogRetentionDays
-        let signals = signals
-        listener = PostgresListener.configuration(for: config.database).map { configuration in
+        let postgres = PostgresListener.configuration(for: config.database)
+        // On PostgreSQL another replica's change is known only through the listener: nothing is cached until it listens.
+        let signals = WorkerSignals(cacheTrusted: postgres == nil)
+        self.signals = signals
+        listener = postgres.map { configuration in
             PostgresListener(channel: Self.channel, configuration: configuration,
                              // Notices may have been missed while the listener was away: every waiter looks again.
-                             listening: { _ in await signals.signalAll() },
+                             listening: { await signals.listening($0) },
                              notice: { payload in
                                  if let tenant = UUID(uuidString: payload) { await signals.signal(tenant) }
                              })
@@ -42,7 +45,7 @@ final class WorkerControl: LifecycleHandler, Sendable {
     }
 
     /// What a worker of `tenant` is told.
-    struct Desired: Content {
+    struct Desired: Content, Sendable {
         struct Command: Content {
             let id: UUID
             let kind: WorkerCommand.Kind
@@ -71,15 +74,22 @@ final class WorkerControl: LifecycleHandler, Sendable {
             heartbeatSeconds: Self.heartbeatSeconds, staleAfterSeconds: staleAfter(state))
     }
 
-    /// The desired state once its version passes `after`, or after `wait` with whatever it is then.
+    /// The desired state once its version passes `after`, or after `wait` with whatever it is then. What was read
+    /// is kept until the tenant's next announcement, so a thousand workers waiting cost no database reads.
     func desired(for tenant: UUID, after: Int64?, wait: Duration = WorkerControl.longPoll, on database: any Database) async throws -> Desired {
         let deadline = ContinuousClock.now + wait
         while true {
             // The generation is read before the state, so a change landing in between still wakes the wait below.
             let generation = await signals.generation(of: tenant)
-            let state = try await desired(for: tenant, on: database)
+            let state: Desired
+            if let cached = await signals.cached(tenant, at: generation) {
+                state = cached
+            } else {
+                state = try await desired(for: tenant, on: database)
+                await signals.remember(state, for: tenant, at: generation)
+            }
             guard let after, state.version <= after, ContinuousClock.now < deadline else { return state }
-            await signals.wait(for: tenant, since: generation, until: deadline)
+            guard await signals.wait(for: tenant, since: generation, until: deadline) else { return state }
         }
     }
 
@@ -190,9 +200,35 @@ final class WorkerControl: LifecycleHandler, Sendable {
 
 /// Long polls waiting for a tenant's desired state to change. Each tenant has a generation that every
 /// announcement raises; a wait returns as soon as the generation differs from the one the poll read.
+///
+/// It also keeps each tenant's desired state as last read, valid while the tenant's generation stays the same.
 actor WorkerSignals {
     private var generations: [UUID: Int] = [:]
-    private var waiters: [UUID: [UUID: CheckedContinuation<Void, Never>]] = [:]
+    private var waiters: [UUID: [UUID: CheckedContinuation<Bool, Never>]] = [:]
+    private var cache: [UUID: (generation: Int, state: WorkerControl.Desired)] = [:]
+    /// Whether every change reaches ``signal(_:)``: always in one process; on PostgreSQL while the listener listens.
+    private var cacheTrusted: Bool
+
+    init(cacheTrusted: Bool) {
+        self.cacheTrusted = cacheTrusted
+    }
+
+    func cached(_ tenant: UUID, at generation: Int) -> WorkerControl.Desired? {
+        guard cacheTrusted, let entry = cache[tenant], entry.generation == generation, generation == generations[tenant, default: 0] else { return nil }
+        return entry.state
+    }
+
+    func remember(_ state: WorkerControl.Desired, for tenant: UUID, at generation: Int) {
+        guard cacheTrusted else { return }
+        cache[tenant] = (generation, state)
+    }
+
+    /// The PostgreSQL listener connected or went away: notices may have been missed, so nothing cached counts.
+    func listening(_ connected: Bool) {
+        cacheTrusted = connected
+        cache.removeAll()
+        signalAll()
+    }
 
     func generation(of tenant: UUID) -> Int {
         generations[tenant, default: 0]
@@ -200,18 +236,19 @@ actor WorkerSignals {
 
     func signal(_ tenant: UUID) {
         generations[tenant, default: 0] += 1
-        for waiter in (waiters.removeValue(forKey: tenant) ?? [:]).values { waiter.resume() }
+        cache[tenant] = nil
+        for waiter in (waiters.removeValue(forKey: tenant) ?? [:]).values { waiter.resume(returning: true) }
     }
 
     func signalAll() {
         for tenant in waiters.keys { signal(tenant) }
     }
 
-    /// Returns when `tenant` is announced after `generation`, or at `deadline`.
-    func wait(for tenant: UUID, since generation: Int, until deadline: ContinuousClock.Instant) async {
-        guard generations[tenant, default: 0] == generation else { return }
+    /// Returns true when `tenant` is announced after `generation`, false at `deadline`.
+    func wait(for tenant: UUID, since generation: Int, until deadline: ContinuousClock.Instant) async -> Bool {
+        guard generations[tenant, default: 0] == generation else { return true }
         let id = UUID()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             waiters[tenant, default: [:]][id] = continuation
             Task { [weak self] in
                 try? await Task.sleep(until: deadline, clock: .continuous)
@@ -226,7 +263,7 @@ actor WorkerSignals {
     private func expire(_ tenant: UUID, _ id: UUID) {
         guard let waiter = waiters[tenant]?.removeValue(forKey: id) else { return }
         if waiters[tenant]?.isEmpty == true { waiters[tenant] = nil }
-        waiter.resume()
+        waiter.resume(returning: false)
     }
 }
 
