@@ -183,6 +183,8 @@ final class ConversationRecorder: LifecycleHandler, Sendable {
         loop.start { [self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.interval)
+                // Most ticks find nothing to write: they skip making a database handle, which is not free.
+                guard pending.withLockedValue({ !$0.isEmpty }) else { continue }
                 await flush(on: application.db, logger: logger)
             }
         }
