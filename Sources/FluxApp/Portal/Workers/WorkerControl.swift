@@ -74,7 +74,7 @@ final class WorkerControl: LifecycleHandler, Sendable {
             heartbeatSeconds: Self.heartbeatSeconds, staleAfterSeconds: staleAfter(state))
     }
 
-    /// The desired state once its version passes `after`, or after `wait` with whatever it is then. What was read
+    /// The desired state once its version differs from `after`, or after `wait` with whatever it is then. What was read
     /// is kept until the tenant's next announcement, so a thousand workers waiting cost no database reads.
     func desired(for tenant: UUID, after: Int64?, wait: Duration = WorkerControl.longPoll, on database: any Database) async throws -> Desired {
         let deadline = ContinuousClock.now + wait
@@ -88,7 +88,9 @@ final class WorkerControl: LifecycleHandler, Sendable {
                 state = try await desired(for: tenant, on: database)
                 await signals.remember(state, for: tenant, at: generation)
             }
-            guard let after, state.version <= after, ContinuousClock.now < deadline else { return state }
+            // Only a worker that has exactly this version waits; any other (a database restored from a backup may
+            // be behind what the worker saw) gets the state at once.
+            guard let after, state.version == after, ContinuousClock.now < deadline else { return state }
             guard await signals.wait(for: tenant, since: generation, until: deadline) else { return state }
         }
     }

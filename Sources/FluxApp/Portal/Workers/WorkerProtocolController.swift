@@ -17,7 +17,7 @@ struct WorkerProtocolController: Sendable {
 
     // MARK: - Desired state
 
-    /// `GET /api/portal/worker/desired?after=<version>`: at once when the state is newer than `after` (or
+    /// `GET /api/portal/worker/desired?after=<version>`: at once when the state's version is not `after` (or
     /// `after` is absent), else when it changes or after 25 s.
     @Sendable func desired(_ request: Request) async throws -> Response {
         let after: Int64?
@@ -70,7 +70,8 @@ struct WorkerProtocolController: Sendable {
         errors.check("status", status != nil, "must be one of \(WorkerProcess.Status.allCases.map(\.rawValue).joined(separator: ", "))")
         errors.check("sequence", (body.sequence ?? 0) >= 0, "must be 0 or more")
         errors.check("lastError", (body.lastError ?? "").count <= 2000, "must be at most 2000 characters")
-        errors.check("version", (body.version ?? "x").count <= 100 && !TextInput.hasControlCharacters(body.version ?? ""), "must be 1 to 100 characters")
+        errors.check("version", body.version.map { (1...100).contains($0.count) && !TextInput.hasControlCharacters($0) } ?? true,
+                     "must be 1 to 100 characters")
         errors.check("configVersion", (body.configVersion ?? 0) >= 0, "must be 0 or more")
         errors.check("pairedNumber", body.pairedNumber.map { (1...32).contains($0.count) && !TextInput.hasControlCharacters($0) } ?? true,
                      "must be 1 to 32 characters")
