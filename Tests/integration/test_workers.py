@@ -130,7 +130,10 @@ def test_a_worker_run_from_desired_state(workdir, serve, tmp_path):
         with step("the worker waits, stopped, until staff press Start in HQ"):
             assert wait_until(lambda: worker.state()["status"] == "stopped", 15)
             hq_sign_in(staff, server, "eng@example.com", ENGINEER_PASSWORD)
-            staff.get(f"{server.url}/hq-command/workers/{tenant}")
+            staff.get(f"{server.url}/hq-command/workers")
+            assert "Trattoria Roma Stopped main Stopped" in staff.find_element(By.ID, "workers").text
+            staff.find_element(By.LINK_TEXT, "Trattoria Roma").click()
+            browser_until(staff, lambda d: d.current_url.endswith(f"/hq-command/workers/{tenant}"))
             staff.find_element(By.ID, "command-reason").send_keys("First start after provisioning")
             staff.find_element(By.CSS_SELECTOR, "#worker-command button[value='start']").click()
             browser_until(staff, lambda d: "success" in d.find_element(By.CSS_SELECTOR, "#worker-command .notice").get_attribute("class"))

@@ -20,9 +20,9 @@ struct HQWorkerPages: Sendable {
         }
         struct Body: Encodable {
             let rows: [Row]
-            var hasRows: Bool { !rows.isEmpty }
+            let hasRows: Bool
         }
-        let body = Body(rows: rows.flatMap { row -> [Row] in
+        let shown = rows.flatMap { row -> [Row] in
             let desired = row.run ? "Run" : "Stopped"
             guard !row.workers.isEmpty else {
                 return [Row(tenantId: row.tenantId, organization: row.organization, desired: desired, worker: "—", state: label("none"),
@@ -33,8 +33,8 @@ struct HQWorkerPages: Sendable {
                     stateClass: WorkerPanel.stateClass($0.state), lastSeen: PageSite.time($0.lastSeen), version: $0.version ?? "",
                     error: $0.lastError ?? "")
             }
-        })
-        return try await site.render(request, "hq/workers", title: "Workers", principal: principal, body: body)
+        }
+        return try await site.render(request, "hq/workers", title: "Workers", principal: principal, body: Body(rows: shown, hasRows: !shown.isEmpty))
     }
 
     @Sendable func tenant(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -43,7 +43,8 @@ struct HQWorkerPages: Sendable {
         else { throw AppError.notFound("No such organization.") }
         let overview = try await controls.overview(of: id, on: request.db)
         let recent = try await logs.logs(request, tenant: id)
-        let panel = WorkerPanel(overview: overview, staff: true, canEdit: true, logs: recent.entries, locale: Messages.locale(for: request))
+        let panel = WorkerPanel(overview: overview, staff: true, canEdit: true, logs: recent.entries,
+                                logQuery: request.query[String.self, at: "q"] ?? "", locale: Messages.locale(for: request))
         struct Body: Encodable {
             let organization: String
             let panel: WorkerPanel

@@ -48,13 +48,16 @@ struct WorkerPanel: Encodable {
     let logRetentionDays: String
     let commands: [Command]
     let logs: [Log]
+    /// What staff searched the logs for (`?q=`).
+    let logQuery: String
     let hasWorkers, hasCommands, hasLogs: Bool
     /// The state and day names the script needs, as JSON (printed escaped into a data attribute).
     let labels: String
 
     static let shownIntervals = 2
 
-    init(overview: WorkerControlController.Overview, staff: Bool, canEdit: Bool, logs: [TenantOperationsController.LogView], locale: String) {
+    init(overview: WorkerControlController.Overview, staff: Bool, canEdit: Bool, logs: [TenantOperationsController.LogView], logQuery: String = "",
+         locale: String) {
         let text = { (key: String, arguments: [String]) in Messages.shared.text(key, locale: locale, arguments) }
         tenantId = overview.tenantId.uuidString
         self.staff = staff
@@ -90,6 +93,7 @@ struct WorkerPanel: Encodable {
         self.logs = logs.prefix(10).map {
             Log(time: PageSite.time($0.occurredAt), direction: $0.direction.rawValue, from: $0.from, to: $0.to, text: $0.text)
         }
+        self.logQuery = logQuery
         hasWorkers = !workers.isEmpty
         hasCommands = !commands.isEmpty
         hasLogs = !self.logs.isEmpty
