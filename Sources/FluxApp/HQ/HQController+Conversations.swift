@@ -13,6 +13,38 @@ extension HQController {
         var percent: String = ""
     }
 
+    /// A funnel stage: how many conversations are at it now, how many got at least this far, and the share of
+    /// those that went no further.
+    struct FunnelRow: Encodable {
+        let label: String
+        let count: Int
+        let percent, reached, lost: String
+    }
+
+    /// A date range one click away, keeping the other filters.
+    struct Preset: Encodable {
+        let label, href: String
+        let current: Bool
+    }
+
+    /// Today, the last 7 and 30 days and the quarter so far (UTC days, as the filter reads them).
+    static func presets(_ filter: ConversationAnalytics.Filter, now: Date = Date()) -> [Preset] {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let today = calendar.startOfDay(for: now)
+        let month = calendar.component(.month, from: today)
+        let quarter = calendar.date(from: DateComponents(year: calendar.component(.year, from: today), month: (month - 1) / 3 * 3 + 1, day: 1))!
+        let ranges: [(String, Date)] = [("Today", today), ("7 days", today.addingTimeInterval(-6 * 86_400)),
+                                        ("30 days", today.addingTimeInterval(-29 * 86_400)), ("Quarter", quarter)]
+        return ranges.map { label, from in
+            var preset = filter
+            preset.from = from
+            preset.to = today.addingTimeInterval(86_400)
+            return Preset(label: label, href: "/hq-command/dashboard/conversations?" + preset.queryString,
+                          current: filter.from == from && filter.to == preset.to)
+        }
+    }
+
     @Sendable func conversations(_ request: Request, _ principal: Principal) async throws -> Response {
         let filter = try ConversationAnalytics.Filter(request)
         let analytics = ConversationAnalytics(database: request.db.sql)
@@ -20,9 +52,13 @@ extension HQController {
         async let recentResult = analytics.recent(filter)
         let (summary, recent) = try await (summaryResult, recentResult)
 
-        let funnel = AiConversation.FunnelStage.allCases.map { stage in
-            let count = summary.stages[stage.rawValue] ?? 0
-            return CountRow(label: stage.rawValue, count: count, percent: Self.percent(summary.total == 0 ? 0 : Double(count) / Double(summary.total)))
+        let stages = AiConversation.FunnelStage.allCases
+        let counts = stages.map { summary.stages[$0.rawValue] ?? 0 }
+        let funnel = stages.indices.map { index in
+            let reached = counts[index...].reduce(0, +), next = counts[(index + 1)...].reduce(0, +)
+            return FunnelRow(label: stages[index].rawValue.capitalized, count: counts[index],
+                             percent: Self.percent(summary.total == 0 ? 0 : Double(counts[index]) / Double(summary.total)), reached: String(reached),
+                             lost: index == stages.count - 1 ? "—" : Self.percent(reached == 0 ? 0 : Double(reached - next) / Double(reached)))
         }
         let industries = summary.industries.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { CountRow(label: $0.key, count: $0.value) }
         let days = summary.days.keys.sorted().suffix(31).map { day in
@@ -44,11 +80,11 @@ extension HQController {
         }
         struct Body: Encodable {
             let filter: FilterView
+            let presets: [Preset]
             let outcomes, industries, locales: [String]
             let exportQuery: String
             let kpis: KPIs
-            let funnel: [CountRow]
-            let topIndustries: [CountRow]
+            let funnel: [FunnelRow]
             let charts: [BarChart]
             let recent: [Row]
         }
@@ -56,15 +92,15 @@ extension HQController {
             filter: FilterView(from: filter.from?.formatted(ConversationAnalytics.Filter.dayFormat) ?? "",
                                to: filter.to.map { $0.addingTimeInterval(-86_400).formatted(ConversationAnalytics.Filter.dayFormat) } ?? "",
                                outcome: filter.outcome?.rawValue ?? "", industry: filter.industry ?? "", locale: filter.locale ?? ""),
+            presets: Self.presets(filter),
             outcomes: AiConversation.Outcome.allCases.map(\.rawValue), industries: IndustryDetector.industries.sorted() + ["none"],
             locales: ChatController.locales.sorted(), exportQuery: filter.queryString.isEmpty ? "" : "?" + filter.queryString,
             kpis: KPIs(total: summary.total, conversion: Self.percent(summary.conversionRate),
                        messages: String(format: "%.1f", summary.averageMessages), tools: String(format: "%.1f", summary.averageTools),
                        allConversations: filter.queryString.isEmpty ? String(summary.total) : "…",
                        allConsultations: filter.queryString.isEmpty ? String(summary.consultations) : "…"),
-            funnel: funnel, topIndustries: Array(industries),
-            charts: [BarChart(id: "funnel-chart", title: "Funnel", labelHeading: "Stage", rows: funnel.map { ($0.label, $0.count) }),
-                     BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
+            funnel: funnel,
+            charts: [BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
                      BarChart(id: "industries-chart", title: "Top industries", labelHeading: "Industry", rows: industries.map { ($0.label, $0.count) })],
             recent: recent.map { Row(id: $0.id, started: PageSite.time($0.startedAt), industry: $0.industryLabel ?? "none", stage: $0.funnelStage,
                                      outcome: $0.outcome, locale: $0.locale, messages: $0.messageCount) })
@@ -86,7 +122,7 @@ extension HQController {
         var ticket: OperationsSignal?
         if let signalID = conversation.signalID { ticket = try await OperationsSignal.find(signalID, on: request.db) }
         struct ConversationView: Encodable {
-            let sessionId, started, locale, pageUrl, industry, stage, outcome, savings: String
+            let sessionId, started, locale, pageUrl, industry, stage, outcome, outcomeClass, savings: String
         }
         struct TicketView: Encodable {
             let id: UUID
@@ -95,28 +131,36 @@ extension HQController {
         struct Body: Encodable {
             let conversation: ConversationView
             let ticket: TicketView?
-            let totalCost: String
+            let turns: [TranscriptTurn]
+            let hasTurns: Bool
+            let totalCost, totalTokens: String
         }
         let costs = events.map { prices.cost(model: $0.model, at: $0.createdAt, tokensIn: $0.tokensIn, cachedTokens: $0.cachedTokens,
                                              tokensOut: $0.tokensOut) }
-        let table: [LeafData] = zip(events, costs).map { event, cost in
-            .dictionary(["class": .string(event.type), "cells": .array([
-                .string(PageSite.time(event.createdAt)), .string(event.type), .string(event.toolName ?? ""),
-                .dictionary(["text": .string(event.payloadJson), "class": "payload"]), .string(event.latencyMs.map { "\($0) ms" } ?? ""),
-                .string(event.tokensIn.map { "\($0) / \(event.tokensOut ?? 0) / \(event.cachedTokens ?? 0)" } ?? ""),
-                .string(Self.money(cost)),
-            ])])
-        }
+        let turns = TranscriptTurn.turns(events, costs: costs)
+        let tokens = events.reduce((0, 0, 0)) { ($0.0 + ($1.tokensIn ?? 0), $0.1 + ($1.tokensOut ?? 0), $0.2 + ($1.cachedTokens ?? 0)) }
         let body = Body(
             conversation: ConversationView(
-                sessionId: conversation.sessionID, started: PageSite.time(conversation.startedAt), locale: conversation.locale,
-                pageUrl: conversation.pageURL ?? "", industry: conversation.industryLabel ?? "none", stage: conversation.funnelStage.rawValue,
-                outcome: conversation.outcome.rawValue,
-                savings: conversation.estimatedSavingsPercent.map { "\($0) % at \(conversation.productionVolume ?? 0) t/day" } ?? ""),
-            ticket: ticket.map { TicketView(id: $0.id!, name: $0.name, company: $0.company, status: $0.status.rawValue) },
-            totalCost: Self.money(costs.compactMap { $0 }.reduce(0, +)))
-        return try await site.render(request, "hq/transcript", title: "Conversation", principal: principal, body: body,
-                                     data: ["events": .array(table)])
+                sessionId: conversation.sessionID, started: PageSite.time(conversation.startedAt),
+                locale: Self.localeNames[conversation.locale] ?? conversation.locale, pageUrl: conversation.pageURL ?? "—",
+                industry: conversation.industryLabel ?? "Not yet known", stage: conversation.funnelStage.rawValue.capitalized,
+                outcome: conversation.outcome.rawValue.capitalized, outcomeClass: Self.outcomeClass(conversation.outcome.rawValue),
+                savings: conversation.estimatedSavingsPercent.map { "\($0) % at \(conversation.productionVolume ?? 0) t/day" } ?? "—"),
+            ticket: ticket.map { TicketView(id: $0.id!, name: $0.name, company: $0.company, status: $0.status.rawValue.capitalized) },
+            turns: turns, hasTurns: !turns.isEmpty,
+            totalCost: Self.money(costs.compactMap { $0 }.reduce(0, +)),
+            totalTokens: "\(tokens.0) in / \(tokens.1) out / \(tokens.2) cached")
+        return try await site.render(request, "hq/transcript", title: "Conversation", principal: principal, body: body)
+    }
+
+    static let localeNames = ["en": "English", "it": "Italian", "es": "Spanish", "fr": "French", "de": "German"]
+
+    static func outcomeClass(_ outcome: String) -> String {
+        switch outcome {
+        case "CONSULTATION": "good"
+        case "ABANDONED": "bad"
+        default: "info"
+        }
     }
 
     @Sendable func exportConversations(_ request: Request, _ principal: Principal) async throws -> Response {
@@ -167,3 +211,88 @@ private struct TranscriptEvent {
         createdAt = try row.decode(column: "createdAt", as: Date.self)
     }
 }
+
+/// One entry of a transcript as staff read it: a visitor's or the assistant's message, or a tool the assistant
+/// used with what it was given and what it answered. Payloads are the recorder's JSON objects of text; one that
+/// does not parse is shown as it is, never as an error.
+struct TranscriptTurn: Encodable {
+    struct Field: Encodable {
+        let name, value: String
+    }
+
+    enum Kind: String, Encodable {
+        case visitor, assistant, tool, error
+    }
+
+    let kind: Kind
+    let time: String
+    let text: String
+    let tool: String
+    let inputs: [Field]
+    let result: String
+    /// Latency, tokens, cost and model of an assistant turn.
+    let meta: String
+    let hasInputs: Bool
+
+    private init(_ kind: Kind, time: String, text: String = "", tool: String = "", inputs: [Field] = [], result: String = "", meta: String = "") {
+        self.kind = kind
+        self.time = time
+        self.text = text
+        self.tool = tool
+        self.inputs = inputs
+        self.result = result
+        self.meta = meta
+        hasInputs = !inputs.isEmpty
+    }
+
+    fileprivate static func turns(_ events: [TranscriptEvent], costs: [Decimal?]) -> [TranscriptTurn] {
+        var turns: [TranscriptTurn] = []
+        var answered = Set<Int>()
+        for (index, event) in events.enumerated() where !answered.contains(index) {
+            let fields = payload(event.payloadJson)
+            let time = PageSite.time(event.createdAt)
+            switch event.type {
+            case "user_msg":
+                turns.append(TranscriptTurn(.visitor, time: time, text: fields.text))
+            case "ai_msg":
+                var meta: [String] = []
+                if let latency = event.latencyMs { meta.append("\(latency) ms") }
+                if let tokensIn = event.tokensIn {
+                    meta.append("\(tokensIn) in / \(event.tokensOut ?? 0) out / \(event.cachedTokens ?? 0) cached tokens")
+                }
+                if let cost = costs[index] { meta.append(HQController.money(cost)) }
+                if let model = event.model { meta.append(model) }
+                turns.append(TranscriptTurn(.assistant, time: time, text: fields.text, meta: meta.joined(separator: " · ")))
+            case "tool_call":
+                // Its result is the next tool_result of the same tool.
+                let resultIndex = events.indices.dropFirst(index + 1).first {
+                    events[$0].type == "tool_result" && events[$0].toolName == event.toolName && !answered.contains($0)
+                }
+                if let resultIndex { answered.insert(resultIndex) }
+                turns.append(TranscriptTurn(.tool, time: time, tool: toolName(event.toolName), inputs: fields.pairs.map { Field(name: $0.0, value: $0.1) },
+                                            result: resultIndex.map { payload(events[$0].payloadJson).text } ?? "No result recorded."))
+            case "tool_result":
+                turns.append(TranscriptTurn(.tool, time: time, tool: toolName(event.toolName), result: fields.text))
+            default:
+                turns.append(TranscriptTurn(.error, time: time, text: fields.text))
+            }
+        }
+        return turns
+    }
+
+    /// The payload's pairs in key order, and its text: the `text`, `result` or `error` field, or all of it.
+    private static func payload(_ json: String) -> (pairs: [(String, String)], text: String) {
+        guard let fields = try? JSONDecoder().decode([String: String].self, from: Data(json.utf8)) else { return ([], json) }
+        let pairs = fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        let text = fields["text"] ?? fields["result"] ?? fields["error"] ?? pairs.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
+        return (pairs, text)
+    }
+
+    /// `savings_calculator` → "Savings calculator".
+    private static func toolName(_ name: String?) -> String {
+        guard let name, !name.isEmpty else { return "Tool" }
+        let words = name.replacingOccurrences(of: "_", with: " ")
+        return words.prefix(1).uppercased() + words.dropFirst()
+    }
+}
+

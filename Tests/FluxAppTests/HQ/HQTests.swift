@@ -69,8 +69,11 @@ import VaporTesting
             let html = try await tester.sendRequest(.GET, "/hq-command/dashboard/conversations", headers: sales.bearer).body.string
             #expect(html.contains(#"id="kpi-total">5<"#) && html.contains(#"id="kpi-conversion">20.0 %<"#))
             #expect(html.contains(#"id="kpi-messages">5.2<"#) && html.contains(#"id="kpi-tools">0.8<"#))
-            #expect(html.contains("<tr><td>RECOMMEND</td><td>2</td><td>40.0 %</td></tr>"))
-            #expect(html.contains("<li>food: 2</li>"))
+            #expect(html.contains("<tr><td>Recommend</td><td>2</td><td>40.0 %</td><td>3</td><td>66.7 %</td></tr>"))
+            #expect(html.contains("food: 2. "))
+            // One copy of each chart's numbers in view: the table is behind "Show as table".
+            #expect(html.components(separatedBy: #"<details class="as-table">"#).count - 1 == 2)
+            #expect(html.contains(#"href="/hq-command/dashboard/conversations?from="#) && html.contains(">7 days</a>"))
             #expect(html.components(separatedBy: ">Open</a>").count - 1 == 5)
             #expect(html.contains("<svg") && html.contains(#"<table class="fallback">"#))
             let filtered = try await tester.sendRequest(.GET, "/hq-command/dashboard/conversations?industry=food&locale=en",
@@ -79,6 +82,36 @@ import VaporTesting
             let bad = try await tester.sendRequest(.GET, "/hq-command/dashboard/conversations?outcome=WON&to=yesterday", headers: sales.bearer)
             #expect(bad.status == .badRequest && errorCode(bad) == "invalid_input")
             #expect(bad.body.string.contains(#""outcome""#) && bad.body.string.contains(#""to""#))
+        }
+    }
+
+    @Test func aTranscriptReadsAsAConversationWithToolsAsCards() async throws {
+        try await withFlux { app, _ async throws in
+            let conversation = AiConversation(sessionID: "s-read", visitorIP: "v", locale: "it", pageURL: "https://example.com/textile", now: Date())
+            try await conversation.create(on: app.db)
+            let id = conversation.id!
+            let start = Date()
+            let events = [
+                AiEvent(conversationID: id, type: .userMessage, payload: AiEvent.payload(["text": "We dry 20 t of textile a day"]), now: start),
+                AiEvent(conversationID: id, type: .toolCall, payload: AiEvent.payload(["industry": "textile", "productionVolume": "20"]),
+                        toolName: "energy_savings_calculator", now: start.addingTimeInterval(1)),
+                AiEvent(conversationID: id, type: .toolResult, payload: AiEvent.payload(["result": "estimatedSavingsPercent=38.9"]),
+                        toolName: "energy_savings_calculator", now: start.addingTimeInterval(2)),
+                AiEvent(conversationID: id, type: .aiMessage, payload: AiEvent.payload(["text": "You could save about 39 %."]), latencyMs: 812,
+                        tokensIn: 1200, tokensOut: 80, cachedTokens: 1000, model: "gpt-4o-mini", now: start.addingTimeInterval(3)),
+                AiEvent(conversationID: id, type: .aiMessage, payload: "not json {", now: start.addingTimeInterval(4)),
+            ]
+            for event in events { try await event.create(on: app.db) }
+            let sales = try await mintSignedIn(app, role: .sales)
+            let html = try await app.testing().sendRequest(.GET, "/hq-command/dashboard/conversations/\(id)", headers: sales.bearer).body.string
+            #expect(html.contains(#"<li class="visitor">"#) && html.contains("We dry 20 t of textile a day"))
+            #expect(html.contains("<summary><span class=\"badge info\">Tool</span> Energy savings calculator"))
+            #expect(html.contains("<dt>productionVolume</dt><dd>20</dd>") && html.contains("estimatedSavingsPercent=38.9"))
+            #expect(html.contains("812 ms · 1200 in / 80 out / 1000 cached tokens"))
+            #expect(html.contains("<dd>Italian</dd>") && html.contains("not json {"))
+            // Text, never the recorder's JSON.
+            #expect(!html.contains("{&quot;text&quot;") && !html.contains(#"{"text""#))
+            #expect(html.components(separatedBy: "<details>").count - 1 == 1)
         }
     }
 

@@ -103,6 +103,10 @@ import VaporTesting
             let tester = try app.testing()
             let setup = try await setup(app, tester)
             let control = app.workerControl
+            // On PostgreSQL nothing is cached until the listener (started at boot) listens.
+            try await app.asyncBoot()
+            for _ in 0..<100 where await !control.signals.caching { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(await control.signals.caching)
             let version = try await control.desired(for: setup.tenant, on: app.db).version
             let clock = ContinuousClock()
             let quiet = try await clock.measure {

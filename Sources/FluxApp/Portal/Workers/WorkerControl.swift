@@ -215,6 +215,9 @@ actor WorkerSignals {
         self.cacheTrusted = cacheTrusted
     }
 
+    /// Whether what was read may be kept (tests wait for it on PostgreSQL).
+    var caching: Bool { cacheTrusted }
+
     func cached(_ tenant: UUID, at generation: Int) -> WorkerControl.Desired? {
         guard cacheTrusted, let entry = cache[tenant], entry.generation == generation, generation == generations[tenant, default: 0] else { return nil }
         return entry.state
