@@ -72,7 +72,7 @@ extension HQController {
         }
         struct Row: Encodable {
             let id: UUID
-            let started, industry, stage, outcome, locale: String
+            let started, industry, stage, outcome, outcomeClass, locale: String
             let messages: Int
         }
         struct FilterView: Encodable {
@@ -102,8 +102,9 @@ extension HQController {
             funnel: funnel,
             charts: [BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
                      BarChart(id: "industries-chart", title: "Top industries", labelHeading: "Industry", rows: industries.map { ($0.label, $0.count) })],
-            recent: recent.map { Row(id: $0.id, started: PageSite.time($0.startedAt), industry: $0.industryLabel ?? "none", stage: $0.funnelStage,
-                                     outcome: $0.outcome, locale: $0.locale, messages: $0.messageCount) })
+            recent: recent.map { Row(id: $0.id, started: PageSite.time($0.startedAt), industry: $0.industryLabel ?? "Not yet known",
+                                     stage: $0.funnelStage.capitalized, outcome: $0.outcome.capitalized, outcomeClass: Self.outcomeClass($0.outcome),
+                                     locale: Self.localeNames[$0.locale] ?? $0.locale, messages: $0.messageCount) })
         return try await site.render(request, "hq/conversations", title: "FluxAI Conversations", principal: principal, body: body)
     }
 

@@ -69,7 +69,7 @@ import VaporTesting
             let html = try await tester.sendRequest(.GET, "/hq-command/dashboard/conversations", headers: sales.bearer).body.string
             #expect(html.contains(#"id="kpi-total">5<"#) && html.contains(#"id="kpi-conversion">20.0 %<"#))
             #expect(html.contains(#"id="kpi-messages">5.2<"#) && html.contains(#"id="kpi-tools">0.8<"#))
-            #expect(html.contains("<tr><td>Recommend</td><td>2</td><td>40.0 %</td><td>3</td><td>66.7 %</td></tr>"))
+            #expect(html.contains(#"<td data-label="Stage">Recommend</td><td data-label="Conversations at it">2</td><td data-label="Share of total">40.0 %</td><td data-label="Reached it">3</td><td data-label="Lost before the next">66.7 %</td>"#))
             #expect(html.contains("food: 2. "))
             // One copy of each chart's numbers in view: the table is behind "Show as table".
             #expect(html.components(separatedBy: #"<details class="as-table">"#).count - 1 == 2)
