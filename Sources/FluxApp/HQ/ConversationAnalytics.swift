@@ -94,6 +94,8 @@ struct ConversationAnalytics: Sendable {
         var tools = 0
         var stages: [String: Int] = [:]
         var industries: [String: Int] = [:]
+        /// Conversations that ended in a consultation, per industry.
+        var industryConsultations: [String: Int] = [:]
         var days: [Int: Int] = [:]
 
         var conversionRate: Double { total == 0 ? 0 : Double(consultations) / Double(total) }
@@ -134,7 +136,10 @@ struct ConversationAnalytics: Sendable {
             summary.tools += group.tools
             if group.outcome == AiConversation.Outcome.consultation.rawValue { summary.consultations += group.conversations }
             summary.stages[group.funnelStage, default: 0] += group.conversations
-            if let industry = group.industryLabel { summary.industries[industry, default: 0] += group.conversations }
+            if let industry = group.industryLabel {
+                summary.industries[industry, default: 0] += group.conversations
+                if group.outcome == AiConversation.Outcome.consultation.rawValue { summary.industryConsultations[industry, default: 0] += group.conversations }
+            }
         }
         // The chart's days only: the day arithmetic runs on a month of rows, found through the startedAt index.
         var window = filter

@@ -21,6 +21,13 @@ extension HQController {
         let percent, reached, lost: String
     }
 
+    /// An industry's conversations and how many of them became consultations.
+    struct IndustryRow: Encodable {
+        let label: String
+        let count, consultations: Int
+        let conversion: String
+    }
+
     /// A date range one click away, keeping the other filters.
     struct Preset: Encodable {
         let label, href: String
@@ -60,7 +67,10 @@ extension HQController {
                              percent: Self.percent(summary.total == 0 ? 0 : Double(counts[index]) / Double(summary.total)), reached: String(reached),
                              lost: index == stages.count - 1 ? "—" : Self.percent(reached == 0 ? 0 : Double(reached - next) / Double(reached)))
         }
-        let industries = summary.industries.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { CountRow(label: $0.key, count: $0.value) }
+        let industries = summary.industries.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { industry, count in
+            IndustryRow(label: industry, count: count, consultations: summary.industryConsultations[industry] ?? 0,
+                        conversion: Self.percent(Double(summary.industryConsultations[industry] ?? 0) / Double(count)))
+        }
         let days = summary.days.keys.sorted().suffix(31).map { day in
             (Date(timeIntervalSince1970: Double(day) * 86_400).formatted(ConversationAnalytics.Filter.dayFormat), summary.days[day] ?? 0)
         }
@@ -85,6 +95,7 @@ extension HQController {
             let exportQuery: String
             let kpis: KPIs
             let funnel: [FunnelRow]
+            let byIndustry: [IndustryRow]
             let charts: [BarChart]
             let recent: [Row]
         }
@@ -99,9 +110,8 @@ extension HQController {
                        messages: String(format: "%.1f", summary.averageMessages), tools: String(format: "%.1f", summary.averageTools),
                        allConversations: filter.queryString.isEmpty ? String(summary.total) : "…",
                        allConsultations: filter.queryString.isEmpty ? String(summary.consultations) : "…"),
-            funnel: funnel,
-            charts: [BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days),
-                     BarChart(id: "industries-chart", title: "Top industries", labelHeading: "Industry", rows: industries.map { ($0.label, $0.count) })],
+            funnel: funnel, byIndustry: industries,
+            charts: [BarChart(id: "days-chart", title: "Conversations per day", labelHeading: "Day", rows: days)],
             recent: recent.map { Row(id: $0.id, started: PageSite.time($0.startedAt), industry: $0.industryLabel ?? "Not yet known",
                                      stage: $0.funnelStage.capitalized, outcome: $0.outcome.capitalized, outcomeClass: Self.outcomeClass($0.outcome),
                                      locale: Self.localeNames[$0.locale] ?? $0.locale, messages: $0.messageCount) })
