@@ -43,7 +43,7 @@ struct HQWorkerPages: Sendable {
         else { throw AppError.notFound("No such organization.") }
         let overview = try await controls.overview(of: id, on: request.db)
         let recent = try await logs.logs(request, tenant: id)
-        let panel = WorkerPanel(overview: overview, staff: true, canEdit: true, logs: recent.entries,
+        let panel = WorkerPanel(overview: overview, defaultStaleSeconds: controls.control.staleSeconds, staff: true, canEdit: true, logs: recent.entries,
                                 logQuery: request.query[String.self, at: "q"] ?? "", locale: Messages.locale(for: request))
         struct Body: Encodable {
             let organization: String

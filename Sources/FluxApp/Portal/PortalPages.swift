@@ -104,7 +104,7 @@ struct PortalPages: Sendable {
             tenant: view.name, tenantStatus: Messages.shared.text("status.tenant." + view.status, locale: locale), phone: view.phone ?? "",
             setupStatus: Messages.shared.text("notifications.status." + (view.setupRequest?.status.rawValue ?? "none"), locale: locale),
             lastMessage: PageSite.time(view.lastMessageAt), messages: view.messagesLast24h, provisioned: view.config != nil || !overview.workers.isEmpty,
-            panel: WorkerPanel(overview: overview, staff: false, canEdit: principal.role == .clientAdmin, logs: recent.entries, locale: locale)))
+            panel: WorkerPanel(overview: overview, defaultStaleSeconds: controls.control.staleSeconds, staff: false, canEdit: principal.role == .clientAdmin, logs: recent.entries, locale: locale)))
     }
 
     @Sendable func logs(_ request: Request, _ principal: Principal) async throws -> Response {

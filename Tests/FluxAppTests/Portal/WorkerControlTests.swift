@@ -235,6 +235,11 @@ import VaporTesting
                 try req.content.encode(WorkerControlController.SettingsBody(staleAfterSeconds: 600, logRetentionDays: 7))
             }
             #expect(settings.status == .ok)
+            struct Overview: Decodable { let staleAfterSeconds: Int; let staleAfterSecondsSet: Int?; let logRetentionDays: Int? }
+            let overview = try settings.content.decode(Overview.self)
+            #expect(overview.staleAfterSeconds == 600 && overview.staleAfterSecondsSet == 600 && overview.logRetentionDays == 7)
+            let page = try await tester.sendRequest(.GET, "/hq-command/workers/\(setup.tenant)", headers: setup.engineer.bearer).body.string
+            #expect(page.contains(#"value="600" placeholder="Server default: 120""#))
             #expect(try await incidents.pass(on: app.db, now: Date().addingTimeInterval(300)) == 0)
             #expect(try await incidents.pass(on: app.db, now: Date().addingTimeInterval(601)) == 1)
         }

@@ -47,7 +47,10 @@ struct WorkerControlController: Sendable {
         let desiredVersion: Int64
         let run: Bool
         let restartGeneration: Int64
+        /// The threshold in force: staff's for this organization, else WORKER_STALE_SECONDS.
         let staleAfterSeconds: Int
+        /// Staff's own threshold for this organization; `nil`: the server's default.
+        let staleAfterSecondsSet: Int?
         /// `nil`: the server's default (MESSAGE_LOG_RETENTION_DAYS).
         let logRetentionDays: Int?
         let config: WorkerSettings.Config
@@ -62,7 +65,8 @@ struct WorkerControlController: Sendable {
         let commands = try await WorkerCommand.query(on: database).filter(\.$tenantID == tenant).sort(\.$issuedAt, .descending).limit(20).all()
         return Overview(
             tenantId: tenant, desiredVersion: desired.version, run: desired.run, restartGeneration: desired.restartGeneration,
-            staleAfterSeconds: desired.staleAfterSeconds, logRetentionDays: state?.logRetentionDays.map(Int.init), config: desired.config,
+            staleAfterSeconds: desired.staleAfterSeconds, staleAfterSecondsSet: state?.staleAfterSeconds.map(Int.init),
+            logRetentionDays: state?.logRetentionDays.map(Int.init), config: desired.config,
             workers: workers.map { Self.observed($0, staleAfter: desired.staleAfterSeconds, now: now) },
             commands: commands.map { CommandView(id: $0.id!, kind: $0.kind, reason: $0.reason, issuedAt: $0.issuedAt, acknowledgedAt: $0.acknowledgedAt) })
     }

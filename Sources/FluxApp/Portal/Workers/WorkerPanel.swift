@@ -44,7 +44,8 @@ struct WorkerPanel: Encodable {
     let templates: [Choice]
     let languages: [Choice]
     let days: [Day]
-    let staleAfterSeconds: Int
+    /// Staff's own values, empty for the server's default (shown as the placeholder).
+    let staleAfterSeconds, defaultStaleAfter: String
     let logRetentionDays: String
     let commands: [Command]
     let logs: [Log]
@@ -56,8 +57,8 @@ struct WorkerPanel: Encodable {
 
     static let shownIntervals = 2
 
-    init(overview: WorkerControlController.Overview, staff: Bool, canEdit: Bool, logs: [TenantOperationsController.LogView], logQuery: String = "",
-         locale: String) {
+    init(overview: WorkerControlController.Overview, defaultStaleSeconds: Int, staff: Bool, canEdit: Bool, logs: [TenantOperationsController.LogView],
+         logQuery: String = "", locale: String) {
         let text = { (key: String, arguments: [String]) in Messages.shared.text(key, locale: locale, arguments) }
         tenantId = overview.tenantId.uuidString
         self.staff = staff
@@ -85,7 +86,8 @@ struct WorkerPanel: Encodable {
                          closeLabel: text("worker.config.closesLabel", [name, String(index + 1)]))
             })
         }
-        staleAfterSeconds = overview.staleAfterSeconds
+        staleAfterSeconds = overview.staleAfterSecondsSet.map(String.init) ?? ""
+        defaultStaleAfter = text("worker.settings.defaultValue", [String(defaultStaleSeconds)])
         logRetentionDays = overview.logRetentionDays.map(String.init) ?? ""
         commands = overview.commands.map {
             Command(kind: text("worker.command." + $0.kind.rawValue, []), reason: $0.reason, issuedAt: PageSite.time($0.issuedAt), done: $0.acknowledgedAt != nil)
